@@ -1,0 +1,298 @@
+"""The ``fraudgraph`` command line: generate, ingest, stats, demo.
+
+Every command that reports figures takes ``--json`` and then prints exactly one JSON
+object on stdout; progress bars and logs go to stderr. On failure the exit code is
+non-zero and stderr carries a one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from graph_service import FraudGraphError, open_store
+from graph_service.settings import Settings
+
+app = typer.Typer(
+    name="fraudgraph",
+    help="Fraud-ring detection on an entity graph: generate scenarios, ingest events, inspect the graph.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+err = Console(stderr=True)
+out = Console()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option("--store", envvar="FRAUDGRAPH_STORE", help="Store directory [default: ./data/store]."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _fail_cleanly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn known errors into a one-line message on stderr and exit code 1 (2 for bad input)."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except FraudGraphError as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2 if exc.http_status < 500 else 1) from None
+        except KeyboardInterrupt:
+            err.print("error: interrupted; committed batches are kept, re-run to finish")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _settings(store: Path | None) -> Settings:
+    settings = Settings()
+    if store is not None:
+        settings = settings.model_copy(update={"store_dir": store})
+    return settings
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+
+
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        yield progress
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")] = False,
+) -> None:
+    """Fraud-ring detection on an entity graph."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+@app.command()
+@_fail_cleanly
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("data/scenario"),
+    accounts: Annotated[int, typer.Option("--accounts", min=100, help="Number of accounts.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate a synthetic scenario: events (Parquet), labels.csv and truth.csv."""
+    from ingestion.synthetic import ScenarioConfig, generate_scenario
+
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total)
+            progress.update(tasks[step], completed=done, total=total)
+
+        summary = generate_scenario(
+            ScenarioConfig(accounts=accounts, seed=seed), out_dir, on_progress=on_progress
+        )
+    result = summary.as_dict()
+    if as_json:
+        _emit(result)
+    else:
+        err.print(
+            f"wrote {summary.events:,} events for {summary.accounts:,} accounts "
+            f"({summary.rings} planted rings, {summary.ring_accounts:,} ring accounts) to {out_dir}"
+        )
+
+
+@app.command()
+@_fail_cleanly
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories of events, labels or entity attributes.")],
+    store: StoreOption = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Force the file kind: events|labels|entities.")
+    ] = None,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="Force the format: parquet|csv|jsonl.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Rows per transaction.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load files into the store; bad rows go to quarantine, re-ingesting is a no-op."""
+    from graph_service.errors import InvalidInput
+    from ingestion.loader import Ingestor
+    from ingestion.readers import FileFormat
+    from ingestion.schema import FileKind
+
+    settings = _settings(store)
+    try:
+        forced_kind = FileKind(kind) if kind else None
+        forced_format = FileFormat(file_format) if file_format else None
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    with open_store(settings) as graph, _progress() as progress:
+        tasks: dict[Path, Any] = {}
+
+        def on_progress(path: Path, done: int, total: int | None) -> None:
+            if path not in tasks:
+                tasks[path] = progress.add_task(f"ingest {path.name}", total=total)
+            progress.update(tasks[path], completed=done, total=total)
+
+        ingestor = Ingestor(
+            graph,
+            quarantine_dir=settings.store_dir / "quarantine",
+            batch_size=batch_size or settings.batch_size,
+            default_region=settings.default_region,
+            kind=forced_kind,
+            file_format=forced_format,
+            on_progress=on_progress,
+        )
+        try:
+            report = ingestor.run(paths)
+        finally:
+            ingestor.close()
+    result = report.as_dict()
+    if as_json:
+        _emit(result)
+        return
+    table = Table(title="ingest manifest")
+    for column in ("file", "read", "loaded", "quarantined", "duplicate", "note"):
+        table.add_column(column)
+    for m in report.files:
+        note = "already ingested" if m.skipped else ("resumed" if m.batches_resumed else "")
+        table.add_row(
+            Path(m.path).name,
+            f"{m.rows_read:,}",
+            f"{m.rows_loaded:,}",
+            f"{m.rows_quarantined:,}",
+            f"{m.rows_duplicate:,}",
+            note,
+        )
+    out.print(table)
+    if result["quarantine_path"]:
+        out.print(f"quarantine: {result['quarantine_path']}")
+
+
+@app.command()
+@_fail_cleanly
+def stats(store: StoreOption = None, as_json: JsonOption = False) -> None:
+    """Entity counts per node type and link counts per link type."""
+    with open_store(_settings(store)) as graph:
+        counts = graph.counts().as_dict()
+    if as_json:
+        _emit(counts)
+        return
+    _print_counts(counts)
+
+
+def _print_counts(counts: dict[str, dict[str, int]]) -> None:
+    for section in ("nodes", "links"):
+        table = Table(title=section)
+        table.add_column("type")
+        table.add_column("count", justify="right")
+        for name, n in counts[section].items():
+            table.add_row(name, f"{n:,}")
+        out.print(table)
+
+
+@app.command()
+@_fail_cleanly
+def demo(
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where the demo writes.")] = Path("data/demo"),
+    accounts: Annotated[int, typer.Option("--accounts", min=100)] = 20_000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """The main job end to end on the embedded store: generate -> ingest -> stats."""
+    import shutil
+
+    from ingestion.loader import Ingestor
+    from ingestion.synthetic import ScenarioConfig, generate_scenario
+
+    scenario_dir = workdir / "scenario"
+    settings = _settings(workdir / "store")
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_generate(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(f"generate: {step}", total=total)
+            progress.update(tasks[step], completed=done, total=total)
+
+        summary = generate_scenario(
+            ScenarioConfig(accounts=accounts, seed=seed), scenario_dir, on_progress=on_generate
+        )
+        ingest_task = progress.add_task("ingest", total=None)
+        with open_store(settings) as graph:
+            ingestor = Ingestor(
+                graph,
+                quarantine_dir=settings.store_dir / "quarantine",
+                batch_size=settings.batch_size,
+                default_region=settings.default_region,
+                on_progress=lambda _p, done, total: progress.update(
+                    ingest_task, completed=done, total=total
+                ),
+            )
+            try:
+                report = ingestor.run(
+                    [summary.events_path, summary.labels_path]
+                )
+            finally:
+                ingestor.close()
+            counts = graph.counts().as_dict()
+    result = report.as_dict()
+    out.print(
+        f"[bold]scenario[/]: {summary.accounts:,} accounts, {summary.events:,} events, "
+        f"{summary.rings} planted rings ({summary.ring_accounts:,} ring accounts)"
+    )
+    out.print(
+        f"[bold]ingest[/]: read {result['rows_read']:,}, loaded {result['rows_loaded']:,}, "
+        f"quarantined {result['rows_quarantined']:,}, duplicate {result['rows_duplicate']:,} "
+        f"in {result['seconds']:.1f} s (reconciled: {result['reconciled']})"
+    )
+    _print_counts(counts)
+    out.print("[bold]where to look next[/]:")
+    out.print(f"  fraudgraph stats --store {settings.store_dir}")
+    out.print(f"  ground truth of the planted rings: {summary.truth_path}")
+    if result["quarantine_path"]:
+        out.print(f"  quarantined rows: {result['quarantine_path']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

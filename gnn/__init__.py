@@ -1,0 +1,1 @@
+"""Graph neural network jobs: datasets from ``GraphStore`` exports, training, inference."""

@@ -1,0 +1,1 @@
+"""Embedded backend: DuckDB file + in-memory CSR; no server needed."""

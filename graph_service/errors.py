@@ -1,0 +1,53 @@
+"""The error hierarchy. Every error knows its HTTP status so ``api`` maps them in one place."""
+
+from __future__ import annotations
+
+
+class FraudGraphError(Exception):
+    """Root of every error this project raises on purpose.
+
+    Attributes
+    ----------
+    http_status : int
+        The status an HTTP API answers with when this error reaches it.
+    code : str
+        A stable, machine-readable code for clients and logs.
+    """
+
+    http_status: int = 500
+    code: str = "internal_error"
+
+
+class InvalidInput(FraudGraphError):
+    """The caller's input is malformed (bad file format, bad key, unknown type)."""
+
+    http_status = 400
+    code = "invalid_input"
+
+
+class EntityNotFound(FraudGraphError):
+    """No entity with the given (type, key) or id exists in the store."""
+
+    http_status = 404
+    code = "entity_not_found"
+
+
+class LimitExceeded(FraudGraphError):
+    """A request asked for more than a configured cap allows."""
+
+    http_status = 413
+    code = "limit_exceeded"
+
+
+class BackendUnavailable(FraudGraphError):
+    """The storage backend cannot be reached or is not installed."""
+
+    http_status = 503
+    code = "backend_unavailable"
+
+
+class StoreLocked(FraudGraphError):
+    """Another process holds the store's write lock."""
+
+    http_status = 409
+    code = "store_locked"

@@ -1,0 +1,384 @@
+"""The ``GraphStore`` protocol: the one storage contract every caller depends on.
+
+Callers never import a backend class: they call :func:`open_store`, which picks the
+backend named in :class:`~graph_service.settings.Settings` and imports it lazily, so a
+missing optional driver only matters to whoever asks for that backend.
+
+Writes arrive as :class:`BatchCommit` objects built by ``ingestion``. A commit is applied
+in one transaction together with its ledger entry, so a process killed mid-ingest leaves
+whole batches only and a re-run knows exactly which batches are already in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
+
+import numpy as np
+import pyarrow as pa
+
+from graph_service.errors import BackendUnavailable
+from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
+
+if TYPE_CHECKING:
+    from graph_service.csr import CSRGraph
+    from graph_service.settings import Settings
+
+#: Reasons a row can be quarantined for; the ``reason`` column of the quarantine table.
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("row_number", pa.int64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string()),
+        pa.field("raw", pa.string()),
+    ]
+)
+
+#: Columns of ``export_nodes``: dense id, type code (see ``NODE_TYPE_CODE``), key, attributes.
+NODE_EXPORT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("type", pa.uint8(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("first_ts", pa.timestamp("us", tz="UTC")),
+        pa.field("last_ts", pa.timestamp("us", tz="UTC")),
+        pa.field("is_emulator", pa.bool_()),
+        pa.field("is_rooted", pa.bool_()),
+        pa.field("os", pa.string()),
+        pa.field("is_proxy", pa.bool_()),
+        pa.field("asn", pa.int64()),
+        pa.field("country", pa.string()),
+    ]
+)
+
+#: Columns of ``export_links``: one row per aggregated link.
+LINK_EXPORT_SCHEMA = pa.schema(
+    [
+        pa.field("src", pa.int64(), nullable=False),
+        pa.field("dst", pa.int64(), nullable=False),
+        pa.field("type", pa.uint8(), nullable=False),
+        pa.field("n_events", pa.int64(), nullable=False),
+        pa.field("amount_sum", pa.float64(), nullable=False),
+        pa.field("first_ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("last_ts", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+ENTITY_ATTRIBUTES: tuple[str, ...] = (
+    "is_emulator",
+    "is_rooted",
+    "os",
+    "is_proxy",
+    "asn",
+    "country",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One node of the graph.
+
+    Attributes
+    ----------
+    id : int
+        Dense internal id (stable for the life of the store).
+    type : NodeType
+    key : str
+        The normalised natural key.
+    attributes : dict
+        Non-null attributes (device flags, IP facts, first/last seen).
+    """
+
+    id: int
+    type: NodeType
+    key: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """An entity linked to a given one, with the aggregated link between them."""
+
+    entity: Entity
+    link_type: LinkType
+    direction: Literal["out", "in"]
+    n_events: int
+    amount_sum: float
+    first_ts: datetime
+    last_ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GraphCounts:
+    """Entity counts per node type and link counts per link type (zeros included)."""
+
+    nodes: dict[NodeType, int]
+    links: dict[LinkType, int]
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """Plain JSON-ready form: ``{"nodes": {type: n}, "links": {type: n}}``."""
+        return {
+            "nodes": {t.value: n for t, n in self.nodes.items()},
+            "links": {t.value: n for t, n in self.links.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Subgraph:
+    """Nodes and the links among them, as Arrow tables in the export schemas."""
+
+    nodes: pa.Table
+    links: pa.Table
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCommit:
+    """One batch of validated input, applied atomically with its ledger entry.
+
+    Attributes
+    ----------
+    source : str
+        Ledger key of the input (the file's content checksum).
+    path : str
+        Where the input was read from (for manifests and quarantine rows).
+    batch_index : int
+        0-based position of the batch within the source.
+    rows_read : int
+        Input rows this batch covers, loaded or not.
+    rows_duplicate : int
+        Rows recognised as exact repeats of events already loaded (not in ``events``).
+    events : pa.Table or None
+        New events in the normalised event schema plus a ``fingerprint`` (uint64) column.
+    labels : pa.Table or None
+        Labels in the label schema, with normalised ``entity_type`` and ``entity_key``.
+    entity_attributes : pa.Table or None
+        Entity attribute rows in the entity schema.
+    quarantine : pa.Table
+        Rejected rows in ``QUARANTINE_SCHEMA``.
+    """
+
+    source: str
+    path: str
+    batch_index: int
+    rows_read: int
+    rows_duplicate: int
+    quarantine: pa.Table
+    events: pa.Table | None = None
+    labels: pa.Table | None = None
+    entity_attributes: pa.Table | None = None
+
+    @property
+    def rows_loaded(self) -> int:
+        """Rows that this commit adds to the store."""
+        return sum(
+            t.num_rows for t in (self.events, self.labels, self.entity_attributes) if t is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceProgress:
+    """What the ledger knows about one input source (file checksum)."""
+
+    source: str
+    batches_done: frozenset[int]
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    complete: bool
+    batch_size: int | None
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """The storage contract shared by the embedded and the Neo4j backend.
+
+    Every method is safe to call from one thread at a time; open one store per worker.
+    Both backends must return the same answers for the same data (parity tests).
+    """
+
+    backend: str
+
+    # -- ingestion ledger ------------------------------------------------------------
+    def source_progress(self, source: str) -> SourceProgress | None:
+        """Ledger state of ``source``, or ``None`` if it was never seen.
+
+        Args: source, the file checksum. Returns: committed batches and summed counts.
+        """
+        ...
+
+    def begin_source(self, source: str, *, path: str, kind: str, batch_size: int) -> None:
+        """Record that ingestion of ``source`` started (idempotent)."""
+        ...
+
+    def commit_batch(self, commit: BatchCommit) -> None:
+        """Apply one batch and its ledger entry in one transaction.
+
+        A batch index already in the ledger for this source is ignored (no-op), so a
+        re-delivered batch is harmless.
+        """
+        ...
+
+    def complete_source(self, source: str, manifest: dict[str, Any]) -> None:
+        """Mark ``source`` fully ingested and store its manifest."""
+        ...
+
+    def event_fingerprints(self, event_ids: pa.Array) -> pa.Table:
+        """Fingerprints of the stored events among ``event_ids``.
+
+        Returns: a table ``(event_id: string, fingerprint: uint64)`` with one row per
+        stored event id found; ids not stored are absent.
+        """
+        ...
+
+    def quarantine(self, source: str | None = None) -> pa.Table:
+        """Quarantined rows (of one source, or all) in ``QUARANTINE_SCHEMA``."""
+        ...
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """Manifests of all completed sources, oldest first."""
+        ...
+
+    # -- reads -----------------------------------------------------------------------
+    def get_entity(self, node_type: NodeType, key: str) -> Entity:
+        """The entity with this type and normalised key.
+
+        Raises: EntityNotFound if there is none.
+        """
+        ...
+
+    def get_entities(self, ids: Sequence[int]) -> list[Entity]:
+        """Entities by internal id, in the order asked; unknown ids are skipped."""
+        ...
+
+    def neighbours(
+        self,
+        entity_id: int,
+        *,
+        link_types: Sequence[LinkType] | None = None,
+        limit: int = 100,
+    ) -> list[Neighbour]:
+        """Entities linked to ``entity_id``, both directions, most events first.
+
+        Args: link_types filters (None = all); limit caps the rows (LimitExceeded above
+        the store's hard cap). Returns: at most ``limit`` neighbours, ties broken by id.
+        """
+        ...
+
+    def subgraph(self, ids: Sequence[int]) -> Subgraph:
+        """The given nodes and every link whose two ends are both among them."""
+        ...
+
+    def counts(self) -> GraphCounts:
+        """Entities per node type and links per link type."""
+        ...
+
+    def export_nodes(self) -> pa.Table:
+        """All nodes in ``NODE_EXPORT_SCHEMA``, ordered by id."""
+        ...
+
+    def export_links(self, link_types: Sequence[LinkType] | None = None) -> pa.Table:
+        """All aggregated links (optionally of some types) in ``LINK_EXPORT_SCHEMA``."""
+        ...
+
+    def labels(self) -> pa.Table:
+        """The append-only labels table, with the entity id where the entity exists."""
+        ...
+
+    def write_scores(self, name: str, ids: np.ndarray, values: np.ndarray, *, version: str) -> None:
+        """Replace score ``name`` for the given entity ids with ``values`` (one version)."""
+        ...
+
+    def read_scores(self, name: str, ids: Sequence[int] | None = None) -> pa.Table:
+        """Score ``name`` as ``(entity_id, value, version)``, for ``ids`` or all."""
+        ...
+
+    def to_csr(self, link_types: Sequence[LinkType] | None = None) -> CSRGraph:
+        """The graph as an undirected CSR over all node ids, for algorithms."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and locks."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+#: Backend name -> "module:factory". Imported only when asked for.
+BACKENDS: dict[str, str] = {
+    "embedded": "graph_service.embedded.store:EmbeddedStore.from_settings",
+    "neo4j": "graph_service.neo4j.store:Neo4jStore.from_settings",
+}
+
+#: The pip extra that brings a backend's driver.
+BACKEND_EXTRAS: dict[str, str] = {"neo4j": "neo4j"}
+
+
+def open_store(settings: Settings | None = None, **overrides: Any) -> GraphStore:
+    """Open the store configured in ``settings`` (``FRAUDGRAPH_BACKEND``).
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to ``Settings()`` read from the environment.
+    **overrides
+        Settings fields to override (e.g. ``store_dir=...``).
+
+    Returns
+    -------
+    GraphStore
+
+    Raises
+    ------
+    BackendUnavailable
+        If the backend is unknown or its driver is not installed.
+    """
+    from graph_service.settings import Settings
+
+    settings = (settings or Settings()).model_copy(update=overrides)
+    target = BACKENDS.get(settings.backend)
+    if target is None:
+        raise BackendUnavailable(
+            f"unknown backend {settings.backend!r}; use one of {sorted(BACKENDS)}"
+        )
+    module_name, _, factory_path = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        extra = BACKEND_EXTRAS.get(settings.backend)
+        hint = f"; install it with: pip install 'fraudgraph[{extra}]'" if extra else ""
+        raise BackendUnavailable(
+            f"backend {settings.backend!r} is not available ({exc}){hint}"
+        ) from exc
+    factory: Any = module
+    for part in factory_path.split("."):
+        factory = getattr(factory, part)
+    store: GraphStore = factory(settings)
+    return store
+
+
+def node_type_of(code: int) -> NodeType:
+    """The node type for a stored type code."""
+    return _NODE_TYPES[code]
+
+
+def link_type_of(code: int) -> LinkType:
+    """The link type for a stored type code."""
+    return _LINK_TYPES[code]
+
+
+_NODE_TYPES = {c: t for t, c in NODE_TYPE_CODE.items()}
+_LINK_TYPES = {c: t for t, c in LINK_TYPE_CODE.items()}

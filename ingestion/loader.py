@@ -1,0 +1,381 @@
+"""Batch loading of input files into a ``GraphStore``, with quarantine and a ledger.
+
+The guarantees, per input file (its *source* is the SHA-256 of its bytes):
+
+* every row read is loaded, quarantined or counted as a duplicate, and the manifest
+  checks ``rows_read == rows_loaded + rows_quarantined + rows_duplicate``;
+* each batch is committed in one transaction with its ledger row, so a process killed
+  mid-ingest leaves whole batches only; the next run skips the committed batches and
+  finishes the file;
+* a file already ingested completely is skipped (re-ingesting is a no-op);
+* an event id seen before (in this file or already stored) is a duplicate when its
+  normalised content is the same, and is quarantined as ``conflicting_duplicate`` when
+  it differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from graph_service.errors import InvalidInput
+from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, GraphStore
+from ingestion.readers import (
+    FileFormat,
+    TruncatedFile,
+    discover,
+    file_checksum,
+    format_of,
+    read_chunks,
+    read_columns,
+)
+from ingestion.schema import EVENT_SCHEMA, REQUIRED, FileKind, detect_kind
+from ingestion.validate import Validated, Validator, quarantine_rows
+
+log = logging.getLogger(__name__)
+
+#: Called as ``on_progress(path, rows_read_so_far, total_rows_or_None)``.
+ProgressCallback = Callable[[Path, int, int | None], None]
+
+#: Content fingerprint of a normalised event: DuckDB's vectorised 64-bit ``hash`` over every
+#: canonical column. ``hash`` is pinned with the engine version; if an engine upgrade ever
+#: changed it, a true repeat would be quarantined as a conflicting duplicate (visible,
+#: never loaded twice) rather than silently double counted.
+_FINGERPRINT_SQL = "hash({})".format(", ".join(f.name for f in EVENT_SCHEMA))
+
+
+@dataclass(slots=True)
+class FileManifest:
+    """What happened to one input file.
+
+    ``rows_read == rows_loaded + rows_quarantined + rows_duplicate`` always holds for a
+    file that finished; counts include batches committed by an earlier, interrupted run.
+    """
+
+    path: str
+    source: str
+    kind: str
+    format: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    batches: int = 0
+    batches_resumed: int = 0
+    skipped: bool = False
+    seconds: float = 0.0
+    finished_at: str = ""
+
+    @property
+    def reconciled(self) -> bool:
+        """Whether every row read is accounted for."""
+        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """The manifest of one ingest run over one or more files."""
+
+    files: list[FileManifest] = field(default_factory=list)
+    quarantine_path: str | None = None
+    seconds: float = 0.0
+
+    def total(self, name: str) -> int:
+        """Sum of one count over the files."""
+        return sum(int(getattr(f, name)) for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready manifest (the CLI's ``ingest --json`` output)."""
+        return {
+            "rows_read": self.total("rows_read"),
+            "rows_loaded": self.total("rows_loaded"),
+            "rows_quarantined": self.total("rows_quarantined"),
+            "rows_duplicate": self.total("rows_duplicate"),
+            "files": len(self.files),
+            "files_skipped": sum(f.skipped for f in self.files),
+            "quarantine_path": self.quarantine_path,
+            "seconds": round(self.seconds, 3),
+            "reconciled": all(f.reconciled for f in self.files),
+            "manifests": [asdict(f) for f in self.files],
+        }
+
+
+class Ingestor:
+    """Loads files into a store. One per run; not thread-safe.
+
+    Parameters
+    ----------
+    store : GraphStore
+    quarantine_dir : Path
+        Where the run's quarantine Parquet is written.
+    batch_size : int
+        Rows per batch (one transaction each). An interrupted source resumes with the
+        batch size it started with.
+    default_region : str
+        Region for phone numbers without a country code.
+    kind : FileKind, optional
+        Force the kind of every file instead of detecting it from the columns.
+    file_format : FileFormat, optional
+        Force the format instead of reading it from the suffix.
+    on_progress : callable, optional
+    """
+
+    def __init__(
+        self,
+        store: GraphStore,
+        *,
+        quarantine_dir: Path,
+        batch_size: int = 1_000_000,
+        default_region: str = "GB",
+        kind: FileKind | None = None,
+        file_format: FileFormat | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.quarantine_dir = quarantine_dir
+        self.batch_size = batch_size
+        self.default_region = default_region
+        self.kind = kind
+        self.file_format = file_format
+        self.on_progress = on_progress
+        self._engine = duckdb.connect(config={"threads": 2})
+        self._engine.execute("SET TimeZone = 'UTC'")
+
+    def run(self, paths: Sequence[Path]) -> IngestReport:
+        """Ingest every file under ``paths`` (files or directories), in order.
+
+        Raises
+        ------
+        InvalidInput
+            On a file that is not of its declared format or lacks required columns; files
+            before it stay ingested, and the error names the file.
+        """
+        started = time.perf_counter()
+        report = IngestReport()
+        files = discover(list(paths))
+        if not files:
+            raise InvalidInput(f"no input files under {', '.join(map(str, paths))}")
+        sources: list[str] = []
+        try:
+            for path in files:
+                manifest = self._ingest_file(path)
+                report.files.append(manifest)
+                if not manifest.skipped:
+                    sources.append(manifest.source)
+        finally:
+            report.quarantine_path = self._write_quarantine(sources)
+            report.seconds = time.perf_counter() - started
+        return report
+
+    def close(self) -> None:
+        """Release the in-memory engine."""
+        self._engine.close()
+
+    # -- one file -------------------------------------------------------------------------
+    def _ingest_file(self, path: Path) -> FileManifest:
+        started = time.perf_counter()
+        fmt = format_of(path, self.file_format)
+        source = file_checksum(path)
+        progress = self.store.source_progress(source)
+        try:
+            columns = read_columns(path, fmt)
+        except TruncatedFile as exc:
+            columns, truncated = [], exc
+        else:
+            truncated = None
+        kind = self.kind or (_detect(path, columns) if truncated is None else FileKind.EVENTS)
+        manifest = FileManifest(path=str(path), source=source, kind=kind.value, format=fmt.value)
+        if progress is not None and progress.complete:
+            log.info("already ingested, skipping", extra={"path": str(path)})
+            manifest.skipped = True
+            return manifest
+        if truncated is not None:
+            self.store.begin_source(source, path=str(path), kind=kind.value, batch_size=1)
+            self._quarantine_truncated(path, source, 0, truncated)
+            return self._finish(path, source, manifest, started)
+        missing = [c for c in REQUIRED[kind] if c not in {x.strip().lower() for x in columns}]
+        if missing:
+            raise InvalidInput(f"{path}: {kind.value} file lacks required column(s) {missing}")
+        batch_size = progress.batch_size if progress and progress.batch_size else self.batch_size
+        done = progress.batches_done if progress else frozenset()
+        self.store.begin_source(source, path=str(path), kind=kind.value, batch_size=batch_size)
+        total = _row_count(path, fmt)
+        validator = Validator(kind, default_region=self.default_region)
+        rows_seen = 0
+        index = -1
+        try:
+            for index, chunk in enumerate(read_chunks(path, fmt, batch_size)):
+                rows_seen += chunk.rows_read
+                if index in done:
+                    manifest.batches_resumed += 1
+                    continue
+                validated = validator.validate(chunk, source=source, path=str(path))
+                self.store.commit_batch(
+                    self._commit(kind, validated, source, str(path), index, chunk.rows_read)
+                )
+                if self.on_progress:
+                    self.on_progress(path, rows_seen, total)
+        except TruncatedFile as exc:
+            self._quarantine_truncated(path, source, index + 1, exc)
+        finally:
+            validator.close()
+        return self._finish(path, source, manifest, started)
+
+    def _finish(
+        self, path: Path, source: str, manifest: FileManifest, started: float
+    ) -> FileManifest:
+        final = self.store.source_progress(source)
+        assert final is not None
+        manifest.rows_read = final.rows_read
+        manifest.rows_loaded = final.rows_loaded
+        manifest.rows_quarantined = final.rows_quarantined
+        manifest.rows_duplicate = final.rows_duplicate
+        manifest.batches = len(final.batches_done)
+        manifest.seconds = round(time.perf_counter() - started, 3)
+        manifest.finished_at = datetime.now(UTC).isoformat()
+        if not manifest.reconciled:
+            raise AssertionError(f"{path}: counts do not reconcile: {manifest}")
+        self.store.complete_source(source, asdict(manifest))
+        return manifest
+
+    def _commit(
+        self,
+        kind: FileKind,
+        validated: Validated,
+        source: str,
+        path: str,
+        index: int,
+        rows_read: int,
+    ) -> BatchCommit:
+        clean = validated.clean
+        rejects = [validated.rejects]
+        duplicates = 0
+        payload: dict[str, pa.Table] = {}
+        if kind is FileKind.EVENTS:
+            clean, duplicates, conflicts = self._deduplicate(clean)
+            if conflicts.num_rows:
+                rejects.append(
+                    quarantine_rows(
+                        source,
+                        path,
+                        conflicts,
+                        "conflicting_duplicate",
+                        "event_id seen before with different content",
+                    )
+                )
+            payload["events"] = clean.drop_columns(["row_number"])
+        elif kind is FileKind.LABELS:
+            payload["labels"] = clean.drop_columns(["row_number"])
+        else:
+            payload["entity_attributes"] = clean.drop_columns(["row_number"])
+        return BatchCommit(
+            source=source,
+            path=path,
+            batch_index=index,
+            rows_read=rows_read,
+            rows_duplicate=duplicates,
+            quarantine=pa.concat_tables(rejects),
+            **payload,
+        )
+
+    def _deduplicate(self, clean: pa.Table) -> tuple[pa.Table, int, pa.Table]:
+        """Drop repeats of known events; split off conflicting repeats.
+
+        Returns (new events with ``fingerprint``, number of exact duplicates, conflicting
+        rows without fingerprint).
+        """
+        con = self._engine
+        con.register("_clean", clean)
+        try:
+            events = con.execute(
+                f"SELECT *, {_FINGERPRINT_SQL} AS fingerprint FROM _clean"
+            ).to_arrow_table()
+        finally:
+            con.unregister("_clean")
+        stored = self.store.event_fingerprints(events.column("event_id"))
+        in_batch_unique = pc.count_distinct(events.column("event_id")).as_py() == events.num_rows
+        if stored.num_rows == 0 and in_batch_unique:
+            return events, 0, events.slice(0, 0).drop_columns(["fingerprint"])
+        con.register("_ev", events)
+        con.register("_stored", stored)
+        try:
+            ranked = con.execute(
+                """
+                SELECT e.*,
+                       coalesce(s.fingerprint, first_value(e.fingerprint) OVER w) AS _first_fp,
+                       s.fingerprint IS NOT NULL OR row_number() OVER w > 1 AS _seen
+                FROM _ev e LEFT JOIN _stored s USING (event_id)
+                WINDOW w AS (PARTITION BY e.event_id ORDER BY e.row_number)
+                ORDER BY e.row_number
+                """
+            ).to_arrow_table()
+        finally:
+            con.unregister("_ev")
+            con.unregister("_stored")
+        seen = ranked.column("_seen")
+        same = pc.equal(ranked.column("fingerprint"), ranked.column("_first_fp"))
+        duplicate = pc.and_(seen, same)
+        conflict = pc.and_(seen, pc.invert(same))
+        keep = pc.invert(seen)
+        drop = ["_first_fp", "_seen"]
+        fresh = ranked.filter(keep).drop_columns(drop)
+        conflicts = ranked.filter(conflict).drop_columns([*drop, "fingerprint"])
+        return fresh, int(pc.sum(duplicate).as_py() or 0), conflicts
+
+    def _quarantine_truncated(self, path: Path, source: str, index: int, exc: Exception) -> None:
+        """Record an unreadable (truncated) remainder of a file as one quarantine row."""
+        row = {
+            "source": source,
+            "path": str(path),
+            "row_number": -1,
+            "reason": "truncated_file",
+            "detail": str(exc),
+            "raw": None,
+        }
+        self.store.commit_batch(
+            BatchCommit(
+                source=source,
+                path=str(path),
+                batch_index=index,
+                rows_read=1,
+                rows_duplicate=0,
+                quarantine=pa.Table.from_pylist([row], QUARANTINE_SCHEMA),
+            )
+        )
+
+    def _write_quarantine(self, sources: list[str]) -> str | None:
+        tables = [self.store.quarantine(s) for s in sources]
+        rows = pa.concat_tables(tables) if tables else QUARANTINE_SCHEMA.empty_table()
+        if not sources:
+            return None
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        out = self.quarantine_dir / f"quarantine-{stamp}.parquet"
+        pq.write_table(rows, out)
+        return str(out)
+
+
+def _detect(path: Path, columns: list[str]) -> FileKind:
+    try:
+        return detect_kind(columns)
+    except ValueError as exc:
+        raise InvalidInput(f"{path}: {exc}") from exc
+
+
+def _row_count(path: Path, fmt: FileFormat) -> int | None:
+    if fmt is FileFormat.PARQUET:
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except (pa.ArrowInvalid, OSError):
+            return None
+    return None

@@ -1,0 +1,1 @@
+"""Relationship queries (neighbourhood, shared identifiers, paths, ring subgraphs, money flow)."""

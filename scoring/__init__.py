@@ -1,0 +1,1 @@
+"""Graph algorithms, entity and ring features, ring scores with reasons, the feature cache."""

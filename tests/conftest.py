@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny event files with known answers, and store factories."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from graph_service.embedded.store import EmbeddedStore
+
+#: A small, fully valid event log with known graph answers (see test expectations).
+GOOD_EVENTS: list[dict[str, Any]] = [
+    {"event_id": "e1", "ts": "2026-01-01T10:00:00Z", "event_type": "signup", "account_id": "A1",
+     "device_id": "D1", "ip": "10.0.0.1", "phone": "+44 7400 123456",
+     "email": "John.Doe+promo@Gmail.com", "address": "12 Baker Street", "os": "android",
+     "is_emulator": "false"},
+    {"event_id": "e2", "ts": "2026-01-01T11:00:00Z", "event_type": "signup", "account_id": "A2",
+     "device_id": "D1", "ip": "10.0.0.1", "phone": "07400 123456", "email": "johndoe@gmail.com",
+     "address": "12 baker st", "is_emulator": "true"},
+    {"event_id": "e3", "ts": "2026-01-02T09:00:00Z", "event_type": "payment", "account_id": "A1",
+     "device_id": "D1", "ip": "10.0.0.2", "card_id": "C1", "merchant_id": "M1", "amount": "12.5",
+     "currency": "gbp"},
+    {"event_id": "e4", "ts": "2026-01-03T09:00:00Z", "event_type": "payment", "account_id": "A1",
+     "card_id": "C1", "merchant_id": "M1", "amount": "7.5", "currency": "GBP"},
+    {"event_id": "e5", "ts": "2026-01-04T09:00:00Z", "event_type": "transfer", "account_id": "A2",
+     "counterparty_account_id": "A3", "amount": "100", "currency": "GBP"},
+    {"event_id": "e6", "ts": "2026-01-05T09:00:00Z", "event_type": "login", "account_id": "A3",
+     "device_id": "D2", "ip": "2001:db8::1", "is_proxy": "true", "asn": "64500", "country": "gb"},
+]
+
+EVENT_COLUMNS = [
+    "event_id", "ts", "event_type", "account_id", "device_id", "ip", "phone", "email", "card_id",
+    "address", "merchant_id", "counterparty_account_id", "amount", "currency", "is_emulator",
+    "is_rooted", "os", "is_proxy", "asn", "country",
+]
+
+FileWriter = Callable[..., Path]
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Path:
+    """Write rows as CSV, JSONL or Parquet (all values as strings), by the path's suffix."""
+    columns = columns or EVENT_COLUMNS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({c: row.get(c, "") for c in columns})
+    elif path.suffix == ".jsonl":
+        with path.open("w") as fh:
+            for row in rows:
+                fh.write(json.dumps({c: row[c] for c in columns if c in row}) + "\n")
+    else:
+        table = pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
+        pq.write_table(table, path)
+    return path
+
+
+@pytest.fixture
+def write_events(tmp_path: Path) -> FileWriter:
+    """Factory: ``write_events(rows, name="events.csv", columns=None) -> Path``."""
+
+    def _write(
+        rows: list[dict[str, Any]], name: str = "events.csv", columns: list[str] | None = None
+    ) -> Path:
+        return write_rows(tmp_path / "input" / name, rows, columns)
+
+    return _write
+
+
+@pytest.fixture
+def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    """A fresh embedded store in a temporary directory."""
+    store = EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2)
+    yield store
+    store.close()

@@ -1,0 +1,184 @@
+"""The GraphStore contract: one suite, run against every backend available."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from graph_service import EntityNotFound, GraphStore, InvalidInput, LimitExceeded, NodeType
+from graph_service.embedded.store import EmbeddedStore
+from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType
+from graph_service.store import LINK_EXPORT_SCHEMA, NODE_EXPORT_SCHEMA, QUARANTINE_SCHEMA, BatchCommit
+from ingestion.loader import Ingestor
+from tests.conftest import GOOD_EVENTS, write_rows
+
+BACKENDS = ["embedded"]
+
+
+def _open(backend: str, tmp_path: Path) -> GraphStore:
+    if backend == "embedded":
+        return EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2, neighbour_cap=500)
+    raise AssertionError(backend)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty store of each backend."""
+    graph = _open(request.param, tmp_path)
+    yield graph
+    graph.close()
+
+
+@pytest.fixture
+def loaded(store: GraphStore, tmp_path: Path) -> GraphStore:
+    """The store with the known six-event log loaded."""
+    ingestor = Ingestor(store, quarantine_dir=tmp_path / "q")
+    ingestor.run([write_rows(tmp_path / "events.csv", GOOD_EVENTS)])
+    ingestor.close()
+    return store
+
+
+def test_empty_store_counts_every_type_as_zero(store: GraphStore) -> None:
+    """counts() lists every node and link type, with zeros on an empty store."""
+    counts = store.counts()
+    assert set(counts.nodes) == set(NodeType) and set(counts.nodes.values()) == {0}
+    assert set(counts.links) == set(LinkType) and set(counts.links.values()) == {0}
+
+
+def test_get_entity_by_type_and_key(loaded: GraphStore) -> None:
+    """get_entity finds by (type, normalised key) and raises EntityNotFound otherwise."""
+    account = loaded.get_entity(NodeType.ACCOUNT, "A1")
+    assert (account.type, account.key) == (NodeType.ACCOUNT, "A1")
+    with pytest.raises(EntityNotFound, match="no Account with key 'nobody'"):
+        loaded.get_entity(NodeType.ACCOUNT, "nobody")
+    with pytest.raises(EntityNotFound):
+        loaded.get_entity(NodeType.DEVICE, "A1")  # right key, wrong type
+
+
+def test_get_entities_keeps_order_and_skips_unknown(loaded: GraphStore) -> None:
+    """get_entities returns entities in the order asked, skipping unknown ids."""
+    a1 = loaded.get_entity(NodeType.ACCOUNT, "A1").id
+    d1 = loaded.get_entity(NodeType.DEVICE, "D1").id
+    assert [e.id for e in loaded.get_entities([d1, 10_000, a1])] == [d1, a1]
+    assert loaded.get_entities([]) == []
+
+
+def test_neighbours_filter_limit_and_order(loaded: GraphStore) -> None:
+    """neighbours honours link-type filters and limit, most events first, both directions."""
+    a1 = loaded.get_entity(NodeType.ACCOUNT, "A1")
+    everything = loaded.neighbours(a1.id)
+    assert len(everything) == 8
+    assert [n.n_events for n in everything] == sorted((n.n_events for n in everything), reverse=True)
+    devices = loaded.neighbours(a1.id, link_types=[LinkType.USES_DEVICE])
+    assert [(n.entity.key, n.n_events, n.direction) for n in devices] == [("D1", 2, "out")]
+    assert len(loaded.neighbours(a1.id, limit=3)) == 3
+    a3 = loaded.get_entity(NodeType.ACCOUNT, "A3")
+    incoming = loaded.neighbours(a3.id, link_types=[LinkType.TRANSFERS_TO])
+    assert [(n.entity.key, n.direction, n.amount_sum) for n in incoming] == [("A2", "in", 100.0)]
+
+
+def test_neighbours_rejects_limits_beyond_the_cap(loaded: GraphStore) -> None:
+    """A limit above the store's cap raises LimitExceeded; a negative one InvalidInput."""
+    a1 = loaded.get_entity(NodeType.ACCOUNT, "A1")
+    with pytest.raises(LimitExceeded):
+        loaded.neighbours(a1.id, limit=501)
+    with pytest.raises(InvalidInput):
+        loaded.neighbours(a1.id, limit=-1)
+
+
+def test_subgraph_keeps_only_links_among_the_ids(loaded: GraphStore) -> None:
+    """subgraph returns the asked nodes and exactly the links with both ends among them."""
+    ids = [loaded.get_entity(NodeType.ACCOUNT, k).id for k in ("A1", "A2")]
+    ids.append(loaded.get_entity(NodeType.DEVICE, "D1").id)
+    sub = loaded.subgraph(ids)
+    assert sorted(sub.nodes.column("id").to_pylist()) == sorted(ids)
+    assert sub.links.num_rows == 2  # A1-D1 and A2-D1; the A2->A3 transfer leaves the set
+    assert sub.links.schema == LINK_EXPORT_SCHEMA
+
+
+def test_exports_have_dense_ids_and_fixed_schemas(loaded: GraphStore) -> None:
+    """export_nodes has ids 0..n-1 in order; both exports use the documented schemas."""
+    nodes = loaded.export_nodes()
+    assert nodes.schema == NODE_EXPORT_SCHEMA
+    assert nodes.column("id").to_pylist() == list(range(nodes.num_rows))
+    links = loaded.export_links()
+    assert links.schema == LINK_EXPORT_SCHEMA
+    assert links.num_rows == sum(loaded.counts().links.values())
+    only_pays = loaded.export_links([LinkType.PAYS])
+    assert set(only_pays.column("type").to_pylist()) == {LINK_TYPE_CODE[LinkType.PAYS]}
+
+
+def test_csr_matches_networkx(loaded: GraphStore) -> None:
+    """The CSR adjacency has the same neighbours and degrees as a networkx multigraph."""
+    csr = loaded.to_csr()
+    links = loaded.export_links().to_pylist()
+    oracle = nx.MultiGraph()
+    oracle.add_nodes_from(range(csr.n_nodes))
+    oracle.add_edges_from((r["src"], r["dst"]) for r in links)
+    assert csr.n_links == len(links)
+    assert csr.degree().tolist() == [oracle.degree(n) for n in range(csr.n_nodes)]
+    for node in range(csr.n_nodes):
+        assert sorted(csr.neighbours(node).tolist()) == sorted(oracle.neighbors(node))
+    types = loaded.export_nodes().column("type").to_pylist()
+    assert csr.node_type.tolist() == types
+    assert csr.to_scipy().shape == (csr.n_nodes, csr.n_nodes)
+
+
+def test_scores_are_replaced_per_entity(loaded: GraphStore) -> None:
+    """write_scores replaces earlier values of the same score for those ids only."""
+    loaded.write_scores("risk", np.array([0, 1, 2]), np.array([0.1, 0.2, 0.3]), version="v1")
+    loaded.write_scores("risk", np.array([1]), np.array([0.9]), version="v2")
+    loaded.write_scores("other", np.array([1]), np.array([5.0]), version="v1")
+    rows = loaded.read_scores("risk").to_pylist()
+    assert [(r["entity_id"], r["value"], r["version"]) for r in rows] == [
+        (0, 0.1, "v1"), (1, 0.9, "v2"), (2, 0.3, "v1"),
+    ]
+    assert loaded.read_scores("risk", ids=[2]).column("value").to_pylist() == [0.3]
+    with pytest.raises(InvalidInput):
+        loaded.write_scores("risk", np.array([1, 2]), np.array([0.5]), version="v3")
+
+
+def test_commit_of_a_batch_already_in_the_ledger_is_a_no_op(loaded: GraphStore) -> None:
+    """Re-delivering a committed batch (same source and index) changes nothing."""
+    source = loaded.manifests()[0]["source"]
+    before = loaded.counts()
+    loaded.commit_batch(
+        BatchCommit(source=source, path="x", batch_index=0, rows_read=1, rows_duplicate=0,
+                    quarantine=QUARANTINE_SCHEMA.empty_table(),
+                    labels=pa.table({"entity_type": ["Account"], "entity_key": ["A1"],
+                                     "label": ["fraud"], "source": ["s"],
+                                     "ts": pa.array([None], pa.timestamp("us", tz="UTC")),
+                                     "author": [None], "reason": [None]}))
+    )
+    assert loaded.counts() == before
+    assert loaded.labels().num_rows == 0
+
+
+def test_node_type_codes_are_stable() -> None:
+    """Stored type codes never change meaning (they are persisted in stores)."""
+    assert [NODE_TYPE_CODE[t] for t in NodeType] == list(range(8))
+    assert NodeType.parse("ip") is NodeType.IP and NodeType.parse("ACCOUNT") is NodeType.ACCOUNT
+    with pytest.raises(ValueError, match="unknown node type"):
+        NodeType.parse("planet")
+    assert LinkType.parse("pays") is LinkType.PAYS
+
+
+def test_second_writer_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
+    """Opening an embedded store another process holds raises StoreLocked, not a crash."""
+    with EmbeddedStore(tmp_path / "store"):
+        code = (
+            "from pathlib import Path\n"
+            "from graph_service.embedded.store import EmbeddedStore\n"
+            "from graph_service.errors import StoreLocked\n"
+            f"try:\n    EmbeddedStore(Path({str(tmp_path / 'store')!r}))\n"
+            "except StoreLocked as exc:\n    print('LOCKED', exc)\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.startswith("LOCKED store"), result.stderr
