@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from graph_service.errors import InvalidInput
 from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, GraphStore
 from ingestion.readers import (
     FileFormat,
+    RawChunk,
     TruncatedFile,
     discover,
     file_checksum,
@@ -39,19 +41,13 @@ from ingestion.readers import (
     read_chunks,
     read_columns,
 )
-from ingestion.schema import EVENT_SCHEMA, REQUIRED, FileKind, detect_kind
+from ingestion.schema import REQUIRED, FileKind, detect_kind
 from ingestion.validate import Validated, Validator, quarantine_rows
 
 log = logging.getLogger(__name__)
 
 #: Called as ``on_progress(path, rows_read_so_far, total_rows_or_None)``.
 ProgressCallback = Callable[[Path, int, int | None], None]
-
-#: Content fingerprint of a normalised event: DuckDB's vectorised 64-bit ``hash`` over every
-#: canonical column. ``hash`` is pinned with the engine version; if an engine upgrade ever
-#: changed it, a true repeat would be quarantined as a conflicting duplicate (visible,
-#: never loaded twice) rather than silently double counted.
-_FINGERPRINT_SQL = "hash({})".format(", ".join(f.name for f in EVENT_SCHEMA))
 
 
 @dataclass(slots=True)
@@ -213,21 +209,24 @@ class Ingestor:
         validator = Validator(kind, default_region=self.default_region)
         rows_seen = 0
         index = -1
+        chunks = _validated_ahead(
+            read_chunks(path, fmt, batch_size), validator, done, source=source, path=str(path)
+        )
         try:
-            for index, chunk in enumerate(read_chunks(path, fmt, batch_size)):
-                rows_seen += chunk.rows_read
-                if index in done:
+            for index, rows_read, validated in chunks:
+                rows_seen += rows_read
+                if validated is None:
                     manifest.batches_resumed += 1
                     continue
-                validated = validator.validate(chunk, source=source, path=str(path))
                 self.store.commit_batch(
-                    self._commit(kind, validated, source, str(path), index, chunk.rows_read)
+                    self._commit(kind, validated, source, str(path), index, rows_read)
                 )
                 if self.on_progress:
                     self.on_progress(path, rows_seen, total)
         except TruncatedFile as exc:
             self._quarantine_truncated(path, source, index + 1, exc)
         finally:
+            chunks.close()
             validator.close()
         return self._finish(path, source, manifest, started)
 
@@ -291,17 +290,13 @@ class Ingestor:
     def _deduplicate(self, clean: pa.Table) -> tuple[pa.Table, int, pa.Table]:
         """Drop repeats of known events; split off conflicting repeats.
 
+        ``clean`` carries the ``fingerprint`` the validator computed.
+
         Returns (new events with ``fingerprint``, number of exact duplicates, conflicting
         rows without fingerprint).
         """
+        events = clean
         con = self._engine
-        con.register("_clean", clean)
-        try:
-            events = con.execute(
-                f"SELECT *, {_FINGERPRINT_SQL} AS fingerprint FROM _clean"
-            ).to_arrow_table()
-        finally:
-            con.unregister("_clean")
         stored = self.store.event_fingerprints(events.column("event_id"))
         in_batch_unique = pc.count_distinct(events.column("event_id")).as_py() == events.num_rows
         if stored.num_rows == 0 and in_batch_unique:
@@ -379,3 +374,35 @@ def _row_count(path: Path, fmt: FileFormat) -> int | None:
         except (pa.ArrowInvalid, OSError):
             return None
     return None
+
+
+def _validated_ahead(
+    chunks: Iterator[RawChunk],
+    validator: Validator,
+    done: frozenset[int],
+    *,
+    source: str,
+    path: str,
+) -> Generator[tuple[int, int, Validated | None], None, None]:
+    """Yield ``(index, rows_read, validated)``, reading and validating one chunk ahead.
+
+    The next chunk is parsed and validated in a worker thread while the caller commits
+    the current one (Arrow and DuckDB release the GIL). Chunks already in the ledger
+    (``done``) are read but not validated: ``validated`` is ``None`` for them.
+    """
+    numbered = enumerate(chunks)
+
+    def step() -> tuple[int, int, Validated | None] | None:
+        item = next(numbered, None)
+        if item is None:
+            return None
+        index, chunk = item
+        if index in done:
+            return index, chunk.rows_read, None
+        return index, chunk.rows_read, validator.validate(chunk, source=source, path=path)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fraudgraph-validate") as pool:
+        pending = pool.submit(step)
+        while (ready := pending.result()) is not None:
+            pending = pool.submit(step)
+            yield ready

@@ -64,6 +64,13 @@ _KEY_COLUMNS: Final = (
 )
 
 
+#: Content fingerprint of a normalised event: DuckDB's vectorised 64-bit ``hash`` over every
+#: canonical column. ``hash`` is pinned with the engine version; if an engine upgrade ever
+#: changed it, a true repeat would be quarantined as a conflicting duplicate (visible,
+#: never loaded twice) rather than silently double counted.
+FINGERPRINT_SQL: Final = "hash({})".format(", ".join(f.name for f in EVENT_SCHEMA))
+
+
 @dataclass(frozen=True, slots=True)
 class Validated:
     """Result of validating one chunk."""
@@ -104,7 +111,8 @@ class Validator:
         Returns
         -------
         Validated
-            ``clean`` in the kind's schema plus ``row_number``; ``rejects`` in
+            ``clean`` in the kind's schema plus ``row_number`` (and ``fingerprint`` for
+            events); ``rejects`` in
             ``QUARANTINE_SCHEMA``. ``clean.num_rows + rejects.num_rows == chunk.rows_read``.
         """
         table = _canonical_columns(chunk.table)
@@ -302,6 +310,8 @@ class Validator:
         clean = clean.select(["row_number", *schema.names]).cast(
             pa.schema([pa.field("row_number", pa.int64()), *schema])
         )
+        if self.kind is FileKind.EVENTS:
+            clean = self._run(f"SELECT *, {FINGERPRINT_SQL} AS fingerprint FROM work", clean)
         rejected_idx = pc.indices_nonzero(bad_mask)
         reasons = pc.take(reason, rejected_idx).to_pylist()
         originals = chunk.table.take(rejected_idx).to_pylist()

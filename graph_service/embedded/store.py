@@ -366,10 +366,8 @@ class EmbeddedStore:
             device = NODE_TYPE_CODE[NodeType.DEVICE]
             ip = NODE_TYPE_CODE[NodeType.IP]
             con.execute(
-                "INSERT INTO entity_deltas (id, first_ts, last_ts) "
-                f"SELECT i.id, a.f, a.l FROM _acc a JOIN _ids i ON i.type = {_ACCOUNT} AND i.key = a.key "
-                "UNION ALL SELECT i.id, min(g.f), max(g.l) FROM _agg g "
-                "JOIN _ids i ON i.type = g.dst_type AND i.key = g.dst_key GROUP BY i.id"
+                "INSERT INTO entity_deltas (id, first_ts, last_ts) SELECT i.id, a.f, a.l "
+                f"FROM _acc a JOIN _ids i ON i.type = {_ACCOUNT} AND i.key = a.key"
             )
             con.execute(
                 "INSERT INTO entity_deltas (id, attr_ts, is_emulator, is_rooted, os) "
@@ -480,12 +478,19 @@ class EmbeddedStore:
                 f"arg_max({c}, attr_ts) FILTER ({c} IS NOT NULL) AS {c}" for c in ENTITY_ATTRIBUTES
             )
             merged = ", ".join(f"coalesce(d.{c}, e.{c}) AS {c}" for c in ENTITY_ATTRIBUTES)
+            # First/last seen: accounts from their events (entity deltas), identifiers from
+            # their links (an identifier exists only through links).
             con.execute(
                 "CREATE OR REPLACE TABLE entities AS SELECT e.id, e.type, e.key, "
-                "least(e.first_ts, d.first_ts) AS first_ts, "
-                f"greatest(e.last_ts, d.last_ts) AS last_ts, {merged} FROM entities e LEFT JOIN ("
+                "least(e.first_ts, d.first_ts, s.first_ts) AS first_ts, "
+                "greatest(e.last_ts, d.last_ts, s.last_ts) AS last_ts, "
+                f"{merged} FROM entities e LEFT JOIN ("
                 f"SELECT id, min(first_ts) AS first_ts, max(last_ts) AS last_ts, {latest} "
-                "FROM entity_deltas GROUP BY id) d USING (id) ORDER BY e.id"
+                "FROM entity_deltas GROUP BY id) d USING (id) LEFT JOIN ("
+                "SELECT id, min(f) AS first_ts, max(l) AS last_ts FROM ("
+                "SELECT src AS id, first_ts AS f, last_ts AS l FROM link_deltas UNION ALL "
+                "SELECT dst, first_ts, last_ts FROM link_deltas) GROUP BY id) s USING (id) "
+                "ORDER BY e.id"
             )
             con.execute("DELETE FROM link_deltas")
             con.execute("DELETE FROM entity_deltas")

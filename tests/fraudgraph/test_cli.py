@@ -1,0 +1,79 @@
+"""The fraudgraph CLI: one JSON object on stdout with --json, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GOOD_EVENTS, write_rows
+
+INGEST_KEYS = {"rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate", "quarantine_path"}
+
+
+def fraudgraph(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "fraudgraph.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_ingest_and_stats_print_exactly_one_json_object(tmp_path: Path) -> None:
+    """ingest --json and stats --json print one parseable JSON object and nothing else."""
+    events = write_rows(tmp_path / "events.csv", [*GOOD_EVENTS, {"event_id": "bad"}])
+    store = tmp_path / "store"
+    result = fraudgraph("ingest", str(events), "--store", str(store), "--json")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    assert INGEST_KEYS <= set(manifest)
+    assert (manifest["rows_read"], manifest["rows_loaded"], manifest["rows_quarantined"]) == (7, 6, 1)
+    assert Path(manifest["quarantine_path"]).exists()
+    stats = fraudgraph("stats", "--store", str(store), "--json")
+    assert stats.returncode == 0, stats.stderr
+    counts = json.loads(stats.stdout)
+    assert counts["nodes"]["Account"] == 3
+    assert counts["links"]["TRANSFERS_TO"] == 1
+
+
+def test_store_directory_comes_from_the_environment(tmp_path: Path) -> None:
+    """FRAUDGRAPH_STORE selects the store when --store is not given."""
+    events = write_rows(tmp_path / "events.jsonl", GOOD_EVENTS)
+    env = {"FRAUDGRAPH_STORE": str(tmp_path / "envstore")}
+    assert fraudgraph("ingest", str(events), "--json", env=env).returncode == 0
+    assert (tmp_path / "envstore" / "graph.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "/nonexistent/file.csv"], "no such file or directory"),
+        (["ingest", "{bad}", "--kind", "sideways"], "'sideways' is not a valid FileKind"),
+        (["ingest", "{bad}"], "not a Parquet file"),
+    ],
+)
+def test_failures_exit_non_zero_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    """Bad invocations exit non-zero with exactly one line on stderr and nothing on stdout."""
+    bad = tmp_path / "x.parquet"
+    bad.write_text("event_id,ts\n")
+    argv = [a.replace("{bad}", str(bad)) for a in args] + ["--store", str(tmp_path / "s"), "--json"]
+    result = fraudgraph(*argv)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+
+
+def test_help_lists_the_commands() -> None:
+    """--help documents generate, ingest, stats and demo."""
+    result = fraudgraph("--help")
+    for command in ("generate", "ingest", "stats", "demo"):
+        assert command in result.stdout
