@@ -25,6 +25,7 @@ Shared rules
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import threading
@@ -278,6 +279,15 @@ def normalise_phone(raw: str | None, default_region: str = "GB") -> str | None:
     ValueError
         If ``default_region`` is not a region ``phonenumbers`` knows.
 
+    Notes
+    -----
+    Numbers of the default region written as ``+<cc> <nsn>`` or ``<national prefix><nsn>``
+    (digits and separators only) are canonicalised by shape, checking the national
+    significant number against the region's possible lengths, without a libphonenumber
+    parse; every other form is parsed and validated by libphonenumber. The two agree
+    wherever libphonenumber accepts a number (property-tested), and the shape path is what
+    keeps bulk ingestion fast when most numbers are distinct.
+
     Examples
     --------
     >>> normalise_phone("07911 123-456")
@@ -522,7 +532,12 @@ def normalise_phones(
             return None
 
     def resolve(distinct: pa.Array) -> pa.Array:
-        return pa.array(cache.resolve(distinct.to_pylist(), parse_or_none), distinct.type)
+        fast = _phone_fast_array(distinct, default_region)
+        slow = pc.is_null(fast)
+        if not pc.any(slow).as_py():
+            return fast
+        parsed = cache.resolve(pc.filter(distinct, slow).to_pylist(), parse_or_none)
+        return pc.replace_with_mask(fast, slow, pa.array(parsed, distinct.type))
 
     return _normalise_distinct(_trim(_as_strings(values)), resolve)
 
@@ -646,7 +661,90 @@ def _check_region(region: str) -> None:
         raise ValueError(msg)
 
 
+@dataclass(frozen=True, slots=True)
+class _RegionShape:
+    """What the fast phone path needs to know of the default region."""
+
+    country_code: str
+    national_prefix: str | None
+    lengths: frozenset[int]
+
+
+@functools.lru_cache(maxsize=64)
+def _region_shape(region: str) -> _RegionShape:
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    prefix = meta.national_prefix if meta is not None else None
+    lengths = frozenset(meta.general_desc.possible_length) if meta is not None else frozenset()
+    code = str(phonenumbers.country_code_for_region(region))
+    return _RegionShape(code, prefix or None, lengths)
+
+
+_PHONE_SEPARATORS: Final = " -().\u00a0"
+
+
+def _phone_fast(trimmed: str, region: str) -> str | None:
+    """E.164 for the two shapes that need no parsing, else ``None`` (use libphonenumber).
+
+    The shapes are ``+<cc><nsn>`` and ``<national prefix><nsn>`` of the default region,
+    written with digits and separators only, where the national significant number has
+    one of the region's possible lengths and does not itself start with the national
+    prefix. Such numbers are canonical by construction; checking them by length only is
+    what lets the vectorised path skip per-value parsing.
+    """
+    shape = _region_shape(region)
+    if shape.national_prefix is not None and len(shape.national_prefix) != 1:
+        return None
+    digits = trimmed.translate(_STRIP_SEPARATORS)
+    body = digits[1:] if digits.startswith("+") else digits
+    if not body.isascii() or not body.isdigit():
+        return None
+    if digits.startswith("+"):
+        if not body.startswith(shape.country_code):
+            return None
+        nsn = body[len(shape.country_code) :]
+    elif shape.national_prefix and body.startswith(shape.national_prefix):
+        nsn = body[len(shape.national_prefix) :]
+    else:
+        return None
+    if len(nsn) not in shape.lengths or (
+        shape.national_prefix and nsn.startswith(shape.national_prefix)
+    ):
+        return None
+    return f"+{shape.country_code}{nsn}"
+
+
+_STRIP_SEPARATORS: Final = str.maketrans("", "", _PHONE_SEPARATORS)
+
+
+def _phone_fast_array(trimmed: pa.Array, region: str) -> pa.Array:
+    """Vectorised ``_phone_fast``: E.164 where a fast shape applies, null elsewhere."""
+    shape = _region_shape(region)
+    prefix = shape.national_prefix
+    if prefix is not None and len(prefix) != 1:
+        return pa.nulls(len(trimmed), trimmed.type)  # RE2 has no look-ahead; parse instead
+    first = f"[{''.join(d for d in '0123456789' if d != prefix)}]" if prefix else "[0-9]"
+    nsn = "|".join(f"{first}[0-9]{{{n - 1}}}" for n in sorted(shape.lengths) if n > 0)
+    if not nsn:
+        return pa.nulls(len(trimmed), trimmed.type)
+    digits = pc.replace_substring_regex(trimmed, "[ ().\\x{00a0}-]", "")
+    leads = [f"\\+{shape.country_code}"] + ([prefix] if prefix else [])
+    result = pa.nulls(len(trimmed), trimmed.type)
+    for lead in leads:
+        found = pc.extract_regex(digits, f"^{lead}(?P<nsn>{nsn})$")
+        national = pc.struct_field(found, [0])
+        joined = pc.binary_join_element_wise(
+            pa.scalar(f"+{shape.country_code}", trimmed.type),
+            national,
+            pa.scalar("", trimmed.type),
+        )
+        result = pc.if_else(pc.is_valid(national), joined, result)
+    return result
+
+
 def _phone_e164(trimmed: str, region: str) -> str:
+    fast = _phone_fast(trimmed, region)
+    if fast is not None:
+        return fast
     try:
         number = phonenumbers.parse(trimmed, region)
     except phonenumbers.NumberParseException:

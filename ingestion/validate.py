@@ -170,25 +170,23 @@ class Validator:
                    nullif(upper(trim(country::VARCHAR)), '') AS _country,
                    nullif(trim(os::VARCHAR), '') AS _os
             FROM work)
-        SELECT row_number, event_id, _ts AS ts, _event_type AS event_type, account_id,
-               device_id, ip, phone, email, card_id, address, merchant_id,
-               counterparty_account_id, _amount AS amount, _currency AS currency,
+        SELECT _ts AS ts, _event_type AS event_type, _amount AS amount, _currency AS currency,
                _is_emulator AS is_emulator, _is_rooted AS is_rooted, _os AS os,
                _is_proxy AS is_proxy, _asn AS asn, _country AS country,
                CASE
                  WHEN event_id IS NULL THEN 'missing_field:event_id'
-                 WHEN {_blank("ts")} THEN 'missing_field:ts'
-                 WHEN {_blank("event_type")} THEN 'missing_field:event_type'
+                 WHEN {_blank("ts", work.schema.field("ts").type)} THEN 'missing_field:ts'
+                 WHEN {_blank("event_type", work.schema.field("event_type").type)} THEN 'missing_field:event_type'
                  WHEN account_id IS NULL THEN 'missing_field:account_id'
                  WHEN _event_type NOT IN ({types}) THEN 'unknown_event_type:event_type'
                  WHEN _ts IS NULL THEN 'bad_timestamp:ts'
-                 WHEN NOT {_blank("amount")} AND (_amount IS NULL OR isnan(_amount)
+                 WHEN NOT {_blank("amount", work.schema.field("amount").type)} AND (_amount IS NULL OR isnan(_amount)
                       OR isinf(_amount)) THEN 'bad_amount:amount'
                  WHEN _amount < 0 THEN 'negative_amount:amount'
-                 WHEN NOT {_blank("is_emulator")} AND _is_emulator IS NULL THEN 'bad_type:is_emulator'
-                 WHEN NOT {_blank("is_rooted")} AND _is_rooted IS NULL THEN 'bad_type:is_rooted'
-                 WHEN NOT {_blank("is_proxy")} AND _is_proxy IS NULL THEN 'bad_type:is_proxy'
-                 WHEN NOT {_blank("asn")} AND (_asn IS NULL OR _asn < 0) THEN 'bad_type:asn'
+                 WHEN NOT {_blank("is_emulator", work.schema.field("is_emulator").type)} AND _is_emulator IS NULL THEN 'bad_type:is_emulator'
+                 WHEN NOT {_blank("is_rooted", work.schema.field("is_rooted").type)} AND _is_rooted IS NULL THEN 'bad_type:is_rooted'
+                 WHEN NOT {_blank("is_proxy", work.schema.field("is_proxy").type)} AND _is_proxy IS NULL THEN 'bad_type:is_proxy'
+                 WHEN NOT {_blank("asn", work.schema.field("asn").type)} AND (_asn IS NULL OR _asn < 0) THEN 'bad_type:asn'
                  WHEN _currency IS NOT NULL AND NOT regexp_full_match(_currency, '[A-Z]{{3}}')
                       THEN 'bad_value:currency'
                  WHEN _country IS NOT NULL AND NOT regexp_full_match(_country, '[A-Z]{{2}}')
@@ -207,7 +205,10 @@ class Validator:
                END AS _reason
         FROM p
         """
-        return self._run(sql, work)
+        # Only parsed columns come back from the engine; identifiers stay in Arrow.
+        parsed = self._run(sql, work)
+        identifiers = {k: v for k, v in cols.items() if k not in parsed.column_names}
+        return pa.table({**identifiers, **{c: parsed.column(c) for c in parsed.column_names}})
 
     def _labels(self, table: pa.Table, row_numbers: pa.Array) -> pa.Table:
         n = table.num_rows
@@ -233,14 +234,14 @@ class Validator:
         SELECT row_number, entity_type, entity_key, _label AS label, source, _ts AS ts,
                author, nullif(trim(reason), '') AS reason,
                CASE
-                 WHEN {_blank("_raw_type")} THEN 'missing_field:entity_type'
+                 WHEN {_blank("_raw_type", work.schema.field("_raw_type").type)} THEN 'missing_field:entity_type'
                  WHEN _bad_type THEN 'unknown_entity_type:entity_type'
                  WHEN entity_key IS NULL AND NOT _bad_key THEN 'missing_field:entity_key'
                  WHEN _bad_key THEN 'bad_value:entity_key'
-                 WHEN {_blank("label")} THEN 'missing_field:label'
+                 WHEN {_blank("label", work.schema.field("label").type)} THEN 'missing_field:label'
                  WHEN _label NOT IN ('fraud', 'legit') THEN 'unknown_label:label'
                  WHEN source IS NULL THEN 'missing_field:source'
-                 WHEN {_blank("ts")} THEN 'missing_field:ts'
+                 WHEN {_blank("ts", work.schema.field("ts").type)} THEN 'missing_field:ts'
                  WHEN _ts IS NULL THEN 'bad_timestamp:ts'
                END AS _reason
         FROM p
@@ -273,14 +274,14 @@ class Validator:
                 f"{_typed_expr(f.name, work.schema.field(f.name).type, sql_type)} AS {f.name}"
             )
             checks.append(
-                f"WHEN NOT {_blank(f.name)} AND "
+                f"WHEN NOT {_blank(f.name, work.schema.field(f.name).type)} AND "
                 f"{_typed_expr(f.name, work.schema.field(f.name).type, sql_type)} IS NULL "
                 f"THEN 'bad_type:{f.name}'"
             )
         sql = f"""
         SELECT row_number, entity_type, entity_key, {", ".join(exprs)},
                CASE
-                 WHEN {_blank("_raw_type")} THEN 'missing_field:entity_type'
+                 WHEN {_blank("_raw_type", work.schema.field("_raw_type").type)} THEN 'missing_field:entity_type'
                  WHEN _bad_type THEN 'unknown_entity_type:entity_type'
                  WHEN entity_key IS NULL AND NOT _bad_key THEN 'missing_field:entity_key'
                  WHEN _bad_key THEN 'bad_value:entity_key'
@@ -311,7 +312,8 @@ class Validator:
             pa.schema([pa.field("row_number", pa.int64()), *schema])
         )
         if self.kind is FileKind.EVENTS:
-            clean = self._run(f"SELECT *, {FINGERPRINT_SQL} AS fingerprint FROM work", clean)
+            fingerprint = self._run(f"SELECT {FINGERPRINT_SQL} AS fingerprint FROM work", clean)
+            clean = clean.append_column("fingerprint", fingerprint.column("fingerprint"))
         rejected_idx = pc.indices_nonzero(bad_mask)
         reasons = pc.take(reason, rejected_idx).to_pylist()
         originals = chunk.table.take(rejected_idx).to_pylist()
@@ -393,7 +395,12 @@ def _strings(table: pa.Table, name: str, n: int) -> pa.Array:
     return pc.cast(column, pa.string())
 
 
-def _blank(column: str) -> str:
+def _blank(column: str, arrow_type: pa.DataType | None = None) -> str:
+    """SQL: the column is absent (null, or only whitespace for text columns)."""
+    if arrow_type is not None and not (
+        pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    ):
+        return f"{column} IS NULL"  # typed columns: no text to trim (and no costly cast)
     return f"coalesce(trim({column}::VARCHAR), '') = ''"
 
 

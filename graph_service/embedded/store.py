@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graph_service.csr import CSRGraph, build_csr
@@ -332,64 +333,142 @@ class EmbeddedStore:
             "FROM entities e SEMI JOIN _keys k ON e.type = k.type AND e.key = k.key"
         )
 
+    def _entity_ids(self, columns: dict[str, tuple[int, pa.Array]]) -> dict[str, pa.Array]:
+        """Map key columns to entity ids, creating the entities that are new.
+
+        Each column is dictionary-encoded in Arrow, so the engine only joins the batch's
+        distinct keys (not every row) against ``entities``; ids are then gathered back with
+        one ``take`` per column.
+
+        Parameters
+        ----------
+        columns : dict
+            ``name -> (node type code, string array)``.
+
+        Returns
+        -------
+        dict
+            ``name -> int64 array`` of ids (null where the key is null).
+        """
+        encoded = {
+            name: (code, pc.dictionary_encode(values)) for name, (code, values) in columns.items()
+        }
+        keys = pa.table(
+            {
+                "col": pa.concat_arrays(
+                    [
+                        pa.repeat(i, len(enc.dictionary)).cast(pa.int32())
+                        for i, (_, enc) in enumerate(encoded.values())
+                    ]
+                ),
+                "pos": pa.concat_arrays(
+                    [
+                        pa.array(np.arange(len(enc.dictionary), dtype=np.int64))
+                        for _, enc in encoded.values()
+                    ]
+                ),
+                "type": pa.concat_arrays(
+                    [
+                        pa.repeat(code, len(enc.dictionary)).cast(pa.uint8())
+                        for code, enc in encoded.values()
+                    ]
+                ),
+                "key": pa.concat_arrays(
+                    [enc.dictionary.cast(pa.string()) for _, enc in encoded.values()]
+                ),
+            }
+        )
+        con = self._con
+        con.register("_dict", keys)
+        try:
+            self._resolve_keys("SELECT type, key FROM _dict")
+            resolved = con.execute(
+                "SELECT d.col, d.pos, i.id FROM _dict d "
+                "JOIN _ids i ON i.type = d.type AND i.key = d.key ORDER BY d.col, d.pos"
+            ).to_arrow_table()
+        finally:
+            con.unregister("_dict")
+        ids = resolved.column("id").combine_chunks()
+        bounds = np.searchsorted(
+            resolved.column("col").to_numpy(), np.arange(len(encoded) + 1), side="left"
+        )
+        out: dict[str, pa.Array] = {}
+        for i, (name, (_, enc)) in enumerate(encoded.items()):
+            out[name] = pc.take(ids.slice(bounds[i], bounds[i + 1] - bounds[i]), enc.indices)
+        return out
+
     def _load_events(self, events: pa.Table) -> None:
         con = self._con
-        con.register("_b", events)
-        try:
-            arms = []
-            for link_type, column in LINK_TARGET_COLUMN.items():
-                dst_type = NODE_TYPE_CODE[LINK_ENDPOINTS[link_type][1]]
-                arms.append(
-                    f"SELECT account_id AS src_key, {dst_type}::UTINYINT AS dst_type, "
-                    f"{column} AS dst_key, {LINK_TYPE_CODE[link_type]}::UTINYINT AS ltype, "
-                    f"coalesce(amount, 0.0) AS amount, ts FROM _b WHERE {column} IS NOT NULL"
+        account = NODE_TYPE_CODE[NodeType.ACCOUNT]
+        columns = {"account_id": (account, _flat(events, "account_id"))}
+        for link_type, column in LINK_TARGET_COLUMN.items():
+            target = NODE_TYPE_CODE[LINK_ENDPOINTS[link_type][1]]
+            columns[column] = (target, _flat(events, column))
+        ids = self._entity_ids(columns)
+        amount = pc.fill_null(_flat(events, "amount"), 0.0)
+        ts = _flat(events, "ts")
+        parts = []
+        for link_type, column in LINK_TARGET_COLUMN.items():
+            present = pc.is_valid(ids[column])
+            parts.append(
+                pa.table(
+                    {
+                        "src": pc.filter(ids["account_id"], present),
+                        "dst": pc.filter(ids[column], present),
+                        "type": pa.repeat(
+                            LINK_TYPE_CODE[link_type], pc.sum(present).as_py() or 0
+                        ).cast(pa.uint8()),
+                        "amount": pc.filter(amount, present),
+                        "ts": pc.filter(ts, present),
+                    }
                 )
+            )
+        con.register("_lr", pa.concat_tables(parts))
+        con.register(
+            "_b",
+            pa.table(
+                {
+                    "account": ids["account_id"],
+                    "device": ids["device_id"],
+                    "ip": ids["ip"],
+                    "ts": ts,
+                    **{c: _flat(events, c) for c in ENTITY_ATTRIBUTES},
+                }
+            ),
+        )
+        try:
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE _agg AS SELECT src_key, dst_type, dst_key, ltype, "
-                "count(*) AS n, sum(amount) AS a, min(ts) AS f, max(ts) AS l FROM ("
-                + " UNION ALL ".join(arms)
-                + ") GROUP BY ALL"
+                "INSERT INTO link_deltas SELECT src, dst, type, count(*), sum(amount), "
+                "min(ts), max(ts) FROM _lr GROUP BY src, dst, type"
             )
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE _acc AS SELECT account_id AS key, "
-                "min(ts) AS f, max(ts) AS l FROM _b GROUP BY ALL"
-            )
-            self._resolve_keys(
-                f"SELECT {_ACCOUNT}::UTINYINT AS type, key FROM _acc "
-                "UNION ALL SELECT dst_type, dst_key FROM _agg"
-            )
-            con.execute(
-                "INSERT INTO link_deltas SELECT s.id, d.id, g.ltype, g.n, g.a, g.f, g.l FROM _agg g "
-                f"JOIN _ids s ON s.type = {_ACCOUNT} AND s.key = g.src_key "
-                "JOIN _ids d ON d.type = g.dst_type AND d.key = g.dst_key"
-            )
-            device = NODE_TYPE_CODE[NodeType.DEVICE]
-            ip = NODE_TYPE_CODE[NodeType.IP]
-            con.execute(
-                "INSERT INTO entity_deltas (id, first_ts, last_ts) SELECT i.id, a.f, a.l "
-                f"FROM _acc a JOIN _ids i ON i.type = {_ACCOUNT} AND i.key = a.key"
+                "INSERT INTO entity_deltas (id, first_ts, last_ts) "
+                "SELECT account, min(ts), max(ts) FROM _b GROUP BY account"
             )
             con.execute(
                 "INSERT INTO entity_deltas (id, attr_ts, is_emulator, is_rooted, os) "
-                "SELECT i.id, max(ts), arg_max(is_emulator, ts) FILTER (is_emulator IS NOT NULL), "
+                "SELECT device, max(ts), arg_max(is_emulator, ts) FILTER (is_emulator IS NOT NULL), "
                 "arg_max(is_rooted, ts) FILTER (is_rooted IS NOT NULL), "
                 "arg_max(os, ts) FILTER (os IS NOT NULL) FROM _b "
-                f"JOIN _ids i ON i.type = {device} AND i.key = _b.device_id "
-                "WHERE is_emulator IS NOT NULL OR is_rooted IS NOT NULL OR os IS NOT NULL "
-                "GROUP BY i.id"
+                "WHERE device IS NOT NULL AND (is_emulator IS NOT NULL OR is_rooted IS NOT NULL "
+                "OR os IS NOT NULL) GROUP BY device"
             )
             con.execute(
                 "INSERT INTO entity_deltas (id, attr_ts, is_proxy, asn, country) "
-                "SELECT i.id, max(ts), arg_max(is_proxy, ts) FILTER (is_proxy IS NOT NULL), "
+                "SELECT ip, max(ts), arg_max(is_proxy, ts) FILTER (is_proxy IS NOT NULL), "
                 "arg_max(asn, ts) FILTER (asn IS NOT NULL), "
                 "arg_max(country, ts) FILTER (country IS NOT NULL) FROM _b "
-                f"JOIN _ids i ON i.type = {ip} AND i.key = _b.ip "
-                "WHERE is_proxy IS NOT NULL OR asn IS NOT NULL OR country IS NOT NULL "
-                "GROUP BY i.id"
+                "WHERE ip IS NOT NULL AND (is_proxy IS NOT NULL OR asn IS NOT NULL "
+                "OR country IS NOT NULL) GROUP BY ip"
             )
-            con.execute("INSERT INTO event_keys SELECT event_id, fingerprint FROM _b")
         finally:
+            con.unregister("_lr")
             con.unregister("_b")
+        con.register("_ek", events.select(["event_id", "fingerprint"]))
+        try:
+            con.execute("INSERT INTO event_keys SELECT event_id, fingerprint FROM _ek")
+        finally:
+            con.unregister("_ek")
 
     def _load_entity_attributes(self, rows: pa.Table) -> None:
         con = self._con
@@ -694,3 +773,8 @@ def _as_nodes(table: pa.Table) -> pa.Table:
 
 def _as_links(table: pa.Table) -> pa.Table:
     return table.select(LINK_EXPORT_SCHEMA.names).cast(LINK_EXPORT_SCHEMA)
+
+
+def _flat(table: pa.Table, column: str) -> pa.Array:
+    """One column as a single contiguous array."""
+    return table.column(column).combine_chunks()

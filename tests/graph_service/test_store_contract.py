@@ -19,12 +19,17 @@ from graph_service.store import LINK_EXPORT_SCHEMA, NODE_EXPORT_SCHEMA, QUARANTI
 from ingestion.loader import Ingestor
 from tests.conftest import GOOD_EVENTS, write_rows
 
-BACKENDS = ["embedded"]
+BACKENDS = ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 
 
 def _open(backend: str, tmp_path: Path) -> GraphStore:
     if backend == "embedded":
         return EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2, neighbour_cap=500)
+    if backend == "neo4j":
+        from tests.graph_service.conftest import open_neo4j_store
+
+        store: GraphStore = open_neo4j_store(tmp_path / "store", neighbour_cap=500)
+        return store
     raise AssertionError(backend)
 
 

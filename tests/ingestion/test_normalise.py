@@ -428,7 +428,8 @@ def test_phone_cache_is_bounded_and_keeps_recent_entries() -> None:
 def test_phone_vectorised_parses_each_distinct_value_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Repeated values are parsed once per batch and not again in the next batch."""
+    """Values needing libphonenumber are parsed once per batch and not again in the next;
+    well-formed numbers of the default region never reach the parser."""
     normalise._clear_caches()
     parsed: list[str] = []
     real = normalise._phone_e164
@@ -444,7 +445,7 @@ def test_phone_vectorised_parses_each_distinct_value_once(
     assert first.to_pylist() == ["+447911123456"] * 2 + [None, None, "+447911123456", None]
     assert invalid.to_pylist() == [False, False, False, True, False, True]
     assert second.equals(first)
-    assert sorted(parsed) == ["07911 123456", "123"]
+    assert sorted(parsed) == ["123"]
 
 
 # ------------------------------------------------------------------------------- IP
@@ -584,3 +585,17 @@ def test_normalisers_never_put_the_value_in_the_error() -> None:
         with pytest.raises(InvalidValue) as caught:
             scalar(raw)
         assert "secret" not in str(caught.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    national=st.from_regex(r"7[0-9]{9}", fullmatch=True),
+    style=st.sampled_from(["0{} ", "+44{}", "+44 {}", "0{}", "(0){}"]),
+)
+def test_phone_fast_shapes_agree_with_libphonenumber(national: str, style: str) -> None:
+    """Where libphonenumber accepts a GB number, the parse-free shape gives the same E.164."""
+    raw = style.format(national[:4] + " " + national[4:])
+    number = phonenumbers.parse(raw, "GB")
+    if phonenumbers.is_valid_number(number):
+        expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        assert normalise_phone(raw, "GB") == expected
