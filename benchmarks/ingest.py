@@ -49,8 +49,16 @@ def run_size(target_events: int, workdir: Path, seed: int) -> dict[str, Any]:
         generate_scenario(config, scenario_dir)
     generate_s = time.perf_counter() - started
     events = _events_in(scenario_dir / "events")
-    cmd = [sys.executable, "-m", "fraudgraph.cli", "ingest", str(scenario_dir / "events"),
-           "--store", str(store_dir), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fraudgraph.cli",
+        "ingest",
+        str(scenario_dir / "events"),
+        "--store",
+        str(store_dir),
+        "--json",
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
     assert proc.stdout is not None

@@ -46,7 +46,9 @@ R = TypeVar("R")
 
 StoreOption = Annotated[
     Path | None,
-    typer.Option("--store", envvar="FRAUDGRAPH_STORE", help="Store directory [default: ./data/store]."),
+    typer.Option(
+        "--store", envvar="FRAUDGRAPH_STORE", help="Store directory [default: ./data/store]."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
@@ -108,8 +110,12 @@ def main(
 @app.command()
 @_fail_cleanly
 def generate(
-    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("data/scenario"),
-    accounts: Annotated[int, typer.Option("--accounts", min=100, help="Number of accounts.")] = 10_000,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+        "data/scenario"
+    ),
+    accounts: Annotated[
+        int, typer.Option("--accounts", min=100, help="Number of accounts.")
+    ] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -140,7 +146,10 @@ def generate(
 @app.command()
 @_fail_cleanly
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories of events, labels or entity attributes.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files or directories of events, labels or entity attributes."),
+    ],
     store: StoreOption = None,
     kind: Annotated[
         str | None, typer.Option("--kind", help="Force the file kind: events|labels|entities.")
@@ -233,7 +242,9 @@ def _print_counts(counts: dict[str, dict[str, int]]) -> None:
 @app.command()
 @_fail_cleanly
 def demo(
-    workdir: Annotated[Path, typer.Option("--workdir", help="Where the demo writes.")] = Path("data/demo"),
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where the demo writes.")] = Path(
+        "data/demo"
+    ),
     accounts: Annotated[int, typer.Option("--accounts", min=100)] = 20_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
@@ -270,9 +281,7 @@ def demo(
                 ),
             )
             try:
-                report = ingestor.run(
-                    [summary.events_path, summary.labels_path]
-                )
+                report = ingestor.run([summary.events_path, summary.labels_path])
             finally:
                 ingestor.close()
             counts = graph.counts().as_dict()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,11 +47,16 @@ class Settings(BaseSettings):
         Hard cap on neighbours returned by one call.
     """
 
-    model_config = SettingsConfigDict(env_prefix="FRAUDGRAPH_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="FRAUDGRAPH_", extra="ignore", populate_by_name=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     backend: Literal["embedded", "neo4j"] = "embedded"
-    store_dir: Path = Path("data/store")
+    store_dir: Path = Field(
+        default=Path("data/store"),
+        validation_alias=AliasChoices("FRAUDGRAPH_STORE", "FRAUDGRAPH_STORE_DIR", "store_dir"),
+    )
     batch_size: int = Field(default=1_000_000, ge=1, le=50_000_000)
     default_region: str = "GB"
     duckdb_memory_limit: str = "3GB"

@@ -183,12 +183,11 @@ class Ingestor:
         fmt = format_of(path, self.file_format)
         source = file_checksum(path)
         progress = self.store.source_progress(source)
+        truncated: TruncatedFile | None = None
         try:
             columns = read_columns(path, fmt)
         except TruncatedFile as exc:
             columns, truncated = [], exc
-        else:
-            truncated = None
         kind = self.kind or (_detect(path, columns) if truncated is None else FileKind.EVENTS)
         manifest = FileManifest(path=str(path), source=source, kind=kind.value, format=fmt.value)
         if progress is not None and progress.complete:

@@ -674,7 +674,8 @@ class _RegionShape:
 def _region_shape(region: str) -> _RegionShape:
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
     prefix = meta.national_prefix if meta is not None else None
-    lengths = frozenset(meta.general_desc.possible_length) if meta is not None else frozenset()
+    desc = meta.general_desc if meta is not None else None
+    lengths = frozenset(desc.possible_length) if desc is not None else frozenset[int]()
     code = str(phonenumbers.country_code_for_region(region))
     return _RegionShape(code, prefix or None, lengths)
 

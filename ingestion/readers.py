@@ -79,7 +79,7 @@ class RawChunk:
     @property
     def rows_read(self) -> int:
         """Parsed plus unparseable rows."""
-        return self.table.num_rows + len(self.bad_rows)
+        return int(self.table.num_rows) + len(self.bad_rows)
 
 
 def format_of(path: Path, declared: FileFormat | None = None) -> FileFormat:

@@ -422,7 +422,7 @@ def _ts_expr(arrow_type: pa.DataType) -> str:
     return "TRY_CAST(trim(ts::VARCHAR) AS TIMESTAMPTZ)"
 
 
-_KEY_NORMALISERS: Final[dict[NodeType, Callable[..., tuple[pa.Array, pa.Array]]]] = {
+_KEY_NORMALISERS: Final[dict[NodeType, Callable[[pa.Array], tuple[pa.Array, pa.Array]]]] = {
     NodeType.IP: norm.normalise_ips,
     NodeType.EMAIL: norm.normalise_emails,
     NodeType.ADDRESS: norm.normalise_addresses,

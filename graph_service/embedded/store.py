@@ -733,14 +733,15 @@ class EmbeddedStore:
 
     def read_scores(self, name: str, ids: Sequence[int] | None = None) -> pa.Table:
         """Score ``name`` as ``(entity_id, value, version)`` ordered by entity id."""
+        params: list[Any] = [name]
         if ids is None:
-            sql, params = "SELECT entity_id, value, version FROM scores WHERE name = ?", [name]
+            sql = "SELECT entity_id, value, version FROM scores WHERE name = ?"
         else:
             sql = (
                 "SELECT entity_id, value, version FROM scores WHERE name = ? "
                 "AND entity_id IN (SELECT unnest(?))"
             )
-            params = [name, list(ids)]
+            params.append(list(ids))
         return self._con.execute(sql + " ORDER BY entity_id", params).to_arrow_table()
 
     def disk_bytes(self) -> int:

@@ -15,7 +15,12 @@ import pytest
 from graph_service import EntityNotFound, GraphStore, InvalidInput, LimitExceeded, NodeType
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType
-from graph_service.store import LINK_EXPORT_SCHEMA, NODE_EXPORT_SCHEMA, QUARANTINE_SCHEMA, BatchCommit
+from graph_service.store import (
+    LINK_EXPORT_SCHEMA,
+    NODE_EXPORT_SCHEMA,
+    QUARANTINE_SCHEMA,
+    BatchCommit,
+)
 from ingestion.loader import Ingestor
 from tests.conftest import GOOD_EVENTS, write_rows
 
@@ -80,7 +85,9 @@ def test_neighbours_filter_limit_and_order(loaded: GraphStore) -> None:
     a1 = loaded.get_entity(NodeType.ACCOUNT, "A1")
     everything = loaded.neighbours(a1.id)
     assert len(everything) == 8
-    assert [n.n_events for n in everything] == sorted((n.n_events for n in everything), reverse=True)
+    assert [n.n_events for n in everything] == sorted(
+        (n.n_events for n in everything), reverse=True
+    )
     devices = loaded.neighbours(a1.id, link_types=[LinkType.USES_DEVICE])
     assert [(n.entity.key, n.n_events, n.direction) for n in devices] == [("D1", 2, "out")]
     assert len(loaded.neighbours(a1.id, limit=3)) == 3
@@ -143,7 +150,9 @@ def test_scores_are_replaced_per_entity(loaded: GraphStore) -> None:
     loaded.write_scores("other", np.array([1]), np.array([5.0]), version="v1")
     rows = loaded.read_scores("risk").to_pylist()
     assert [(r["entity_id"], r["value"], r["version"]) for r in rows] == [
-        (0, 0.1, "v1"), (1, 0.9, "v2"), (2, 0.3, "v1"),
+        (0, 0.1, "v1"),
+        (1, 0.9, "v2"),
+        (2, 0.3, "v1"),
     ]
     assert loaded.read_scores("risk", ids=[2]).column("value").to_pylist() == [0.3]
     with pytest.raises(InvalidInput):
@@ -155,12 +164,25 @@ def test_commit_of_a_batch_already_in_the_ledger_is_a_no_op(loaded: GraphStore) 
     source = loaded.manifests()[0]["source"]
     before = loaded.counts()
     loaded.commit_batch(
-        BatchCommit(source=source, path="x", batch_index=0, rows_read=1, rows_duplicate=0,
-                    quarantine=QUARANTINE_SCHEMA.empty_table(),
-                    labels=pa.table({"entity_type": ["Account"], "entity_key": ["A1"],
-                                     "label": ["fraud"], "source": ["s"],
-                                     "ts": pa.array([None], pa.timestamp("us", tz="UTC")),
-                                     "author": [None], "reason": [None]}))
+        BatchCommit(
+            source=source,
+            path="x",
+            batch_index=0,
+            rows_read=1,
+            rows_duplicate=0,
+            quarantine=QUARANTINE_SCHEMA.empty_table(),
+            labels=pa.table(
+                {
+                    "entity_type": ["Account"],
+                    "entity_key": ["A1"],
+                    "label": ["fraud"],
+                    "source": ["s"],
+                    "ts": pa.array([None], pa.timestamp("us", tz="UTC")),
+                    "author": [None],
+                    "reason": [None],
+                }
+            ),
+        )
     )
     assert loaded.counts() == before
     assert loaded.labels().num_rows == 0

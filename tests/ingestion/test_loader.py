@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from graph_service import InvalidInput, NodeType
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.model import LinkType
-from ingestion.loader import IngestReport, Ingestor
+from ingestion.loader import Ingestor, IngestReport
 from ingestion.schema import FileKind
 from tests.conftest import GOOD_EVENTS, FileWriter, write_rows
 
@@ -51,12 +51,23 @@ def test_good_events_build_the_known_graph(
     assert (summary["rows_read"], summary["rows_loaded"], summary["rows_quarantined"]) == (6, 6, 0)
     counts = embedded_store.counts()
     assert counts.nodes == {
-        NodeType.ACCOUNT: 3, NodeType.DEVICE: 2, NodeType.IP: 3, NodeType.PHONE: 1,
-        NodeType.EMAIL: 1, NodeType.CARD: 1, NodeType.ADDRESS: 1, NodeType.MERCHANT: 1,
+        NodeType.ACCOUNT: 3,
+        NodeType.DEVICE: 2,
+        NodeType.IP: 3,
+        NodeType.PHONE: 1,
+        NodeType.EMAIL: 1,
+        NodeType.CARD: 1,
+        NodeType.ADDRESS: 1,
+        NodeType.MERCHANT: 1,
     }
     assert counts.links == {
-        LinkType.USES_DEVICE: 3, LinkType.LOGS_IN_FROM: 4, LinkType.HAS_PHONE: 2,
-        LinkType.HAS_EMAIL: 2, LinkType.HAS_CARD: 1, LinkType.HAS_ADDRESS: 2, LinkType.PAYS: 1,
+        LinkType.USES_DEVICE: 3,
+        LinkType.LOGS_IN_FROM: 4,
+        LinkType.HAS_PHONE: 2,
+        LinkType.HAS_EMAIL: 2,
+        LinkType.HAS_CARD: 1,
+        LinkType.HAS_ADDRESS: 2,
+        LinkType.PAYS: 1,
         LinkType.TRANSFERS_TO: 1,
     }
     a1 = embedded_store.get_entity(NodeType.ACCOUNT, "A1")
@@ -70,7 +81,9 @@ def test_good_events_build_the_known_graph(
     assert device.attributes["os"] == "android"
     ip = embedded_store.get_entity(NodeType.IP, "2001:db8::1")
     assert (ip.attributes["is_proxy"], ip.attributes["asn"], ip.attributes["country"]) == (
-        True, 64500, "GB",
+        True,
+        64500,
+        "GB",
     )
     # Identifier variants collapse onto one normalised node.
     embedded_store.get_entity(NodeType.PHONE, "+447400123456")
@@ -78,48 +91,170 @@ def test_good_events_build_the_known_graph(
 
 
 BAD_ROWS: list[tuple[dict[str, Any], str]] = [
-    ({"event_id": "", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": "A"},
-     "missing_field"),
+    (
+        {"event_id": "", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": "A"},
+        "missing_field",
+    ),
     ({"event_id": "b2", "ts": "", "event_type": "login", "account_id": "A"}, "missing_field"),
-    ({"event_id": "b3", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": " "},
-     "missing_field"),
-    ({"event_id": "b4", "ts": "yesterday", "event_type": "login", "account_id": "A"},
-     "bad_timestamp"),
-    ({"event_id": "b5", "ts": "2026-13-45T00:00:00Z", "event_type": "login", "account_id": "A"},
-     "bad_timestamp"),
-    ({"event_id": "b6", "ts": "2026-01-01T00:00:00Z", "event_type": "payment", "account_id": "A",
-      "merchant_id": "M", "amount": "-5"}, "negative_amount"),
-    ({"event_id": "b7", "ts": "2026-01-01T00:00:00Z", "event_type": "payment", "account_id": "A",
-      "merchant_id": "M", "amount": "ten"}, "bad_amount"),
-    ({"event_id": "b8", "ts": "2026-01-01T00:00:00Z", "event_type": "payment", "account_id": "A",
-      "merchant_id": "M", "amount": "NaN"}, "bad_amount"),
-    ({"event_id": "b9", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": "A",
-      "ip": "999.1.1.1"}, "invalid_ip"),
-    ({"event_id": "b10", "ts": "2026-01-01T00:00:00Z", "event_type": "teleport",
-      "account_id": "A"}, "unknown_event_type"),
-    ({"event_id": "b11", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": "A",
-      "is_emulator": "maybe"}, "bad_type"),
-    ({"event_id": "b12", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": "A",
-      "asn": "AS12"}, "bad_type"),
-    ({"event_id": "b13", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": "A",
-      "phone": "12"}, "invalid_phone"),
-    ({"event_id": "b14", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": "A",
-      "email": "not-an-email"}, "invalid_email"),
-    ({"event_id": "b15", "ts": "2026-01-01T00:00:00Z", "event_type": "payment", "account_id": "A",
-      "amount": "3"}, "missing_field"),
-    ({"event_id": "b16", "ts": "2026-01-01T00:00:00Z", "event_type": "transfer",
-      "account_id": "A", "amount": "3"}, "missing_field"),
-    ({"event_id": "b17", "ts": "2026-01-01T00:00:00Z", "event_type": "transfer",
-      "account_id": "A", "counterparty_account_id": "A", "amount": "3"}, "self_transfer"),
-    ({"event_id": "b18", "ts": "2026-01-01T00:00:00Z", "event_type": "payment",
-      "account_id": "A", "merchant_id": "M", "amount": "3", "currency": "pounds"}, "bad_value"),
+    (
+        {"event_id": "b3", "ts": "2026-01-01T00:00:00Z", "event_type": "login", "account_id": " "},
+        "missing_field",
+    ),
+    (
+        {"event_id": "b4", "ts": "yesterday", "event_type": "login", "account_id": "A"},
+        "bad_timestamp",
+    ),
+    (
+        {"event_id": "b5", "ts": "2026-13-45T00:00:00Z", "event_type": "login", "account_id": "A"},
+        "bad_timestamp",
+    ),
+    (
+        {
+            "event_id": "b6",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "payment",
+            "account_id": "A",
+            "merchant_id": "M",
+            "amount": "-5",
+        },
+        "negative_amount",
+    ),
+    (
+        {
+            "event_id": "b7",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "payment",
+            "account_id": "A",
+            "merchant_id": "M",
+            "amount": "ten",
+        },
+        "bad_amount",
+    ),
+    (
+        {
+            "event_id": "b8",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "payment",
+            "account_id": "A",
+            "merchant_id": "M",
+            "amount": "NaN",
+        },
+        "bad_amount",
+    ),
+    (
+        {
+            "event_id": "b9",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "login",
+            "account_id": "A",
+            "ip": "999.1.1.1",
+        },
+        "invalid_ip",
+    ),
+    (
+        {
+            "event_id": "b10",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "teleport",
+            "account_id": "A",
+        },
+        "unknown_event_type",
+    ),
+    (
+        {
+            "event_id": "b11",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "login",
+            "account_id": "A",
+            "is_emulator": "maybe",
+        },
+        "bad_type",
+    ),
+    (
+        {
+            "event_id": "b12",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "login",
+            "account_id": "A",
+            "asn": "AS12",
+        },
+        "bad_type",
+    ),
+    (
+        {
+            "event_id": "b13",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "login",
+            "account_id": "A",
+            "phone": "12",
+        },
+        "invalid_phone",
+    ),
+    (
+        {
+            "event_id": "b14",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "login",
+            "account_id": "A",
+            "email": "not-an-email",
+        },
+        "invalid_email",
+    ),
+    (
+        {
+            "event_id": "b15",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "payment",
+            "account_id": "A",
+            "amount": "3",
+        },
+        "missing_field",
+    ),
+    (
+        {
+            "event_id": "b16",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "transfer",
+            "account_id": "A",
+            "amount": "3",
+        },
+        "missing_field",
+    ),
+    (
+        {
+            "event_id": "b17",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "transfer",
+            "account_id": "A",
+            "counterparty_account_id": "A",
+            "amount": "3",
+        },
+        "self_transfer",
+    ),
+    (
+        {
+            "event_id": "b18",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "payment",
+            "account_id": "A",
+            "merchant_id": "M",
+            "amount": "3",
+            "currency": "pounds",
+        },
+        "bad_value",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("row", "reason"), BAD_ROWS, ids=[r[0]["event_id"] or "b1" for r in BAD_ROWS])
+@pytest.mark.parametrize(
+    ("row", "reason"), BAD_ROWS, ids=[r[0]["event_id"] or "b1" for r in BAD_ROWS]
+)
 def test_each_invalid_row_is_quarantined_with_its_reason(
-    embedded_store: EmbeddedStore, write_events: FileWriter, tmp_path: Path,
-    row: dict[str, Any], reason: str,
+    embedded_store: EmbeddedStore,
+    write_events: FileWriter,
+    tmp_path: Path,
+    row: dict[str, Any],
+    reason: str,
 ) -> None:
     """A bad row lands in quarantine with the expected reason and its original values."""
     path = write_events([GOOD_EVENTS[0], row])
@@ -137,15 +272,19 @@ def test_wrong_column_types_in_parquet_are_quarantined(
     """A Parquet file whose amount column holds text quarantines just the bad rows."""
     path = tmp_path / "typed.parquet"
     pq.write_table(
-        pa.table({
-            "event_id": ["t1", "t2"],
-            "ts": pa.array([datetime(2026, 1, 1, tzinfo=UTC)] * 2, pa.timestamp("us", tz="UTC")),
-            "event_type": ["payment", "payment"],
-            "account_id": ["A", "B"],
-            "merchant_id": ["M", "M"],
-            "amount": ["5.0", "five"],
-            "asn": pa.array([1, 2], pa.int32()),
-        }),
+        pa.table(
+            {
+                "event_id": ["t1", "t2"],
+                "ts": pa.array(
+                    [datetime(2026, 1, 1, tzinfo=UTC)] * 2, pa.timestamp("us", tz="UTC")
+                ),
+                "event_type": ["payment", "payment"],
+                "account_id": ["A", "B"],
+                "merchant_id": ["M", "M"],
+                "amount": ["5.0", "five"],
+                "asn": pa.array([1, 2], pa.int32()),
+            }
+        ),
         path,
     )
     report = ingest(embedded_store, tmp_path, path)
@@ -264,9 +403,13 @@ row_strategy = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.lists(row_strategy, min_size=1, max_size=30))
-def test_manifest_always_reconciles(tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, Any]]) -> None:
+def test_manifest_always_reconciles(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, Any]]
+) -> None:
     """For any mix of good, bad and repeated rows: read = loaded + quarantined + duplicate."""
     base = tmp_path_factory.mktemp("recon")
     with EmbeddedStore(base / "store", memory_limit="512MB", threads=1) as store:
@@ -287,32 +430,59 @@ def test_labels_and_entity_files_load_and_are_detected(
     labels = write_rows(
         tmp_path / "labels.csv",
         [
-            {"entity_type": "account", "entity_key": "A1", "label": "FRAUD", "source": "chargeback",
-             "ts": "2026-02-01T00:00:00Z", "author": "ana", "reason": "confirmed"},
-            {"entity_type": "Phone", "entity_key": "07400 123456", "label": "fraud",
-             "source": "investigation", "ts": "2026-02-01T00:00:00Z"},
-            {"entity_type": "planet", "entity_key": "X", "label": "fraud", "source": "s",
-             "ts": "2026-02-01T00:00:00Z"},
-            {"entity_type": "Account", "entity_key": "A2", "label": "maybe", "source": "s",
-             "ts": "2026-02-01T00:00:00Z"},
+            {
+                "entity_type": "account",
+                "entity_key": "A1",
+                "label": "FRAUD",
+                "source": "chargeback",
+                "ts": "2026-02-01T00:00:00Z",
+                "author": "ana",
+                "reason": "confirmed",
+            },
+            {
+                "entity_type": "Phone",
+                "entity_key": "07400 123456",
+                "label": "fraud",
+                "source": "investigation",
+                "ts": "2026-02-01T00:00:00Z",
+            },
+            {
+                "entity_type": "planet",
+                "entity_key": "X",
+                "label": "fraud",
+                "source": "s",
+                "ts": "2026-02-01T00:00:00Z",
+            },
+            {
+                "entity_type": "Account",
+                "entity_key": "A2",
+                "label": "maybe",
+                "source": "s",
+                "ts": "2026-02-01T00:00:00Z",
+            },
         ],
         ["entity_type", "entity_key", "label", "source", "ts", "author", "reason"],
     )
     entities = write_rows(
         tmp_path / "devices.csv",
-        [{"entity_type": "Device", "entity_key": "D9", "is_rooted": "true", "os": "ios"},
-         {"entity_type": "Device", "entity_key": "D1", "is_emulator": "no"},
-         {"entity_type": "Device", "entity_key": "D2", "is_rooted": "sometimes"}],
+        [
+            {"entity_type": "Device", "entity_key": "D9", "is_rooted": "true", "os": "ios"},
+            {"entity_type": "Device", "entity_key": "D1", "is_emulator": "no"},
+            {"entity_type": "Device", "entity_key": "D2", "is_rooted": "sometimes"},
+        ],
         ["entity_type", "entity_key", "is_rooted", "os", "is_emulator"],
     )
     report = ingest(embedded_store, tmp_path, labels, entities)
     assert [m.kind for m in report.files] == [FileKind.LABELS.value, FileKind.ENTITIES.value]
     assert sorted(r["reason"] for r in quarantined(report)) == [
-        "bad_type", "unknown_entity_type", "unknown_label",
+        "bad_type",
+        "unknown_entity_type",
+        "unknown_label",
     ]
     table = embedded_store.labels().to_pylist()
     assert [(r["entity_type"], r["entity_key"], r["label"]) for r in table] == [
-        ("Account", "A1", "fraud"), ("Phone", "+447400123456", "fraud"),
+        ("Account", "A1", "fraud"),
+        ("Phone", "+447400123456", "fraud"),
     ]
     assert table[0]["entity_id"] == embedded_store.get_entity(NodeType.ACCOUNT, "A1").id
     assert embedded_store.get_entity(NodeType.DEVICE, "D9").attributes["is_rooted"] is True
@@ -320,14 +490,20 @@ def test_labels_and_entity_files_load_and_are_detected(
     assert embedded_store.get_entity(NodeType.DEVICE, "D1").attributes["is_emulator"] is False
 
 
-def test_forced_kind_overrides_detection(
-    embedded_store: EmbeddedStore, tmp_path: Path
-) -> None:
+def test_forced_kind_overrides_detection(embedded_store: EmbeddedStore, tmp_path: Path) -> None:
     """--kind labels reads a file as labels even when its columns would not say so."""
     path = write_rows(
         tmp_path / "x.csv",
-        [{"entity_type": "Account", "entity_key": "A1", "label": "fraud", "source": "s",
-          "ts": "2026-01-01", "event_id": "confusing"}],
+        [
+            {
+                "entity_type": "Account",
+                "entity_key": "A1",
+                "label": "fraud",
+                "source": "s",
+                "ts": "2026-01-01",
+                "event_id": "confusing",
+            }
+        ],
         ["entity_type", "entity_key", "label", "source", "ts", "event_id"],
     )
     report = ingest(embedded_store, tmp_path, path, kind=FileKind.LABELS)
@@ -337,9 +513,14 @@ def test_forced_kind_overrides_detection(
 
 def _many_events(n: int) -> list[dict[str, Any]]:
     return [
-        {"event_id": f"k{i}", "ts": f"2026-03-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
-         "event_type": "login", "account_id": f"A{i % 500}", "device_id": f"D{i % 300}",
-         "ip": f"10.{i % 7}.{i % 250}.{i % 200 + 1}"}
+        {
+            "event_id": f"k{i}",
+            "ts": f"2026-03-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "event_type": "login",
+            "account_id": f"A{i % 500}",
+            "device_id": f"D{i % 300}",
+            "ip": f"10.{i % 7}.{i % 250}.{i % 200 + 1}",
+        }
         for i in range(n)
     ]
 
@@ -349,8 +530,18 @@ def test_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
     source = write_rows(tmp_path / "big.parquet", _many_events(30_000))
     store_dir = tmp_path / "store"
     env = dict(os.environ, FRAUDGRAPH_DUCKDB_THREADS="1")
-    cmd = [sys.executable, "-m", "fraudgraph.cli", "ingest", str(source), "--store", str(store_dir),
-           "--batch-size", "500", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fraudgraph.cli",
+        "ingest",
+        str(source),
+        "--store",
+        str(store_dir),
+        "--batch-size",
+        "500",
+        "--json",
+    ]
     with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
         deadline = time.monotonic() + 120
         events_dir = store_dir / "events"
@@ -362,16 +553,25 @@ def test_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     with EmbeddedStore(store_dir) as partial:
-        progress = partial.source_progress(next(iter(
-            r[0] for r in partial._con.execute("SELECT source FROM ingest_sources").fetchall()
-        )))
+        progress = partial.source_progress(
+            next(
+                iter(
+                    r[0]
+                    for r in partial._con.execute("SELECT source FROM ingest_sources").fetchall()
+                )
+            )
+        )
         assert progress is not None and not progress.complete
         assert 0 < len(progress.batches_done) < 60
         assert progress.rows_loaded == 500 * len(progress.batches_done)
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     summary = json.loads(resumed.stdout)
     assert summary["manifests"][0]["batches_resumed"] > 0
-    assert (summary["rows_read"], summary["rows_loaded"], summary["rows_duplicate"]) == (30_000, 30_000, 0)
+    assert (summary["rows_read"], summary["rows_loaded"], summary["rows_duplicate"]) == (
+        30_000,
+        30_000,
+        0,
+    )
     with EmbeddedStore(tmp_path / "clean") as clean, EmbeddedStore(store_dir) as recovered:
         ingest(clean, tmp_path, source, batch_size=500)
         assert recovered.counts() == clean.counts()

@@ -13,8 +13,10 @@ from ingestion.readers import FileFormat, discover, file_checksum, format_of, re
 from ingestion.schema import FileKind, detect_kind
 from tests.conftest import write_rows
 
-ROWS = [{"event_id": f"e{i}", "ts": "2026-01-01", "event_type": "login", "account_id": "A"}
-        for i in range(10)]
+ROWS = [
+    {"event_id": f"e{i}", "ts": "2026-01-01", "event_type": "login", "account_id": "A"}
+    for i in range(10)
+]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
@@ -29,8 +31,9 @@ def test_chunks_have_fixed_size_and_consecutive_row_numbers(tmp_path: Path, suff
 
 @settings(max_examples=30, deadline=None)
 @given(batch=st.integers(min_value=1, max_value=12), bad_at=st.sets(st.integers(1, 10), max_size=4))
-def test_csv_bad_rows_keep_their_numbers(tmp_path_factory: pytest.TempPathFactory, batch: int,
-                                         bad_at: set[int]) -> None:
+def test_csv_bad_rows_keep_their_numbers(
+    tmp_path_factory: pytest.TempPathFactory, batch: int, bad_at: set[int]
+) -> None:
     """Unparseable CSV lines are reported with their row number; the rest stay numbered."""
     path = tmp_path_factory.mktemp("csv") / "e.csv"
     lines = ["event_id,ts,event_type,account_id"]
@@ -57,7 +60,8 @@ def test_jsonl_mixed_types_and_bad_lines(tmp_path: Path) -> None:
     assert chunk.table.column("event_id").to_pylist() == ["a", "b", "c"]
     assert chunk.table.column("amount").to_pylist() == ["5", "five", "2.5"]
     assert [(b.row_number, b.reason) for b in chunk.bad_rows] == [
-        (3, "malformed_row"), (5, "malformed_row"),
+        (3, "malformed_row"),
+        (5, "malformed_row"),
     ]
     assert chunk.row_numbers.to_pylist() == [1, 2, 6]
 
