@@ -28,8 +28,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from graph_service import FraudGraphError, open_store
+from graph_service import FraudGraphError, GraphStore, open_store
 from graph_service.settings import Settings
+from ingestion.loader import Ingestor, IngestReport
+from ingestion.readers import FileFormat
+from ingestion.schema import FileKind
 
 app = typer.Typer(
     name="fraudgraph",
@@ -164,9 +167,6 @@ def ingest(
 ) -> None:
     """Load files into the store; bad rows go to quarantine, re-ingesting is a no-op."""
     from graph_service.errors import InvalidInput
-    from ingestion.loader import Ingestor
-    from ingestion.readers import FileFormat
-    from ingestion.schema import FileKind
 
     settings = _settings(store)
     try:
@@ -175,26 +175,15 @@ def ingest(
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
     with open_store(settings) as graph, _progress() as progress:
-        tasks: dict[Path, Any] = {}
-
-        def on_progress(path: Path, done: int, total: int | None) -> None:
-            if path not in tasks:
-                tasks[path] = progress.add_task(f"ingest {path.name}", total=total)
-            progress.update(tasks[path], completed=done, total=total)
-
-        ingestor = Ingestor(
+        report = _ingest_with_progress(
             graph,
-            quarantine_dir=settings.store_dir / "quarantine",
-            batch_size=batch_size or settings.batch_size,
-            default_region=settings.default_region,
+            settings,
+            paths,
+            progress,
+            batch_size=batch_size,
             kind=forced_kind,
             file_format=forced_format,
-            on_progress=on_progress,
         )
-        try:
-            report = ingestor.run(paths)
-        finally:
-            ingestor.close()
     result = report.as_dict()
     if as_json:
         _emit(result)
@@ -215,6 +204,39 @@ def ingest(
     out.print(table)
     if result["quarantine_path"]:
         out.print(f"quarantine: {result['quarantine_path']}")
+
+
+def _ingest_with_progress(
+    graph: GraphStore,
+    settings: Settings,
+    paths: list[Path],
+    progress: Progress,
+    *,
+    batch_size: int | None = None,
+    kind: FileKind | None = None,
+    file_format: FileFormat | None = None,
+) -> IngestReport:
+    """Run an ingest with one progress bar per file."""
+    tasks: dict[Path, Any] = {}
+
+    def on_progress(path: Path, done: int, total: int | None) -> None:
+        if path not in tasks:
+            tasks[path] = progress.add_task(f"ingest {path.name}", total=total)
+        progress.update(tasks[path], completed=done, total=total)
+
+    ingestor = Ingestor(
+        graph,
+        quarantine_dir=settings.store_dir / "quarantine",
+        batch_size=batch_size or settings.batch_size,
+        default_region=settings.default_region,
+        kind=kind,
+        file_format=file_format,
+        on_progress=on_progress,
+    )
+    try:
+        return ingestor.run(paths)
+    finally:
+        ingestor.close()
 
 
 @app.command()
@@ -251,7 +273,6 @@ def demo(
     """The main job end to end on the embedded store: generate -> ingest -> stats."""
     import shutil
 
-    from ingestion.loader import Ingestor
     from ingestion.synthetic import ScenarioConfig, generate_scenario
 
     scenario_dir = workdir / "scenario"
@@ -269,21 +290,10 @@ def demo(
         summary = generate_scenario(
             ScenarioConfig(accounts=accounts, seed=seed), scenario_dir, on_progress=on_generate
         )
-        ingest_task = progress.add_task("ingest", total=None)
         with open_store(settings) as graph:
-            ingestor = Ingestor(
-                graph,
-                quarantine_dir=settings.store_dir / "quarantine",
-                batch_size=settings.batch_size,
-                default_region=settings.default_region,
-                on_progress=lambda _p, done, total: progress.update(
-                    ingest_task, completed=done, total=total
-                ),
+            report = _ingest_with_progress(
+                graph, settings, [summary.events_path, summary.labels_path], progress
             )
-            try:
-                report = ingestor.run([summary.events_path, summary.labels_path])
-            finally:
-                ingestor.close()
             counts = graph.counts().as_dict()
     result = report.as_dict()
     out.print(
@@ -299,7 +309,7 @@ def demo(
     out.print("[bold]where to look next[/]:")
     out.print(f"  fraudgraph stats --store {settings.store_dir}")
     out.print(f"  ground truth of the planted rings: {summary.truth_path}")
-    if result["quarantine_path"]:
+    if result["rows_quarantined"]:
         out.print(f"  quarantined rows: {result['quarantine_path']}")
 
 
