@@ -235,8 +235,7 @@ class EmbeddedStore:
         )
 
     def complete_source(self, source: str, manifest: dict[str, Any]) -> None:
-        """Fold the run's deltas, then mark the source complete with its manifest."""
-        self.compact()
+        """Mark the source complete with its manifest (its batches are already durable)."""
         self._con.execute(
             "UPDATE ingest_sources SET completed_at = now(), manifest = ? WHERE source = ?",
             [json.dumps(manifest, default=str), source],
