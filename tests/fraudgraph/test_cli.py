@@ -109,3 +109,56 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "reconciled: True" in result.stdout
     assert "Account" in result.stdout and "TRANSFERS_TO" in result.stdout
     assert (tmp_path / "demo" / "store" / "graph.duckdb").exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_unreachable_neo4j_fails_with_one_line(tmp_path: Path) -> None:
+    """With the neo4j backend and no server, commands exit 1 with one clear line."""
+    env = {
+        "FRAUDGRAPH_BACKEND": "neo4j",
+        "NEO4J_URI": f"bolt://127.0.0.1:{_free_port()}",
+        "NEO4J_PASSWORD": "irrelevant",
+        "FRAUDGRAPH_STORE": str(tmp_path / "store"),
+    }
+    result = fraudgraph("stats", "--json", env=env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Neo4j" in lines[0], result.stderr
+
+
+@pytest.mark.neo4j
+def test_local_neo4j_start_status_stop(tmp_path: Path) -> None:
+    """neo4j start/status/stop drive the real local server and leave no process behind."""
+    data = str(tmp_path / "neo4j")
+    port = str(_free_port())
+    started = fraudgraph("neo4j", "start", "--data-dir", data, "--port", port, "--json")
+    assert started.returncode == 0, started.stderr
+    info = json.loads(started.stdout)
+    try:
+        assert info["uri"] == f"bolt://127.0.0.1:{port}"
+        assert info["gds_version"].startswith("2.13")
+        status = json.loads(fraudgraph("neo4j", "status", "--data-dir", data, "--json").stdout)
+        assert status["running"] is True and status["pid"] == info["pid"]
+    finally:
+        stopped = fraudgraph("neo4j", "stop", "--data-dir", data, "--json")
+    assert json.loads(stopped.stdout) == {"stopped": True}
+    status = json.loads(fraudgraph("neo4j", "status", "--data-dir", data, "--json").stdout)
+    assert status["running"] is False
+    assert not _alive(info["pid"])
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
