@@ -68,7 +68,9 @@ CREATE TABLE IF NOT EXISTS entities (
     id BIGINT NOT NULL, type UTINYINT NOT NULL, key VARCHAR NOT NULL,
     first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ,
     is_emulator BOOLEAN, is_rooted BOOLEAN, os VARCHAR,
-    is_proxy BOOLEAN, asn BIGINT, country VARCHAR);
+    is_proxy BOOLEAN, asn BIGINT, country VARCHAR,
+    is_emulator_ts TIMESTAMPTZ, is_rooted_ts TIMESTAMPTZ, os_ts TIMESTAMPTZ,
+    is_proxy_ts TIMESTAMPTZ, asn_ts TIMESTAMPTZ, country_ts TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS entity_deltas (
     id BIGINT NOT NULL, first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ, attr_ts TIMESTAMPTZ,
     is_emulator BOOLEAN, is_rooted BOOLEAN, os VARCHAR,
@@ -552,17 +554,28 @@ class EmbeddedStore:
                 "SELECT * FROM links UNION ALL SELECT * FROM link_deltas) "
                 "GROUP BY src, dst, type ORDER BY src, dst, type"
             )
+            # Each attribute keeps the time of its value, so the latest value by event time
+            # wins whatever order files arrive in (ties: the later ingest wins).
             latest = ", ".join(
-                f"arg_max({c}, attr_ts) FILTER ({c} IS NOT NULL) AS {c}" for c in ENTITY_ATTRIBUTES
+                f"arg_max({c}, attr_ts) FILTER ({c} IS NOT NULL) AS {c}, "
+                f"max(attr_ts) FILTER ({c} IS NOT NULL) AS {c}_ts"
+                for c in ENTITY_ATTRIBUTES
             )
-            merged = ", ".join(f"coalesce(d.{c}, e.{c}) AS {c}" for c in ENTITY_ATTRIBUTES)
+            merged = ", ".join(
+                f"CASE WHEN d.{c}_ts IS NOT NULL AND (e.{c}_ts IS NULL OR d.{c}_ts >= e.{c}_ts) "
+                f"THEN d.{c} ELSE e.{c} END AS {c}"
+                for c in ENTITY_ATTRIBUTES
+            )
+            merged_ts = ", ".join(
+                f"greatest(e.{c}_ts, d.{c}_ts) AS {c}_ts" for c in ENTITY_ATTRIBUTES
+            )
             # First/last seen: accounts from their events (entity deltas), identifiers from
             # their links (an identifier exists only through links).
             con.execute(
                 "CREATE OR REPLACE TABLE entities AS SELECT e.id, e.type, e.key, "
                 "least(e.first_ts, d.first_ts, s.first_ts) AS first_ts, "
                 "greatest(e.last_ts, d.last_ts, s.last_ts) AS last_ts, "
-                f"{merged} FROM entities e LEFT JOIN ("
+                f"{merged}, {merged_ts} FROM entities e LEFT JOIN ("
                 f"SELECT id, min(first_ts) AS first_ts, max(last_ts) AS last_ts, {latest} "
                 "FROM entity_deltas GROUP BY id) d USING (id) LEFT JOIN ("
                 "SELECT id, min(f) AS first_ts, max(l) AS last_ts FROM ("

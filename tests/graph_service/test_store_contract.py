@@ -209,3 +209,38 @@ def test_second_writer_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.startswith("LOCKED store"), result.stderr
+
+
+def test_latest_attribute_value_wins_whatever_the_file_order(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """A device flag from an older event, ingested later, does not override a newer value."""
+    newer = [
+        {
+            "event_id": "n1",
+            "ts": "2026-05-01T00:00:00Z",
+            "event_type": "login",
+            "account_id": "A1",
+            "device_id": "D1",
+            "is_emulator": "true",
+            "os": "ios",
+        }
+    ]
+    older = [
+        {
+            "event_id": "o1",
+            "ts": "2026-01-01T00:00:00Z",
+            "event_type": "login",
+            "account_id": "A2",
+            "device_id": "D1",
+            "is_emulator": "false",
+            "os": "android",
+        }
+    ]
+    for name, rows in (("newer.csv", newer), ("older.csv", older)):
+        ingestor = Ingestor(store, quarantine_dir=tmp_path / "q")
+        ingestor.run([write_rows(tmp_path / name, rows)])
+        ingestor.close()
+        store.counts()  # a read between files folds pending work on every backend
+    device = store.get_entity(NodeType.DEVICE, "D1")
+    assert (device.attributes["is_emulator"], device.attributes["os"]) == (True, "ios")
