@@ -25,6 +25,7 @@ from graph_service.errors import BackendUnavailable
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 
 if TYPE_CHECKING:
+    from graph_service.algorithms import GraphAlgorithms
     from graph_service.csr import CSRGraph
     from graph_service.settings import Settings
 
@@ -301,6 +302,10 @@ class GraphStore(Protocol):
 
     def to_csr(self, link_types: Sequence[LinkType] | None = None) -> CSRGraph:
         """The graph as an undirected CSR over all node ids, for algorithms."""
+        ...
+
+    def algorithms(self) -> GraphAlgorithms:
+        """The graph-algorithm engine of this backend (in-process or GDS)."""
         ...
 
     def close(self) -> None:

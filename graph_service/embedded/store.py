@@ -55,6 +55,7 @@ from graph_service.store import (
 )
 
 if TYPE_CHECKING:
+    from graph_service.algorithms import GraphAlgorithms
     from graph_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -700,6 +701,12 @@ class EmbeddedStore:
             "SELECT * FROM links WHERE list_contains(?, type) ORDER BY src, dst, type", [codes]
         ).to_arrow_table()
         return _as_links(table)
+
+    def algorithms(self) -> GraphAlgorithms:
+        """The in-process engine (scipy, igraph/leidenalg) over this store's graph."""
+        from graph_service.embedded.algorithms import EmbeddedAlgorithms
+
+        return EmbeddedAlgorithms(self)
 
     def to_csr(self, link_types: Sequence[LinkType] | None = None) -> CSRGraph:
         """Undirected CSR over all node ids (see ``graph_service.csr``)."""

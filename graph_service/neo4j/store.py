@@ -112,6 +112,8 @@ from graph_service.store import (
 )
 
 if TYPE_CHECKING:
+    from graph_service.algorithms import GraphAlgorithms
+    from graph_service.neo4j.gds import GdsAlgorithms
     from graph_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -305,6 +307,7 @@ class Neo4jStore:
         self._closed = False
         auth = (user, password) if password else None
         try:
+            self._algorithms: GdsAlgorithms | None = None
             self._driver: Driver = GraphDatabase.driver(
                 uri,
                 auth=auth,
@@ -351,11 +354,26 @@ class Neo4jStore:
         )
 
     # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def driver(self) -> Driver:
+        """The store's driver (shared with its GDS engine; owned by the store)."""
+        return self._driver
+
+    def algorithms(self) -> GraphAlgorithms:
+        """Graph Data Science on this store's server (one engine per store, reused)."""
+        if self._algorithms is None:
+            from graph_service.neo4j.gds import GdsAlgorithms
+
+            self._algorithms = GdsAlgorithms.for_store(self)
+        return self._algorithms
+
     def close(self) -> None:
-        """Close the driver's connections (idempotent)."""
+        """Close the GDS engine and the driver's connections (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        if self._algorithms is not None:
+            self._algorithms.close()
         self._driver.close()
         self._engine.close()
 

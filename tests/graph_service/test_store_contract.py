@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from graph_service import EntityNotFound, GraphStore, InvalidInput, LimitExceeded, NodeType
+from graph_service.algorithms import ACCOUNT_IDENTIFIER_GRAPH
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType
 from graph_service.store import (
@@ -244,3 +245,13 @@ def test_latest_attribute_value_wins_whatever_the_file_order(
         store.counts()  # a read between files folds pending work on every backend
     device = store.get_entity(NodeType.DEVICE, "D1")
     assert (device.attributes["is_emulator"], device.attributes["os"]) == (True, "ios")
+
+
+def test_every_backend_offers_its_algorithm_engine(loaded: GraphStore) -> None:
+    """algorithms() runs on the backend's own engine; the known log is one component."""
+    engine = loaded.algorithms()
+    assert engine.engine == {"embedded": "embedded", "neo4j": "gds"}[loaded.backend]
+    components = engine.wcc(ACCOUNT_IDENTIFIER_GRAPH)
+    n_nodes = sum(loaded.counts().nodes.values())
+    assert sorted(components.column("id").to_pylist()) == list(range(n_nodes))
+    assert set(components.column("component").to_pylist()) == {0}
