@@ -56,8 +56,9 @@ def ingest(settings: Settings, events: Path) -> dict[str, Any]:
     """Ingest the scenario's events into the configured backend; measure events/s."""
     n_events = sum(pq.ParquetFile(p).metadata.num_rows for p in events.glob("*.parquet"))
     with open_store(settings) as store:
-        ingestor = Ingestor(store, quarantine_dir=settings.store_dir / "quarantine",
-                            batch_size=settings.batch_size)
+        ingestor = Ingestor(
+            store, quarantine_dir=settings.store_dir / "quarantine", batch_size=settings.batch_size
+        )
         report, seconds = timed(lambda: ingestor.run([events]))
         ingestor.close()
         counts = store.counts()
@@ -126,25 +127,34 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fraudgraph-backends-"))
-    scenario = generate_scenario(ScenarioConfig(accounts=args.accounts, seed=args.seed),
-                                 workdir / "scenario")
+    scenario = generate_scenario(
+        ScenarioConfig(accounts=args.accounts, seed=args.seed), workdir / "scenario"
+    )
     embedded = Settings(backend="embedded", store_dir=workdir / "embedded")
     password = "bench-password"
-    server = launcher.start(port=args.port, data_dir=workdir / "neo4j", password=password,
-                            heap=args.heap, page_cache="1g")
+    server = launcher.start(
+        port=args.port,
+        data_dir=workdir / "neo4j",
+        password=password,
+        heap=args.heap,
+        page_cache="1g",
+    )
     neo4j = Settings(
         backend="neo4j",
         store_dir=workdir / "neo4j-store",
         batch_size=50_000,
-        neo4j=Neo4jSettings(uri=server.uri, user="neo4j", password=password,
-                            query_timeout_s=3600),
+        neo4j=Neo4jSettings(uri=server.uri, user="neo4j", password=password, query_timeout_s=3600),
     )
     try:
         results: dict[str, Any] = {
-            "ingest": {"embedded": ingest(embedded, scenario.events_path),
-                       "neo4j": ingest(neo4j, scenario.events_path)},
-            "algorithms": {"embedded": algorithms(embedded, args.seed),
-                           "gds": algorithms(neo4j, args.seed)},
+            "ingest": {
+                "embedded": ingest(embedded, scenario.events_path),
+                "neo4j": ingest(neo4j, scenario.events_path),
+            },
+            "algorithms": {
+                "embedded": algorithms(embedded, args.seed),
+                "gds": algorithms(neo4j, args.seed),
+            },
             "networkx": networkx_baseline(embedded, args.networkx_accounts, args.seed),
         }
     finally:
@@ -152,7 +162,10 @@ def main() -> None:
     emb, gds = results["algorithms"]["embedded"], results["algorithms"]["gds"]
     results["ratios"] = {
         "ingest_embedded_over_neo4j": round(
-            results["ingest"]["embedded"]["events_per_s"] / results["ingest"]["neo4j"]["events_per_s"], 2),
+            results["ingest"]["embedded"]["events_per_s"]
+            / results["ingest"]["neo4j"]["events_per_s"],
+            2,
+        ),
         "wcc_gds_over_embedded_time": round(gds["wcc_s"] / max(emb["wcc_s"], 1e-3), 2),
         "leiden_gds_over_embedded_time": round(gds["leiden_s"] / max(emb["leiden_s"], 1e-3), 2),
         "louvain_gds_over_embedded_time": round(gds["louvain_s"] / max(emb["louvain_s"], 1e-3), 2),
