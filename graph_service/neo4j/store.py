@@ -1361,27 +1361,24 @@ def _entity_from_row(row: Sequence[Any]) -> Entity:
 
 
 def _nodes_table(rows: Rows) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(cypher.ENTITY_COLUMNS)
-    values = dict(zip(cypher.ENTITY_COLUMNS, columns, strict=True))
-    arrays = []
-    for f in NODE_EXPORT_SCHEMA:
-        if pa.types.is_timestamp(f.type):
-            arrays.append(_timestamps(values[f.name]))
-        else:
-            arrays.append(pa.array(values[f.name], f.type))
-    return pa.Table.from_arrays(arrays, schema=NODE_EXPORT_SCHEMA)
+    return _rows_table(rows, cypher.ENTITY_COLUMNS, NODE_EXPORT_SCHEMA)
 
 
 def _links_table(rows: Rows) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(cypher.LINK_COLUMNS)
-    values = dict(zip(cypher.LINK_COLUMNS, columns, strict=True))
-    arrays = []
-    for f in LINK_EXPORT_SCHEMA:
-        if pa.types.is_timestamp(f.type):
-            arrays.append(_timestamps(values[f.name]))
-        else:
-            arrays.append(pa.array(values[f.name], f.type))
-    return pa.Table.from_arrays(arrays, schema=LINK_EXPORT_SCHEMA)
+    return _rows_table(rows, cypher.LINK_COLUMNS, LINK_EXPORT_SCHEMA)
+
+
+def _rows_table(rows: Rows, names: Sequence[str], schema: pa.Schema) -> pa.Table:
+    """Cypher result rows (columns ``names``) as an Arrow table in ``schema``."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    values = dict(zip(names, columns, strict=True))
+    arrays = [
+        _timestamps(values[f.name])
+        if pa.types.is_timestamp(f.type)
+        else pa.array(values[f.name], f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _split_keys(table: pa.Table, *, with_times: bool) -> dict[NodeType, _Keys]:
