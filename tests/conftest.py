@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from graph_service.embedded.store import EmbeddedStore
+from ingestion.schema import EVENT_SCHEMA
 
 #: A small, fully valid event log with known graph answers (see test expectations).
 GOOD_EVENTS: list[dict[str, Any]] = [
@@ -85,28 +86,8 @@ GOOD_EVENTS: list[dict[str, Any]] = [
     },
 ]
 
-EVENT_COLUMNS = [
-    "event_id",
-    "ts",
-    "event_type",
-    "account_id",
-    "device_id",
-    "ip",
-    "phone",
-    "email",
-    "card_id",
-    "address",
-    "merchant_id",
-    "counterparty_account_id",
-    "amount",
-    "currency",
-    "is_emulator",
-    "is_rooted",
-    "os",
-    "is_proxy",
-    "asn",
-    "country",
-]
+#: Every column of the event schema, in order (test files write all of them).
+EVENT_COLUMNS: list[str] = list(EVENT_SCHEMA.names)
 
 FileWriter = Callable[..., Path]
 
