@@ -763,6 +763,25 @@ class EmbeddedStore:
             params.append(list(ids))
         return self._con.execute(sql + " ORDER BY entity_id", params).to_arrow_table()
 
+    # -- SQL reads for other packages (relationship queries) ----------------------------
+    def read_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB cursor on this store's database, for read-only SQL by other packages.
+
+        Pending deltas are folded first, so ``entities`` and ``links`` are complete. The
+        caller owns the cursor (use it as a context manager, which closes it), runs only
+        ``SELECT`` statements on it, and passes every value as a parameter. Tables:
+        ``entities(id, type, key, first_ts, last_ts, <attributes>)`` and
+        ``links(src, dst, type, n_events, amount_sum, first_ts, last_ts)``, with type codes
+        from ``NODE_TYPE_CODE`` / ``LINK_TYPE_CODE``.
+
+        Returns
+        -------
+        duckdb.DuckDBPyConnection
+            A cursor sharing the store's database (and its snapshot isolation).
+        """
+        self.compact()
+        return self._con.cursor()
+
     def disk_bytes(self) -> int:
         """Bytes on disk used by the store (database file plus event Parquet files)."""
         return sum(p.stat().st_size for p in self.store_dir.rglob("*") if p.is_file())

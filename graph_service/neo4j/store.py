@@ -488,6 +488,50 @@ class Neo4jStore:
         with self._translated(timeout), self._session(READ_ACCESS) as session:
             return session.execute_read(work)
 
+    # -- capped reads for other packages (relationship queries) --------------------------
+    def run_read(
+        self,
+        query: cypher.ReadQuery,
+        params: Mapping[str, Any] | None = None,
+        *,
+        cap: int,
+        timeout_s: float | None = None,
+    ) -> Rows:
+        """Run one capped, parameterised read query with the store's timeout.
+
+        The way packages outside the backend (``queries``) read Neo4j: the statement is a
+        :class:`cypher.ReadQuery` (so it carries ``LIMIT $cap``), values travel only as
+        parameters, and driver errors arrive as domain errors.
+
+        Parameters
+        ----------
+        query : cypher.ReadQuery
+            The statement.
+        params : Mapping, optional
+            Query parameters (``cap`` is added).
+        cap : int
+            Row cap passed as ``$cap``; must be >= 0.
+        timeout_s : float, optional
+            Transaction timeout; defaults to ``query_timeout_s``.
+
+        Returns
+        -------
+        list of list
+            The rows, values in the order of the query's ``RETURN``.
+
+        Raises
+        ------
+        InvalidInput
+            If ``cap`` is negative.
+        QueryTimeout
+            If the server terminated the query at its timeout.
+        BackendUnavailable
+            If Neo4j cannot be reached.
+        """
+        if cap < 0:
+            raise InvalidInput("cap must be >= 0")
+        return self._read(query, params, cap=cap, timeout_s=timeout_s)
+
     def _write(self, text: str, params: Mapping[str, Any]) -> None:
         """One small autonomous write in a managed (driver-retried) transaction."""
 
