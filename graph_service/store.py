@@ -300,6 +300,34 @@ class GraphStore(Protocol):
         """Score ``name`` as ``(entity_id, value, version)``, for ``ids`` or all."""
         ...
 
+    # -- analytics tables (see graph_service.analytics_tables) ---------------------------
+    def write_table(self, name: str, table: pa.Table, *, version: str) -> None:
+        """Store ``table`` as version ``version`` of analytics table ``name``, atomically.
+
+        Readers see either the whole new version or none of it. Writing a version that
+        exists replaces it and makes it the latest.
+
+        Args: name, a lower-case identifier; table, numbers, booleans, strings,
+        timestamps, dates, or lists/structs of those; version, a short token.
+        Raises: InvalidInput for a bad name, version, column name or column type.
+        """
+        ...
+
+    def read_table(self, name: str, *, version: str | None = None) -> pa.Table:
+        """Version ``version`` (default: the latest written) of analytics table ``name``.
+
+        Returns: the rows in the order written, with the schema they were written with.
+        Raises: InvalidInput for a bad name; EntityNotFound for an unknown table or version.
+        """
+        ...
+
+    def table_versions(self, name: str) -> list[str]:
+        """Versions of analytics table ``name``, oldest written first (empty if none).
+
+        Raises: InvalidInput for a bad name.
+        """
+        ...
+
     def to_csr(self, link_types: Sequence[LinkType] | None = None) -> CSRGraph:
         """The graph as an undirected CSR over all node ids, for algorithms."""
         ...

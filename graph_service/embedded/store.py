@@ -29,6 +29,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from graph_service.analytics_tables import (
+    check_table_name,
+    check_version,
+    no_such_table,
+    no_such_version,
+    prepare_table,
+    schema_from_text,
+    schema_to_text,
+)
 from graph_service.csr import CSRGraph, build_csr
 from graph_service.errors import EntityNotFound, InvalidInput, LimitExceeded, StoreLocked
 from graph_service.model import (
@@ -103,6 +112,10 @@ CREATE TABLE IF NOT EXISTS ingest_batches (
 CREATE TABLE IF NOT EXISTS quarantine (
     source VARCHAR NOT NULL, path VARCHAR NOT NULL, row_number BIGINT NOT NULL,
     reason VARCHAR NOT NULL, detail VARCHAR, raw VARCHAR);
+CREATE TABLE IF NOT EXISTS analytics_catalog (
+    name VARCHAR NOT NULL, version VARCHAR NOT NULL, seq BIGINT NOT NULL,
+    physical VARCHAR NOT NULL, n_rows BIGINT NOT NULL, schema VARCHAR NOT NULL,
+    written_at TIMESTAMPTZ NOT NULL);
 """
 
 _ATTR_SQL = ", ".join(ENTITY_ATTRIBUTES)
@@ -762,6 +775,101 @@ class EmbeddedStore:
             )
             params.append(list(ids))
         return self._con.execute(sql + " ORDER BY entity_id", params).to_arrow_table()
+
+    # -- analytics tables ----------------------------------------------------------------
+    def write_table(self, name: str, table: pa.Table, *, version: str) -> None:
+        """Store one version of analytics table ``name`` in one DuckDB transaction.
+
+        Each version is its own DuckDB table (``analytics__<name>__<seq>``) named in
+        ``analytics_catalog``; the catalog row and the data commit together, and a
+        version written again replaces the old data in the same transaction.
+
+        Raises
+        ------
+        InvalidInput
+            For a bad name, version, column name or column type.
+
+        Notes
+        -----
+        O(rows) with one bulk copy from Arrow.
+        """
+        check_table_name(name)
+        check_version(version)
+        data = prepare_table(table)
+        con = self._con
+        con.register("_analytics", data)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            row = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM analytics_catalog").fetchone()
+            assert row is not None
+            seq = int(row[0])
+            physical = f"analytics__{name}__{seq}"
+            con.execute(f'CREATE TABLE "{physical}" AS SELECT * FROM _analytics')
+            replaced = con.execute(
+                "SELECT physical FROM analytics_catalog WHERE name = ? AND version = ?",
+                [name, version],
+            ).fetchall()
+            for (old_physical,) in replaced:
+                con.execute(f'DROP TABLE IF EXISTS "{old_physical}"')
+            con.execute(
+                "DELETE FROM analytics_catalog WHERE name = ? AND version = ?", [name, version]
+            )
+            con.execute(
+                "INSERT INTO analytics_catalog VALUES (?, ?, ?, ?, ?, ?, now())",
+                [name, version, seq, physical, data.num_rows, schema_to_text(data.schema)],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("_analytics")
+
+    def read_table(self, name: str, *, version: str | None = None) -> pa.Table:
+        """One version (default: the latest) of analytics table ``name``.
+
+        Raises
+        ------
+        InvalidInput
+            For a bad name or version string.
+        EntityNotFound
+            If the table or the version does not exist.
+        """
+        check_table_name(name)
+        if version is not None:
+            check_version(version)
+        if not self._has_analytics_catalog():
+            raise no_such_table(name)
+        rows = self._con.execute(
+            "SELECT version, physical, schema FROM analytics_catalog WHERE name = ? "
+            "AND (? IS NULL OR version = ?) ORDER BY seq DESC LIMIT 1",
+            [name, version, version],
+        ).fetchall()
+        if not rows:
+            known = self.table_versions(name)
+            if not known:
+                raise no_such_table(name)
+            raise no_such_version(name, str(version), known)
+        _, physical, schema_text = rows[0]
+        data = self._con.execute(f'SELECT * FROM "{physical}"').to_arrow_table()
+        return data.cast(schema_from_text(schema_text))
+
+    def table_versions(self, name: str) -> list[str]:
+        """Versions of analytics table ``name``, oldest written first."""
+        check_table_name(name)
+        if not self._has_analytics_catalog():
+            return []
+        rows = self._con.execute(
+            "SELECT version FROM analytics_catalog WHERE name = ? ORDER BY seq", [name]
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _has_analytics_catalog(self) -> bool:
+        """False only for a read-only store opened on a file older than analytics tables."""
+        row = self._con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'analytics_catalog'"
+        ).fetchone()
+        return row is not None and int(row[0]) > 0
 
     # -- SQL reads for other packages (relationship queries) ----------------------------
     def read_cursor(self) -> duckdb.DuckDBPyConnection:

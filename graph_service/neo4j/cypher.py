@@ -529,3 +529,57 @@ SCORES_BY_ID: Final = _collected(
     "UNWIND $ids AS wanted MATCH (s:_Score {name: $name, entity_id: wanted})",
     [("s.entity_id", "entity_id"), ("s.value", "value"), ("s.version", "version")],
 )
+
+# -- analytics tables --------------------------------------------------------------------
+# One ``:_AnalyticsRow`` node per row (properties: the row's columns plus ``_table``,
+# ``_version`` and ``_row``, its position) and one ``:_AnalyticsVersion`` node per version,
+# created in the same transaction as its rows. Column names never reach the Cypher text:
+# rows travel as maps (``SET r = row``) and come back with ``properties(r)``.
+
+#: Constraints and indexes of the analytics tables, each idempotent.
+ANALYTICS_SCHEMA_STATEMENTS: Final[tuple[str, ...]] = (
+    "CREATE CONSTRAINT analytics_version IF NOT EXISTS FOR (v:_AnalyticsVersion) "
+    "REQUIRE (v.name, v.version) IS UNIQUE",
+    "CREATE INDEX analytics_row IF NOT EXISTS FOR (r:_AnalyticsRow) ON (r._table, r._version, r._row)",
+)
+
+#: Takes the write lock of the analytics counter and returns the next version sequence.
+NEXT_ANALYTICS_SEQ: Final = (
+    "MERGE (c:_AnalyticsCounter {name: 'versions'}) ON CREATE SET c.seq = 0 "
+    "SET c.seq = c.seq + 1 RETURN c.seq AS seq"
+)
+
+DELETE_ANALYTICS_ROWS: Final = (
+    "MATCH (r:_AnalyticsRow {_table: $name, _version: $version}) "
+    "WITH r LIMIT $batch DELETE r RETURN count(*) AS deleted"
+)
+
+CREATE_ANALYTICS_ROWS: Final = (
+    "UNWIND $rows AS row CREATE (r:_AnalyticsRow) SET r = row, r._table = $name, "
+    "r._version = $version"
+)
+
+PUT_ANALYTICS_VERSION: Final = (
+    "MERGE (v:_AnalyticsVersion {name: $name, version: $version}) "
+    "SET v.seq = $seq, v.n_rows = $n_rows, v.schema = $schema, "
+    "v.json_columns = $json_columns, v.written_at = datetime.transaction()"
+)
+
+ANALYTICS_VERSIONS: Final = ReadQuery(
+    "MATCH (v:_AnalyticsVersion {name: $name}) "
+    "RETURN v.version AS version ORDER BY v.seq LIMIT $cap"
+)
+
+#: The newest version of ``$name``, or version ``$version`` when it is not null.
+ANALYTICS_VERSION: Final = ReadQuery(
+    "MATCH (v:_AnalyticsVersion {name: $name}) WHERE $version IS NULL OR v.version = $version "
+    "RETURN v.version AS version, v.n_rows AS n_rows, v.schema AS schema, "
+    "v.json_columns AS json_columns ORDER BY v.seq DESC LIMIT $cap"
+)
+
+ANALYTICS_ROWS_PAGE: Final = ReadQuery(
+    "MATCH (r:_AnalyticsRow {_table: $name, _version: $version}) "
+    "WHERE r._row >= $lo AND r._row < $hi "
+    "WITH r ORDER BY r._row LIMIT $cap RETURN collect(properties(r)) AS rows",
+    collected=True,
+)

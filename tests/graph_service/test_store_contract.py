@@ -255,3 +255,150 @@ def test_every_backend_offers_its_algorithm_engine(loaded: GraphStore) -> None:
     n_nodes = sum(loaded.counts().nodes.values())
     assert sorted(components.column("id").to_pylist()) == list(range(n_nodes))
     assert set(components.column("component").to_pylist()) == {0}
+
+
+# -- analytics tables --------------------------------------------------------------------
+
+
+def _rings_table(scores: list[float]) -> pa.Table:
+    """A small table with every kind of column the ring outputs use."""
+    n = len(scores)
+    return pa.table(
+        {
+            "ring_id": pa.array([f"R{i}" for i in range(n)], pa.string()),
+            "members": pa.array([[i, i + 10] for i in range(n)], pa.list_(pa.int64())),
+            "score": pa.array(scores, pa.float64()),
+            "reasons": pa.array(
+                [["SHARED_DEVICE"] if i % 2 else [] for i in range(n)], pa.list_(pa.string())
+            ),
+            "parents": pa.array(
+                [None if i == 0 else ["R0", None] for i in range(n)], pa.list_(pa.string())
+            ),
+            "evidence": pa.array(
+                [
+                    [{"src": i, "dst": i + 10, "weight": 0.5, "kind": "USES_DEVICE"}]
+                    for i in range(n)
+                ],
+                pa.list_(
+                    pa.struct(
+                        [
+                            ("src", pa.int64()),
+                            ("dst", pa.int64()),
+                            ("weight", pa.float64()),
+                            ("kind", pa.string()),
+                        ]
+                    )
+                ),
+            ),
+            "flagged": pa.array([s >= 0.5 for s in scores], pa.bool_()),
+            "size": pa.array(range(n), pa.int32()),
+            "typology": pa.array(["mule" if i else None for i in range(n)], pa.string()),
+            "seen_at": pa.array(
+                [1_700_000_000_123_456 + i for i in range(n)], pa.timestamp("us", tz="UTC")
+            ),
+            "day": pa.array(range(n), pa.int32()).cast(pa.date32()),
+        }
+    )
+
+
+def test_analytics_table_round_trips_types_and_row_order(store: GraphStore) -> None:
+    """read_table returns the rows in the order written, with the exact schema written."""
+    table = _rings_table([0.9, 0.1, 0.7, 0.3, 0.5])
+    store.write_table("rings", table, version="v1")
+    got = store.read_table("rings")
+    assert got.schema == table.schema
+    assert got.to_pylist() == table.to_pylist()
+
+
+def test_analytics_latest_version_wins_and_old_versions_stay_readable(store: GraphStore) -> None:
+    """The latest written version is the default; older ones are read by name."""
+    store.write_table("rings", _rings_table([0.1]), version="2026-01-01T00:00:00Z")
+    store.write_table("rings", _rings_table([0.2, 0.3]), version="2026-01-02T00:00:00Z")
+    store.write_table("super_nodes", _rings_table([0.4]), version="2026-01-02T00:00:00Z")
+    assert store.table_versions("rings") == ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]
+    assert store.read_table("rings").column("score").to_pylist() == [0.2, 0.3]
+    old = store.read_table("rings", version="2026-01-01T00:00:00Z")
+    assert old.column("score").to_pylist() == [0.1]
+    assert store.table_versions("never_written") == []
+
+
+def test_analytics_rewriting_a_version_replaces_it_and_makes_it_latest(store: GraphStore) -> None:
+    """Writing an existing version again replaces its rows and moves it to the end."""
+    store.write_table("rings", _rings_table([0.1, 0.2, 0.3]), version="a")
+    store.write_table("rings", _rings_table([0.5]), version="b")
+    store.write_table("rings", _rings_table([0.9]), version="a")
+    assert store.table_versions("rings") == ["b", "a"]
+    assert store.read_table("rings").column("score").to_pylist() == [0.9]
+
+
+def test_analytics_empty_table_keeps_its_schema(store: GraphStore) -> None:
+    """A version with no rows reads back as an empty table with the schema written."""
+    empty = _rings_table([]).slice(0, 0)
+    store.write_table("flagged_clusters", empty, version="v1")
+    got = store.read_table("flagged_clusters", version="v1")
+    assert got.num_rows == 0 and got.schema == empty.schema
+
+
+def test_analytics_table_pages_through_many_rows(store: GraphStore) -> None:
+    """A table far larger than one read page comes back whole and in order."""
+    n = 2_500
+    table = pa.table(
+        {
+            "ring_id": pa.array([f"R{i:05d}" for i in range(n)]),
+            "account_id": pa.array(np.arange(n, dtype=np.int64)),
+        }
+    )
+    store.write_table("ring_members", table, version="v1")
+    got = store.read_table("ring_members")
+    assert got.column("account_id").to_pylist() == list(range(n))
+
+
+def test_analytics_unknown_table_or_version_raises_entity_not_found(store: GraphStore) -> None:
+    """An unknown table or version is an EntityNotFound that names what is missing."""
+    with pytest.raises(EntityNotFound, match="no analytics table 'rings'"):
+        store.read_table("rings")
+    store.write_table("rings", _rings_table([0.1]), version="v1")
+    with pytest.raises(EntityNotFound, match=r"has no version 'v9'.*'v1'"):
+        store.read_table("rings", version="v9")
+
+
+@pytest.mark.parametrize("name", ["Rings", "1rings", "_rings", "rings; DROP TABLE x", "", "r" * 64])
+def test_analytics_bad_table_name_is_invalid_input(store: GraphStore, name: str) -> None:
+    """Table names must be lower-case identifiers, on write, read and listing."""
+    with pytest.raises(InvalidInput, match="table name"):
+        store.write_table(name, _rings_table([0.1]), version="v1")
+    with pytest.raises(InvalidInput, match="table name"):
+        store.read_table(name)
+    with pytest.raises(InvalidInput, match="table name"):
+        store.table_versions(name)
+
+
+@pytest.mark.parametrize("version", ["", "has space", "-leading", "v" * 129, "a/b"])
+def test_analytics_bad_version_is_invalid_input(store: GraphStore, version: str) -> None:
+    """Versions are short printable tokens."""
+    with pytest.raises(InvalidInput, match="version"):
+        store.write_table("rings", _rings_table([0.1]), version=version)
+    with pytest.raises(InvalidInput, match="version"):
+        store.read_table("rings", version=version)
+
+
+def test_analytics_bad_columns_are_invalid_input_and_write_nothing(store: GraphStore) -> None:
+    """Bad column names or unsupported types are refused before anything is written."""
+    with pytest.raises(InvalidInput, match="column name 'Score'"):
+        store.write_table("rings", pa.table({"Score": [1.0]}), version="v1")
+    with pytest.raises(InvalidInput, match="column name '_row'"):
+        store.write_table("rings", pa.table({"_row": [1]}), version="v1")
+    with pytest.raises(InvalidInput, match="type binary"):
+        store.write_table("rings", pa.table({"blob": pa.array([b"x"], pa.binary())}), version="v1")
+    with pytest.raises(InvalidInput, match=r"pyarrow\.Table"):
+        store.write_table("rings", {"score": [1.0]}, version="v1")
+    assert store.table_versions("rings") == []
+
+
+def test_analytics_dictionary_columns_are_stored_decoded(store: GraphStore) -> None:
+    """A dictionary-encoded column reads back as its plain value type."""
+    table = pa.table({"typology": pa.array(["mule", "bust_out", "mule"]).dictionary_encode()})
+    store.write_table("rings", table, version="v1")
+    got = store.read_table("rings")
+    assert got.schema.field("typology").type == pa.string()
+    assert got.column("typology").to_pylist() == ["mule", "bust_out", "mule"]
