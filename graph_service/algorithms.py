@@ -1,7 +1,7 @@
 """Graph algorithms as a backend capability: one interface, an engine per backend.
 
 ``GraphStore.algorithms()`` returns a :class:`GraphAlgorithms`: on the embedded backend an
-in-process engine over the CSR (scipy, igraph/leidenalg), on Neo4j the Graph Data Science
+in-process engine over the CSR (scipy, igraph), on Neo4j the Graph Data Science
 library through the ``graphdatascience`` client. ``scoring`` builds its pipeline on this
 interface and never knows which engine runs.
 

@@ -716,7 +716,7 @@ class EmbeddedStore:
         return _as_links(table)
 
     def algorithms(self) -> GraphAlgorithms:
-        """The in-process engine (scipy, igraph/leidenalg) over this store's graph."""
+        """The in-process engine (scipy, igraph) over this store's graph."""
         from graph_service.embedded.algorithms import EmbeddedAlgorithms
 
         return EmbeddedAlgorithms(self)
