@@ -300,8 +300,9 @@ def rules_baseline(
     link_hits = np.concatenate(hit_links)
     rule_hits = np.concatenate(hit_rules)
 
-    account_rule = np.unique(np.stack([src[link_hits], rule_hits]), axis=1)
-    hit_accounts, rules_hit = np.unique(account_rule[0], return_counts=True)
+    hit_accounts, rules_hit = np.unique(
+        _unique_pairs(src[link_hits], rule_hits)[0], return_counts=True
+    )
     risk = np.zeros(account_ids.size)
     risk[np.searchsorted(account_ids, hit_accounts)] = rules_hit / len(enabled)
     scores = pa.table({"id": account_ids, "risk": risk}, schema=ACCOUNT_SCORE_SCHEMA)
@@ -332,7 +333,7 @@ def _identifier_clusters(
     rules_enabled: int,
 ) -> pa.Table:
     """The account sets behind the triggering identifiers, identical sets merged."""
-    identifier_rule = np.unique(np.stack([triggering, rules]), axis=1)
+    identifier_rule = _unique_pairs(triggering, rules)
     identifiers = np.unique(identifier_rule[0])
     behind = np.isin(dst, identifiers)
     order = np.lexsort((src[behind], dst[behind]))
@@ -356,9 +357,7 @@ def _identifier_clusters(
     np.minimum.at(first, group, np.arange(heads.size))
     rule_of_pair = identifier_rule[1][np.isin(identifier_rule[0], heads)]
     head_of_pair = identifier_rule[0][np.isin(identifier_rule[0], heads)]
-    group_rule = np.unique(
-        np.stack([group[np.searchsorted(heads, head_of_pair)], rule_of_pair]), axis=1
-    )
+    group_rule = _unique_pairs(group[np.searchsorted(heads, head_of_pair)], rule_of_pair)
     rules_per_group = np.bincount(group_rule[0], minlength=n_groups)
     reasons = pa.ListArray.from_arrays(
         pa.array(np.r_[0, np.cumsum(rules_per_group)].astype(np.int32)),
@@ -375,6 +374,13 @@ def _identifier_clusters(
         }
     )
     return _ordered(clusters)
+
+
+def _unique_pairs(first: _I64, rule: _I64) -> tuple[_I64, _I64]:
+    """Distinct ``(first, rule)`` pairs sorted by first then rule (rule < ``len(Rule)``)."""
+    width = len(_RULES)
+    codes = np.unique(first.astype(np.int64) * width + rule)
+    return codes // width, codes % width
 
 
 def _ordered(clusters: pa.Table) -> pa.Table:

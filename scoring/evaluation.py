@@ -27,7 +27,9 @@ how many rings lost every member that way).
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -735,8 +737,10 @@ class _RingIndex:
         names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
         typology_codes = pc.dictionary_encode(typologies)
         typology_of_row = typology_codes.indices.to_numpy().astype(np.int64)
-        per_ring = np.unique(np.stack([ring_of_row, typology_of_row]), axis=1)
-        if per_ring.shape[1] != names.size:
+        width = max(len(typology_codes.dictionary), 1)
+        pair_codes = np.unique(ring_of_row * width + typology_of_row)
+        per_ring = (pair_codes // width, pair_codes % width)
+        if pair_codes.size != names.size:
             counts = np.bincount(per_ring[0], minlength=names.size)
             raise InvalidInput(
                 f"truth gives rings more than one typology: {names[counts > 1][:_ROWS_QUOTED].tolist()}"
@@ -878,12 +882,7 @@ def _trim(values: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 def _header(path: Path) -> list[str]:
     """Column names of a CSV file (its first record), for case-insensitive matching."""
-    opener: Any = open
-    if path.suffix in {".gz", ".bz2"}:
-        import bz2
-        import gzip
-
-        opener = gzip.open if path.suffix == ".gz" else bz2.open
+    opener: Any = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix, open)
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             return next(csv.reader(handle), [])
