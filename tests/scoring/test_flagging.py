@@ -321,3 +321,29 @@ def test_bad_inputs_are_invalid_input(embedded: GraphStore, tmp_path: Path) -> N
         _flag(embedded, no_count, out, "r1")
     assert embedded.table_versions("rings") == []
     assert not out.exists()
+
+
+def test_flags_a_real_analysis_and_a_rerun_raises_no_new_alert(
+    embedded: GraphStore, tmp_path: Path
+) -> None:
+    """analyse() output on a generated scenario is flagged; rerunning it only continues rings."""
+    from ingestion.synthetic import ScenarioConfig, generate_scenario
+    from scoring.analysis import analyse
+
+    generate_scenario(ScenarioConfig(accounts=1_000, seed=5), tmp_path / "scenario")
+    ingestor = Ingestor(embedded, quarantine_dir=tmp_path / "q")
+    ingestor.run([tmp_path / "scenario" / "events"])
+    ingestor.close()
+    result = analyse(embedded)
+    out = tmp_path / "out"
+    first = flag_clusters(embedded, result, threshold=0.5, out_dir=out, run_version="day-1")
+    assert first.flagged.num_rows > 0 and len(first.new_alerts) == first.flagged.num_rows
+    assert first.flagged.column("member_keys").null_count == 0
+    assert all(
+        k.startswith("A") for keys in first.flagged.column("member_keys").to_pylist() for k in keys
+    )
+    second = flag_clusters(embedded, result, threshold=0.5, out_dir=out, run_version="day-2")
+    assert second.new_alerts == []
+    assert sorted(second.continued_alerts) == sorted(first.new_alerts)
+    assert second.assignment.event_counts()["continued"] == result.ring_candidates.num_rows
+    assert read_super_nodes(embedded).num_rows == result.super_nodes.num_rows
