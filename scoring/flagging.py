@@ -20,7 +20,8 @@ Analytics tables in the store (``GraphStore.write_table``):
 
 ``rings``
     every ring of the run: the candidate columns plus ``ring_id, event, parents, size,
-    first_seen, last_seen, first_flagged, flagged``;
+    first_seen, last_seen, first_flagged, flagged, new_alert, analysis_version``
+    (``first_*`` and ``last_seen`` hold run versions);
 ``ring_members``
     ``ring_id, account_id`` for every member of every ring, by account id;
 ``ring_lineage`` / ``ring_history``
@@ -31,8 +32,13 @@ Analytics tables in the store (``GraphStore.write_table``):
     the flagged rings, as in the Parquet file.
 
 ``rings`` is written last, so a version listed by ``table_versions("rings")`` has all
-its tables written; readers (:func:`read_flagged_clusters`, :func:`read_super_nodes`)
-follow the latest such version. A rerun with the same version replaces that version.
+its tables written; readers (:func:`read_flagged_clusters`, :func:`read_super_nodes`,
+:func:`read_ring_history`) follow the latest such version. A rerun with the same version
+replaces that version (and is matched against the run before it).
+
+The run version is not the analysis ``version`` (which names the model and configuration
+and stays the same from day to day): it is ``run_version``, by default the UTC time of
+the run.
 """
 
 from __future__ import annotations
