@@ -402,3 +402,13 @@ def test_analytics_dictionary_columns_are_stored_decoded(store: GraphStore) -> N
     got = store.read_table("rings")
     assert got.schema.field("typology").type == pa.string()
     assert got.column("typology").to_pylist() == ["mule", "bust_out", "mule"]
+
+
+def test_analytics_tables_survive_reopening_the_embedded_store(tmp_path: Path) -> None:
+    """Analytics tables are durable in the store file and readable by a read-only opener."""
+    table = _rings_table([0.9, 0.4])
+    with EmbeddedStore(tmp_path / "store") as writer:
+        writer.write_table("rings", table, version="v1")
+    with EmbeddedStore(tmp_path / "store", read_only=True) as reader:
+        assert reader.table_versions("rings") == ["v1"]
+        assert reader.read_table("rings").equals(table)
