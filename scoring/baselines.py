@@ -176,15 +176,16 @@ def wcc_baseline(
     )
     account_labels = np.empty(account_ids.size, np.int64)
     account_labels[inside] = labels[position[inside]]
-    # An account outside the projection is a component of its own (distinct negative labels).
-    account_labels[~inside] = -1 - np.arange(int((~inside).sum()), dtype=np.int64)
+    # An account outside the projection is a component of its own, labelled by its own id
+    # (the smallest id in it, as canonical labels are).
+    account_labels[~inside] = account_ids[~inside]
     unique_labels, inverse, sizes = np.unique(
         account_labels, return_inverse=True, return_counts=True
     )
     risk = 1.0 - 1.0 / sizes[inverse]
     scores = pa.table({"id": account_ids, "risk": risk}, schema=ACCOUNT_SCORE_SCHEMA)
 
-    kept = (sizes >= min_size) & (unique_labels >= 0)
+    kept = sizes >= min_size
     member_order = np.lexsort((account_ids, inverse))
     member_groups = inverse[member_order]
     keep_member = kept[member_groups]
@@ -199,7 +200,10 @@ def wcc_baseline(
             ),
             "members": pa.ListArray.from_arrays(pa.array(offsets), pa.array(members, pa.int64())),
             "score": 1.0 - 1.0 / group_sizes,
-            "reasons": pa.array([["connected_component"]] * int(group_sizes.size)),
+            "reasons": pa.ListArray.from_arrays(
+                pa.array(np.arange(group_sizes.size + 1, dtype=np.int32)),
+                pa.repeat(pa.scalar("connected_component"), int(group_sizes.size)),
+            ),
         }
     )
     flagged = _ordered(clusters)
@@ -334,7 +338,7 @@ def _identifier_clusters(
 ) -> pa.Table:
     """The account sets behind the triggering identifiers, identical sets merged."""
     identifier_rule = _unique_pairs(triggering, rules)
-    identifiers = np.unique(identifier_rule[0])
+    identifiers = _distinct(identifier_rule[0])
     behind = np.isin(dst, identifiers)
     order = np.lexsort((src[behind], dst[behind]))
     cluster_dst = dst[behind][order]
@@ -379,8 +383,17 @@ def _identifier_clusters(
 def _unique_pairs(first: _I64, rule: _I64) -> tuple[_I64, _I64]:
     """Distinct ``(first, rule)`` pairs sorted by first then rule (rule < ``len(Rule)``)."""
     width = len(_RULES)
-    codes = np.unique(first.astype(np.int64) * width + rule)
+    codes = _distinct(first.astype(np.int64) * width + rule)
     return codes // width, codes % width
+
+
+def _distinct(values: _I64) -> _I64:
+    """Sorted distinct values (a sort: numpy's hash-based ``unique`` is far slower here)."""
+    ordered = np.sort(values)
+    if ordered.size == 0:
+        return ordered
+    result: _I64 = ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
+    return result
 
 
 def _ordered(clusters: pa.Table) -> pa.Table:

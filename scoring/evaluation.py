@@ -44,7 +44,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 from graph_service.errors import InvalidInput
 from graph_service.model import NODE_TYPE_CODE, LinkType, NodeType
@@ -260,7 +259,7 @@ def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int
     identifiers, inverse, accounts_per_identifier = np.unique(
         dst, return_inverse=True, return_counts=True
     )
-    heavy = np.unique(src[accounts_per_identifier[inverse] >= min_accounts])
+    heavy = _distinct(src[accounts_per_identifier[inverse] >= min_accounts])
     ring_members = _present_ids(truth)
     result: _I64 = heavy[~np.isin(heavy, ring_members)].astype(np.int64)
     log.info(
@@ -296,16 +295,11 @@ def roc_auc(labels: _Bool, scores: _F64) -> float | None:
 
     Notes
     -----
-    O(n log n): one average-rank computation. Equal to ``sklearn.metrics.roc_auc_score``.
+    O(n log n): one sort of the negatives, a binary search per positive. Equal to
+    ``sklearn.metrics.roc_auc_score``.
     """
-    labels = np.asarray(labels, np.bool_)
-    positives = int(labels.sum())
-    negatives = labels.size - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = rankdata(np.asarray(scores, np.float64), method="average")
-    rank_sum = float(ranks[labels].sum())
-    return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
+    positives, negatives = _split(labels, scores)
+    return _ranking_figures(positives, np.sort(negatives))[0]
 
 
 def average_precision(labels: _Bool, scores: _F64) -> float | None:
@@ -331,22 +325,39 @@ def average_precision(labels: _Bool, scores: _F64) -> float | None:
 
     Notes
     -----
-    O(n log n): one sort and cumulative sums. Equal to
+    O(n log n): sorts and binary searches. Equal to
     ``sklearn.metrics.average_precision_score``.
     """
+    positives, negatives = _split(labels, scores)
+    return _ranking_figures(positives, np.sort(negatives))[1]
+
+
+def _split(labels: _Bool, scores: _F64) -> tuple[_F64, _F64]:
     labels = np.asarray(labels, np.bool_)
-    positives = int(labels.sum())
-    if positives == 0:
-        return None
     scores = np.asarray(scores, np.float64)
-    order = np.argsort(-scores, kind="stable")
-    ordered = scores[order]
-    last_of_threshold = np.r_[np.flatnonzero(np.diff(ordered)), ordered.size - 1]
-    true_positives = np.cumsum(labels[order])[last_of_threshold]
-    flagged = last_of_threshold + 1
-    precision = true_positives / flagged
-    recall = true_positives / positives
-    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+    return scores[labels], scores[~labels]
+
+
+def _ranking_figures(positives: _F64, sorted_negatives: _F64) -> tuple[float | None, float | None]:
+    """(ROC-AUC, average precision) of positive scores against sorted negative scores.
+
+    Each positive at score s contributes ``#neg < s + #neg == s / 2`` to the Mann-Whitney
+    count, and ``1/P`` times the precision at threshold s, ``TP(>= s) / (TP(>= s) + FP(>=
+    s))``, to the average precision (thresholds without a positive add no recall).
+    """
+    n_pos, n_neg = positives.size, sorted_negatives.size
+    if n_pos == 0:
+        return None, None
+    below = np.searchsorted(sorted_negatives, positives, side="left")
+    not_above = np.searchsorted(sorted_negatives, positives, side="right")
+    roc = None
+    if n_neg:
+        roc = float((below + 0.5 * (not_above - below)).sum() / (float(n_pos) * n_neg))
+    sorted_positives = np.sort(positives)
+    true_at_or_above = n_pos - np.searchsorted(sorted_positives, positives, side="left")
+    false_at_or_above = n_neg - below
+    precision = true_at_or_above / (true_at_or_above + false_at_or_above)
+    return roc, float(precision.mean())
 
 
 # ------------------------------------------------------------------------- report
@@ -543,13 +554,13 @@ def evaluate(
     _require_columns(flagged, ("members",), "flagged clusters")
     _require_columns(account_scores, ("id", "risk"), "account scores")
     _require_columns(truth, ("ring_id", "typology", "id"), "resolved truth (use resolve_truth)")
-    population = np.unique(np.asarray(accounts, np.int64))
+    population = _distinct(np.asarray(accounts, np.int64))
 
     rings = _RingIndex.build(truth, population)
     members = flagged.column("members").combine_chunks()
     cluster_of = pc.list_parent_indices(members).to_numpy().astype(np.int64)
     member_ids = pc.list_flatten(members).to_numpy(zero_copy_only=False).astype(np.int64)
-    universe = np.unique(np.concatenate([population, member_ids]))
+    universe = _distinct(np.concatenate([population, member_ids]))
     cluster_incidence = _incidence(cluster_of, member_ids, flagged.num_rows, universe)
     ring_incidence = _incidence(rings.ring_of, rings.ids, rings.n_rings, universe)
 
@@ -568,6 +579,8 @@ def evaluate(
 
     scores = _scores_over(account_scores, population)
     in_ring = np.isin(population, rings.ids)
+    non_ring_scores = np.sort(scores[~in_ring])
+    overall_roc, overall_ap = _ranking_figures(scores[in_ring], non_ring_scores)
     evaluated = ring_sizes > 0
     flagged_universe = np.zeros(universe.size, np.bool_)
     flagged_universe[cluster_incidence.indices] = True
@@ -581,8 +594,8 @@ def evaluate(
             best_jaccard,
             evaluated,
             population,
-            in_ring,
             scores,
+            non_ring_scores,
         )
         for name in sorted(set(rings.typology_of_ring.tolist()))
     }
@@ -591,8 +604,8 @@ def evaluate(
     report = EvaluationReport(
         ring_recall=n_found / n_rings if n_rings else None,
         cluster_precision=float(cluster_matches.mean()) if flagged.num_rows else None,
-        roc_auc=roc_auc(in_ring, scores),
-        pr_auc=average_precision(in_ring, scores),
+        roc_auc=overall_roc,
+        pr_auc=overall_ap,
         n_flagged=flagged.num_rows,
         n_rings=n_rings,
         n_found=n_found,
@@ -738,7 +751,7 @@ class _RingIndex:
         typology_codes = pc.dictionary_encode(typologies)
         typology_of_row = typology_codes.indices.to_numpy().astype(np.int64)
         width = max(len(typology_codes.dictionary), 1)
-        pair_codes = np.unique(ring_of_row * width + typology_of_row)
+        pair_codes = _distinct(ring_of_row * width + typology_of_row)
         per_ring = (pair_codes // width, pair_codes % width)
         if pair_codes.size != names.size:
             counts = np.bincount(per_ring[0], minlength=names.size)
@@ -755,7 +768,7 @@ class _RingIndex:
         if unknown.any():
             raise InvalidInput(
                 "truth ids are not among the accounts evaluated: "
-                f"{np.unique(ids[unknown])[:_ROWS_QUOTED].tolist()}"
+                f"{_distinct(ids[unknown])[:_ROWS_QUOTED].tolist()}"
             )
         return cls(
             n_rings=int(names.size),
@@ -774,21 +787,21 @@ def _typology_report(
     best_jaccard: _F64,
     evaluated: _Bool,
     population: _I64,
-    in_ring: _Bool,
     scores: _F64,
+    non_ring_scores: _F64,
 ) -> TypologyReport:
     of_typology = (rings.typology_of_ring == name) & evaluated
     n_rings = int(of_typology.sum())
     n_found = int(ring_found[of_typology].sum())
     members = np.isin(population, rings.ids[of_typology[rings.ring_of]])
-    contrast = members | ~in_ring
+    roc, ap = _ranking_figures(scores[members], non_ring_scores)
     return TypologyReport(
         typology=name,
         n_rings=n_rings,
         n_found=n_found,
         ring_recall=n_found / n_rings if n_rings else None,
-        roc_auc=roc_auc(members[contrast], scores[contrast]),
-        pr_auc=average_precision(members[contrast], scores[contrast]),
+        roc_auc=roc,
+        pr_auc=ap,
         n_accounts=int(members.sum()),
         mean_best_jaccard=float(best_jaccard[of_typology].mean()) if n_rings else None,
     )
@@ -815,10 +828,11 @@ def _scores_over(account_scores: pa.Table, population: _I64) -> _F64:
     risk = risk_column.to_numpy().astype(np.float64)
     if np.isnan(risk).any():
         raise InvalidInput("account scores contain NaN")
-    unique, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
+    ordered = np.sort(ids)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size:
         raise InvalidInput(
-            f"account scores repeat ids: {unique[counts > 1][:_ROWS_QUOTED].tolist()}"
+            f"account scores repeat ids: {_distinct(repeated)[:_ROWS_QUOTED].tolist()}"
         )
     scores = np.zeros(population.size)
     position = np.searchsorted(population, ids)
@@ -835,7 +849,7 @@ def _heavy_sharer_figures(
     """(number of heavy sharers, share of them flagged, clusters of heavy sharers only)."""
     if heavy_sharers is None:
         return None, None, None
-    heavy = np.unique(np.asarray(heavy_sharers, np.int64))
+    heavy = _distinct(np.asarray(heavy_sharers, np.int64))
     is_heavy = np.isin(universe, heavy)
     flagged = np.zeros(universe.size, np.bool_)
     flagged[cluster_incidence.indices] = True
@@ -846,9 +860,18 @@ def _heavy_sharer_figures(
     return int(heavy.size), (flagged_heavy / heavy.size if heavy.size else None), only_heavy
 
 
+def _distinct(values: _I64) -> _I64:
+    """Sorted distinct values (a sort: numpy's hash-based ``unique`` is far slower here)."""
+    ordered = np.sort(values)
+    if ordered.size == 0:
+        return ordered
+    result: _I64 = ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
+    return result
+
+
 def _present_ids(truth: pa.Table) -> _I64:
     ids = truth.column("id").cast(pa.int64()).drop_null()
-    return np.unique(ids.to_numpy().astype(np.int64))
+    return _distinct(ids.to_numpy().astype(np.int64))
 
 
 def _rounded(value: float | None) -> float | None:

@@ -532,8 +532,8 @@ SCORES_BY_ID: Final = _collected(
 
 # -- analytics tables --------------------------------------------------------------------
 # One ``:_AnalyticsRow`` node per row (properties: the row's columns plus ``_table``,
-# ``_version`` and ``_row``, its position) and one ``:_AnalyticsVersion`` node per version,
-# created in the same transaction as its rows. Column names never reach the Cypher text:
+# ``_version``, ``_row``, its position, and ``_seq``, the write it belongs to) and one
+# ``:_AnalyticsVersion`` node per version, created in the same transaction as its rows. Column names never reach the Cypher text:
 # rows travel as maps (``SET r = row``) and come back with ``properties(r)``.
 
 #: Constraints and indexes of the analytics tables, each idempotent.
@@ -556,7 +556,7 @@ DELETE_ANALYTICS_ROWS: Final = (
 
 CREATE_ANALYTICS_ROWS: Final = (
     "UNWIND $rows AS row CREATE (r:_AnalyticsRow) SET r = row, r._table = $name, "
-    "r._version = $version"
+    "r._version = $version, r._seq = $seq"
 )
 
 PUT_ANALYTICS_VERSION: Final = (
@@ -573,13 +573,13 @@ ANALYTICS_VERSIONS: Final = ReadQuery(
 #: The newest version of ``$name``, or version ``$version`` when it is not null.
 ANALYTICS_VERSION: Final = ReadQuery(
     "MATCH (v:_AnalyticsVersion {name: $name}) WHERE $version IS NULL OR v.version = $version "
-    "RETURN v.version AS version, v.n_rows AS n_rows, v.schema AS schema, "
+    "RETURN v.version AS version, v.seq AS seq, v.n_rows AS n_rows, v.schema AS schema, "
     "v.json_columns AS json_columns ORDER BY v.seq DESC LIMIT $cap"
 )
 
 ANALYTICS_ROWS_PAGE: Final = ReadQuery(
     "MATCH (r:_AnalyticsRow {_table: $name, _version: $version}) "
-    "WHERE r._row >= $lo AND r._row < $hi "
+    "WHERE r._row >= $lo AND r._row < $hi AND r._seq = $seq "
     "WITH r ORDER BY r._row LIMIT $cap RETURN collect(properties(r)) AS rows",
     collected=True,
 )

@@ -1424,7 +1424,9 @@ class Neo4jStore:
             ).single(strict=True)["deleted"]:
                 pass
             if rows:
-                self._run_chunked(tx, cypher.CREATE_ANALYTICS_ROWS, {"rows": rows}, constants)
+                self._run_chunked(
+                    tx, cypher.CREATE_ANALYTICS_ROWS, {"rows": rows}, {**constants, "seq": seq}
+                )
             tx.run(
                 cypher.PUT_ANALYTICS_VERSION,
                 {
@@ -1448,28 +1450,41 @@ class Neo4jStore:
             For a bad name or version string.
         EntityNotFound
             If the table or the version does not exist.
-        LimitExceeded
-            Never in practice: rows are read in pages of ``page_rows``.
+        BackendUnavailable
+            If Neo4j is unreachable, or the version was rewritten during each of three
+            attempts to read it (rows are read in pages of ``page_rows``, one
+            transaction each).
         """
         check_table_name(name)
         if version is not None:
             check_version(version)
-        found = self._read(cypher.ANALYTICS_VERSION, {"name": name, "version": version}, cap=1)
-        if not found:
-            known = self.table_versions(name)
-            if not known:
-                raise no_such_table(name)
-            raise no_such_version(name, str(version), known)
-        stored_version, n_rows, schema_text, json_columns = found[0]
-        params = {"name": name, "version": stored_version}
+        for _ in range(_ANALYTICS_READ_ATTEMPTS):
+            found = self._read(cypher.ANALYTICS_VERSION, {"name": name, "version": version}, cap=1)
+            if not found:
+                known = self.table_versions(name)
+                if not known:
+                    raise no_such_table(name)
+                raise no_such_version(name, str(version), known)
+            stored_version, seq, n_rows, schema_text, json_columns = found[0]
+            params = {"name": name, "version": stored_version, "seq": seq}
 
-        def fetch(lo: int, hi: int, cap: int) -> Rows:
-            return self._read(cypher.ANALYTICS_ROWS_PAGE, {**params, "lo": lo, "hi": hi}, cap=cap)
+            def fetch(lo: int, hi: int, cap: int, params: dict[str, Any] = params) -> Rows:
+                return self._read(
+                    cypher.ANALYTICS_ROWS_PAGE, {**params, "lo": lo, "hi": hi}, cap=cap
+                )
 
-        rows = self._windowed(
-            fetch, 0, int(n_rows), width=self.page_rows, what=f"analytics table {name!r}"
+            rows = self._windowed(
+                fetch, 0, int(n_rows), width=self.page_rows, what=f"analytics table {name!r}"
+            )
+            # Pages are separate transactions: a rewrite of this version in between leaves
+            # rows missing, and the read starts again on the new write.
+            if len(rows) == int(n_rows):
+                return _analytics_table(
+                    rows, schema_from_text(schema_text), set(json_columns or ())
+                )
+        raise BackendUnavailable(
+            f"analytics table {name!r} kept being rewritten while it was read; try again"
         )
-        return _analytics_table(rows, schema_from_text(schema_text), set(json_columns or ()))
 
     def table_versions(self, name: str) -> list[str]:
         """Versions of analytics table ``name``, oldest written first."""
@@ -1614,6 +1629,9 @@ def _plan_labels(rows: pa.Table) -> dict[str, list[Any]]:
 
 
 # -- analytics table encoding ----------------------------------------------------------------
+
+#: Reads of an analytics table started again when a rewrite lands in the middle.
+_ANALYTICS_READ_ATTEMPTS = 3
 
 
 def _json_safe_type(data_type: pa.DataType) -> pa.DataType:
