@@ -533,8 +533,9 @@ SCORES_BY_ID: Final = _collected(
 # -- analytics tables --------------------------------------------------------------------
 # One ``:_AnalyticsRow`` node per row (properties: the row's columns plus ``_table``,
 # ``_version``, ``_row``, its position, and ``_seq``, the write it belongs to) and one
-# ``:_AnalyticsVersion`` node per version, created in the same transaction as its rows. Column names never reach the Cypher text:
-# rows travel as maps (``SET r = row``) and come back with ``properties(r)``.
+# ``:_AnalyticsVersion`` node per version, created in the same transaction as its rows.
+# Column names never reach the Cypher text: rows travel as maps (``SET r = row``) and come
+# back with ``properties(r)``.
 
 #: Constraints and indexes of the analytics tables, each idempotent.
 ANALYTICS_SCHEMA_STATEMENTS: Final[tuple[str, ...]] = (
