@@ -40,18 +40,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 from graph_service.embedded.store import EmbeddedStore  # noqa: E402
-from graph_service.model import NODE_TYPE_CODE, NodeType  # noqa: E402
 from ingestion.loader import Ingestor  # noqa: E402
 from ingestion.synthetic import ScenarioConfig, generate_scenario  # noqa: E402
 from scoring.baselines import rules_baseline, wcc_baseline  # noqa: E402
 from scoring.evaluation import (  # noqa: E402
     EvaluationReport,
+    account_ids,
     evaluate,
     format_table,
     legit_heavy_sharers,
@@ -181,11 +180,8 @@ def main() -> None:
             store.compact()
         with meter.step("truth"):
             truth = resolve_truth(load_truth(summary.truth_path), store)
-            nodes = store.export_nodes()
-            is_account = pc.equal(nodes.column("type"), NODE_TYPE_CODE[NodeType.ACCOUNT])
-            accounts = nodes.column("id").filter(is_account).to_numpy().astype(np.int64)
+            accounts = account_ids(store)
             heavy = legit_heavy_sharers(store, truth, min_accounts=args.heavy_sharer_min_accounts)
-            del nodes
 
         reports: dict[str, EvaluationReport] = {}
         quality: dict[str, Any] = {}

@@ -55,6 +55,7 @@ __all__ = [
     "TRUTH_COLUMNS",
     "EvaluationReport",
     "TypologyReport",
+    "account_ids",
     "average_precision",
     "evaluate",
     "format_table",
@@ -212,6 +213,28 @@ def resolve_truth(truth: pa.Table, store: GraphStore) -> pa.Table:
             extra={"missing": missing, "rows": resolved.num_rows},
         )
     return resolved
+
+
+def account_ids(store: GraphStore) -> _I64:
+    """Ids of every Account node: the population :func:`evaluate` scores over.
+
+    Parameters
+    ----------
+    store : GraphStore
+
+    Returns
+    -------
+    ndarray of int64
+        Sorted store ids of the accounts.
+
+    Notes
+    -----
+    One ``export_nodes`` call and an O(n log n) sort.
+    """
+    nodes = store.export_nodes()
+    is_account = pc.equal(nodes.column("type"), NODE_TYPE_CODE[NodeType.ACCOUNT])
+    ids: _I64 = np.sort(nodes.column("id").filter(is_account).to_numpy().astype(np.int64))
+    return ids
 
 
 def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int = 3) -> _I64:

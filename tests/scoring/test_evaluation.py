@@ -27,6 +27,7 @@ from scoring.evaluation import (
     KEY_WHITESPACE,
     EvaluationReport,
     _trim,
+    account_ids,
     average_precision,
     evaluate,
     format_table,
@@ -252,6 +253,13 @@ def test_resolve_truth_rejects_blank_keys(good_store: EmbeddedStore) -> None:
     truth = pa.table({"ring_id": ["R"], "typology": ["t"], "account_id": [" "]})
     with pytest.raises(InvalidInput, match="blank account_id"):
         resolve_truth(truth, good_store)
+    good_store.close()
+
+
+def test_account_ids_are_the_account_nodes(good_store: EmbeddedStore) -> None:
+    """Only Account nodes, sorted (devices, IPs and the rest are not the population)."""
+    expected = sorted(good_store.get_entity(NodeType.ACCOUNT, k).id for k in ("A1", "A2", "A3"))
+    assert account_ids(good_store).tolist() == expected
     good_store.close()
 
 
