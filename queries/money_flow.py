@@ -99,12 +99,15 @@ def money_flow(
             if truncated or frontier[side].size == 0:
                 continue
             room = link_cap - len(found)
-            rows = backend.transfer_rows(frontier[side], side, room + 1)
-            if len(rows) > room:
-                truncated, rows = True, rows[:room]
-            for row in rows:
+            # Rows already found from the other side do not count against the limit; at
+            # most len(found) of them can come back, so this cap still shows an overflow.
+            rows = backend.transfer_rows(frontier[side], side, room + 1 + len(found))
+            fresh = [r for r in rows if (int(r[0]), int(r[1])) not in found]
+            if len(fresh) > room:
+                truncated, fresh = True, fresh[:room]
+            for row in fresh:
                 link = Link.from_row((row[0], row[1], _TRANSFER_CODE, *row[2:]))
-                found.setdefault((link.src, link.dst), FlowLink(link, hop, side))
+                found[(link.src, link.dst)] = FlowLink(link, hop, side)
             reached = np.array([int(r[1] if side == "out" else r[0]) for r in rows], np.int64)
             frontier[side] = np.setdiff1d(reached, seen[side])
             seen[side] = np.union1d(seen[side], frontier[side])

@@ -8,7 +8,7 @@ import pytest
 
 from graph_service import EntityNotFound, GraphStore, InvalidInput, LimitExceeded, NodeType
 from graph_service.model import LINK_TYPE_CODE, LinkType
-from queries import neighbourhood
+from queries import NeighbourLink, neighbourhood
 from queries.limits import MAX_PAGE
 from queries.neighbourhood import format_cursor, parse_cursor
 from tests.queries.conftest import INJECTION_ACCOUNT, entity_id, oracle_graph
@@ -59,7 +59,7 @@ def test_rows_carry_the_aggregated_link(graph: GraphStore) -> None:
 def test_pages_follow_each_other_without_gaps_or_repeats(graph: GraphStore) -> None:
     """Walking the pages with ``after`` yields exactly the full list, in order."""
     full = neighbourhood(graph, "Account", "A1").neighbours
-    walked = []
+    walked: list[NeighbourLink] = []
     page = neighbourhood(graph, "Account", "A1", limit=2)
     walked += page.neighbours
     while page.truncated:

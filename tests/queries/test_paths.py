@@ -26,7 +26,8 @@ ENTITIES = [
 def smallest_shortest_path(graph: nx.Graph, source: int, target: int) -> list[int] | None:
     """The lexicographically smallest id sequence among all shortest paths (networkx)."""
     try:
-        return min(nx.all_shortest_paths(graph, source, target))
+        smallest: list[int] = min(nx.all_shortest_paths(graph, source, target))
+        return smallest
     except nx.NetworkXNoPath:
         return None
 
