@@ -266,7 +266,8 @@ def flag_clusters(
         min_overlap=min_overlap,
     )
     rings = _with_alert_state(assignment.rings, previous, version, threshold)
-    rings = _replaced(rings, "analysis_version", pa.array([analysis_version] * rings.num_rows))
+    analysis_versions = pa.array([analysis_version] * rings.num_rows, pa.string())
+    rings = _replaced(rings, "analysis_version", analysis_versions)
 
     flagged = _flagged_table(store, rings)
     parquet_path, json_path = _write_files(

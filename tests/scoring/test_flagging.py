@@ -24,6 +24,7 @@ from scoring.flagging import (
     read_ring_history,
     read_super_nodes,
 )
+from scoring.rings import RingEvent
 from tests.conftest import write_rows
 
 N_ACCOUNTS = 24
@@ -347,3 +348,20 @@ def test_flags_a_real_analysis_and_a_rerun_raises_no_new_alert(
     assert sorted(second.continued_alerts) == sorted(first.new_alerts)
     assert second.assignment.event_counts()["continued"] == result.ring_candidates.num_rows
     assert read_super_nodes(embedded).num_rows == result.super_nodes.num_rows
+
+
+def test_a_run_without_candidates_dissolves_every_ring(
+    embedded: GraphStore, tmp_path: Path
+) -> None:
+    """No candidates: nothing flagged, empty files and tables written, old rings dissolved."""
+    ids = _load_accounts(embedded, tmp_path)
+    out = tmp_path / "out"
+    first = _flag(embedded, _analysis(ids, [([0, 1, 2], 0.9)]), out, "r1")
+    nothing = _analysis(ids, [([0, 1], 0.9)])
+    nothing = Analysis(nothing.ring_candidates.slice(0, 0), nothing.super_nodes.slice(0, 0), "m")
+    empty = _flag(embedded, nothing, out, "r2")
+    assert empty.flagged.num_rows == 0 and pq.read_table(empty.parquet_path).num_rows == 0
+    assert json.loads(empty.json_path.read_text())["clusters"] == []
+    assert empty.assignment.ids_by_event(RingEvent.DISSOLVED) == first.new_alerts
+    assert embedded.read_table("rings").num_rows == 0
+    assert read_super_nodes(embedded).num_rows == 0
