@@ -186,8 +186,6 @@ def schema_statements() -> list[str]:
     statements = [
         f"CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:{ENTITY_LABEL}) REQUIRE n.id IS UNIQUE",
         "CREATE CONSTRAINT meta_name IF NOT EXISTS FOR (m:_Meta) REQUIRE m.name IS UNIQUE",
-        "CREATE CONSTRAINT event_key_id IF NOT EXISTS FOR (k:_EventKey) "
-        "REQUIRE k.event_id IS UNIQUE",
         "CREATE CONSTRAINT ingest_source IF NOT EXISTS FOR (s:_IngestSource) "
         "REQUIRE s.source IS UNIQUE",
         "CREATE CONSTRAINT ingest_batch IF NOT EXISTS FOR (b:_IngestBatch) "
@@ -270,15 +268,6 @@ BATCH_FILES: Final = ReadQuery(
     "ORDER BY b.committed_at, b.source, b.batch_index LIMIT $cap"
 )
 
-EVENT_FINGERPRINTS: Final = _collected(
-    "UNWIND $event_ids AS wanted MATCH (k:_EventKey {event_id: wanted})",
-    [("k.event_id", "event_id"), ("k.fingerprint", "fingerprint")],
-)
-
-CREATE_EVENT_KEYS: Final = (
-    "UNWIND range(0, size($event_id) - 1) AS i "
-    "CREATE (:_EventKey {event_id: $event_id[i], fingerprint: $fingerprint[i]})"
-)
 
 # -- entities ----------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ Graph model in Neo4j
 * Links are relationships of the ``LinkType`` types from an account to its target, with
   ``n_events, amount_sum, first_ts, last_ts``.
 * Bookkeeping nodes (never part of the entity graph): ``:_Meta`` (id and label counters),
-  ``:_IngestSource`` and ``:_IngestBatch`` (the ledger), ``:_EventKey {event_id,
-  fingerprint}`` (dedup keys), ``:_Label`` (append-only) and ``:_Score``.
+  ``:_IngestSource`` and ``:_IngestBatch`` (the ledger), ``:_Label`` (append-only) and
+  ``:_Score``. There is no node per event: dedup keys are read from the event files.
 
 Next to the database, ``store_dir`` holds what is kept as files, as in the embedded store::
 
@@ -19,7 +19,8 @@ Next to the database, ``store_dir`` holds what is kept as files, as in the embed
 
 Both are written *before* the batch transaction and named in its ``:_IngestBatch`` node;
 a crash in between leaves an orphan file that no ledger node names, and the re-run
-overwrites it under the same name. ``quarantine()`` reads only the files the ledger names.
+overwrites it under the same name. ``quarantine()`` and ``event_fingerprints()`` (the
+dedup keys) read only the files the ledger names.
 
 Writes
 ------
@@ -217,8 +218,6 @@ class _EntityPlan:
     keys: dict[NodeType, _Keys]
     attributes: list[_AttributeRows] = field(default_factory=list)
     links: list[_LinkRows] = field(default_factory=list)
-    event_ids: list[str] = field(default_factory=list)
-    fingerprints: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -675,20 +674,27 @@ class Neo4jStore:
 
         Notes
         -----
-        One index lookup per distinct id, ``write_batch_size`` ids per query.
+        The keys are read from the committed event files (those the ledger names), not
+        from the graph: the graph holds aggregated links, never a node per event. One
+        DuckDB scan of the ``event_id, fingerprint`` columns of those files per call,
+        hash-joined with the distinct probe ids: O(stored events) per batch.
         """
-        probe = [e for e in pc.unique(event_ids).to_pylist() if e is not None]
-        found: Rows = []
-        step = self.write_batch_size
-        for lo in range(0, len(probe), step):
-            chunk = probe[lo : lo + step]
-            found += self._read(cypher.EVENT_FINGERPRINTS, {"event_ids": chunk}, cap=len(chunk))
-        ids = [r[0] for r in found]
-        fingerprints = np.asarray([r[1] for r in found], np.int64).view(np.uint64)
-        return pa.table(
-            {"event_id": pa.array(ids, pa.string()), "fingerprint": pa.array(fingerprints)},
-            schema=_FINGERPRINTS_SCHEMA,
-        )
+        probe = pa.table({"event_id": pc.unique(event_ids).drop_null().cast(pa.string())})
+        files = self.events_files()
+        if not files or not probe.num_rows:
+            return _FINGERPRINTS_SCHEMA.empty_table()
+        con = self._engine
+        con.register("_probe", probe)
+        try:
+            found = con.execute(
+                "SELECT k.event_id, k.fingerprint::UBIGINT AS fingerprint "
+                "FROM read_parquet(?, union_by_name = true) k SEMI JOIN _probe p "
+                "ON k.event_id = p.event_id",
+                [[str(f) for f in files]],
+            ).to_arrow_table()
+        finally:
+            con.unregister("_probe")
+        return found.cast(_FINGERPRINTS_SCHEMA)
 
     def quarantine(self, source: str | None = None) -> pa.Table:
         """Quarantined rows (of one source, or all), ordered by source and row number.
@@ -838,9 +844,6 @@ class Neo4jStore:
         plan = _EntityPlan(keys=_split_keys(seen, with_times=True))
         plan.links = _split_links(links)
         plan.attributes = [a for a in attributes if a.pos.size]
-        plan.event_ids = events.column("event_id").to_pylist()
-        fingerprints = events.column("fingerprint").combine_chunks().to_numpy(zero_copy_only=False)
-        plan.fingerprints = np.asarray(fingerprints, np.uint64).view(np.int64).tolist()
         return plan
 
     def _plan_event_attributes(
@@ -1002,12 +1005,6 @@ class Neo4jStore:
                 tx,
                 cypher.set_attributes(tuple(attributes.values)),
                 {"id": ids.tolist(), "attr_ts": attributes.attr_ts.tolist(), **attributes.values},
-            )
-        if plan.event_ids:
-            self._run_chunked(
-                tx,
-                cypher.CREATE_EVENT_KEYS,
-                {"event_id": plan.event_ids, "fingerprint": plan.fingerprints},
             )
 
     def _write_links(
