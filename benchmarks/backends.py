@@ -145,18 +145,23 @@ def main() -> None:
         batch_size=50_000,
         neo4j=Neo4jSettings(uri=server.uri, user="neo4j", password=password, query_timeout_s=3600),
     )
+    results: dict[str, Any] = {"ingest": {}, "algorithms": {}}
+    steps: list[tuple[tuple[str, ...], Callable[[], dict[str, Any]]]] = [
+        (("ingest", "embedded"), lambda: ingest(embedded, scenario.events_path)),
+        (("ingest", "neo4j"), lambda: ingest(neo4j, scenario.events_path)),
+        (("algorithms", "embedded"), lambda: algorithms(embedded, args.seed)),
+        (("algorithms", "gds"), lambda: algorithms(neo4j, args.seed)),
+        (("networkx",), lambda: networkx_baseline(embedded, args.networkx_accounts, args.seed)),
+    ]
     try:
-        results: dict[str, Any] = {
-            "ingest": {
-                "embedded": ingest(embedded, scenario.events_path),
-                "neo4j": ingest(neo4j, scenario.events_path),
-            },
-            "algorithms": {
-                "embedded": algorithms(embedded, args.seed),
-                "gds": algorithms(neo4j, args.seed),
-            },
-            "networkx": networkx_baseline(embedded, args.networkx_accounts, args.seed),
-        }
+        for path, step in steps:
+            target = results
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = step()
+            # A long run leaves what it measured so far, should it be stopped.
+            (workdir / "partial.json").write_text(json.dumps(results, indent=2))
+            print(f"done: {'/'.join(path)}", file=sys.stderr, flush=True)
     finally:
         launcher.stop(workdir / "neo4j")
     emb, gds = results["algorithms"]["embedded"], results["algorithms"]["gds"]
