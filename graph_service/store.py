@@ -328,6 +328,14 @@ class GraphStore(Protocol):
         """
         ...
 
+    def drop_table_version(self, name: str, version: str) -> None:
+        """Delete version ``version`` of analytics table ``name`` (retention), atomically.
+
+        Raises: InvalidInput for a bad name or version; EntityNotFound if there is no
+        such version.
+        """
+        ...
+
     def to_csr(self, link_types: Sequence[LinkType] | None = None) -> CSRGraph:
         """The graph as an undirected CSR over all node ids, for algorithms."""
         ...

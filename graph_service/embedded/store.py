@@ -864,6 +864,37 @@ class EmbeddedStore:
         ).fetchall()
         return [str(r[0]) for r in rows]
 
+    def drop_table_version(self, name: str, version: str) -> None:
+        """Delete one version of analytics table ``name`` in one transaction.
+
+        Raises
+        ------
+        InvalidInput
+            For a bad name or version string.
+        EntityNotFound
+            If the table has no such version.
+        """
+        check_table_name(name)
+        check_version(version)
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            rows = con.execute(
+                "SELECT physical FROM analytics_catalog WHERE name = ? AND version = ?",
+                [name, version],
+            ).fetchall()
+            if not rows:
+                raise no_such_version(name, version, self.table_versions(name))
+            for (physical,) in rows:
+                con.execute(f'DROP TABLE IF EXISTS "{physical}"')
+            con.execute(
+                "DELETE FROM analytics_catalog WHERE name = ? AND version = ?", [name, version]
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
     def _has_analytics_catalog(self) -> bool:
         """False only for a read-only store opened on a file older than analytics tables."""
         row = self._con.execute(

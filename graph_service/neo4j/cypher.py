@@ -555,6 +555,11 @@ PUT_ANALYTICS_VERSION: Final = (
     "v.json_columns = $json_columns, v.written_at = datetime.transaction()"
 )
 
+DELETE_ANALYTICS_VERSION: Final = (
+    "OPTIONAL MATCH (v:_AnalyticsVersion {name: $name, version: $version}) "
+    "WITH v, count(v) AS deleted DELETE v RETURN deleted"
+)
+
 ANALYTICS_VERSIONS: Final = ReadQuery(
     "MATCH (v:_AnalyticsVersion {name: $name}) "
     "RETURN v.version AS version ORDER BY v.seq LIMIT $cap"

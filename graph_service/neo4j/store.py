@@ -1490,6 +1490,33 @@ class Neo4jStore:
         _check_cap(rows, _LIST_CAP, f"versions of analytics table {name!r}")
         return [str(r[0]) for r in rows]
 
+    def drop_table_version(self, name: str, version: str) -> None:
+        """Delete one version of analytics table ``name``: its rows and its version node.
+
+        Raises
+        ------
+        InvalidInput
+            For a bad name or version string.
+        EntityNotFound
+            If the table has no such version.
+        """
+        check_table_name(name)
+        check_version(version)
+        constants = {"name": name, "version": version}
+
+        def work(tx: Transaction) -> bool:
+            found = tx.run(cypher.DELETE_ANALYTICS_VERSION, constants).single(strict=True)
+            if not found["deleted"]:
+                return False
+            while tx.run(
+                cypher.DELETE_ANALYTICS_ROWS, {**constants, "batch": self.write_batch_size}
+            ).single(strict=True)["deleted"]:
+                pass
+            return True
+
+        if not self._in_write_transaction(work, f"drop_table_version {name!r}"):
+            raise no_such_version(name, version, self.table_versions(name))
+
 
 # -- helpers -------------------------------------------------------------------------------
 

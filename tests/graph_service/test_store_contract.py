@@ -412,3 +412,22 @@ def test_analytics_tables_survive_reopening_the_embedded_store(tmp_path: Path) -
     with EmbeddedStore(tmp_path / "store", read_only=True) as reader:
         assert reader.table_versions("rings") == ["v1"]
         assert reader.read_table("rings").equals(table)
+
+
+def test_analytics_dropping_a_version_removes_only_that_version(store: GraphStore) -> None:
+    """drop_table_version deletes one version; the others stay; unknown ones raise."""
+    store.write_table("rings", _rings_table([0.1]), version="v1")
+    store.write_table("rings", _rings_table([0.2, 0.3]), version="v2")
+    store.drop_table_version("rings", "v2")
+    assert store.table_versions("rings") == ["v1"]
+    assert store.read_table("rings").column("score").to_pylist() == [0.1]
+    with pytest.raises(EntityNotFound, match="has no version 'v2'"):
+        store.read_table("rings", version="v2")
+    with pytest.raises(EntityNotFound, match="has no version 'v2'"):
+        store.drop_table_version("rings", "v2")
+    with pytest.raises(InvalidInput, match="table name"):
+        store.drop_table_version("Rings", "v1")
+    store.drop_table_version("rings", "v1")
+    assert store.table_versions("rings") == []
+    store.write_table("rings", _rings_table([0.4]), version="v1")
+    assert store.read_table("rings").column("score").to_pylist() == [0.4]
