@@ -120,6 +120,8 @@ FLAGGED_COLUMNS: Final[tuple[str, ...]] = (
     "parents",
 )
 
+#: Tables whose every version holds all runs so far (only the latest two are kept).
+_CUMULATIVE_TABLES: Final[tuple[str, ...]] = ("ring_lineage", "ring_history")
 _FILE_STEM: Final = "flagged_clusters"
 _UNSAFE_FILE_CHARACTERS: Final = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -203,6 +205,7 @@ def flag_clusters(
     out_dir: Path,
     run_version: str | None = None,
     min_overlap: float = 0.5,
+    keep_runs: int | None = 30,
 ) -> FlagReport:
     """Flag the rings of one analysis run and record rings, lineage and alerts.
 
@@ -226,6 +229,11 @@ def flag_clusters(
         run given the version of an earlier one replaces it.
     min_overlap : float
         Passed to :func:`scoring.rings.assign_ring_ids`.
+    keep_runs : int or None
+        Runs whose tables stay in the store (the latest, this one included); older runs'
+        versions are dropped. ``None`` keeps every run. The cumulative ``ring_lineage``
+        and ``ring_history`` tables keep their latest two versions whatever this is.
+        Files under ``out_dir`` are never deleted.
 
     Returns
     -------
@@ -235,7 +243,8 @@ def flag_clusters(
     ------
     InvalidInput
         If the threshold is outside [0, 1], ``run_version`` is not a valid table version,
-        or the candidates or super nodes lack a column or hold bad values.
+        ``keep_runs`` is below 1, or the candidates or super nodes lack a column or hold
+        bad values.
 
     Notes
     -----
@@ -244,6 +253,8 @@ def flag_clusters(
     """
     if not 0.0 <= threshold <= 1.0:
         raise InvalidInput(f"threshold must be in [0, 1], got {threshold}")
+    if keep_runs is not None and keep_runs < 1:
+        raise InvalidInput(f"keep_runs must be >= 1 or None, got {keep_runs}")
     version = check_version(run_version or datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ"))
     analysis_version = str(analysis_like.version)
     candidates = analysis_like.ring_candidates
@@ -286,6 +297,7 @@ def flag_clusters(
         ("rings", rings),
     ):
         store.write_table(name, table, version=version)
+    _drop_old_runs(store, keep_runs)
 
     report = FlagReport(
         version=version,
@@ -369,6 +381,21 @@ def read_ring_history(store: GraphStore, ring_id: str) -> pa.Table:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _drop_old_runs(store: GraphStore, keep_runs: int | None) -> None:
+    """Drop runs beyond the latest ``keep_runs`` (``rings`` first, which unpublishes them)."""
+    for name in _CUMULATIVE_TABLES:
+        for old in store.table_versions(name)[:-2]:
+            store.drop_table_version(name, old)
+    if keep_runs is None:
+        return
+    for name in reversed(RING_TABLES):
+        if name in _CUMULATIVE_TABLES:
+            continue
+        for old in store.table_versions(name)[:-keep_runs]:
+            store.drop_table_version(name, old)
+            log.info("old run dropped", extra={"table": name, "version": old})
 
 
 def _latest_run(store: GraphStore) -> str:

@@ -365,3 +365,28 @@ def test_a_run_without_candidates_dissolves_every_ring(
     assert empty.assignment.ids_by_event(RingEvent.DISSOLVED) == first.new_alerts
     assert embedded.read_table("rings").num_rows == 0
     assert read_super_nodes(embedded).num_rows == 0
+
+
+def test_old_runs_are_dropped_beyond_keep_runs(embedded: GraphStore, tmp_path: Path) -> None:
+    """Only the latest keep_runs runs stay; cumulative tables keep two versions and all rows."""
+    ids = _load_accounts(embedded, tmp_path)
+    out = tmp_path / "out"
+    for run in ("r1", "r2", "r3", "r4"):
+        report = flag_clusters(
+            embedded,
+            _analysis(ids, [([0, 1, 2], 0.9)]),
+            threshold=0.5,
+            out_dir=out,
+            run_version=run,
+            keep_runs=2,
+        )
+    assert report.continued_alerts and not report.new_alerts
+    for name in ("rings", "ring_members", "super_nodes", "flagged_clusters"):
+        assert embedded.table_versions(name) == ["r3", "r4"], name
+    assert embedded.table_versions("ring_history") == ["r3", "r4"]
+    history = read_ring_history(embedded, report.continued_alerts[0])
+    assert history.column("version").to_pylist() == ["r1", "r2", "r3", "r4"]
+    assert read_flagged_clusters(embedded).column("first_flagged").to_pylist() == ["r1"]
+    assert len(list(out.glob("*.parquet"))) == 4
+    with pytest.raises(InvalidInput, match="keep_runs"):
+        flag_clusters(embedded, _analysis(ids, []), threshold=0.5, out_dir=out, keep_runs=0)
