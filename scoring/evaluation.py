@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from graph_service.store import GraphStore
 
 __all__ = [
+    "KEY_WHITESPACE",
+    "SHARED_IDENTIFIER_LINKS",
     "TRUTH_COLUMNS",
     "EvaluationReport",
     "TypologyReport",

@@ -106,6 +106,20 @@ def test_load_truth_reads_any_rings_in_file_order(tmp_path: Path) -> None:
     ]
 
 
+def test_load_truth_reads_bom_crlf_and_gzip(tmp_path: Path) -> None:
+    """A spreadsheet export (byte-order mark, CRLF) and a gzip-compressed file load."""
+    import gzip
+
+    text = "\ufeff" + HEADER + "\r\nR1,t,A1\r\n"
+    plain = tmp_path / "truth.csv"
+    plain.write_bytes(text.encode("utf-8"))
+    packed = tmp_path / "truth.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode("utf-8")))
+    expected = [{"ring_id": "R1", "typology": "t", "account_id": "A1"}]
+    assert load_truth(plain).to_pylist() == expected
+    assert load_truth(packed).to_pylist() == expected
+
+
 def test_load_truth_reads_parquet_with_numeric_columns(tmp_path: Path) -> None:
     """A Parquet file is recognised by its content, and integer ids become text."""
     path = tmp_path / "truth.data"
