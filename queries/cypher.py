@@ -77,9 +77,10 @@ def identifier_uses(link_types: tuple[LinkType, ...]) -> ReadQuery:
 
 SHARING_ACCOUNTS: Final = ReadQuery(
     "UNWIND range(0, size($identifier_ids) - 1) AS k "
-    f"MATCH (i:{ENTITY_LABEL} {{id: $identifier_ids[k]}})<-[:{_ANY_LINK}]-(b:{ENTITY_LABEL}) "
+    "WITH $identifier_ids[k] AS identifier_id, $identifier_counts[k] AS identifier_count "
+    f"MATCH (i:{ENTITY_LABEL} {{id: identifier_id}})<-[:{_ANY_LINK}]-(b:{ENTITY_LABEL}) "
     "WHERE b.id <> $id "
-    "WITH b, count(*) AS n_shared, min($identifier_counts[k]) AS rarest "
+    "WITH b, count(*) AS n_shared, min(identifier_count) AS rarest "
     "RETURN b.id AS id, b.type AS type, b.key AS key, n_shared, rarest "
     "ORDER BY n_shared DESC, rarest, id LIMIT $cap"
 )

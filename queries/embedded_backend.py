@@ -2,22 +2,26 @@
 ``entities`` tables, through a read cursor the store hands out.
 
 Id sets travel as registered Arrow tables and every other value as a bound parameter;
-the SQL text is constant. Every statement ends in ``LIMIT`` with the caller's cap.
+the SQL text is constant. Every statement ends in ``LIMIT`` with the caller's cap and is
+interrupted at a timeout (``QueryTimeout``), like reads on Neo4j.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal, Protocol, TypeVar, runtime_checkable
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from graph_service.errors import BackendUnavailable
+from graph_service.errors import BackendUnavailable, InvalidInput
 from graph_service.model import LINK_TYPE_CODE, LinkType
+from graph_service.neo4j.errors import QueryTimeout
 from graph_service.store import GraphStore
 from queries.backends import IDENTIFIER_LINK_TYPES, IdArray, Row
+from queries.limits import EMBEDDED_QUERY_TIMEOUT_S
 
 
 @runtime_checkable
@@ -29,6 +33,7 @@ class SqlReadable(Protocol):
         ...
 
 
+_T = TypeVar("_T")
 _TRANSFER: Final = LINK_TYPE_CODE[LinkType.TRANSFERS_TO]
 _IDENTIFIER_LINK_CODES: Final = [LINK_TYPE_CODE[t] for t in IDENTIFIER_LINK_TYPES]
 _LINK_VALUES: Final = (
@@ -122,6 +127,8 @@ class EmbeddedRelationships:
     ----------
     store : GraphStore
         A store with ``read_cursor`` (the embedded backend).
+    timeout_s : float
+        Every statement is interrupted after this many seconds.
 
     Raises
     ------
@@ -129,21 +136,41 @@ class EmbeddedRelationships:
         If the store hands out no SQL cursor.
     """
 
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: GraphStore, *, timeout_s: float = EMBEDDED_QUERY_TIMEOUT_S) -> None:
         if not isinstance(store, SqlReadable):
             raise BackendUnavailable(f"store {store!r} cannot run SQL reads")
+        if timeout_s <= 0:
+            raise InvalidInput("timeout_s must be > 0")
         self._store = store
+        self.timeout_s = timeout_s
+
+    def _run(self, work: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        """Run ``work`` on a fresh cursor, interrupting it at the timeout."""
+        with self._store.read_cursor() as cursor:
+            timer = threading.Timer(self.timeout_s, cursor.interrupt)
+            timer.daemon = True
+            timer.start()
+            try:
+                return work(cursor)
+            except duckdb.InterruptException as exc:
+                raise QueryTimeout(
+                    f"embedded query ran past its timeout of {self.timeout_s:g} s and was stopped"
+                ) from exc
+            finally:
+                timer.cancel()
 
     def _rows(
         self, sql: str, params: dict[str, Any], tables: dict[str, pa.Table] | None = None
     ) -> list[Row]:
         if params.get("cap", 1) <= 0:
             return []
-        with self._store.read_cursor() as cursor:
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> list[Row]:
             for name, table in (tables or {}).items():
                 cursor.register(name, table)
-            rows = cursor.execute(sql, params).fetchall()
-        return list(rows)
+            return list(cursor.execute(sql, params).fetchall())
+
+        return self._run(work)
 
     def neighbour_rows(
         self,
@@ -197,11 +224,15 @@ class EmbeddedRelationships:
         empty = np.empty(0, np.int64)
         if cap <= 0 or len(ids) == 0:
             return empty, empty.copy()
-        with self._store.read_cursor() as cursor:
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             cursor.register("_frontier", _id_table(ids))
-            found = cursor.execute(
+            found: dict[str, Any] = cursor.execute(
                 _ADJACENT, {"types": _codes(link_types), "cap": cap}
             ).fetchnumpy()
+            return found
+
+        found = self._run(work)
         return np.asarray(found["a"], np.int64), np.asarray(found["b"], np.int64)
 
     def ring_links(self, member_ids: IdArray, cap: int) -> list[Row]:
