@@ -75,6 +75,19 @@ def checked_limit(value: int, cap: int, what: str = "limit") -> int:
 def checked_range(value: int, low: int, high: int, what: str) -> int:
     """``value`` if it is an int in ``[low, high]``.
 
+    Parameters
+    ----------
+    value : int
+        The requested value.
+    low, high : int
+        Inclusive bounds.
+    what : str
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    int
+
     Raises
     ------
     InvalidInput
@@ -87,6 +100,14 @@ def checked_range(value: int, low: int, high: int, what: str) -> int:
 
 def parse_node_type(value: NodeType | str) -> NodeType:
     """A node type from an enum member or its name (case-insensitive).
+
+    Parameters
+    ----------
+    value : NodeType or str
+
+    Returns
+    -------
+    NodeType
 
     Raises
     ------
@@ -150,6 +171,17 @@ def parse_link_types(
 
 def parse_key(value: str, what: str = "key") -> str:
     """A natural key, which must be a non-empty string (it is matched exactly).
+
+    Parameters
+    ----------
+    value : str
+        The key as the caller gave it (not normalised here).
+    what : str
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    str
 
     Raises
     ------

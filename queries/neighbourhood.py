@@ -125,6 +125,16 @@ def neighbourhood(
 def format_cursor(link_type: LinkType, neighbour_id: int, direction: Direction) -> str:
     """The opaque page cursor of a neighbour row: ``"<LINK_TYPE>:<id>:<direction>"``.
 
+    Parameters
+    ----------
+    link_type : LinkType
+    neighbour_id : int
+    direction : {"out", "in"}
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> format_cursor(LinkType.USES_DEVICE, 42, "out")
@@ -135,6 +145,15 @@ def format_cursor(link_type: LinkType, neighbour_id: int, direction: Direction) 
 
 def parse_cursor(cursor: str) -> tuple[int, int, str]:
     """The ``(link type code, neighbour id, direction)`` position a cursor names.
+
+    Parameters
+    ----------
+    cursor : str
+        A ``NeighbourLink.cursor`` or ``NeighbourhoodPage.next_after``.
+
+    Returns
+    -------
+    tuple of (int, int, str)
 
     Raises
     ------
