@@ -16,6 +16,8 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -316,6 +318,256 @@ def demo(
     out.print(f"  ground truth of the planted rings: {summary.truth_path}")
     if result["rows_quarantined"]:
         out.print(f"  quarantined rows: {result['quarantine_path']}")
+
+
+# -- ring detection ------------------------------------------------------------------------
+
+TruthOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--truth",
+        help="Ground truth (CSV/Parquet with ring_id, typology, account_id) to evaluate against.",
+    ),
+]
+
+
+@app.command()
+@_fail_cleanly
+def analyze(
+    store: StoreOption = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0.0, max=1.0, help="Ring score to flag from.")
+    ] = 0.5,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Flagged-cluster files [default: STORE/flagged]."),
+    ] = None,
+    truth: TruthOption = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Rings to print.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Find and score rings: projection, communities, features, scores, flagged clusters."""
+    settings = _settings(store)
+    with open_store(settings) as graph:
+        summary = _analyse_and_flag(graph, settings, threshold=threshold, out_dir=out_dir)
+        evaluation = _evaluation(graph, truth, summary["flagged_table"], summary["risk"])
+    _report_analysis(summary, evaluation, top=top, as_json=as_json, store=settings.store_dir)
+
+
+@app.command()
+@_fail_cleanly
+def evaluate(
+    truth: Annotated[
+        Path,
+        typer.Option(
+            "--truth", help="Ground truth: CSV/Parquet with ring_id, typology, account_id."
+        ),
+    ],
+    store: StoreOption = None,
+    baselines: Annotated[
+        bool, typer.Option("--baselines", help="Also evaluate plain WCC and the rules baseline.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Judge the latest analysis against ground truth: ring recall, precision, AUCs per typology."""
+    from scoring.flagging import read_flagged_clusters
+
+    with open_store(_settings(store)) as graph:
+        flagged = read_flagged_clusters(graph)
+        risk = graph.read_scores("entity_risk")
+        scores = pa.table({"id": risk.column("entity_id"), "risk": risk.column("value")})
+        report = _evaluation(graph, truth, flagged, scores, baselines=baselines)
+    assert report is not None
+    if as_json:
+        _emit(report)
+        return
+    out.print(report["table"])
+
+
+@app.command()
+@_fail_cleanly
+def rings(
+    store: StoreOption = None,
+    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0)] = 0.0,
+    typology: Annotated[str | None, typer.Option("--typology", help="Only this typology.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The flagged rings of the latest analysis, highest score first."""
+    from scoring.flagging import read_flagged_clusters
+
+    with open_store(_settings(store)) as graph:
+        flagged = read_flagged_clusters(graph)
+    keep = pc.greater_equal(flagged.column("score"), min_score)
+    if typology is not None:
+        keep = pc.and_(keep, pc.equal(flagged.column("typology"), typology))
+    selected = flagged.filter(keep).slice(0, limit)
+    if as_json:
+        _emit({"data": _ring_rows(selected), "count": selected.num_rows})
+        return
+    _print_rings(selected)
+
+
+@app.command("super-nodes")
+@_fail_cleanly
+def super_nodes(
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Identifiers discounted as too common (carrier-NAT IPs, popular merchants...)."""
+    from scoring.flagging import read_super_nodes
+
+    with open_store(_settings(store)) as graph:
+        table = read_super_nodes(graph).slice(0, limit)
+    rows = table.select(["type", "key", "share_count"]).to_pylist()
+    if as_json:
+        _emit({"data": rows, "count": len(rows)})
+        return
+    view = Table(title="super nodes (left out of the ring projection)")
+    for column in ("type", "key", "accounts sharing it"):
+        view.add_column(column)
+    for row in rows:
+        view.add_row(row["type"], row["key"], f"{row['share_count']:,}")
+    out.print(view)
+
+
+def _analyse_and_flag(
+    graph: GraphStore, settings: Settings, *, threshold: float, out_dir: Path | None
+) -> dict[str, Any]:
+    """Run the analysis with a progress bar, then flag and record the rings."""
+    from scoring.analysis import analyse
+    from scoring.flagging import flag_clusters
+
+    with _progress() as progress:
+        task = progress.add_task("analyse", total=None)
+
+        def on_step(step: str, done: int, total: int) -> None:
+            progress.update(task, description=f"analyse: {step}", completed=done, total=total)
+
+        result = analyse(graph, progress=on_step)
+        flag_task = progress.add_task("flag clusters", total=1)
+        report = flag_clusters(
+            graph,
+            result,
+            threshold=threshold,
+            out_dir=out_dir or settings.store_dir / "flagged",
+        )
+        progress.update(flag_task, completed=1)
+    risk = result.entity_risk.select(["id", "risk"])
+    return {
+        "analysis_version": result.version,
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "accounts": result.entity_risk.num_rows,
+        "ring_candidates": result.ring_candidates.num_rows,
+        "super_nodes": result.super_nodes.num_rows,
+        "model": None if result.model is None else result.model.version,
+        "flagging": report.summary(),
+        "flagged_table": report.flagged,
+        "risk": risk,
+    }
+
+
+def _evaluation(
+    graph: GraphStore,
+    truth: Path | None,
+    flagged: pa.Table,
+    scores: pa.Table,
+    *,
+    baselines: bool = False,
+) -> dict[str, Any] | None:
+    """Evaluate flagged clusters and account scores (and optionally the baselines)."""
+    if truth is None:
+        return None
+    from scoring.baselines import rules_baseline, wcc_baseline
+    from scoring.evaluation import (
+        account_ids,
+        evaluate,
+        format_table,
+        legit_heavy_sharers,
+        load_truth,
+        resolve_truth,
+    )
+
+    resolved = resolve_truth(load_truth(truth), graph)
+    accounts = account_ids(graph)
+    heavy = legit_heavy_sharers(graph, resolved)
+    reports = {
+        "pipeline": evaluate(flagged, scores, resolved, accounts=accounts, heavy_sharers=heavy)
+    }
+    if baselines:
+        for name, detector in (("wcc", wcc_baseline(graph)), ("rules", rules_baseline(graph))):
+            reports[name] = evaluate(
+                detector.flagged,
+                detector.account_scores,
+                resolved,
+                accounts=accounts,
+                heavy_sharers=heavy,
+            )
+    result: dict[str, Any] = reports["pipeline"].as_dict()
+    if baselines:
+        result["baselines"] = {name: reports[name].as_dict() for name in ("wcc", "rules")}
+    result["table"] = format_table(reports)
+    return result
+
+
+def _ring_rows(flagged: pa.Table) -> list[dict[str, Any]]:
+    columns = ["ring_id", "score", "size", "typology", "reasons", "alert_status", "member_keys"]
+    rows: list[dict[str, Any]] = flagged.select(
+        [c for c in columns if c in flagged.column_names]
+    ).to_pylist()
+    return rows
+
+
+def _print_rings(flagged: pa.Table, title: str = "flagged rings") -> None:
+    view = Table(title=title)
+    for column in ("ring", "score", "size", "typology", "alert", "top reasons"):
+        view.add_column(column)
+    for row in _ring_rows(flagged):
+        view.add_row(
+            row["ring_id"],
+            f"{row['score']:.3f}",
+            str(row["size"]),
+            row["typology"],
+            row["alert_status"],
+            ", ".join(row["reasons"][:3]),
+        )
+    out.print(view)
+
+
+def _report_analysis(
+    summary: dict[str, Any],
+    evaluation: dict[str, Any] | None,
+    *,
+    top: int,
+    as_json: bool,
+    store: Path,
+) -> None:
+    flagged: pa.Table = summary.pop("flagged_table")
+    summary.pop("risk")
+    if as_json:
+        payload = {**summary, "top_rings": _ring_rows(flagged.slice(0, top))}
+        if evaluation is not None:
+            payload["evaluation"] = {k: v for k, v in evaluation.items() if k != "table"}
+        _emit(payload)
+        return
+    flagging = summary["flagging"]
+    out.print(
+        f"[bold]analysis[/]: {summary['accounts']:,} accounts, "
+        f"{summary['ring_candidates']:,} ring candidates, {summary['super_nodes']:,} super "
+        f"nodes discounted; {flagging['flagged']:,} rings flagged at score >= "
+        f"{flagging['threshold']} ({flagging['new_alerts']} new, "
+        f"{flagging['continued_alerts']} continued) in "
+        f"{sum(summary['timings_s'].values()):.1f} s"
+    )
+    if top:
+        _print_rings(flagged.slice(0, top), title=f"top {min(top, flagged.num_rows)} rings")
+    if evaluation is not None:
+        out.print(evaluation["table"])
+    out.print("[bold]where to look next[/]:")
+    out.print(f"  fraudgraph rings --store {store}            all flagged rings")
+    out.print(f"  fraudgraph super-nodes --store {store}      identifiers discounted as common")
+    out.print(f"  flagged clusters: {flagging['json']}")
 
 
 Neo4jDataDir = Annotated[
