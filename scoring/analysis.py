@@ -431,10 +431,11 @@ def _typology(table: pa.Table, type_share: np.ndarray) -> list[str]:
     def share(*links: LinkType) -> np.ndarray:
         return type_share[:, [LINK_TYPE_CODE[t] for t in links]].sum(axis=1)
 
+    created_together = col("creation_spread_days") <= 30
     conditions = [
-        (col("emulator_share") >= 0.3) | (col("signup_burst_max") >= 5),
-        (col("money_cycle_share") > 0) | (share(LinkType.TRANSFERS_TO) >= 0.4),
-        (col("proxy_share") >= 0.3) & (col("internal_transfers") > 0),
+        ((col("emulator_share") >= 0.3) | (col("signup_burst_max") >= 5)) & created_together,
+        (col("money_cycle_share") >= 0.2) | (share(LinkType.TRANSFERS_TO) >= 0.4),
+        (col("proxy_share") >= 0.3) | (share(LinkType.USES_DEVICE, LinkType.LOGS_IN_FROM) >= 0.5),
         share(LinkType.PAYS) >= 0.2,
         share(LinkType.HAS_EMAIL, LinkType.HAS_PHONE, LinkType.HAS_ADDRESS) >= 0.4,
     ]
