@@ -1,4 +1,5 @@
-"""The ``fraudgraph`` command line: generate, ingest, stats, demo, and a local Neo4j.
+"""The ``fraudgraph`` command line: generate, ingest, stats, analyze, evaluate, rings,
+super-nodes, demo, and a local Neo4j.
 
 Every command that reports figures takes ``--json`` and then prints exactly one JSON
 object on stdout; progress bars and logs go to stderr. On failure the exit code is
@@ -38,7 +39,7 @@ from ingestion.schema import FileKind
 
 app = typer.Typer(
     name="fraudgraph",
-    help="Fraud-ring detection on an entity graph: generate scenarios, ingest events, inspect the graph.",
+    help="Fraud-ring detection on an entity graph: generate scenarios, ingest events, find and score rings, evaluate.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -277,7 +278,7 @@ def demo(
     accounts: Annotated[int, typer.Option("--accounts", min=100)] = 20_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
-    """The main job end to end on the embedded store: generate -> ingest -> stats."""
+    """The main job end to end on the embedded store: generate, ingest, analyse, flag, evaluate."""
     import shutil
 
     from ingestion.synthetic import ScenarioConfig, generate_scenario
@@ -303,6 +304,11 @@ def demo(
             )
             counts = graph.counts().as_dict()
     result = report.as_dict()
+    with open_store(settings) as graph:
+        analysis = _analyse_and_flag(graph, settings, threshold=DEMO_THRESHOLD, out_dir=None)
+        evaluation = _evaluation(
+            graph, summary.truth_path, analysis["flagged_table"], analysis["risk"]
+        )
     out.print(
         f"[bold]scenario[/]: {summary.accounts:,} accounts, {summary.events:,} events, "
         f"{summary.rings} planted rings ({summary.ring_accounts:,} ring accounts)"
@@ -313,14 +319,16 @@ def demo(
         f"in {result['seconds']:.1f} s (reconciled: {result['reconciled']})"
     )
     _print_counts(counts)
-    out.print("[bold]where to look next[/]:")
-    out.print(f"  fraudgraph stats --store {settings.store_dir}")
+    _report_analysis(analysis, evaluation, top=10, as_json=False, store=settings.store_dir)
     out.print(f"  ground truth of the planted rings: {summary.truth_path}")
     if result["rows_quarantined"]:
         out.print(f"  quarantined rows: {result['quarantine_path']}")
 
 
 # -- ring detection ------------------------------------------------------------------------
+
+#: Ring score from which ``demo`` flags a ring (``analyze --threshold`` defaults to it too).
+DEMO_THRESHOLD = 0.5
 
 TruthOption = Annotated[
     Path | None,
@@ -337,7 +345,7 @@ def analyze(
     store: StoreOption = None,
     threshold: Annotated[
         float, typer.Option("--threshold", min=0.0, max=1.0, help="Ring score to flag from.")
-    ] = 0.5,
+    ] = DEMO_THRESHOLD,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Flagged-cluster files [default: STORE/flagged]."),

@@ -79,9 +79,18 @@ def test_failures_exit_non_zero_with_one_line(
 
 
 def test_help_lists_the_commands() -> None:
-    """--help documents generate, ingest, stats and demo."""
+    """--help documents every command."""
     result = fraudgraph("--help")
-    for command in ("generate", "ingest", "stats", "demo"):
+    for command in (
+        "generate",
+        "ingest",
+        "stats",
+        "analyze",
+        "evaluate",
+        "rings",
+        "super-nodes",
+        "demo",
+    ):
         assert command in result.stdout
 
 
@@ -103,12 +112,110 @@ def test_generate_is_deterministic_and_reports_json(tmp_path: Path) -> None:
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    """demo generates, ingests and prints the graph counts with nothing lost."""
+    """demo generates, ingests, analyses, flags and evaluates, with nothing lost."""
     result = fraudgraph("demo", "--workdir", str(tmp_path / "demo"), "--accounts", "2000")
     assert result.returncode == 0, result.stderr
     assert "reconciled: True" in result.stdout
     assert "Account" in result.stdout and "TRANSFERS_TO" in result.stdout
+    assert "rings flagged" in result.stdout and "ring recall" in result.stdout
+    assert "where to look next" in result.stdout
     assert (tmp_path / "demo" / "store" / "graph.duckdb").exists()
+    assert list((tmp_path / "demo" / "store" / "flagged").glob("flagged_clusters-*.json"))
+
+
+EVALUATION_KEYS = {
+    "ring_recall",
+    "cluster_precision",
+    "roc_auc",
+    "pr_auc",
+    "n_flagged",
+    "per_typology",
+}
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A generated 1,500-account scenario ingested into an embedded store."""
+    root = tmp_path_factory.mktemp("analysed")
+    scenario, store = root / "scenario", root / "store"
+    generated = fraudgraph("generate", "--accounts", "1500", "--seed", "11", "--out", str(scenario))
+    assert generated.returncode == 0, generated.stderr
+    ingested = fraudgraph(
+        "ingest", str(scenario / "events"), str(scenario / "labels.csv"), "--store", str(store)
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    return scenario, store
+
+
+def test_evaluate_before_any_analysis_fails_with_one_line(analysed: tuple[Path, Path]) -> None:
+    """evaluate on a store that was never analysed says so in one line, exit 2."""
+    scenario, store = analysed
+    fresh = store.parent / "never-analysed"
+    assert fraudgraph("ingest", str(scenario / "labels.csv"), "--store", str(fresh)).returncode == 0
+    result = fraudgraph(
+        "evaluate", "--store", str(fresh), "--truth", str(scenario / "truth.csv"), "--json"
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_analyze_then_evaluate_rings_and_super_nodes(analysed: tuple[Path, Path]) -> None:
+    """analyze --json flags rings and evaluates; evaluate/rings/super-nodes read its run."""
+    scenario, store = analysed
+    truth = str(scenario / "truth.csv")
+    result = fraudgraph("analyze", "--store", str(store), "--truth", truth, "--json")
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads(result.stdout)
+    assert analysis["accounts"] >= 1500
+    assert set(analysis["evaluation"]) >= EVALUATION_KEYS
+    flagged = analysis["flagging"]["flagged"]
+    assert flagged == analysis["evaluation"]["n_flagged"]
+    assert Path(analysis["flagging"]["json"]).exists()
+    for ring in analysis["top_rings"]:
+        assert ring["score"] >= 0.5 and ring["reasons"] and ring["ring_id"].startswith("R")
+
+    evaluated = fraudgraph(
+        "evaluate", "--store", str(store), "--truth", truth, "--baselines", "--json"
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert set(report) >= EVALUATION_KEYS
+    assert report["ring_recall"] == analysis["evaluation"]["ring_recall"]
+    assert set(report["baselines"]) == {"wcc", "rules"}
+
+    listed = json.loads(fraudgraph("rings", "--store", str(store), "--limit", "3", "--json").stdout)
+    assert listed["count"] == min(3, flagged)
+    scores = [row["score"] for row in listed["data"]]
+    assert scores == sorted(scores, reverse=True)
+
+    supers = fraudgraph("super-nodes", "--store", str(store), "--json")
+    assert supers.returncode == 0, supers.stderr
+    for row in json.loads(supers.stdout)["data"]:
+        assert row["share_count"] > 1 and row["type"] and row["key"]
+
+
+def test_analyze_rerun_raises_no_new_alerts(analysed: tuple[Path, Path]) -> None:
+    """A second analyze of unchanged data keeps every ring id: no new alerts."""
+    _, store = analysed
+    first = json.loads(fraudgraph("analyze", "--store", str(store), "--json").stdout)
+    second = json.loads(fraudgraph("analyze", "--store", str(store), "--json").stdout)
+    assert second["flagging"]["new_alerts"] == 0
+    assert second["flagging"]["continued_alerts"] == first["flagging"]["flagged"]
+    assert [r["ring_id"] for r in second["top_rings"]] == [r["ring_id"] for r in first["top_rings"]]
+
+
+def test_evaluate_with_a_bad_truth_file_fails_with_one_line(
+    analysed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A truth file without the required columns is refused in one line, exit 2."""
+    _, store = analysed
+    bad = tmp_path / "truth.csv"
+    bad.write_text("ring,account\nr1,A1\n")
+    result = fraudgraph("evaluate", "--store", str(store), "--truth", str(bad), "--json")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "truth.csv" in result.stderr
 
 
 def _free_port() -> int:
