@@ -34,7 +34,7 @@ from queries.results import (
     SharingAccount,
     to_json_ready,
 )
-from queries.ring_subgraph import ring_subgraph
+from queries.ring_subgraph import ring_member_ids, ring_subgraph
 from queries.shared_identifiers import shared_identifiers
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "SharingAccount",
     "money_flow",
     "neighbourhood",
+    "ring_member_ids",
     "ring_subgraph",
     "shared_identifiers",
     "shortest_path",

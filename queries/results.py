@@ -301,7 +301,7 @@ def to_json_ready(result: Any) -> Any:
     Parameters
     ----------
     result : Any
-        A result dataclass (or a tuple, list or value inside one).
+        A result dataclass (or a dict, tuple, list or value inside one).
 
     Returns
     -------
@@ -320,6 +320,8 @@ def to_json_ready(result: Any) -> Any:
     """
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         return {f.name: to_json_ready(getattr(result, f.name)) for f in dataclasses.fields(result)}
+    if isinstance(result, dict):
+        return {str(key): to_json_ready(value) for key, value in result.items()}
     if isinstance(result, (tuple, list)):
         return [to_json_ready(item) for item in result]
     if isinstance(result, Enum):

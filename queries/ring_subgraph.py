@@ -100,6 +100,41 @@ def ring_subgraph(
     return RingSubgraph(members=members, identifiers=identifiers, links=links)
 
 
+def ring_member_ids(store: GraphStore, ring_id: str, *, version: str | None = None) -> list[int]:
+    """Member account ids of a ring recorded by the latest (or a given) flagging run.
+
+    Parameters
+    ----------
+    store : GraphStore
+    ring_id : str
+        A ring id as flagging assigns them (``R`` + 16 hex digits).
+    version : str, optional
+        A run version of the ``ring_members`` table; default the latest.
+
+    Returns
+    -------
+    list of int
+        Member account ids, ascending.
+
+    Raises
+    ------
+    EntityNotFound
+        If no run was recorded, or the run has no ring ``ring_id``.
+
+    Notes
+    -----
+    Reads the run's ``ring_members`` table (one row per member of every ring): O(members
+    of all rings). The API keeps it in its snapshot; this is for ad-hoc use.
+    """
+    import pyarrow.compute as pc
+
+    table = store.read_table("ring_members", version=version)
+    rows = table.filter(pc.equal(table.column("ring_id"), ring_id))
+    if not rows.num_rows:
+        raise EntityNotFound(f"no ring {ring_id!r} in the latest flagging run")
+    return sorted(int(i) for i in rows.column("account_id").to_pylist())
+
+
 def _members(store: GraphStore, wanted: list[int]) -> tuple[EntityRef, ...]:
     found = {e.id: EntityRef.of(e) for e in store.get_entities(wanted)}
     missing = [i for i in wanted if i not in found]

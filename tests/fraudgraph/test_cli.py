@@ -269,3 +269,52 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_query_commands_answer_for_a_flagged_ring(analysed: tuple[Path, Path]) -> None:
+    """query ring/shared/flow/neighbours/path print one JSON object about a flagged ring."""
+    _, store = analysed
+    assert fraudgraph("analyze", "--store", str(store), "--json").returncode == 0
+    top = json.loads(fraudgraph("rings", "--store", str(store), "--limit", "1", "--json").stdout)
+    ring = top["data"][0]
+    where = ["--store", str(store), "--json"]
+
+    subgraph = json.loads(fraudgraph("query", "ring", ring["ring_id"], *where).stdout)
+    member_keys = sorted(m["key"] for m in subgraph["members"])
+    assert member_keys == sorted(ring["member_keys"])
+    assert subgraph["links"], "a flagged ring is tied by shared identifiers or transfers"
+
+    first, second = member_keys[:2]
+    shared = json.loads(fraudgraph("query", "shared", first, *where).stdout)
+    assert shared["account"]["key"] == first
+    neighbours = json.loads(fraudgraph("query", "neighbours", "Account", first, *where).stdout)
+    assert neighbours["entity"]["key"] == first and neighbours["neighbours"]
+    flow = json.loads(fraudgraph("query", "flow", first, "--depth", "1", *where).stdout)
+    assert flow["account"]["key"] == first
+    path = json.loads(
+        fraudgraph("query", "path", f"Account:{first}", f"Account:{second}", *where).stdout
+    )
+    assert path["found"] is True
+    ends = [path["path"]["nodes"][0]["key"], path["path"]["nodes"][-1]["key"]]
+    assert ends == [first, second]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["query", "ring", "R0000000000000000"], "no ring"),
+        (["query", "path", "Account", "Account:x"], "TYPE:KEY"),
+        (["query", "neighbours", "Spaceship", "x"], "Spaceship"),
+        (["query", "flow", "A1", "--direction", "sideways"], "direction"),
+    ],
+)
+def test_query_errors_exit_2_with_one_line(
+    analysed: tuple[Path, Path], args: list[str], message: str
+) -> None:
+    """Unknown rings, malformed entity names, types and directions: one line, exit 2."""
+    _, store = analysed
+    result = fraudgraph(*args, "--store", str(store), "--json")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr

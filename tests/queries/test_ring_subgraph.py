@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from graph_service import EntityNotFound, GraphStore, InvalidInput, LimitExceeded, NodeType
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType
-from queries import ring_subgraph
+from queries import ring_member_ids, ring_subgraph
 from queries.limits import MAX_RING_LINKS, MAX_RING_MEMBERS
-from tests.queries.conftest import entity_id, oracle_graph
+from tests.queries.conftest import BACKENDS, entity_id, open_backend, oracle_graph
 
 
 def account_ids(store: GraphStore, *keys: str) -> list[int]:
@@ -101,3 +103,20 @@ def test_members_must_be_existing_accounts(graph: GraphStore) -> None:
         ring_subgraph(graph, [*account_ids(graph, "A1"), 10_000])
     with pytest.raises(InvalidInput):
         ring_subgraph(graph, account_ids(graph, "A1"), limit=-1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ring_member_ids_reads_the_latest_flagging_run(backend: str, tmp_path: Path) -> None:
+    """A ring id resolves to its members from the latest ``ring_members`` version only."""
+    store = open_backend(backend, tmp_path / "store")
+    try:
+        older = pa.table({"ring_id": ["R1", "R1", "R2"], "account_id": [5, 3, 5]})
+        newer = pa.table({"ring_id": ["R2"], "account_id": [7]})
+        store.write_table("ring_members", older, version="20260101T000000Z")
+        store.write_table("ring_members", newer, version="20260102T000000Z")
+        assert ring_member_ids(store, "R2") == [7]
+        assert ring_member_ids(store, "R1", version="20260101T000000Z") == [3, 5]
+        with pytest.raises(EntityNotFound, match="no ring 'R1'"):
+            ring_member_ids(store, "R1")
+    finally:
+        store.close()
