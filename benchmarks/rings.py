@@ -44,7 +44,8 @@ import psutil  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
-from graph_service.embedded.store import EmbeddedStore  # noqa: E402
+from graph_service import GraphStore, open_store  # noqa: E402
+from graph_service.settings import Settings  # noqa: E402
 from ingestion.loader import Ingestor  # noqa: E402
 from ingestion.synthetic import ScenarioConfig, generate_scenario  # noqa: E402
 from scoring.baselines import rules_baseline, wcc_baseline  # noqa: E402
@@ -126,7 +127,7 @@ class _Sampler:
         return int(max(self._peak, self._process.memory_info().rss))
 
 
-def pipeline_flagged(store: EmbeddedStore, threshold: float) -> tuple[Any, pa.Table, pa.Table]:
+def pipeline_flagged(store: GraphStore, threshold: float) -> tuple[Any, pa.Table, pa.Table]:
     """Run ``analyse`` and flag candidates scoring >= threshold.
 
     Returns (the analysis result, flagged clusters, account scores); raises ImportError
@@ -169,7 +170,7 @@ def main() -> None:
 
     with meter.step("generate"):
         summary = generate_scenario(config, workdir / "scenario")
-    store = EmbeddedStore(store_dir)
+    store = open_store(Settings(backend="embedded", store_dir=store_dir))
     try:
         with meter.step("ingest"):
             ingestor = Ingestor(store, quarantine_dir=workdir / "quarantine")
@@ -177,7 +178,7 @@ def main() -> None:
                 ingest_report = ingestor.run([summary.events_path, summary.labels_path])
             finally:
                 ingestor.close()
-            store.compact()
+            store.counts()  # the embedded store folds its deltas on the first read
         with meter.step("truth"):
             truth = resolve_truth(load_truth(summary.truth_path), store)
             accounts = account_ids(store)
