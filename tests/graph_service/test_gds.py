@@ -10,7 +10,7 @@ Tolerances, and why:
   (delta accumulation, per-node halting at ``tolerance``, unnormalised scores); the
   measured gap is ~1e-15 (float summation order only).
 * Louvain / Leiden: heuristics with different random orders (GDS Louvain is unseeded, and
-  GDS and leidenalg consume seeds differently), so partitions differ; their modularity
+  GDS and igraph consume seeds differently), so partitions differ; their modularity
   must agree within 0.02 (measured gap < 0.005).
 * Node similarity: per node, the multiset of its top-k similarities is equal, and so are
   the pairs strictly above the k-th similarity (ties at the k-th place may be broken
