@@ -9,8 +9,11 @@ Graph model in Neo4j
 * Links are relationships of the ``LinkType`` types from an account to its target, with
   ``n_events, amount_sum, first_ts, last_ts``.
 * Bookkeeping nodes (never part of the entity graph): ``:_Meta`` (id and label counters),
-  ``:_IngestSource`` and ``:_IngestBatch`` (the ledger), ``:_Label`` (append-only) and
-  ``:_Score``. There is no node per event: dedup keys are read from the event files.
+  ``:_IngestSource`` and ``:_IngestBatch`` (the ledger), ``:_Label`` (append-only),
+  ``:_Score``, and the analytics tables (``write_table``): ``:_AnalyticsRow`` (one per
+  row), ``:_AnalyticsVersion`` (written last, so a listed version is complete) and
+  ``:_AnalyticsCounter``. There is no node per event: dedup keys are read from the event
+  files.
 
 Next to the database, ``store_dir`` holds what is kept as files, as in the embedded store::
 
