@@ -230,7 +230,12 @@ def analyse(
     done("signals")
 
     features = account_features(projection, signals, facts, fraud, legit, config.features)
-    core = ring_core(projection, signals.community, config.features.core_fraction)
+    core = ring_core(
+        projection,
+        signals.community,
+        config.features.core_fraction,
+        config.features.core_reference_rank,
+    )
     done("features")
 
     risk, model = _entity_risk(features, config)
@@ -339,8 +344,9 @@ def _ring_candidates(
     ranked_group, ranked_risk = group[order], member_risk[order]
     rank = np.arange(ranked_group.size) - np.searchsorted(ranked_group, ranked_group)
     upper = rank < np.ceil(sizes[ranked_group] / 2)
-    top_half = np.bincount(ranked_group[upper], weights=ranked_risk[upper], minlength=k)
-    top_half /= np.maximum(np.bincount(ranked_group[upper], minlength=k), 1)
+    top_half = np.bincount(
+        ranked_group[upper], weights=ranked_risk[upper], minlength=k
+    ) / np.maximum(np.bincount(ranked_group[upper], minlength=k), 1)
     mean_risk = np.bincount(group, weights=member_risk, minlength=k) / np.maximum(sizes, 1)
     max_risk = np.zeros(k)
     np.maximum.at(max_risk, group, member_risk)
@@ -429,7 +435,8 @@ def _typology(table: pa.Table, type_share: np.ndarray) -> list[str]:
         return np.asarray(table.column(name).to_numpy(), np.float64)
 
     def share(*links: LinkType) -> np.ndarray:
-        return type_share[:, [LINK_TYPE_CODE[t] for t in links]].sum(axis=1)
+        picked: np.ndarray = type_share[:, [LINK_TYPE_CODE[t] for t in links]].sum(axis=1)
+        return picked
 
     created_together = col("creation_spread_days") <= 30
     conditions = [
@@ -468,6 +475,4 @@ def _write_back(
     store.write_scores("ring_score", accounts, ring_score, version=version)
     store.write_scores("pagerank", accounts, signals.pagerank, version=version)
     store.write_scores("seeded_pagerank", accounts, signals.seeded_score, version=version)
-    store.write_scores(
-        "community", accounts, signals.community.astype(np.float64), version=version
-    )
+    store.write_scores("community", accounts, signals.community.astype(np.float64), version=version)

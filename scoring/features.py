@@ -87,12 +87,16 @@ class FeatureConfig:
         each other's sign-up burst (default 3).
     core_fraction : float
         A community member is in the ring core when its weight inside the community is
-        at least this share of the community's strongest member (default 0.3): accounts
-        that only hang off one member (a member's household) stay outside the core.
+        at least this share of the reference member's (default 0.3): accounts that only
+        hang off one member (a member's household, a mule's victims) stay outside.
+    core_reference_rank : int
+        The reference member is the community's ``core_reference_rank``-th strongest
+        (default 5).
     """
 
     burst_window_days: float = 3.0
     core_fraction: float = 0.3
+    core_reference_rank: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +130,7 @@ class NodeFacts:
 
         def dense(column: str, dtype: type, fill: object) -> np.ndarray:
             values = nodes.column(column)
-            out = np.full(size, fill, dtype)
+            out: np.ndarray = np.full(size, fill, dtype)
             filled = values.fill_null(fill)
             out[ids] = np.asarray(filled.to_numpy(zero_copy_only=False), dtype)
             return out
@@ -241,7 +245,10 @@ def account_features(
     columns["rooted_devices"] = np.bincount(row[rooted], minlength=n).astype(float)
     columns["proxy_ips"] = np.bincount(row[proxy], minlength=n).astype(float)
     columns["signup_burst"] = signup_burst(
-        row[device], links.identifier[device], links.first_ts[device], n,
+        row[device],
+        links.identifier[device],
+        links.first_ts[device],
+        n,
         window_us=int(config.burst_window_days * _DAY_US),
     )
 
@@ -329,12 +336,17 @@ def signup_burst(
 
 
 def ring_core(
-    projection: AccountProjection, community: np.ndarray, core_fraction: float
+    projection: AccountProjection,
+    community: np.ndarray,
+    core_fraction: float,
+    reference_rank: int = 5,
 ) -> np.ndarray:
     """Which accounts form the core of their community.
 
-    A member is in the core when its summed edge weight to the other members is at least
-    ``core_fraction`` times that of the community's strongest member, and positive.
+    A member is in the core when its summed edge weight to the other members is positive
+    and at least ``core_fraction`` times the community's reference strength: that of its
+    ``reference_rank``-th strongest member (the weakest one in smaller communities), so
+    one or two hubs (a mule network's collectors) do not push ordinary members out.
 
     Parameters
     ----------
@@ -342,6 +354,7 @@ def ring_core(
     community : ndarray of int64, shape (n,)
         Aligned with ``projection.accounts``.
     core_fraction : float
+    reference_rank : int
 
     Returns
     -------
@@ -362,9 +375,16 @@ def ring_core(
         minlength=n,
     )
     group = np.unique(community, return_inverse=True)[1]
-    strongest = np.zeros(int(group.max()) + 1 if n else 0)
-    np.maximum.at(strongest, group, strength)
-    return (strength > 0) & (strength >= core_fraction * strongest[group])
+    k = int(group.max()) + 1 if n else 0
+    sizes = np.bincount(group, minlength=k)
+    order = np.lexsort((-strength, group))
+    ranked_group = group[order]
+    rank = np.arange(n) - np.searchsorted(ranked_group, ranked_group)
+    wanted = np.minimum(reference_rank, sizes) - 1
+    pick = rank == wanted[ranked_group]
+    reference = np.zeros(k)
+    reference[ranked_group[pick]] = strength[order][pick]
+    return (strength > 0) & (strength >= core_fraction * reference[group])
 
 
 #: Ring feature columns (besides ``candidate``, ``size``), in order.
@@ -478,25 +498,29 @@ def _link_type_of_identifier(node_codes: np.ndarray) -> np.ndarray:
     for link, (_, target) in LINK_ENDPOINTS.items():
         if link != LinkType.TRANSFERS_TO:
             table[NODE_TYPE_CODE[target]] = LINK_TYPE_CODE[link]
-    return table[node_codes]
+    codes: np.ndarray = table[node_codes]
+    return codes
 
 
 def _group_sizes(labels: np.ndarray) -> np.ndarray:
     inverse = np.unique(labels, return_inverse=True)[1]
-    return np.bincount(inverse)[inverse]
+    sizes: np.ndarray = np.bincount(inverse)[inverse]
+    return sizes
 
 
 def _group_mean(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     sums = np.bincount(group, weights=np.asarray(values, float))
     counts = np.bincount(group)
-    return (sums / np.maximum(counts, 1))[group]
+    means: np.ndarray = (sums / np.maximum(counts, 1))[group]
+    return means
 
 
 def _group_std(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     counts = np.maximum(np.bincount(group), 1)
     mean = np.bincount(group, weights=values) / counts
     square = np.bincount(group, weights=values * values) / counts
-    return np.sqrt(np.maximum(square - mean * mean, 0.0))[group]
+    spread: np.ndarray = np.sqrt(np.maximum(square - mean * mean, 0.0))[group]
+    return spread
 
 
 def _ring_mean(group: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
@@ -514,4 +538,5 @@ def _ring_std(group: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     counts = np.maximum(np.bincount(group, minlength=k), 1)
     mean = np.bincount(group, weights=values, minlength=k) / counts
     square = np.bincount(group, weights=values * values, minlength=k) / counts
-    return np.sqrt(np.maximum(square - mean * mean, 0.0))
+    spread: np.ndarray = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    return spread

@@ -171,7 +171,12 @@ def _aligned(table: pa.Table, column: str, accounts: np.ndarray) -> np.ndarray:
     ids = table.column("id").to_numpy()
     values = table.column(column).to_numpy()
     order = np.argsort(ids, kind="stable")
-    positions = np.searchsorted(ids[order], accounts)
+    ordered = ids[order]
+    positions = np.minimum(np.searchsorted(ordered, accounts), max(ordered.shape[0] - 1, 0))
+    if ordered.shape[0] == 0 or not np.array_equal(ordered[positions], accounts):
+        if accounts.shape[0] == 0:
+            return np.zeros(0, values.dtype)
+        raise InvalidInput(f"the engine's {column} result does not cover every account")
     return np.asarray(values[order][positions])
 
 
@@ -378,9 +383,7 @@ def money_flow_signals(projection: AccountProjection) -> dict[str, np.ndarray]:
     flow = projection.money_flow
     payer = np.searchsorted(accounts, flow.src)
     payee = np.searchsorted(accounts, flow.dst)
-    directed = sp.csr_array(
-        (np.ones(payer.shape[0]), (payer, payee)), shape=(n, n)
-    )
+    directed = sp.csr_array((np.ones(payer.shape[0]), (payer, payee)), shape=(n, n))
     _, labels = connected_components(directed, directed=True, connection="strong")
     sizes = np.bincount(labels, minlength=int(labels.max()) + 1 if n else 0)
     cycle_size = sizes[labels].astype(np.int64) if n else np.zeros(0, np.int64)

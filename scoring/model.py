@@ -106,7 +106,9 @@ class ScoringModel:
         """
         self.check_schema(features.column_names)
         matrix = feature_matrix(features, self.feature_names)
-        return np.clip(np.asarray(self.estimator.predict_proba(matrix)[:, 1], np.float64), 0, 1)
+        with _single_thread():
+            predicted = self.estimator.predict_proba(matrix)[:, 1]
+        return np.clip(np.asarray(predicted, np.float64), 0, 1)
 
     def check_schema(self, columns: Sequence[str]) -> None:
         """Raise :class:`SchemaMismatch` unless every model feature is among ``columns``."""
@@ -149,7 +151,7 @@ class ScoringModel:
             If ``expected_features`` differs from the model's features.
         """
         try:
-            payload = pickle.loads(Path(path).read_bytes())  # noqa: S301 -- our own file
+            payload = pickle.loads(Path(path).read_bytes())
         except (pickle.UnpicklingError, EOFError) as exc:
             raise InvalidInput(f"{path} is not a scoring model file: {exc}") from exc
         if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
@@ -182,12 +184,23 @@ def feature_matrix(features: pa.Table, names: Sequence[str]) -> np.ndarray:
     )
 
 
+def _single_thread() -> Any:
+    """Limit OpenMP/BLAS to one thread: the labelled rows are few, and on a shared machine
+    oversubscribed OpenMP threads make gradient boosting an order of magnitude slower."""
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    return threadpool_limits(limits=1)
+
+
 def _estimator(seed: int) -> Any:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     base = HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0,
+        max_iter=200,
+        learning_rate=0.05,
+        max_leaf_nodes=15,
+        l2_regularization=1.0,
         random_state=seed,
     )
     return CalibratedClassifierCV(base, method="isotonic", cv=3)
@@ -239,8 +252,9 @@ def train_model(
     train_x, test_x, train_y, test_y = train_test_split(
         x, y, test_size=held_out, stratify=y, random_state=seed
     )
-    probe = _estimator(seed).fit(train_x, train_y)
-    predicted = probe.predict_proba(test_x)[:, 1]
+    with _single_thread():
+        probe = _estimator(seed).fit(train_x, train_y)
+        predicted = probe.predict_proba(test_x)[:, 1]
     metrics = {
         "auc": float(roc_auc_score(test_y, predicted)),
         "brier": float(brier_score_loss(test_y, predicted)),
@@ -248,7 +262,8 @@ def train_model(
         "negatives": float(negatives),
         "held_out": float(test_y.shape[0]),
     }
-    estimator = _estimator(seed).fit(x, y)
+    with _single_thread():
+        estimator = _estimator(seed).fit(x, y)
     digest = hashlib.sha256()
     digest.update(",".join(feature_names).encode())
     digest.update(np.ascontiguousarray(x).tobytes())
@@ -294,7 +309,8 @@ def out_of_fold_risk(
     splits = min(folds, int(y.sum()), int((1 - y).sum()))
     x = feature_matrix(features, feature_names)
     cv = StratifiedKFold(n_splits=max(splits, 2), shuffle=True, random_state=seed)
-    predicted = cross_val_predict(_estimator(seed), x, y, cv=cv, method="predict_proba")
+    with _single_thread():
+        predicted = cross_val_predict(_estimator(seed), x, y, cv=cv, method="predict_proba")
     return np.clip(np.asarray(predicted[:, 1], np.float64), 0.0, 1.0)
 
 

@@ -303,9 +303,7 @@ def project_tables(
     link_type = links.column("type").to_numpy().astype(np.uint8, copy=False)
     link_events = links.column("n_events").to_numpy().astype(np.int64, copy=False)
     link_amount = links.column("amount_sum").to_numpy().astype(np.float64, copy=False)
-    link_first = (
-        links.column("first_ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False)
-    )
+    link_first = links.column("first_ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False)
 
     transfer = link_type == LINK_TYPE_CODE[LinkType.TRANSFERS_TO]
     flow_keep = transfer & (link_src != link_dst)
@@ -317,8 +315,13 @@ def project_tables(
     )
 
     memberships, super_nodes = _memberships(
-        nodes, node_id, node_type, link_src[~transfer], link_dst[~transfer],
-        link_first[~transfer], config,
+        nodes,
+        node_id,
+        node_type,
+        link_src[~transfer],
+        link_dst[~transfer],
+        link_first[~transfer],
+        config,
     )
     pair_u, pair_v, pair_w, pair_ident, pair_type = _identifier_pairs(memberships, config)
     src, dst, shared, flow, evidence, evidence_type = _combine(
@@ -477,9 +480,14 @@ def _combine(
     # Strongest contribution first within each pair; money flow counts as its weight.
     strength = shared + flow
     order = np.lexsort((ident, -strength, v, u))
-    u, v, shared, flow, ident, kind = u[order], v[order], shared[order], flow[order], ident[
-        order
-    ], kind[order]
+    u, v, shared, flow, ident, kind = (
+        u[order],
+        v[order],
+        shared[order],
+        flow[order],
+        ident[order],
+        kind[order],
+    )
     first = np.r_[True, (u[1:] != u[:-1]) | (v[1:] != v[:-1])] if u.size else np.zeros(0, bool)
     starts = np.flatnonzero(first)
     shared_sum = np.add.reduceat(shared, starts) if starts.size else shared[:0]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
+from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, NodeType
 from graph_service.store import LINK_EXPORT_SCHEMA, NODE_EXPORT_SCHEMA
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def nodes_table(nodes: list[tuple[int, NodeType, dict[str, Any]]]) -> pa.Table:
+def nodes_table(nodes: Sequence[tuple[int, NodeType, Mapping[str, Any]]]) -> pa.Table:
     """``(id, type, attributes)`` rows as an ``export_nodes`` table (ids must be 0..n-1)."""
     rows = []
     for node_id, node_type, attributes in sorted(nodes, key=lambda r: r[0]):
@@ -30,12 +31,12 @@ def nodes_table(nodes: list[tuple[int, NodeType, dict[str, Any]]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=NODE_EXPORT_SCHEMA)
 
 
-def links_table(links: list[tuple[int, int, LinkType] | tuple[int, int, LinkType, dict[str, Any]]]) -> pa.Table:
+def links_table(links: Sequence[tuple[Any, ...]]) -> pa.Table:
     """``(src, dst, type[, fields])`` rows as an ``export_links`` table."""
     rows = []
     for link in links:
         src, dst, link_type = link[0], link[1], link[2]
-        extra: dict[str, Any] = link[3] if len(link) > 3 else {}  # type: ignore[misc]
+        extra: Mapping[str, Any] = link[3] if len(link) > 3 else {}
         row = {
             "src": src,
             "dst": dst,

@@ -20,7 +20,7 @@ from scoring.graph_signals import compute_graph_signals
 from scoring.projection import ProjectionConfig, project_tables
 from tests.scoring.graphs import days, links_table, nodes_table
 
-A, D, I, P, M = NodeType.ACCOUNT, NodeType.DEVICE, NodeType.IP, NodeType.PHONE, NodeType.MERCHANT
+A, D, IP, P, M = NodeType.ACCOUNT, NodeType.DEVICE, NodeType.IP, NodeType.PHONE, NodeType.MERCHANT
 
 # Accounts 0-3 form a farm on emulator 10 (signed up within two days) behind proxy 11;
 # 0 -> 1 -> 2 -> 0 is a transfer cycle. Account 4 and 5 share phone 12 only (a pair);
@@ -32,7 +32,7 @@ _NODES = nodes_table(
         (8, A, {}),
         (9, A, {}),
         (10, D, {"is_emulator": True}),
-        (11, I, {"is_proxy": True}),
+        (11, IP, {"is_proxy": True}),
         (12, P, {}),
         (13, M, {}),
     ]
@@ -125,7 +125,7 @@ def test_signup_burst_counts_others_within_the_window() -> None:
 
 def test_ring_core_leaves_out_hangers_on() -> None:
     """A pendant account tied to one member by a weak link stays outside the core."""
-    nodes = nodes_table([(i, A, {}) for i in range(6)] + [(6, D, {}), (7, I, {})])
+    nodes = nodes_table([(i, A, {}) for i in range(6)] + [(6, D, {}), (7, IP, {})])
     links = links_table(
         [(i, 6, LinkType.USES_DEVICE) for i in range(5)]
         + [(0, 7, LinkType.LOGS_IN_FROM), (5, 7, LinkType.LOGS_IN_FROM)]

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from graph_service.embedded.algorithms import EmbeddedAlgorithms
 from graph_service.errors import InvalidInput
-from graph_service.model import NodeType, LinkType
+from graph_service.model import LinkType, NodeType
 from scoring.graph_signals import (
     compute_graph_signals,
     money_flow_signals,
@@ -45,7 +45,11 @@ def test_personalised_pagerank_matches_networkx() -> None:
     restart[[0, 4], 0] = 0.5
     ours = personalised_pagerank(_adjacency(g), restart, damping=0.85, max_iterations=200)[:, 0]
     theirs = nx.pagerank(
-        g, alpha=0.85, personalization={0: 0.5, 4: 0.5}, weight="weight", tol=1e-12,
+        g,
+        alpha=0.85,
+        personalization={0: 0.5, 4: 0.5},
+        weight="weight",
+        tol=1e-12,
         dangling={0: 0.5, 4: 0.5},
     )
     assert ours == pytest.approx([theirs[i] for i in range(7)], abs=1e-6)

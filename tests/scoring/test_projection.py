@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from graph_service import InvalidInput
@@ -21,13 +22,13 @@ from scoring.projection import (
 from tests.conftest import GOOD_EVENTS, FileWriter
 from tests.scoring.graphs import links_table, nodes_table
 
-A, D, P, I, M = NodeType.ACCOUNT, NodeType.DEVICE, NodeType.PHONE, NodeType.IP, NodeType.MERCHANT
+A, D, P, IP, M = NodeType.ACCOUNT, NodeType.DEVICE, NodeType.PHONE, NodeType.IP, NodeType.MERCHANT
 
 
-def _small() -> tuple[object, object]:
+def _small() -> tuple[pa.Table, pa.Table]:
     # Accounts 0,1,2; device 3 shared by all three; phone 4 shared by 0 and 1;
     # IP 5 used by 0 only; transfer 2 -> 0 and 0 -> 2.
-    nodes = nodes_table([(0, A, {}), (1, A, {}), (2, A, {}), (3, D, {}), (4, P, {}), (5, I, {})])
+    nodes = nodes_table([(0, A, {}), (1, A, {}), (2, A, {}), (3, D, {}), (4, P, {}), (5, IP, {})])
     links = links_table(
         [
             (0, 3, LinkType.USES_DEVICE),
@@ -46,7 +47,7 @@ def _small() -> tuple[object, object]:
 def test_pair_weights_add_up_over_shared_identifiers() -> None:
     """Each shared identifier adds type_weight / log(1 + k) to the pair; transfers add per direction."""
     nodes, links = _small()
-    p = project_tables(nodes, links)  # type: ignore[arg-type]
+    p = project_tables(nodes, links)
     edges = {(int(u), int(v)): float(w) for u, v, w in zip(p.src, p.dst, p.weight, strict=True)}
     device = 1.0 / math.log(4)
     phone = 1.0 / math.log(3)
@@ -60,8 +61,10 @@ def test_pair_weights_add_up_over_shared_identifiers() -> None:
 def test_inverse_share_rarity() -> None:
     """With Rarity.INVERSE_SHARE a device shared by three gives each pair 1/2."""
     nodes, links = _small()
-    p = project_tables(nodes, links, ProjectionConfig(rarity=Rarity.INVERSE_SHARE))  # type: ignore[arg-type]
-    edges = {(int(u), int(v)): float(w) for u, v, w in zip(p.src, p.dst, p.shared_weight, strict=True)}
+    p = project_tables(nodes, links, ProjectionConfig(rarity=Rarity.INVERSE_SHARE))
+    edges = {
+        (int(u), int(v)): float(w) for u, v, w in zip(p.src, p.dst, p.shared_weight, strict=True)
+    }
     assert edges[(1, 2)] == pytest.approx(0.5)
     assert edges[(0, 1)] == pytest.approx(1.5)
 
@@ -69,7 +72,7 @@ def test_inverse_share_rarity() -> None:
 def test_evidence_is_the_strongest_identifier() -> None:
     """The pair's evidence is the identifier contributing most (the rarer phone beats the device)."""
     nodes, links = _small()
-    p = project_tables(nodes, links)  # type: ignore[arg-type]
+    p = project_tables(nodes, links)
     first = int(np.flatnonzero((p.src == 0) & (p.dst == 1))[0])
     assert int(p.evidence_identifier[first]) == 4
     assert int(p.evidence_type[first]) == LINK_TYPE_CODE[LinkType.HAS_PHONE]
@@ -79,13 +82,15 @@ def test_evidence_is_the_strongest_identifier() -> None:
 
 def test_super_nodes_are_excluded_and_reported() -> None:
     """A merchant above its cap makes no edge and is returned with its share count."""
-    accounts = [(i, A, {}) for i in range(5)]
+    accounts: list[tuple[int, NodeType, dict[str, object]]] = [(i, A, {}) for i in range(5)]
     nodes = nodes_table([*accounts, (5, M, {})])
     links = links_table([(i, 5, LinkType.PAYS) for i in range(5)])
     capped = ProjectionConfig(max_share={M: 4})
     p = project_tables(nodes, links, capped)
     assert p.n_edges == 0
-    assert p.super_nodes.to_pylist() == [{"id": 5, "type": "Merchant", "key": "M5", "share_count": 5}]
+    assert p.super_nodes.to_pylist() == [
+        {"id": 5, "type": "Merchant", "key": "M5", "share_count": 5}
+    ]
     assert p.memberships.super_node.all()
     roomy = project_tables(nodes, links, ProjectionConfig(max_share={M: 5}))
     assert roomy.n_edges == 10
@@ -97,10 +102,12 @@ def test_pairs_match_a_brute_force_count() -> None:
     rng = np.random.default_rng(7)
     n_accounts, n_idents = 30, 12
     nodes = nodes_table(
-        [(i, A, {}) for i in range(n_accounts)]
-        + [(n_accounts + j, D, {}) for j in range(n_idents)]
+        [(i, A, {}) for i in range(n_accounts)] + [(n_accounts + j, D, {}) for j in range(n_idents)]
     )
-    pairs = {(int(a), int(n_accounts + d)) for a, d in zip(rng.integers(0, n_accounts, 60), rng.integers(0, n_idents, 60), strict=True)}
+    pairs = {
+        (int(a), int(n_accounts + d))
+        for a, d in zip(rng.integers(0, n_accounts, 60), rng.integers(0, n_idents, 60), strict=True)
+    }
     links = links_table([(a, d, LinkType.USES_DEVICE) for a, d in sorted(pairs)])
     p = project_tables(nodes, links)
     expected: dict[tuple[int, int], float] = {}
@@ -109,7 +116,9 @@ def test_pairs_match_a_brute_force_count() -> None:
         k = len(users)
         for i in range(k):
             for j in range(i + 1, k):
-                expected[(users[i], users[j])] = expected.get((users[i], users[j]), 0.0) + 1 / math.log1p(k)
+                expected[(users[i], users[j])] = expected.get(
+                    (users[i], users[j]), 0.0
+                ) + 1 / math.log1p(k)
     got = {(int(u), int(v)): float(w) for u, v, w in zip(p.src, p.dst, p.weight, strict=True)}
     assert got.keys() == expected.keys()
     for key, value in expected.items():
@@ -137,8 +146,12 @@ def test_projection_from_an_ingested_store(
     a1 = embedded_store.get_entity(A, "A1").id
     a2 = embedded_store.get_entity(A, "A2").id
     a3 = embedded_store.get_entity(A, "A3").id
-    edges = {(int(u), int(v)): float(w) for u, v, w in zip(p.src, p.dst, p.shared_weight, strict=True)}
+    edges = {
+        (int(u), int(v)): float(w) for u, v, w in zip(p.src, p.dst, p.shared_weight, strict=True)
+    }
     weights = ProjectionConfig().type_weights
-    expected = (weights[D] + weights[I] + weights[P] + weights[NodeType.EMAIL] + weights[NodeType.ADDRESS]) / math.log(3)
+    expected = (
+        weights[D] + weights[IP] + weights[P] + weights[NodeType.EMAIL] + weights[NodeType.ADDRESS]
+    ) / math.log(3)
     assert edges[(min(a1, a2), max(a1, a2))] == pytest.approx(expected)
     assert p.money_flow.src.tolist() == [a2] and p.money_flow.dst.tolist() == [a3]

@@ -34,7 +34,10 @@ def test_account_codes_strongest_first_with_counts() -> None:
 def test_codes_are_cut_to_top() -> None:
     """At most ``top`` codes per row."""
     table = _accounts(
-        emulator_devices=[1.0], signup_burst=[5.0], in_cycle=[1.0], proxy_ips=[1.0],
+        emulator_devices=[1.0],
+        signup_burst=[5.0],
+        in_cycle=[1.0],
+        proxy_ips=[1.0],
         rooted_devices=[1.0],
     )
     assert reason_codes(table, ACCOUNT_RULES, top=2).to_pylist() == [

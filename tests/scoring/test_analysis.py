@@ -1,0 +1,183 @@
+"""``analyse`` end to end on a small generated scenario, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from graph_service.embedded.store import EmbeddedStore
+from graph_service.model import NodeType
+from ingestion.loader import Ingestor
+from ingestion.synthetic import ScenarioConfig, ScenarioSummary, generate_scenario
+from scoring.analysis import ENTITY_RISK_SCHEMA, TYPOLOGIES, AnalysisConfig, analyse
+
+CONFIG = AnalysisConfig(write_scores=False)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> ScenarioSummary:
+    """A 3,000-account scenario with planted rings and enough labels to train on."""
+    out = tmp_path_factory.mktemp("scenario")
+    config = ScenarioConfig(accounts=3_000, seed=11, label_fraction=0.5, legit_label_fraction=0.03)
+    return generate_scenario(config, out)
+
+
+def _ingest(store: Any, scenario: ScenarioSummary, work: Path) -> None:
+    ingestor = Ingestor(store, quarantine_dir=work / "quarantine")
+    try:
+        ingestor.run([scenario.events_path, scenario.labels_path])
+    finally:
+        ingestor.close()
+
+
+@pytest.fixture(scope="module")
+def store(
+    scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmbeddedStore]:
+    """The scenario ingested into an embedded store."""
+    work = tmp_path_factory.mktemp("store")
+    embedded = EmbeddedStore(work / "store", memory_limit="1GB", threads=2)
+    _ingest(embedded, scenario, work)
+    yield embedded
+    embedded.close()
+
+
+def _truth(store: Any, scenario: ScenarioSummary) -> dict[str, set[int]]:
+    rows = pacsv.read_csv(scenario.truth_path).to_pylist()
+    nodes = store.export_nodes()
+    ids = dict(zip(nodes.column("key").to_pylist(), nodes.column("id").to_pylist(), strict=True))
+    rings: dict[str, set[int]] = {}
+    for row in rows:
+        rings.setdefault(row["ring_id"], set()).add(ids[row["account_id"]])
+    return rings
+
+
+def test_result_tables_have_the_documented_columns(store: EmbeddedStore) -> None:
+    """entity_risk, ring_candidates and super_nodes carry the columns consumers rely on."""
+    result = analyse(store, CONFIG)
+    assert result.entity_risk.schema == ENTITY_RISK_SCHEMA
+    assert result.entity_risk.num_rows == store.counts().nodes[NodeType.ACCOUNT]
+    risk = result.entity_risk.column("risk").to_numpy()
+    assert ((risk >= 0) & (risk <= 1)).all()
+    rings = result.ring_candidates
+    for name in (
+        "candidate",
+        "members",
+        "score",
+        "reasons",
+        "typology",
+        "evidence",
+        "size",
+        "density",
+        "known_fraud_fraction",
+        "mean_member_risk",
+    ):
+        assert name in rings.column_names, name
+    assert rings.schema.field("members").type == pa.list_(pa.int64())
+    scores = rings.column("score").to_numpy()
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert (np.diff(scores) <= 0).all()
+    for members in rings.column("members").to_pylist():
+        assert len(members) >= 2 and members == sorted(members)
+    assert set(rings.column("typology").to_pylist()) <= set(TYPOLOGIES)
+    assert result.super_nodes.column_names == ["id", "type", "key", "share_count"]
+    assert set(result.timings) == {"projection", "signals", "features", "model", "rings", "write"}
+    assert result.model is not None and result.version.startswith(result.model.version)
+
+
+def test_planted_rings_are_found_and_ranked_first(
+    store: EmbeddedStore, scenario: ScenarioSummary
+) -> None:
+    """Most planted rings match a top candidate with Jaccard >= 0.5; their members outrank others."""
+    result = analyse(store, CONFIG)
+    rings = _truth(store, scenario)
+    top = [
+        set(m)
+        for m, s in zip(
+            result.ring_candidates.column("members").to_pylist(),
+            result.ring_candidates.column("score").to_pylist(),
+            strict=True,
+        )
+        if s >= 0.5
+    ]
+    found = sum(any(len(r & c) / len(r | c) >= 0.5 for c in top) for r in rings.values())
+    assert found >= 0.75 * len(rings)
+    ids = result.entity_risk.column("id").to_numpy()
+    risk = result.entity_risk.column("risk").to_numpy()
+    members = np.isin(ids, list(set().union(*rings.values())))
+    assert np.median(risk[members]) > np.quantile(risk[~members], 0.95)
+
+
+def test_reruns_give_the_same_communities_and_scores(store: EmbeddedStore) -> None:
+    """Same store, same config: identical candidates and risks."""
+    first, second = analyse(store, CONFIG), analyse(store, CONFIG)
+    assert first.ring_candidates.select(["candidate", "members", "score"]).equals(
+        second.ring_candidates.select(["candidate", "members", "score"])
+    )
+    assert first.entity_risk.equals(second.entity_risk)
+    assert first.version == second.version
+
+
+def test_scores_are_written_back(store: EmbeddedStore) -> None:
+    """entity_risk, ring_score, pagerank, seeded_pagerank and community land in the store."""
+    result = analyse(store, AnalysisConfig())
+    for name in ("entity_risk", "ring_score", "pagerank", "seeded_pagerank", "community"):
+        table = store.read_scores(name)
+        assert table.num_rows == result.entity_risk.num_rows, name
+        assert set(table.column("version").to_pylist()) == {result.version}
+    written = store.read_scores("entity_risk").sort_by("entity_id").column("value").to_numpy()
+    assert written == pytest.approx(result.entity_risk.column("risk").to_numpy())
+
+
+def test_without_enough_labels_the_fallback_score_is_used(store: EmbeddedStore) -> None:
+    """min_labels_per_class above the labels available: no model, scores still in [0, 1] with reasons."""
+    result = analyse(store, AnalysisConfig(write_scores=False, min_labels_per_class=10_000))
+    assert result.model is None and result.version.startswith("fallback")
+    risk = result.entity_risk.column("risk").to_numpy()
+    assert ((risk >= 0) & (risk <= 1)).all()
+    assert any(result.entity_risk.column("reasons").to_pylist())
+
+
+def test_a_saved_model_scores_a_later_run(store: EmbeddedStore, tmp_path: Path) -> None:
+    """analyse with model_path uses the saved model and reports its version."""
+    first = analyse(store, CONFIG)
+    assert first.model is not None
+    path = tmp_path / "model.pkl"
+    first.model.save(path)
+    again = analyse(store, AnalysisConfig(write_scores=False, model_path=path))
+    assert again.model is not None and again.model.version == first.model.version
+
+
+@pytest.mark.neo4j
+def test_both_backends_give_the_same_candidates(
+    store: EmbeddedStore, scenario: ScenarioSummary, neo4j_store: Any, tmp_path: Path
+) -> None:
+    """The same scenario in Neo4j (GDS engine) gives equal projections and close scores."""
+    _ingest(neo4j_store, scenario, tmp_path)
+    embedded = analyse(store, CONFIG)
+    neo4j = analyse(neo4j_store, CONFIG)
+    assert neo4j.super_nodes.equals(embedded.super_nodes)
+    rings = _truth(store, scenario)
+
+    def matched(result: Any) -> set[str]:
+        cands = [
+            set(m)
+            for m, s in zip(
+                result.ring_candidates.column("members").to_pylist(),
+                result.ring_candidates.column("score").to_pylist(),
+                strict=True,
+            )
+            if s >= 0.5
+        ]
+        return {r for r, m in rings.items() if any(len(m & c) / len(m | c) >= 0.5 for c in cands)}
+
+    assert matched(neo4j) == matched(embedded)
+    a = embedded.entity_risk.column("risk").to_numpy()
+    b = neo4j.entity_risk.column("risk").to_numpy()
+    assert np.corrcoef(a, b)[0, 1] > 0.9
