@@ -10,7 +10,7 @@ discounted.
 Ring score
     The mean risk of the stronger half of the core's members (entity risks are calibrated
     probabilities), raised by labelled fraud among the members:
-    ``1 - (1 - top_half_mean) * (1 - known_fraud_boost * min(known_fraud_fraction / 0.2, 1))``.
+    ``1 - (1 - top_half_mean) * (1 - known_fraud_boost * min(known_fraud_fraction / 0.3, 1))``.
 """
 
 from __future__ import annotations
@@ -90,9 +90,14 @@ class AnalysisConfig:
         Burst window, ring-core fraction.
     community_method : CommunityMethod
         Leiden (default) or Louvain.
-    resolution : float
-        Leiden resolution (default 5: rings are small, dense groups inside a large graph,
-        and resolution 1 merges them with their neighbourhood).
+    resolution_per_account : float
+        Leiden resolution per account (default 0.001, i.e. 20 at 20,000 accounts and 1,000
+        at 1M). Modularity's null model dilutes as the graph grows (the expected weight
+        between two accounts falls with the total weight), so a fixed resolution merges
+        ever larger neighbourhoods into each ring on larger populations; scaling it with
+        the account count keeps communities at the size of the local structure.
+    min_resolution : float
+        Floor of the effective resolution (default 20), for small populations.
     seed : int
         Seeds communities, seed folds and models: an unchanged store gives the same
         communities and scores.
@@ -120,7 +125,8 @@ class AnalysisConfig:
     projection: ProjectionConfig = field(default_factory=ProjectionConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     community_method: CommunityMethod = CommunityMethod.LEIDEN
-    resolution: float = 5.0
+    resolution_per_account: float = 1e-3
+    min_resolution: float = 20.0
     seed: int = 42
     damping: float = 0.85
     folds: int = 5
@@ -223,7 +229,10 @@ def analyse(
         fraud,
         method=config.community_method,
         seed=config.seed,
-        resolution=config.resolution,
+        resolution=max(
+            config.min_resolution,
+            config.resolution_per_account * projection.accounts.shape[0],
+        ),
         damping=config.damping,
         folds=config.folds,
     )
@@ -351,7 +360,7 @@ def _ring_candidates(
     max_risk = np.zeros(k)
     np.maximum.at(max_risk, group, member_risk)
     known = np.asarray(rings.column("known_fraud_fraction").to_numpy(), np.float64)
-    boost = config.known_fraud_boost * np.minimum(known / 0.2, 1.0)
+    boost = config.known_fraud_boost * np.minimum(known / 0.3, 1.0)
     score = 1.0 - (1.0 - top_half) * (1.0 - boost)
 
     table = rings.append_column("mean_member_risk", pa.array(mean_risk))

@@ -87,16 +87,16 @@ class FeatureConfig:
         each other's sign-up burst (default 3).
     core_fraction : float
         A community member is in the ring core when its weight inside the community is
-        at least this share of the reference member's (default 0.3): accounts that only
+        at least this share of the reference member's (default 0.4): accounts that only
         hang off one member (a member's household, a mule's victims) stay outside.
     core_reference_rank : int
         The reference member is the community's ``core_reference_rank``-th strongest
-        (default 5).
+        (default 3).
     """
 
     burst_window_days: float = 3.0
-    core_fraction: float = 0.3
-    core_reference_rank: int = 5
+    core_fraction: float = 0.4
+    core_reference_rank: int = 3
 
 
 @dataclass(frozen=True, slots=True)
