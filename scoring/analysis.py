@@ -97,7 +97,9 @@ class AnalysisConfig:
         ever larger neighbourhoods into each ring on larger populations; scaling it with
         the account count keeps communities at the size of the local structure.
     min_resolution : float
-        Floor of the effective resolution (default 20), for small populations.
+        Floor of the effective resolution (default 20) for small populations; it ramps up
+        linearly over the first 1,000 accounts, so a handful of accounts is not cut into
+        singletons.
     seed : int
         Seeds communities, seed folds and models: an unchanged store gives the same
         communities and scores.
@@ -229,10 +231,7 @@ def analyse(
         fraud,
         method=config.community_method,
         seed=config.seed,
-        resolution=max(
-            config.min_resolution,
-            config.resolution_per_account * projection.accounts.shape[0],
-        ),
+        resolution=_effective_resolution(config, int(projection.accounts.shape[0])),
         damping=config.damping,
         folds=config.folds,
     )
@@ -273,6 +272,12 @@ def analyse(
         version=version,
         model=model,
     )
+
+
+def _effective_resolution(config: AnalysisConfig, accounts: int) -> float:
+    """Leiden resolution for a population of ``accounts`` (see :class:`AnalysisConfig`)."""
+    floor = config.min_resolution * min(1.0, accounts / 1_000)
+    return max(floor, config.resolution_per_account * accounts, 1e-3)
 
 
 def account_labels(labels: pa.Table) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from graph_service.model import NodeType
 from ingestion.loader import Ingestor
 from ingestion.synthetic import ScenarioConfig, ScenarioSummary, generate_scenario
 from scoring.analysis import ENTITY_RISK_SCHEMA, TYPOLOGIES, AnalysisConfig, analyse
+from tests.conftest import GOOD_EVENTS, FileWriter
 
 CONFIG = AnalysisConfig(write_scores=False)
 
@@ -181,3 +182,36 @@ def test_both_backends_give_the_same_candidates(
     a = embedded.entity_risk.column("risk").to_numpy()
     b = neo4j.entity_risk.column("risk").to_numpy()
     assert np.corrcoef(a, b)[0, 1] > 0.9
+
+
+def test_a_tiny_store_still_gives_a_candidate_with_evidence(
+    embedded_store: EmbeddedStore, write_events: FileWriter, tmp_path: Path
+) -> None:
+    """A1 and A2 share every identifier (A2 pays A3): one candidate, evidence names device D1."""
+    ingestor = Ingestor(embedded_store, quarantine_dir=tmp_path / "q")
+    try:
+        ingestor.run([write_events(GOOD_EVENTS)])
+    finally:
+        ingestor.close()
+    result = analyse(embedded_store, CONFIG)
+    assert result.model is None
+    a1 = embedded_store.get_entity(NodeType.ACCOUNT, "A1").id
+    a2 = embedded_store.get_entity(NodeType.ACCOUNT, "A2").id
+    rows = result.ring_candidates.to_pylist()
+    assert len(rows) == 1
+    assert {a1, a2} <= set(rows[0]["members"])
+    assert rows[0]["evidence"][0] == {
+        "src": min(a1, a2),
+        "dst": max(a1, a2),
+        "type": "USES_DEVICE",
+        "key": "D1",
+    }
+    reasons = dict(
+        zip(
+            result.entity_risk.column("id").to_pylist(),
+            result.entity_risk.column("reasons").to_pylist(),
+            strict=True,
+        )
+    )
+    assert "EMULATOR_DEVICE" in reasons[a2]
+    assert "SHARED_DEVICE_WITH_2_ACCOUNTS" in reasons[a1]
