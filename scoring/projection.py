@@ -255,16 +255,15 @@ def shared_identifier_projection(
     InvalidInput
         From :class:`ProjectionConfig` on invalid settings.
 
-    Examples
-    --------
-    Two accounts on one phone and one device, a third on the device only: the device
-    (k = 3) gives each pair ``1 / 2``, the phone (k = 2) adds ``1`` to the first pair.
-
     Notes
     -----
     O(N + L + P log P) time for N nodes, L links and P pairs made, with
     P <= sum over identifiers of k(k-1)/2 <= L * max(max_share) / 2; no Python loop over
     nodes or links.
+
+    With the default weights, two accounts on one phone and one device and a third on the
+    device only: the device (k = 3) gives each pair ``1 / log 4``, and the phone (k = 2)
+    adds ``1 / log 3`` to the first pair.
     """
     config = config or ProjectionConfig()
     nodes = store.export_nodes()
