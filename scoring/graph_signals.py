@@ -311,7 +311,8 @@ def seeded_propagation(
     result = scores[:, folds].copy()
     held_out = scores[positions, fold]
     # A fold with no other seed has nothing to propagate: its seeds score 0.
-    held_out = np.where(restart[:, fold].sum(axis=0) > 0, held_out, 0.0)
+    has_others = seeds.size - np.bincount(fold, minlength=folds) > 0
+    held_out = np.where(has_others[fold], held_out, 0.0)
     result[positions] = held_out
     return result * n
 
