@@ -38,7 +38,7 @@ from scoring.features import (
     ring_features,
 )
 from scoring.graph_signals import CommunityMethod, GraphSignals, compute_graph_signals
-from scoring.model import ScoringModel, fallback_risk, out_of_fold_risk, train_model
+from scoring.model import ScoringModel, fallback_risk, train_model
 from scoring.projection import AccountProjection, ProjectionConfig, shared_identifier_projection
 from scoring.reasons import ACCOUNT_RULES, RING_RULES, TOP_REASONS, reason_codes
 
@@ -107,6 +107,8 @@ class AnalysisConfig:
         PageRank / propagation damping (0.85).
     folds : int
         Seed groups of the leave-group-out fraud propagation (5).
+    model_folds : int
+        Folds of the out-of-fold scoring of labelled accounts (3).
     min_labels_per_class : int
         Labels of each class needed to train a model (20); below, the transparent
         fallback score is used.
@@ -132,6 +134,7 @@ class AnalysisConfig:
     seed: int = 42
     damping: float = 0.85
     folds: int = 5
+    model_folds: int = 3
     min_labels_per_class: int = 20
     known_fraud_boost: float = 0.5
     min_ring_size: int = 2
@@ -331,11 +334,11 @@ def _entity_risk(
         )
         return fallback_risk(features), None
     training = features.take(pa.array(labelled))
-    model = train_model(training, y, ACCOUNT_MODEL_FEATURES, seed=config.seed)
-    risk = model.predict(features)
-    risk[labelled] = out_of_fold_risk(
-        training, y, ACCOUNT_MODEL_FEATURES, seed=config.seed, folds=config.folds
+    model, out_of_fold = train_model(
+        training, y, ACCOUNT_MODEL_FEATURES, seed=config.seed, folds=config.model_folds
     )
+    risk = model.predict(features)
+    risk[labelled] = out_of_fold
     return risk, model
 
 
@@ -457,7 +460,7 @@ def _typology(table: pa.Table, type_share: np.ndarray) -> list[str]:
         ((col("emulator_share") >= 0.3) | (col("signup_burst_max") >= 5)) & created_together,
         (col("money_cycle_share") >= 0.2) | (share(LinkType.TRANSFERS_TO) >= 0.4),
         (col("proxy_share") >= 0.3) | (share(LinkType.USES_DEVICE, LinkType.LOGS_IN_FROM) >= 0.5),
-        share(LinkType.PAYS) >= 0.2,
+        (share(LinkType.PAYS) >= 0.2) | (col("rare_merchant_share") >= 0.5),
         share(LinkType.HAS_EMAIL, LinkType.HAS_PHONE, LinkType.HAS_ADDRESS) >= 0.4,
     ]
     choices = np.array(TYPOLOGIES[:-1])[[0, 2, 4, 3, 1]]

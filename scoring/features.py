@@ -396,6 +396,7 @@ RING_FEATURES: Final[tuple[str, ...]] = (
     "emulator_share",
     "rooted_share",
     "proxy_share",
+    "rare_merchant_share",
     "signup_burst_max",
     "creation_spread_days",
     "money_cycle_share",
@@ -429,8 +430,9 @@ def ring_features(
         ``density`` is internal edges over possible pairs of the core;
         ``shared_identifier_ratio`` the share of internal weight from shared identifiers
         (the rest is money flow); ``known_fraud_fraction`` the labelled-fraud share of
-        the core; ``creation_spread_days`` the standard deviation of account first-seen
-        times.
+        the core; ``rare_merchant_share`` the share of members paying a merchant few
+        accounts use; ``creation_spread_days`` the standard deviation of account
+        first-seen times.
 
     Notes
     -----
@@ -482,6 +484,7 @@ def ring_features(
         "emulator_share": _ring_mean(group, col("emulator_devices") > 0, k),
         "rooted_share": _ring_mean(group, col("rooted_devices") > 0, k),
         "proxy_share": _ring_mean(group, col("proxy_ips") > 0, k),
+        "rare_merchant_share": _ring_mean(group, col("rare_shared_merchant") > 0, k),
         "signup_burst_max": _ring_max(group, col("signup_burst"), k),
         "creation_spread_days": _ring_std(group, created, k),
         "money_cycle_share": _ring_mean(group, col("in_cycle") > 0, k),

@@ -200,8 +200,8 @@ def personalised_pagerank(
     restart: np.ndarray,
     *,
     damping: float = 0.85,
-    max_iterations: int = 50,
-    tolerance: float = 1e-9,
+    max_iterations: int = 30,
+    tolerance: float = 1e-6,
 ) -> np.ndarray:
     """Personalised PageRank by power iteration, several restart vectors at once.
 
@@ -216,6 +216,8 @@ def personalised_pagerank(
         Restart distributions, one per column, each summing to 1.
     damping : float
     max_iterations : int
+        30 by default: the error after ``t`` steps is at most ``2 * damping ** t``
+        (about 0.015 in L1), far below the differences that rank accounts.
     tolerance : float
         Stop when the L1 change of every column is below this.
 

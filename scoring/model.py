@@ -3,8 +3,9 @@ transparent weighted score when labels are too few.
 
 Training rows are the labelled accounts (``fraud`` = 1, ``legit`` = 0). The model is a
 ``HistGradientBoostingClassifier`` wrapped in isotonic ``CalibratedClassifierCV``; its
-quality is measured on a stratified held-out split before it is refitted on every label.
-Labelled accounts are scored out-of-fold, so a label never scores its own account. No
+quality is measured out of fold (every labelled row scored by a model that did not see
+it) before it is refitted on every label. Labelled accounts keep their out-of-fold risk,
+so a label never scores its own account. No
 feature is derived from the account's own label (see :mod:`scoring.features`).
 
 With fewer than ``min_labels_per_class`` labels of either class, :func:`fallback_risk`
@@ -197,8 +198,8 @@ def _estimator(seed: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     base = HistGradientBoostingClassifier(
-        max_iter=200,
-        learning_rate=0.05,
+        max_iter=100,
+        learning_rate=0.1,
         max_leaf_nodes=15,
         l2_regularization=1.0,
         random_state=seed,
@@ -212,9 +213,14 @@ def train_model(
     feature_names: Sequence[str],
     *,
     seed: int = 42,
-    held_out: float = 0.25,
-) -> ScoringModel:
-    """Fit and version a calibrated model on labelled rows.
+    folds: int = 3,
+) -> tuple[ScoringModel, np.ndarray]:
+    """Fit and version a calibrated model on labelled rows, with out-of-fold risks.
+
+    Every labelled row is scored once by a model fitted on the other folds; those
+    out-of-fold risks give the held-out metrics and are returned, so a caller can score
+    labelled accounts without their own label. The final model is then fitted on every
+    row.
 
     Parameters
     ----------
@@ -224,13 +230,16 @@ def train_model(
         1 = fraud, 0 = legit.
     feature_names : sequence of str
     seed : int
-        Seeds the split and the trees (same data, same model).
-    held_out : float
-        Share of rows held out to measure AUC and Brier score before the final refit.
+        Seeds the folds and the trees (same data, same model).
+    folds : int
+        Stratified folds of the out-of-fold scoring (at most the rows of the rarer class).
 
     Returns
     -------
-    ScoringModel
+    model : ScoringModel
+        ``metrics``: out-of-fold ``auc`` and ``brier``, ``positives``, ``negatives``,
+        ``held_out`` (rows scored out of fold: all of them).
+    out_of_fold : ndarray of float64, shape (rows,)
 
     Raises
     ------
@@ -239,31 +248,30 @@ def train_model(
 
     Notes
     -----
-    O(rows * features * iterations); three calibration folds plus one held-out fit.
+    ``(folds + 1) * 3`` gradient-boosting fits (three calibration folds each) on the
+    labelled rows only: O(rows * features * iterations) each.
     """
     from sklearn.metrics import brier_score_loss, roc_auc_score
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     y = np.asarray(labels, np.int64)
     positives, negatives = int(y.sum()), int((1 - y).sum())
     if min(positives, negatives) < 5:
         raise InvalidInput(f"need 5 labels per class, got {positives} fraud / {negatives} legit")
     x = feature_matrix(features, feature_names)
-    train_x, test_x, train_y, test_y = train_test_split(
-        x, y, test_size=held_out, stratify=y, random_state=seed
-    )
+    splits = max(2, min(folds, positives, negatives))
+    cv = StratifiedKFold(n_splits=splits, shuffle=True, random_state=seed)
     with _single_thread():
-        probe = _estimator(seed).fit(train_x, train_y)
-        predicted = probe.predict_proba(test_x)[:, 1]
+        predicted = cross_val_predict(_estimator(seed), x, y, cv=cv, method="predict_proba")
+        estimator = _estimator(seed).fit(x, y)
+    out_of_fold = np.clip(np.asarray(predicted[:, 1], np.float64), 0.0, 1.0)
     metrics = {
-        "auc": float(roc_auc_score(test_y, predicted)),
-        "brier": float(brier_score_loss(test_y, predicted)),
+        "auc": float(roc_auc_score(y, out_of_fold)),
+        "brier": float(brier_score_loss(y, out_of_fold)),
         "positives": float(positives),
         "negatives": float(negatives),
-        "held_out": float(test_y.shape[0]),
+        "held_out": float(y.shape[0]),
     }
-    with _single_thread():
-        estimator = _estimator(seed).fit(x, y)
     digest = hashlib.sha256()
     digest.update(",".join(feature_names).encode())
     digest.update(np.ascontiguousarray(x).tobytes())
@@ -271,47 +279,10 @@ def train_model(
     digest.update(str(seed).encode())
     version = f"hgb-{digest.hexdigest()[:12]}"
     log.info("entity model trained", extra={"version": version, **metrics})
-    return ScoringModel(
+    model = ScoringModel(
         version=version, feature_names=tuple(feature_names), metrics=metrics, estimator=estimator
     )
-
-
-def out_of_fold_risk(
-    features: pa.Table,
-    labels: np.ndarray,
-    feature_names: Sequence[str],
-    *,
-    seed: int = 42,
-    folds: int = 5,
-) -> np.ndarray:
-    """Risk of every labelled row from a model that did not see its label.
-
-    Parameters
-    ----------
-    features : pa.Table
-        The labelled rows.
-    labels : ndarray of int
-    feature_names : sequence of str
-    seed : int
-    folds : int
-
-    Returns
-    -------
-    ndarray of float64, shape (rows,)
-
-    Notes
-    -----
-    ``folds`` model fits.
-    """
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    y = np.asarray(labels, np.int64)
-    splits = min(folds, int(y.sum()), int((1 - y).sum()))
-    x = feature_matrix(features, feature_names)
-    cv = StratifiedKFold(n_splits=max(splits, 2), shuffle=True, random_state=seed)
-    with _single_thread():
-        predicted = cross_val_predict(_estimator(seed), x, y, cv=cv, method="predict_proba")
-    return np.clip(np.asarray(predicted[:, 1], np.float64), 0.0, 1.0)
+    return model, out_of_fold
 
 
 def fallback_risk(features: pa.Table) -> np.ndarray:

@@ -147,6 +147,7 @@ def test_ring_features_of_the_farm() -> None:
     assert farm["density"] == pytest.approx(1.0)
     assert farm["emulator_share"] == pytest.approx(1.0)
     assert farm["proxy_share"] == pytest.approx(1.0)
+    assert farm["rare_merchant_share"] == 0.0
     assert farm["known_fraud_fraction"] == pytest.approx(0.5)
     assert farm["money_cycle_share"] == pytest.approx(0.75)
     assert farm["internal_transfers"] == 3

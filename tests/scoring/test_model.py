@@ -13,7 +13,6 @@ from scoring.model import (
     SchemaMismatch,
     ScoringModel,
     fallback_risk,
-    out_of_fold_risk,
     train_model,
 )
 
@@ -30,8 +29,9 @@ def _data(n: int = 200, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
 def test_model_learns_and_reports_held_out_metrics() -> None:
     """A separable signal gives a high held-out AUC; predictions are probabilities."""
     table, y = _data()
-    model = train_model(table, y, NAMES, seed=1)
+    model, _ = train_model(table, y, NAMES, seed=1)
     assert model.metrics["auc"] > 0.9
+    assert model.metrics["held_out"] == y.shape[0]
     assert model.metrics["positives"] == y.sum()
     p = model.predict(table)
     assert ((p >= 0) & (p <= 1)).all()
@@ -42,7 +42,7 @@ def test_model_learns_and_reports_held_out_metrics() -> None:
 def test_training_is_deterministic() -> None:
     """Same data and seed: same version and predictions."""
     table, y = _data()
-    a, b = train_model(table, y, NAMES, seed=1), train_model(table, y, NAMES, seed=1)
+    (a, _), (b, _) = train_model(table, y, NAMES, seed=1), train_model(table, y, NAMES, seed=1)
     assert a.version == b.version
     assert np.array_equal(a.predict(table), b.predict(table))
 
@@ -50,7 +50,7 @@ def test_training_is_deterministic() -> None:
 def test_save_load_round_trip_and_schema_checks(tmp_path: Path) -> None:
     """A saved model loads with equal predictions; other features raise SchemaMismatch."""
     table, y = _data()
-    model = train_model(table, y, NAMES, seed=1)
+    model, _ = train_model(table, y, NAMES, seed=1)
     path = tmp_path / "model.pkl"
     model.save(path)
     loaded = ScoringModel.load(path, expected_features=NAMES)
@@ -83,7 +83,7 @@ def test_out_of_fold_risk_does_not_memorise_labels() -> None:
     flipped = y.copy()
     odd = int(np.flatnonzero(y == 0)[0])
     flipped[odd] = 1
-    risk = out_of_fold_risk(table, flipped, NAMES, seed=3)
+    _, risk = train_model(table, flipped, NAMES, seed=3)
     assert risk[odd] < 0.5
 
 

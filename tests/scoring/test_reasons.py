@@ -62,6 +62,7 @@ def test_ring_codes() -> None:
             "emulator_share": [1.0],
             "rooted_share": [0.0],
             "proxy_share": [0.0],
+            "rare_merchant_share": [0.0],
             "signup_burst_max": [0.0],
             "creation_spread_days": [30.0],
             "money_cycle_share": [0.5],
