@@ -19,7 +19,7 @@ from scoring.graph_signals import (
     triangles_and_clustering,
     weighted_adjacency,
 )
-from scoring.projection import project_tables
+from scoring.projection import AccountProjection, project_tables
 from tests.scoring.graphs import links_table, nodes_table
 
 A, D = NodeType.ACCOUNT, NodeType.DEVICE
@@ -110,7 +110,7 @@ def test_money_flow_cycles_and_fans() -> None:
     assert flow["amount_in"][0] == pytest.approx(20.0)
 
 
-def _two_rings() -> object:
+def _two_rings() -> AccountProjection:
     # Two groups of five accounts, each on its own device, joined by one transfer.
     nodes = nodes_table([(i, A, {}) for i in range(10)] + [(10, D, {}), (11, D, {})])
     links = links_table(
@@ -125,8 +125,8 @@ def test_communities_are_the_two_groups_and_deterministic() -> None:
     """Leiden separates the two device groups; two runs give identical signals."""
     projection = _two_rings()
     engine = EmbeddedAlgorithms(None)
-    first = compute_graph_signals(projection, engine, np.array([0]))  # type: ignore[arg-type]
-    second = compute_graph_signals(projection, engine, np.array([0]))  # type: ignore[arg-type]
+    first = compute_graph_signals(projection, engine, np.array([0]))
+    second = compute_graph_signals(projection, engine, np.array([0]))
     assert first.community.tolist() == [0] * 5 + [5] * 5
     assert first.component.tolist() == [0] * 10
     assert np.array_equal(first.seeded_score, second.seeded_score)
@@ -135,7 +135,7 @@ def test_communities_are_the_two_groups_and_deterministic() -> None:
 
 def test_weighted_adjacency_is_symmetric() -> None:
     """The scipy adjacency holds each projected edge both ways with its weight."""
-    adjacency = weighted_adjacency(_two_rings())  # type: ignore[arg-type]
+    adjacency = weighted_adjacency(_two_rings())
     assert (adjacency != adjacency.T).nnz == 0
     assert adjacency[4, 5] == pytest.approx(1.0)
 
@@ -143,4 +143,19 @@ def test_weighted_adjacency_is_symmetric() -> None:
 def test_invalid_folds_are_refused() -> None:
     """folds below 2 is InvalidInput."""
     with pytest.raises(InvalidInput):
-        compute_graph_signals(_two_rings(), EmbeddedAlgorithms(None), np.array([0]), folds=1)  # type: ignore[arg-type]
+        compute_graph_signals(_two_rings(), EmbeddedAlgorithms(None), np.array([0]), folds=1)
+
+
+def test_community_detection_skips_light_edges_but_keeps_every_account() -> None:
+    """With community_min_weight above the device ties, only the transfer pair stays together."""
+    projection = _two_rings()
+    signals = compute_graph_signals(
+        projection,
+        EmbeddedAlgorithms(None),
+        np.array([0]),
+        community_min_weight=0.9,
+    )
+    assert signals.community.shape == (10,)
+    assert signals.community[4] == signals.community[5] == 4
+    assert len(set(signals.community.tolist())) == 9
+    assert signals.component.tolist() == [0] * 10
