@@ -8,7 +8,8 @@ reasons, a typology guess, evidence links and ring features, and the super nodes
 discounted.
 
 Ring score
-    The mean risk of the stronger half of the core's members (entity risks are calibrated
+    The mean risk of the riskier half of the core's members, rounded up and counting the
+    middle member (both members of a pair; entity risks are calibrated
     probabilities), raised by labelled fraud among the members:
     ``1 - (1 - top_half_mean) * (1 - known_fraud_boost * min(known_fraud_fraction / 0.3, 1))``.
 """
@@ -366,7 +367,7 @@ def _ring_candidates(
     order = np.lexsort((-member_risk, group))
     ranked_group, ranked_risk = group[order], member_risk[order]
     rank = np.arange(ranked_group.size) - np.searchsorted(ranked_group, ranked_group)
-    upper = rank < np.ceil(sizes[ranked_group] / 2)
+    upper = rank < np.ceil((sizes[ranked_group] + 1) / 2)
     top_half = np.bincount(
         ranked_group[upper], weights=ranked_risk[upper], minlength=k
     ) / np.maximum(np.bincount(ranked_group[upper], minlength=k), 1)
