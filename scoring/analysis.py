@@ -121,6 +121,10 @@ class AnalysisConfig:
         How far labelled fraud among a ring's members raises its score (0.5).
     min_ring_size : int
         Smallest core reported as a ring candidate (2).
+    member_risk_fraction : float
+        A ring keeps the members at least this fraction as risky as its riskiest member
+        (0.4); the rest of its community (a mule's victims, a member's household) are
+        hangers-on, not members. Ring features other than ``size`` describe the whole core.
     top_reasons : int
         Reason codes kept per account and ring (5).
     evidence_links : int
@@ -144,6 +148,7 @@ class AnalysisConfig:
     min_labels_per_class: int = 20
     known_fraud_boost: float = 0.5
     min_ring_size: int = 2
+    member_risk_fraction: float = 0.4
     top_reasons: int = TOP_REASONS
     evidence_links: int = 5
     model_path: Path | None = None
@@ -377,9 +382,15 @@ def _ring_candidates(
     known = np.asarray(rings.column("known_fraud_fraction").to_numpy(), np.float64)
     boost = config.known_fraud_boost * np.minimum(known / 0.3, 1.0)
     score = 1.0 - (1.0 - top_half) * (1.0 - boost)
+    members, flat, group = _risky_members(flat, group, member_risk, max_risk, k, config)
 
     table = rings.append_column("mean_member_risk", pa.array(mean_risk))
     table = table.append_column("max_member_risk", pa.array(max_risk))
+    table = table.set_column(
+        table.column_names.index("size"),
+        "size",
+        pa.array(np.bincount(group, minlength=k).astype(np.float64)),
+    )
     evidence, type_share = _evidence(projection, nodes, flat, group, k, config.evidence_links)
     typology = _typology(table, type_share)
     reasons = reason_codes(table, RING_RULES, top=config.top_reasons)
@@ -399,6 +410,29 @@ def _ring_candidates(
     if k == 0:
         return front
     return front.take(pa.array(np.lexsort((front.column("candidate").to_numpy(), -score))))
+
+
+def _risky_members(
+    flat: np.ndarray,
+    group: np.ndarray,
+    member_risk: np.ndarray,
+    max_risk: np.ndarray,
+    k: int,
+    config: AnalysisConfig,
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Members kept in each ring: those at least ``member_risk_fraction`` as risky as its
+    riskiest member (a community also holds hangers-on such as a mule's victims or a
+    member's household); a ring that would shrink below ``min_ring_size`` keeps everyone.
+
+    Returns the ``members`` list array and the kept ``flat`` ids with their ``group``.
+    """
+    keep = member_risk >= config.member_risk_fraction * max_risk[group]
+    too_small = np.bincount(group[keep], minlength=k) < config.min_ring_size
+    keep |= too_small[group]
+    flat, group = flat[keep], group[keep]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k))])
+    members = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.int64()))
+    return members, flat, group
 
 
 def _evidence(

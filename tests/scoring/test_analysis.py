@@ -215,3 +215,21 @@ def test_a_tiny_store_still_gives_a_candidate_with_evidence(
     )
     assert "EMULATOR_DEVICE" in reasons[a2]
     assert "SHARED_DEVICE_WITH_2_ACCOUNTS" in reasons[a1]
+
+
+def test_rings_keep_their_risky_members_not_the_hangers_on() -> None:
+    """A ring keeps members at least ``member_risk_fraction`` as risky as its riskiest
+    one; a ring that would shrink below ``min_ring_size`` keeps everyone."""
+    from scoring.analysis import _risky_members
+
+    # ring 0: three risky members and two low-risk hangers-on; ring 1: all low risk but
+    # only one would pass the cut, so the ring stays whole.
+    flat = np.array([1, 2, 3, 4, 5, 6, 7, 8], np.int64)
+    group = np.array([0, 0, 0, 0, 0, 1, 1, 1], np.int64)
+    risk = np.array([0.9, 0.8, 0.95, 0.1, 0.3, 0.5, 0.1, 0.1])
+    max_risk = np.array([0.95, 0.5])
+    config = AnalysisConfig(member_risk_fraction=0.4, min_ring_size=2)
+    members, kept, kept_group = _risky_members(flat, group, risk, max_risk, 2, config)
+    assert members.to_pylist() == [[1, 2, 3], [6, 7, 8]]
+    assert kept.tolist() == [1, 2, 3, 6, 7, 8]
+    assert kept_group.tolist() == [0, 0, 0, 1, 1, 1]
