@@ -11,6 +11,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+#: Characters trimmed from both ends of every natural key (and collapsed inside
+#: addresses): Unicode white space, the C0 separators, zero-width space and the byte-order
+#: mark, spelled out so pyarrow and Python agree on the set. Ingestion normalises keys with
+#: it; anything that matches outside keys against the store (e.g. a ground-truth file)
+#: trims them the same way.
+KEY_WHITESPACE: Final = (
+    "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\u200b\ufeff"
+)
+
 
 class NodeType(StrEnum):
     """The kinds of entity in the graph. The value is the Neo4j label."""

@@ -40,6 +40,8 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph_service.model import KEY_WHITESPACE
+
 __all__ = [
     "ADDRESS_ABBREVIATIONS",
     "DEFAULT_EMAIL_RULES",
@@ -60,11 +62,7 @@ __all__ = [
 ]
 
 #: Every character trimmed from the ends of a value (and, for addresses, collapsed inside).
-WHITESPACE: Final = (
-    "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
-    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000\u200b\ufeff"
-)
+WHITESPACE: Final = KEY_WHITESPACE
 _WHITESPACE_SET: Final = frozenset(WHITESPACE)
 #: ``WHITESPACE`` as the body of a regex character class, valid in RE2 and Python ``re``.
 _WS_CLASS: Final = "".join(f"\\x{{{ord(ch):04x}}}" for ch in WHITESPACE)

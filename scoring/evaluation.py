@@ -46,13 +46,12 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from graph_service.errors import InvalidInput
-from graph_service.model import NODE_TYPE_CODE, LinkType, NodeType
+from graph_service.model import KEY_WHITESPACE, NODE_TYPE_CODE, LinkType, NodeType
 
 if TYPE_CHECKING:
     from graph_service.store import GraphStore
 
 __all__ = [
-    "KEY_WHITESPACE",
     "SHARED_IDENTIFIER_LINKS",
     "TRUTH_COLUMNS",
     "EvaluationReport",
@@ -89,14 +88,6 @@ DECIMALS: Final = 4
 #: At most this many row numbers are quoted in an error message.
 _ROWS_QUOTED: Final = 10
 
-#: Same characters as ``ingestion.normalise.WHITESPACE`` (ingestion trims account keys of
-#: these); ``scoring`` may import only ``graph_service``, so the set is repeated here and
-#: a test pins the two equal.
-KEY_WHITESPACE: Final = (
-    "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
-    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000\u200b\ufeff"
-)
 
 _PARQUET_MAGIC: Final = b"PAR1"
 

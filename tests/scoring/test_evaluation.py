@@ -24,7 +24,6 @@ from graph_service.embedded.store import EmbeddedStore
 from ingestion.loader import Ingestor
 from ingestion.normalise import WHITESPACE, normalise_key
 from scoring.evaluation import (
-    KEY_WHITESPACE,
     EvaluationReport,
     _trim,
     account_ids,
@@ -218,11 +217,6 @@ def test_load_truth_reads_the_generator_truth(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------- resolve_truth
-
-
-def test_key_whitespace_is_the_ingestion_set() -> None:
-    """The truth keys are trimmed of exactly the characters ingestion trims."""
-    assert KEY_WHITESPACE == WHITESPACE
 
 
 @given(st.text(alphabet=st.sampled_from([*WHITESPACE[:8], "\u3000", "\ufeff", "a", "B", "-", "0"])))
