@@ -12,6 +12,7 @@ from graph_service.errors import (
     FraudGraphError,
     InvalidInput,
     LimitExceeded,
+    QueryTimeout,
     StoreLocked,
 )
 from graph_service.model import LINK_ENDPOINTS, LinkType, NodeType
@@ -27,6 +28,7 @@ __all__ = [
     "LimitExceeded",
     "LinkType",
     "NodeType",
+    "QueryTimeout",
     "StoreLocked",
     "open_store",
 ]

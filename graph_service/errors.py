@@ -51,3 +51,14 @@ class StoreLocked(FraudGraphError):
 
     http_status = 409
     code = "store_locked"
+
+
+class QueryTimeout(FraudGraphError):
+    """A query ran past its timeout and was stopped (by Neo4j or the embedded engine).
+
+    Nothing it would have written is kept. On Neo4j it is raised for the
+    ``Neo.ClientError.Transaction.TransactionTimedOut*`` status codes.
+    """
+
+    http_status = 504
+    code = "query_timeout"

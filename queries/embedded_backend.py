@@ -16,9 +16,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from graph_service.errors import BackendUnavailable, InvalidInput
+from graph_service.errors import BackendUnavailable, InvalidInput, QueryTimeout
 from graph_service.model import LINK_TYPE_CODE, LinkType
-from graph_service.neo4j.errors import QueryTimeout
 from graph_service.store import GraphStore
 from queries.backends import IDENTIFIER_LINK_TYPES, IdArray, Row
 from queries.limits import EMBEDDED_QUERY_TIMEOUT_S

@@ -98,6 +98,7 @@ from graph_service.errors import (
     FraudGraphError,
     InvalidInput,
     LimitExceeded,
+    QueryTimeout,
 )
 from graph_service.model import (
     LINK_ENDPOINTS,
@@ -108,7 +109,6 @@ from graph_service.model import (
     NodeType,
 )
 from graph_service.neo4j import cypher
-from graph_service.neo4j.errors import QueryTimeout
 from graph_service.store import (
     ENTITY_ATTRIBUTES,
     LINK_EXPORT_SCHEMA,

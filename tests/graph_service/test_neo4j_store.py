@@ -23,9 +23,9 @@ import pytest
 
 from graph_service import BackendUnavailable, GraphStore, NodeType, open_store
 from graph_service.embedded.store import EmbeddedStore
+from graph_service.errors import QueryTimeout
 from graph_service.model import LinkType
 from graph_service.neo4j import cypher, launcher
-from graph_service.neo4j.errors import QueryTimeout
 from graph_service.settings import Neo4jSettings, Settings
 from graph_service.store import QUARANTINE_SCHEMA, BatchCommit
 from ingestion.loader import Ingestor, IngestReport

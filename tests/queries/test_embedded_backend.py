@@ -6,7 +6,7 @@ import pytest
 
 from graph_service import InvalidInput
 from graph_service.embedded.store import EmbeddedStore
-from graph_service.neo4j.errors import QueryTimeout
+from graph_service.errors import QueryTimeout
 from queries.embedded_backend import EmbeddedRelationships
 
 
