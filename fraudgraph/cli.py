@@ -386,10 +386,11 @@ def evaluate(
         scores = pa.table({"id": risk.column("entity_id"), "risk": risk.column("value")})
         report = _evaluation(graph, truth, flagged, scores, baselines=baselines)
     assert report is not None
+    table = report.pop("table")
     if as_json:
         _emit(report)
         return
-    out.print(report["table"])
+    out.print(table)
 
 
 @app.command()

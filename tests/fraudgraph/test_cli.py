@@ -183,6 +183,7 @@ def test_analyze_then_evaluate_rings_and_super_nodes(analysed: tuple[Path, Path]
     assert set(report) >= EVALUATION_KEYS
     assert report["ring_recall"] == analysis["evaluation"]["ring_recall"]
     assert set(report["baselines"]) == {"wcc", "rules"}
+    assert "table" not in report
 
     listed = json.loads(fraudgraph("rings", "--store", str(store), "--limit", "3", "--json").stdout)
     assert listed["count"] == min(3, flagged)
