@@ -280,6 +280,20 @@ def lookup_keys(node_type: NodeType) -> str:
     )
 
 
+def lookup_and_touch_keys(node_type: NodeType) -> str:
+    """``lookup_keys`` that also widens the found entities' first/last seen.
+
+    One index seek per key instead of a lookup and a separate update by id.
+    """
+    return (
+        f"UNWIND range(0, size($key) - 1) AS i MATCH (n:{label_of(node_type)} {{key: $key[i]}}) "
+        f"WITH n, i, {_datetime_of('$first[i]')} AS f, {_datetime_of('$last[i]')} AS l "
+        "SET n.first_ts = CASE WHEN n.first_ts IS NULL OR f < n.first_ts THEN f ELSE n.first_ts END, "
+        "n.last_ts = CASE WHEN n.last_ts IS NULL OR l > n.last_ts THEN l ELSE n.last_ts END "
+        "RETURN collect(i) AS positions, collect(n.id) AS ids"
+    )
+
+
 def create_seen_entities(node_type: NodeType) -> str:
     """Create entities first seen in events: ids ``$first_id + i``, with first/last seen."""
     label = label_of(node_type)
@@ -297,15 +311,6 @@ def create_bare_entities(node_type: NodeType) -> str:
         "UNWIND range(0, size($key) - 1) AS i "
         f"CREATE (:{ENTITY_LABEL}:{label} {{id: $first_id + i, type: $type, key: $key[i]}})"
     )
-
-
-TOUCH_ENTITIES: Final = (
-    "UNWIND range(0, size($id) - 1) AS i "
-    f"MATCH (n:{ENTITY_LABEL} {{id: $id[i]}}) "
-    f"WITH n, {_datetime_of('$first[i]')} AS f, {_datetime_of('$last[i]')} AS l "
-    "SET n.first_ts = CASE WHEN n.first_ts IS NULL OR f < n.first_ts THEN f ELSE n.first_ts END, "
-    "n.last_ts = CASE WHEN n.last_ts IS NULL OR l > n.last_ts THEN l ELSE n.last_ts END"
-)
 
 
 def set_attributes(attributes: Sequence[str]) -> str:

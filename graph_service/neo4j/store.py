@@ -948,10 +948,15 @@ class Neo4jStore:
         """Ids of ``keys``: stored ones looked up, new ones numbered from ``next_id``."""
         ids = np.full(len(keys.keys), -1, np.int64)
         if not graph_empty:
-            text = cypher.lookup_keys(keys.node_type)
+            seen = keys.first is not None and keys.last is not None
+            text = (cypher.lookup_and_touch_keys if seen else cypher.lookup_keys)(keys.node_type)
             step = self.write_batch_size
             for lo in range(0, len(keys.keys), step):
-                found = tx.run(text, {"key": keys.keys[lo : lo + step]}).single(strict=True)
+                params: dict[str, Any] = {"key": keys.keys[lo : lo + step]}
+                if keys.first is not None and keys.last is not None:
+                    params["first"] = keys.first[lo : lo + step].tolist()
+                    params["last"] = keys.last[lo : lo + step].tolist()
+                found = tx.run(text, params).single(strict=True)
                 positions = np.asarray(found["positions"], np.int64) + lo
                 ids[positions] = np.asarray(found["ids"], np.int64)
         new = ids < 0
@@ -968,7 +973,7 @@ class Neo4jStore:
             t: self._resolve(tx, keys, counters, graph_empty=graph_empty)
             for t, keys in plan.keys.items()
         }
-        touched: dict[str, list[Any]] = {"id": [], "first": [], "last": []}
+        # Stored entities seen again had their first/last seen widened by the lookup.
         for node_type, keys in plan.keys.items():
             found = resolved[node_type]
             new_pos = np.flatnonzero(found.new)
@@ -986,10 +991,6 @@ class Neo4jStore:
                         constants,
                         offset_param="first_id",
                     )
-                old_pos = np.flatnonzero(~found.new)
-                touched["id"] += found.ids[old_pos].tolist()
-                touched["first"] += keys.first[old_pos].tolist()
-                touched["last"] += keys.last[old_pos].tolist()
             elif new_pos.size:
                 self._run_chunked(
                     tx,
@@ -998,8 +999,6 @@ class Neo4jStore:
                     constants,
                     offset_param="first_id",
                 )
-        if touched["id"]:
-            self._run_chunked(tx, cypher.TOUCH_ENTITIES, touched)
         for links in plan.links:
             self._write_links(tx, links, resolved)
         for attributes in plan.attributes:
