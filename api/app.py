@@ -134,9 +134,7 @@ def create_app(
 
     async def graphql_context(request: Request, response: Response) -> RequestContext:
         is_graphiql_page = (
-            request.method == "GET"
-            and "query" not in request.query_params
-            and not production
+            request.method == "GET" and "query" not in request.query_params and not production
         )
         key = None
         if not is_graphiql_page:

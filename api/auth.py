@@ -121,9 +121,7 @@ class KeyRing:
         return len(self._by_hash)
 
     @classmethod
-    def load(
-        cls, *, keys_file: Path | None, inline: str | None, environment: str
-    ) -> KeyRing:
+    def load(cls, *, keys_file: Path | None, inline: str | None, environment: str) -> KeyRing:
         """Keys from a JSON file and/or inline entries, with the development default.
 
         Parameters

@@ -10,7 +10,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Latency buckets in seconds, fine below a millisecond for the feature path.
 LATENCY_BUCKETS = (
-    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0002,
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 
@@ -50,11 +64,15 @@ class ApiMetrics:
             registry=r,
         )
         self.cache_hits = Counter(
-            "fraudgraph_feature_cache_hits", "Entities found in the feature cache", ["cache"],
+            "fraudgraph_feature_cache_hits",
+            "Entities found in the feature cache",
+            ["cache"],
             registry=r,
         )
         self.cache_misses = Counter(
-            "fraudgraph_feature_cache_misses", "Entities not in the feature cache", ["cache"],
+            "fraudgraph_feature_cache_misses",
+            "Entities not in the feature cache",
+            ["cache"],
             registry=r,
         )
         self.cache_fallbacks = Counter(
@@ -77,7 +95,8 @@ class ApiMetrics:
             registry=r,
         )
         self.snapshot_entities = Gauge(
-            "fraudgraph_feature_snapshot_entities", "Entities in the in-process snapshot",
+            "fraudgraph_feature_snapshot_entities",
+            "Entities in the in-process snapshot",
             registry=r,
         )
         self.graphql_errors = Counter(
@@ -86,9 +105,10 @@ class ApiMetrics:
 
     def set_snapshot(self, cache: str, version: str | None) -> None:
         """Record ``version`` as the one ``cache`` serves (clearing the previous one)."""
-        for sample in list(self.snapshot_info.collect()[0].samples):
-            if sample.labels.get("cache") == cache:
-                self.snapshot_info.remove(sample.labels["version"], cache)
+        for metric in list(self.snapshot_info.collect()):
+            for sample in metric.samples:
+                if sample.labels.get("cache") == cache:
+                    self.snapshot_info.remove(sample.labels["version"], cache)
         if version is not None:
             self.snapshot_info.labels(version=version, cache=cache).set(1)
 

@@ -62,7 +62,7 @@ class ApiSettings(BaseSettings):
     graphql_max_depth: int = Field(default=8, ge=1)
     graphql_max_aliases: int = Field(default=15, ge=1)
     graphql_max_tokens: int = Field(default=2_000, ge=10)
-    graphql_max_cost: int = Field(default=5_000, ge=1)
+    graphql_max_cost: int = Field(default=20_000, ge=1)
     graphql_page_max: int = Field(default=200, ge=1, le=1_000)
     query_timeout_s: float = Field(default=10.0, gt=0)
     store_pool_size: int = Field(default=4, ge=1, le=64)

@@ -222,7 +222,9 @@ class FeatureSnapshot:
         }
         ring_codes, ring_ids = _dictionary(table.column("ring_id"))
         self._ring_codes, self._ring_ids = ring_codes, ring_ids
-        joined = pc.binary_join(pc.fill_null(table.column("reasons"), pa.scalar([], pa.list_(pa.string()))), "\x1f")
+        joined = pc.binary_join(
+            pc.fill_null(table.column("reasons"), pa.scalar([], pa.list_(pa.string()))), "\x1f"
+        )
         reason_codes, reason_texts = _dictionary(joined)
         self._reason_codes = reason_codes
         self._reason_sets = [tuple(t.split("\x1f")) if t else () for t in reason_texts]
@@ -557,7 +559,7 @@ class RedisFeatureCache:
     def _retire_old_versions(self) -> None:
         versions_key = f"{self._prefix}:versions"
         raw = self._client.lrange(versions_key, 0, -1)
-        versions = [v.decode() if isinstance(v, bytes) else str(v) for v in raw]  # type: ignore[union-attr]
+        versions = [v.decode() if isinstance(v, bytes) else str(v) for v in raw]
         current = self.current_version()
         seen: list[str] = []
         for version in reversed(versions):
@@ -732,7 +734,9 @@ def build_feature_snapshot(
     return FeatureSnapshot(table, version=version, created_at=created_at)
 
 
-def _aligned_score(store: GraphStore, name: str, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+def _aligned_score(
+    store: GraphStore, name: str, ids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
     """Score ``name`` at ``ids`` (NaN where the score is absent)."""
     table = store.read_scores(name)
     out = np.full(len(ids), np.nan)
@@ -758,7 +762,9 @@ def _community_sizes(community: npt.NDArray[np.float64]) -> npt.NDArray[np.int64
     return sizes
 
 
-def _shared_counts(store: GraphStore, ids: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.int64]]:
+def _shared_counts(
+    store: GraphStore, ids: npt.NDArray[np.int64]
+) -> dict[str, npt.NDArray[np.int64]]:
     """Per account, identifiers of each type it shares with at least one other account."""
     types = list(SHARED_COUNT_FEATURES)
     links = store.export_links(types).select(["src", "dst", "type"])
@@ -809,7 +815,11 @@ def _rings_of(
     ring_index = np.where(hit, ring_of[at], -1)
     ring_id_values = rings.column("ring_id").combine_chunks()
     mask = pa.array(ring_index < 0)
-    ring_ids = pc.if_else(mask, pa.scalar(None, pa.string()), pc.take(ring_id_values, pa.array(np.maximum(ring_index, 0))))
+    ring_ids = pc.if_else(
+        mask,
+        pa.scalar(None, pa.string()),
+        pc.take(ring_id_values, pa.array(np.maximum(ring_index, 0))),
+    )
     ring_scores = np.where(hit, scores[np.maximum(ring_index, 0)], np.nan)
     reasons_by_ring = rings.column("reasons").to_pylist()
     ring_reasons: list[list[str] | None] = [
@@ -830,7 +840,9 @@ def _reasons_for(
         source = reasons.select(["id", "reasons"])
     elif store.table_versions(SNAPSHOT_TABLE):
         previous = store.read_table(SNAPSHOT_TABLE)
-        source = pa.table({"id": previous.column("entity_id"), "reasons": previous.column("reasons")})
+        source = pa.table(
+            {"id": previous.column("entity_id"), "reasons": previous.column("reasons")}
+        )
     out: list[list[str] | None] = list(ring_reasons)
     if source is not None and source.num_rows:
         source_ids = source.column("id").to_numpy().astype(np.int64)

@@ -60,18 +60,14 @@ class RequestContext(BaseContext):
         found = {e.id: e for e in await self.gateway.call(work)}
         return [found.get(i) for i in wanted]
 
-    async def _load_features(
-        self, names: Sequence[tuple[str, str]]
-    ) -> list[EntityFeatures | None]:
+    async def _load_features(self, names: Sequence[tuple[str, str]]) -> list[EntityFeatures | None]:
         by_type: dict[str, list[int]] = {}
         for i, (entity_type, _) in enumerate(names):
             by_type.setdefault(entity_type, []).append(i)
         out: list[EntityFeatures | None] = [None] * len(names)
         for entity_type, positions in by_type.items():
             try:
-                found = self.feature_service.get_many(
-                    entity_type, [names[i][1] for i in positions]
-                )
+                found = self.feature_service.get_many(entity_type, [names[i][1] for i in positions])
             except BackendUnavailable:
                 found = [None] * len(positions)
             for i, item in zip(positions, found, strict=True):

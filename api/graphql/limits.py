@@ -35,7 +35,7 @@ from graph_service.errors import FraudGraphError
 log = logging.getLogger(__name__)
 
 #: Items assumed for a list field that takes no ``first``.
-UNPAGED_LIST_COST: Final = 20
+UNPAGED_LIST_COST: Final = 10
 #: List fields whose size the parent's ``first`` already priced (connections).
 _CONNECTION_LISTS: Final = frozenset({"edges", "nodes"})
 
@@ -75,11 +75,15 @@ def cost_limit_rule(max_cost: int, default_page: int) -> type[ValidationRule]:
             first = next((a for a in node.arguments or () if a.name.value == "first"), None)
             field_type = self.context.get_type()
             if first is not None:
-                size = int(first.value.value) if isinstance(first.value, IntValueNode) else default_page
+                size = (
+                    int(first.value.value)
+                    if isinstance(first.value, IntValueNode)
+                    else default_page
+                )
                 child = multiplier * max(1, size)
             elif (
                 field_type is not None
-                and is_list_type(get_nullable_type(field_type))  # type: ignore[arg-type]
+                and is_list_type(get_nullable_type(field_type))
                 and node.name.value not in _CONNECTION_LISTS
             ):
                 child = multiplier * UNPAGED_LIST_COST
@@ -104,8 +108,10 @@ def _code_and_status(error: GraphQLError) -> tuple[str, int, bool]:
     """``(code, http status, mask)`` of one error."""
     original = error.original_error
     if isinstance(original, FraudGraphError):
-        return original.code, original.http_status, original.http_status >= 500 and (
-            original.code == "internal_error"
+        return (
+            original.code,
+            original.http_status,
+            original.http_status >= 500 and (original.code == "internal_error"),
         )
     if original is None:
         return "invalid_query", 400, False

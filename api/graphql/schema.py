@@ -552,9 +552,7 @@ class Query:
         limit = _page(info, first)
 
         def work(store: GraphStore) -> Any:
-            return money_flow(
-                store, account, depth=hops, direction=direction.value, limit=limit
-            )
+            return money_flow(store, account, depth=hops, direction=direction.value, limit=limit)
 
         found = await info.context.gateway.call(work)
         return MoneyFlowNode(
@@ -566,7 +564,6 @@ class Query:
             ],
             truncated=found.truncated,
         )
-
 
 
 @strawberry.type

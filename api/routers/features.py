@@ -138,8 +138,7 @@ async def get_features_batch(
     entities = request.entities
     if len(entities) > settings.feature_batch_max:
         raise LimitExceeded(
-            f"{len(entities)} entities in one batch exceed the cap of "
-            f"{settings.feature_batch_max}"
+            f"{len(entities)} entities in one batch exceed the cap of {settings.feature_batch_max}"
         )
     by_type: dict[str, list[int]] = {}
     for i, entity in enumerate(entities):

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import ApiSettings
 from graph_service.embedded.store import EmbeddedStore
-from graph_service.settings import Settings
+from graph_service.settings import Neo4jSettings, Settings
 from ingestion.synthetic import ScenarioConfig, ScenarioSummary, generate_scenario
 from scoring.feature_cache import FeatureSnapshot
 from tests.conftest import RedisServer, analyse_and_publish
@@ -85,3 +85,25 @@ def client(make_app: AppFactory) -> Iterator[TestClient]:
     """A TestClient on the app over the analysed embedded store (development keys)."""
     with TestClient(make_app()) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def neo4j_analysed(
+    scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
+) -> AnalysedStore:
+    """The scenario in the session's Neo4j: analysed with GDS, flagged, published."""
+    from tests.graph_service.conftest import PASSWORD, SHARED_NEO4J
+
+    work = tmp_path_factory.mktemp("api-neo4j")
+    store = open_neo4j_store(work / "store")
+    try:
+        snapshot = analyse_and_publish(store, scenario, work)
+    finally:
+        store.close()
+    server = SHARED_NEO4J.get()
+    settings = Settings(
+        backend="neo4j",
+        store_dir=work / "store",
+        neo4j=Neo4jSettings(uri=server.uri, password=PASSWORD),
+    )
+    return AnalysedStore(settings=settings, snapshot=snapshot, scenario=scenario)

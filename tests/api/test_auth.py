@@ -21,7 +21,9 @@ GRAPHQL_QUERY = {"query": "{ rings(first: 1) { totalCount } }"}
 def test_keys_file_holds_hashes_and_roles(tmp_path: Path) -> None:
     """A key from the file authenticates by its secret; the file holds only the hash."""
     path = tmp_path / "keys.json"
-    path.write_text(json.dumps([{"name": "ana", "role": "investigator", "sha256": hash_key("s3cret")}]))
+    path.write_text(
+        json.dumps([{"name": "ana", "role": "investigator", "sha256": hash_key("s3cret")}])
+    )
     ring = KeyRing.load(keys_file=path, inline=None, environment="production")
     key = ring.authenticate("s3cret")
     assert (key.name, key.role) == ("ana", Role.INVESTIGATOR)
@@ -32,10 +34,14 @@ def test_keys_file_holds_hashes_and_roles(tmp_path: Path) -> None:
 
 def test_inline_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """FRAUDGRAPH_API_KEYS=name:role:sha256 entries are read by ApiSettings."""
-    monkeypatch.setenv("FRAUDGRAPH_API_KEYS", f"bot:scorer:{hash_key('k1')},op:admin:{hash_key('k2')}")
+    monkeypatch.setenv(
+        "FRAUDGRAPH_API_KEYS", f"bot:scorer:{hash_key('k1')},op:admin:{hash_key('k2')}"
+    )
     settings = ApiSettings()
     assert settings.keys is not None
-    ring = KeyRing.load(keys_file=None, inline=settings.keys.get_secret_value(), environment="production")
+    ring = KeyRing.load(
+        keys_file=None, inline=settings.keys.get_secret_value(), environment="production"
+    )
     assert ring.authenticate("k1").role is Role.SCORER
     assert ring.authenticate("k2").role is Role.ADMIN
 
@@ -60,7 +66,7 @@ def test_malformed_keys_file_is_refused(tmp_path: Path) -> None:
     """A keys file that is not a JSON list of objects is InvalidInput."""
     path = tmp_path / "keys.json"
     path.write_text("{not json")
-    with pytest.raises(InvalidInput, match="keys.json"):
+    with pytest.raises(InvalidInput, match=r"keys\.json"):
         KeyRing.load(keys_file=path, inline=None, environment="development")
     path.write_text('{"a": 1}')
     with pytest.raises(InvalidInput, match="expected a JSON list"):
@@ -119,7 +125,9 @@ def test_health_and_metrics_need_no_key(client: TestClient) -> None:
     assert "fraudgraph_http_request_seconds" in client.get("/metrics").text
 
 
-def test_configured_keys_replace_the_development_ones(make_app: AppFactory, analysed: AnalysedStore) -> None:
+def test_configured_keys_replace_the_development_ones(
+    make_app: AppFactory, analysed: AnalysedStore
+) -> None:
     """With keys configured, the development keys stop working."""
     app = make_app(keys=f"bot:scorer:{hash_key('real-key')}")
     with TestClient(app) as client:
@@ -135,7 +143,9 @@ def test_graphiql_page_only_outside_production(analysed: AnalysedStore) -> None:
         page = client.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 200 and "graphiql" in page.text.lower()
     production = analysed.settings.model_copy(update={"environment": "production"})
-    app = create_app(ApiSettings(snapshot_poll_s=0, keys=f"ana:investigator:{hash_key('k')}"), production)
+    app = create_app(
+        ApiSettings(snapshot_poll_s=0, keys=f"ana:investigator:{hash_key('k')}"), production
+    )
     with TestClient(app) as client:
         page = client.get("/graphql", headers={"Accept": "text/html", "X-API-Key": "k"})
         assert "graphiql" not in page.text.lower()

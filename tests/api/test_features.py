@@ -47,7 +47,9 @@ def test_unknown_entity_is_a_clear_404(client: TestClient) -> None:
         ("/v1/features/Account", 404, "not_found"),
     ],
 )
-def test_malformed_type_or_key_is_4xx(client: TestClient, path: str, status: int, code: str) -> None:
+def test_malformed_type_or_key_is_4xx(
+    client: TestClient, path: str, status: int, code: str
+) -> None:
     """Malformed types and oversized keys get a 4xx with a code, never a 500."""
     response = client.get(path, headers=SCORER)
     assert response.status_code == status
@@ -137,10 +139,15 @@ def test_admin_reload_swaps_to_a_newly_published_snapshot(
         again = client.post("/v1/admin/snapshot/reload", headers=ADMIN).json()
         assert not again["swapped"]
         metrics = client.get("/metrics").text
-        assert f'fraudgraph_feature_snapshot_info{{cache="memory",version="{published.version}"}} 1.0' in metrics
+        assert (
+            f'fraudgraph_feature_snapshot_info{{cache="memory",version="{published.version}"}} 1.0'
+            in metrics
+        )
 
 
-def test_metrics_count_hits_misses_and_latency_per_route(client: TestClient, analysed: AnalysedStore) -> None:
+def test_metrics_count_hits_misses_and_latency_per_route(
+    client: TestClient, analysed: AnalysedStore
+) -> None:
     """/metrics has per-route latency histograms and cache hit/miss counters."""
     key = analysed.snapshot.keys[0]
     client.get(f"/v1/features/Account/{key}", headers=SCORER)

@@ -13,12 +13,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import ApiSettings
-from graph_service.settings import Neo4jSettings, Settings
+from graph_service.settings import Settings
 from graph_service.store import GraphStore, open_store
-from ingestion.synthetic import ScenarioSummary
 from queries import neighbourhood
 from scoring.feature_cache import FeatureCache, FeatureSnapshot
-from tests.api.conftest import INVESTIGATOR, AnalysedStore, analyse_and_publish
+from tests.api.conftest import INVESTIGATOR, AnalysedStore
 
 BACKENDS = ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 
@@ -43,28 +42,6 @@ class Served:
         assert response.status_code == 200 and "errors" not in body, body
         result: dict[str, Any] = body["data"]
         return result
-
-
-@pytest.fixture(scope="module")
-def neo4j_analysed(
-    scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
-) -> AnalysedStore:
-    """The scenario in the session's Neo4j: analysed with GDS, flagged, published."""
-    from tests.graph_service.conftest import PASSWORD, SHARED_NEO4J, open_neo4j_store
-
-    work = tmp_path_factory.mktemp("api-neo4j")
-    store = open_neo4j_store(work / "store")
-    try:
-        snapshot = analyse_and_publish(store, scenario, work)
-    finally:
-        store.close()
-    server = SHARED_NEO4J.get()
-    settings = Settings(
-        backend="neo4j",
-        store_dir=work / "store",
-        neo4j=Neo4jSettings(uri=server.uri, password=PASSWORD),
-    )
-    return AnalysedStore(settings=settings, snapshot=snapshot, scenario=scenario)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -95,7 +72,7 @@ def _ringed_key(served: Served) -> tuple[str, str]:
 
 def test_entity_with_risk_reasons_and_ring(served: Served) -> None:
     """entity(type, key) answers the snapshot's risk, reasons and ring."""
-    key, ring_id = _ringed_key(served)
+    key, _ring_id = _ringed_key(served)
     data = served.data(
         "query($k: String!) { entity(type: ACCOUNT, key: $k) { id type key risk reasons "
         "features { communitySize snapshotVersion sharedCounts { sharedDevices } } ring { id score } } }",
@@ -190,7 +167,8 @@ def test_rings_filter_order_and_pages(served: Served) -> None:
     assert all(r["score"] >= 0.2 for r in seen)
     typology = seen[0]["typology"]
     only = served.data(
-        "query($t: String!) { rings(typology: $t, first: 200) { nodes { typology } } }", {"t": typology}
+        "query($t: String!) { rings(typology: $t, first: 200) { nodes { typology } } }",
+        {"t": typology},
     )["rings"]["nodes"]
     assert only and {r["typology"] for r in only} == {typology}
 
@@ -203,7 +181,11 @@ def test_label_mutations_append_labels_with_author_and_time(served: Served) -> N
         "{ entityKey label author reason recordedAt } }",
         {"k": key},
     )["labelEntity"]
-    assert (receipt["entityKey"], receipt["label"], receipt["author"]) == (key, "FRAUD", "dev-investigator")
+    assert (receipt["entityKey"], receipt["label"], receipt["author"]) == (
+        key,
+        "FRAUD",
+        "dev-investigator",
+    )
     ring_receipt = served.data(
         'mutation($id: String!) { labelRing(id: $id, label: LEGIT, reason: "family") '
         "{ ringId membersLabelled author } }",
@@ -215,7 +197,10 @@ def test_label_mutations_append_labels_with_author_and_time(served: Served) -> N
     assert {(r["entity_key"], r["label"], r["reason"]) for r in ours if r["source"] == "api"} == {
         (key, "fraud", "mule")
     }
-    assert len([r for r in ours if r["source"] == f"api:ring:{ring_id}"]) == ring_receipt["membersLabelled"]
+    assert (
+        len([r for r in ours if r["source"] == f"api:ring:{ring_id}"])
+        == ring_receipt["membersLabelled"]
+    )
     assert all(r["recorded_at"] is not None and r["ts"] is not None for r in ours)
 
 
@@ -225,15 +210,19 @@ def test_label_on_an_unknown_entity_or_ring_is_not_found(served: Served) -> None
         'mutation { labelEntity(type: ACCOUNT, key: "ghost", label: FRAUD, reason: "x") { author } }'
     )
     assert response.json()["errors"][0]["extensions"]["code"] == "entity_not_found"
-    response = served.query('mutation { labelRing(id: "Rnope", label: FRAUD, reason: "x") { ringId } }')
+    response = served.query(
+        'mutation { labelRing(id: "Rnope", label: FRAUD, reason: "x") { ringId } }'
+    )
     assert response.json()["errors"][0]["extensions"]["code"] == "entity_not_found"
     with open_store(served.settings) as store:
         assert not [r for r in store.labels().to_pylist() if r["entity_key"] == "ghost"]
 
 
-def test_neighbors_risk_is_one_cache_read_per_request(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_neighbors_risk_is_one_cache_read_per_request(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Risk and ring of 50 neighbours come from one batched feature read (DataLoader)."""
-    key, ring_id = _ringed_key(served)
+    _key, ring_id = _ringed_key(served)
     service = served.client.app.state.features  # type: ignore[attr-defined]
     calls: list[int] = []
     original = service.get_many
@@ -289,7 +278,9 @@ def test_store_work_past_the_timeout_is_query_timeout(analysed: AnalysedStore) -
     with TestClient(app) as client:
         response = client.post(
             "/graphql",
-            json={"query": '{ neighbors(type: ACCOUNT, key: "A1", first: 5) { edges { cursor } } }'},
+            json={
+                "query": '{ neighbors(type: ACCOUNT, key: "A1", first: 5) { edges { cursor } } }'
+            },
             headers=INVESTIGATOR,
         )
     assert response.status_code == 504

@@ -54,7 +54,13 @@ def _table(rows: list[dict[str, object]]) -> pa.Table:
 
 def _snapshot(version: str, risk: float, n: int = 50) -> FeatureSnapshot:
     rows: list[dict[str, object]] = [
-        {"entity_type": "Account", "key": f"A{i}", "entity_id": i, "risk": risk, "reasons": [version]}
+        {
+            "entity_type": "Account",
+            "key": f"A{i}",
+            "entity_id": i,
+            "risk": risk,
+            "reasons": [version],
+        }
         for i in range(n)
     ]
     return FeatureSnapshot(_table(rows), version=version, created_at=datetime.now(UTC))
@@ -70,7 +76,10 @@ def test_snapshot_values_match_the_stored_scores(store: EmbeddedStore) -> None:
     for entity_id, value in zip(table["entity_id"], table["risk"], strict=True):
         assert value == pytest.approx(expected[entity_id])
     pagerank = dict(
-        zip(*store.read_scores("pagerank").select(["entity_id", "value"]).to_pydict().values(), strict=True)
+        zip(
+            *store.read_scores("pagerank").select(["entity_id", "value"]).to_pydict().values(),
+            strict=True,
+        )
     )
     assert table["pagerank"][0] == pytest.approx(pagerank[table["entity_id"][0]])
 
@@ -119,7 +128,9 @@ def test_reasons_come_from_the_analysis_and_survive_a_republish(store: EmbeddedS
     """Without an analysis at hand, a rebuilt snapshot keeps the last published reasons."""
     published = snapshot_from_store(store)
     rebuilt = build_feature_snapshot(store)
-    assert rebuilt.table.column("reasons").to_pylist() == published.table.column("reasons").to_pylist()
+    assert (
+        rebuilt.table.column("reasons").to_pylist() == published.table.column("reasons").to_pylist()
+    )
     assert any(published.table.column("reasons").to_pylist())
 
 
