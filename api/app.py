@@ -20,6 +20,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from api.auth import API_KEY_HEADER, KeyRing, Role, authorise
 from api.errors import install_error_handlers
+from api.fast_path import FeatureFastPath
 from api.feature_service import FeatureService
 from api.graphql.context import RequestContext
 from api.graphql.schema import build_schema
@@ -92,7 +93,10 @@ def create_app(
     )
     metrics = ApiMetrics()
     gateway = StoreGateway(
-        graph_settings, timeout_s=settings.query_timeout_s, pool_size=settings.store_pool_size
+        graph_settings,
+        timeout_s=settings.query_timeout_s,
+        pool_size=settings.store_pool_size,
+        hold_s=settings.embedded_hold_s,
     )
     redis_cache = _redis_cache(settings) if settings.feature_cache == "redis" else None
     feature_service = FeatureService(FeatureCache(), redis_cache, metrics)
@@ -160,5 +164,6 @@ def create_app(
         multipart_uploads_enabled=False,
     )
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
+    app.add_middleware(FeatureFastPath, features=feature_service, keys=keys)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app

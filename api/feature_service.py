@@ -99,6 +99,32 @@ class FeatureService:
         """The feature of one entity (see :meth:`get_many`)."""
         return self.get_many(entity_type, [key])[0]
 
+    def payloads(self, entity_type: str, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+        """JSON-ready features of ``keys`` (one type), ``None`` where the snapshot has none.
+
+        The in-process path gathers whole columns at once (see
+        :meth:`~scoring.feature_cache.FeatureSnapshot.payloads`).
+
+        Raises
+        ------
+        BackendUnavailable
+            If no cache can answer.
+        """
+        use_redis = self.redis is not None and time.monotonic() >= self._redis_down_until
+        snapshot = self.memory.snapshot
+        if use_redis or snapshot is None:
+            return [None if f is None else f.as_dict() for f in self.get_many(entity_type, keys)]
+        if self.redis is not None:
+            self.metrics.cache_fallbacks.inc()
+        rows = snapshot.rows_of(entity_type, keys)
+        found = snapshot.payloads(rows)
+        hits = int((rows >= 0).sum())
+        if hits:
+            self._hits["memory"].inc(hits)
+        if hits < len(found):
+            self._misses["memory"].inc(len(found) - hits)
+        return found
+
     def reload(self, gateway: StoreGateway, *, force: bool = False) -> dict[str, Any]:
         """Load the latest published snapshot and rings from the store if they changed.
 

@@ -44,7 +44,10 @@ class ApiSettings(BaseSettings):
     query_timeout_s : float
         Seconds a GraphQL operation's store work may take.
     store_pool_size : int
-        Store connections shared by GraphQL requests (Neo4j backend).
+        Store connections shared by GraphQL requests.
+    embedded_hold_s : float
+        Embedded backend: seconds the server keeps the DuckDB file open after the last
+        read (batch jobs can open it for writing only while the server does not hold it).
     """
 
     model_config = SettingsConfigDict(env_prefix="FRAUDGRAPH_API_", extra="ignore")
@@ -66,3 +69,4 @@ class ApiSettings(BaseSettings):
     graphql_page_max: int = Field(default=200, ge=1, le=1_000)
     query_timeout_s: float = Field(default=10.0, gt=0)
     store_pool_size: int = Field(default=4, ge=1, le=64)
+    embedded_hold_s: float = Field(default=2.0, ge=0)

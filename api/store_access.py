@@ -1,11 +1,15 @@
 """How the API reaches the graph store: short units of work, off the event loop, timed.
 
 The embedded store is one DuckDB file, and a process holding it open (even read-only)
-keeps the batch jobs from opening it for writing. So the server never keeps it open: each
-unit of work opens it read-only (label writes: read-write), runs, and closes it. Units in
-this process share the file through a readers-writer lock (DuckDB refuses a read-only and
-a read-write instance of one file in one process). If a batch job holds the file, the unit
-fails with ``StoreLocked`` (409), which the caller may retry.
+keeps the batch jobs from opening it for writing. So the server holds it only while
+investigators use it: reads borrow a read-only store from a small pool, and the pool is
+closed after ``hold_s`` seconds without a read (opening the file costs tens of
+milliseconds, too much to pay per query). Label writes close the pool and open the file
+read-write for the one write. Units in this process share the file through a
+readers-writer lock (DuckDB refuses a read-only and a read-write instance of one file in
+one process). If a batch job holds the file, the unit fails with ``StoreLocked`` (409);
+a batch job started while the server holds it gets ``StoreLocked`` too and retries once
+the server has been idle for ``hold_s``.
 
 Neo4j is a server: a small pool of open stores (drivers) is shared by the requests.
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -78,15 +83,32 @@ class StoreGateway:
     timeout_s : float
         Longest a unit may take before the caller gets ``QueryTimeout``.
     pool_size : int
-        Open stores kept for the Neo4j backend.
+        Open stores kept for reuse.
+    hold_s : float
+        Embedded backend: seconds without a read after which the pooled read-only stores
+        are closed, releasing the file for batch jobs (0 = close after every unit).
     """
 
-    def __init__(self, settings: Settings, *, timeout_s: float, pool_size: int = 4) -> None:
+    def __init__(
+        self, settings: Settings, *, timeout_s: float, pool_size: int = 4, hold_s: float = 2.0
+    ) -> None:
         self.settings = settings
         self.backend = settings.backend
         self.timeout_s = timeout_s
+        self.hold_s = hold_s
         self._pool: queue.LifoQueue[GraphStore] = queue.LifoQueue(maxsize=pool_size)
         self._lock = _ReadersWriterLock()
+        self._last_use = time.monotonic()
+        self._closed = threading.Event()
+        if self.backend == "embedded" and hold_s > 0:
+            threading.Thread(target=self._release_when_idle, daemon=True).start()
+
+    def _release_when_idle(self) -> None:
+        while not self._closed.wait(min(0.5, self.hold_s)):
+            if time.monotonic() - self._last_use >= self.hold_s and not self._pool.empty():
+                with self._lock.writing():
+                    if time.monotonic() - self._last_use >= self.hold_s:
+                        self._drain()
 
     # -- synchronous units (worker threads, background jobs) ------------------------------
     def _open(self, *, write: bool) -> GraphStore:
@@ -124,18 +146,26 @@ class StoreGateway:
         BackendUnavailable
             For any other failure to reach the store.
         """
+        self._last_use = time.monotonic()
         if self.backend == "embedded":
-            guard = self._lock.writing() if write else self._lock.reading()
-            with guard:
-                store = self._open(write=write)
-                try:
-                    return work(store)
-                finally:
-                    store.close()
+            if write or self.hold_s <= 0:
+                guard = self._lock.writing() if write else self._lock.reading()
+                with guard:
+                    self._drain()
+                    store = self._open(write=write)
+                    try:
+                        return work(store)
+                    finally:
+                        store.close()
+            with self._lock.reading():
+                return self._pooled(work)
+        return self._pooled(work)
+
+    def _pooled(self, work: Callable[[GraphStore], T]) -> T:
         try:
             store = self._pool.get_nowait()
         except queue.Empty:
-            store = self._open(write=write)
+            store = self._open(write=False)
         healthy = False
         try:
             result = work(store)
@@ -186,7 +216,11 @@ class StoreGateway:
         return True, f"{sum(counts.nodes.values())} entities"
 
     def close(self) -> None:
-        """Close the pooled stores."""
+        """Close the pooled stores and stop the idle release."""
+        self._closed.set()
+        self._drain()
+
+    def _drain(self) -> None:
         while True:
             try:
                 store = self._pool.get_nowait()

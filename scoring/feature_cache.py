@@ -71,6 +71,9 @@ INT_FEATURES: Final[tuple[str, ...]] = (
     *SHARED_COUNT_FEATURES.values(),
 )
 
+#: Every numeric feature (what a columnar batch lookup gathers).
+FEATURE_COLUMNS_NUMERIC: Final[tuple[str, ...]] = (*FLOAT_FEATURES, *INT_FEATURES)
+
 #: The ``feature_snapshot`` table: one row per entity.
 SNAPSHOT_SCHEMA: Final = pa.schema(
     [
@@ -294,6 +297,60 @@ class FeatureSnapshot:
         if name in self._ints:
             return self._ints[name][rows]
         raise InvalidInput(f"no numeric feature {name!r}")
+
+    def payloads(self, rows: npt.NDArray[np.int64]) -> list[dict[str, Any] | None]:
+        """JSON-ready features of ``rows`` (``None`` where a row is -1), gathered by column.
+
+        The same content as :meth:`EntityFeatures.as_dict`, except that unknown float
+        scores stay NaN (JSON encoders such as orjson write them as ``null``).
+
+        Notes
+        -----
+        One vectorised gather per column, then one small dict per row: the batch path of
+        the feature endpoints.
+        """
+        rows = np.asarray(rows, np.int64)
+        hit = rows[rows >= 0]
+        floats = {name: self._floats[name][hit].tolist() for name in FLOAT_FEATURES}
+        ints = {name: self._ints[name][hit].tolist() for name in INT_FEATURES}
+        ring_codes = self._ring_codes[hit].tolist()
+        reason_codes = self._reason_codes[hit].tolist()
+        version, time_text = self.version, self.created_at.isoformat()
+        types, keys, ring_ids, reason_sets = (
+            self.entity_types,
+            self.keys,
+            self._ring_ids,
+            self._reason_sets,
+        )
+        shared_names = tuple(SHARED_COUNT_FEATURES.values())
+        out: list[dict[str, Any] | None] = []
+        j = 0
+        for row in rows.tolist():
+            if row < 0:
+                out.append(None)
+                continue
+            ring_code = ring_codes[j]
+            ring_id = ring_ids[ring_code] if ring_code >= 0 else None
+            out.append(
+                {
+                    "entity_type": types[row],
+                    "key": keys[row],
+                    "risk": floats["risk"][j],
+                    "ring_id": ring_id,
+                    "ring_score": floats["ring_score"][j] if ring_id is not None else None,
+                    "community_size": ints["community_size"][j],
+                    "shared_identifiers": ints["shared_identifiers"][j],
+                    "shared_counts": {name: ints[name][j] for name in shared_names},
+                    "pagerank": floats["pagerank"][j],
+                    "seeded_pagerank": floats["seeded_pagerank"][j],
+                    "gnn_score": floats["gnn_score"][j],
+                    "reasons": list(reason_sets[reason_codes[j]]),
+                    "snapshot_version": version,
+                    "snapshot_time": time_text,
+                }
+            )
+            j += 1
+        return out
 
     def records(self, rows: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
         """JSON-ready records (without snapshot fields) of ``rows``, for Redis publishing.

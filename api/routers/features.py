@@ -94,7 +94,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _TYPES = {t.value.lower(): t.value for t in NodeType} | {t.name.lower(): t.value for t in NodeType}
 
 
-def _node_type(value: str) -> str:
+def node_type_name(value: str) -> str:
+    """The node type named by ``value`` (case-insensitive), as its value (``"Account"``).
+
+    Raises
+    ------
+    InvalidInput
+        If ``value`` names no node type.
+    """
     found = _TYPES.get(value.lower())
     if found is None:
         raise InvalidInput(
@@ -119,11 +126,11 @@ async def get_features(
     _key: ScorerKey,
 ) -> Response:
     """Served from the feature cache; 404 if the current snapshot lacks the entity."""
-    node_type = _node_type(entity_type)
-    found = features.get(node_type, key)
+    node_type = node_type_name(entity_type)
+    found = features.payloads(node_type, [key])[0]
     if found is None:
         raise entity_missing(node_type, key)
-    return _json(found.as_dict())
+    return _json(found)
 
 
 @router.post(
@@ -142,12 +149,11 @@ async def get_features_batch(
         )
     by_type: dict[str, list[int]] = {}
     for i, entity in enumerate(entities):
-        by_type.setdefault(_node_type(entity.type), []).append(i)
+        by_type.setdefault(node_type_name(entity.type), []).append(i)
     data: list[dict[str, Any] | None] = [None] * len(entities)
     for node_type, positions in by_type.items():
-        found = features.get_many(node_type, [entities[i].key for i in positions])
+        found = features.payloads(node_type, [entities[i].key for i in positions])
         for i, item in zip(positions, found, strict=True):
-            if item is not None:
-                data[i] = item.as_dict()
+            data[i] = item
     missing = sum(1 for d in data if d is None)
     return _json({"data": data, "count": len(data), "missing": missing})

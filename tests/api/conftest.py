@@ -71,10 +71,14 @@ AppFactory = Callable[..., FastAPI]
 
 @pytest.fixture
 def make_app(analysed: AnalysedStore) -> AppFactory:
-    """Factory: ``make_app(graph_settings=None, **api_settings) -> FastAPI``."""
+    """Factory: ``make_app(graph_settings=None, **api_settings) -> FastAPI`` (the app
+    closes the embedded store after each unit unless ``embedded_hold_s`` is given)."""
 
     def _make(graph_settings: Settings | None = None, **options: Any) -> FastAPI:
         options.setdefault("snapshot_poll_s", 0)
+        # Tests open the store in this process too; DuckDB refuses a second instance of
+        # one file with another configuration, so the app does not keep it open.
+        options.setdefault("embedded_hold_s", 0)
         return create_app(ApiSettings(**options), graph_settings or analysed.settings)
 
     return _make

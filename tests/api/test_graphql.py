@@ -56,7 +56,7 @@ def served(
     else:
         neo = request.getfixturevalue("neo4j_analysed")
         settings, snapshot = neo.settings, neo.snapshot
-    app = create_app(ApiSettings(snapshot_poll_s=0), settings)
+    app = create_app(ApiSettings(snapshot_poll_s=0, embedded_hold_s=0), settings)
     with TestClient(app) as client:
         yield Served(client=client, settings=settings, snapshot=snapshot)
 
