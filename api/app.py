@@ -164,6 +164,11 @@ def create_app(
         multipart_uploads_enabled=False,
     )
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
-    app.add_middleware(FeatureFastPath, features=feature_service, keys=keys)
+    app.add_middleware(
+        FeatureFastPath,
+        features=feature_service,
+        keys=keys,
+        on_demand=settings.on_demand_features,
+    )
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app

@@ -36,12 +36,17 @@ class FeatureFastPath:
         The rest of the application.
     features : FeatureService
     keys : KeyRing
+    on_demand : bool
+        Misses go on to the route, which computes them from the graph.
     """
 
-    def __init__(self, app: ASGIApp, *, features: FeatureService, keys: KeyRing) -> None:
+    def __init__(
+        self, app: ASGIApp, *, features: FeatureService, keys: KeyRing, on_demand: bool = False
+    ) -> None:
         self.app = app
         self.features = features
         self.keys = keys
+        self.on_demand = on_demand
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -68,6 +73,10 @@ class FeatureFastPath:
             node_type = node_type_name(parts[0])
             found = self.features.payloads(node_type, [parts[1]])[0]
             if found is None:
+                if self.on_demand:
+                    del scope["fraudgraph.route"]
+                    await self.app(scope, receive, send)
+                    return
                 raise entity_missing(node_type, parts[1])
             body = orjson.dumps(found)
         except FraudGraphError as exc:

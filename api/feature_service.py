@@ -185,6 +185,55 @@ class FeatureService:
         return detail
 
 
+def on_demand_payload(store: GraphStore, entity_type: str, key: str) -> dict[str, Any]:
+    """A feature computed from the graph for an account the snapshot lacks (bounded).
+
+    Only what one capped relationship query gives: the shared-identifier counts (via
+    :func:`queries.shared_identifiers` with no sharing accounts listed). Risk, ring,
+    community and centralities stay ``null`` until the next snapshot; the reason code
+    ``NOT_IN_SNAPSHOT`` says so.
+
+    Raises
+    ------
+    EntityNotFound
+        If the entity is not an account in the graph.
+    LimitExceeded
+        If the account uses more identifiers than the query's cap.
+
+    Notes
+    -----
+    One capped read of the account's identifiers with their account counts.
+    """
+    from graph_service.model import LinkType, NodeType
+    from queries import shared_identifiers
+    from scoring.feature_cache import SHARED_COUNT_FEATURES
+
+    if entity_type != NodeType.ACCOUNT.value:
+        raise entity_missing(entity_type, key)
+    found = shared_identifiers(store, key, limit=0)
+    counts = dict.fromkeys(SHARED_COUNT_FEATURES.values(), 0)
+    for use in found.identifiers:
+        name = SHARED_COUNT_FEATURES.get(LinkType(use.link_type))
+        if name is not None and use.account_count >= 2:
+            counts[name] += 1
+    return {
+        "entity_type": entity_type,
+        "key": key,
+        "risk": None,
+        "ring_id": None,
+        "ring_score": None,
+        "community_size": None,
+        "shared_identifiers": sum(counts.values()),
+        "shared_counts": counts,
+        "pagerank": None,
+        "seeded_pagerank": None,
+        "gnn_score": None,
+        "reasons": ["NOT_IN_SNAPSHOT"],
+        "snapshot_version": None,
+        "snapshot_time": None,
+    }
+
+
 def entity_missing(entity_type: str, key: str) -> EntityNotFound:
     """The 404 of an entity the snapshot does not hold."""
     return EntityNotFound(

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from api.deps import FeaturesDep, ScorerKey, SettingsDep
-from api.feature_service import entity_missing
+from api.deps import FeaturesDep, GatewayDep, ScorerKey, SettingsDep
+from api.feature_service import entity_missing, on_demand_payload
 from graph_service.errors import InvalidInput, LimitExceeded
 from graph_service.model import NodeType
 
@@ -32,22 +32,23 @@ class SharedCounts(BaseModel):
 
 
 class Features(BaseModel):
-    """The compact risk feature of one entity."""
+    """The compact risk feature of one entity (``null`` snapshot fields and the reason
+    ``NOT_IN_SNAPSHOT`` mark an on-demand answer)."""
 
     entity_type: str
     key: str
     risk: float | None
     ring_id: str | None
     ring_score: float | None
-    community_size: int
+    community_size: int | None
     shared_identifiers: int
     shared_counts: SharedCounts
     pagerank: float | None
     seeded_pagerank: float | None
     gnn_score: float | None
     reasons: list[str]
-    snapshot_version: str
-    snapshot_time: str
+    snapshot_version: str | None
+    snapshot_time: str | None
 
 
 class EntityName(BaseModel):
@@ -123,13 +124,19 @@ async def get_features(
     entity_type: Annotated[str, Path(min_length=1, max_length=32, examples=["Account"])],
     key: Annotated[str, Path(min_length=1, max_length=MAX_KEY_LENGTH)],
     features: FeaturesDep,
+    settings: SettingsDep,
+    gateway: GatewayDep,
     _key: ScorerKey,
 ) -> Response:
-    """Served from the feature cache; 404 if the current snapshot lacks the entity."""
+    """Served from the feature cache; 404 if the current snapshot lacks the entity (or,
+    with ``FRAUDGRAPH_API_ON_DEMAND_FEATURES``, a bounded computation from the graph for
+    an account scored in no snapshot yet)."""
     node_type = node_type_name(entity_type)
     found = features.payloads(node_type, [key])[0]
     if found is None:
-        raise entity_missing(node_type, key)
+        if not settings.on_demand_features:
+            raise entity_missing(node_type, key)
+        found = await gateway.call(lambda store: on_demand_payload(store, node_type, key))
     return _json(found)
 
 

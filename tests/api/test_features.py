@@ -169,3 +169,34 @@ def test_readyz_reports_store_and_snapshot(client: TestClient, analysed: Analyse
     assert body["store"]["backend"] == "embedded" and body["store"]["reachable"]
     assert body["features"]["snapshot_version"] == analysed.snapshot.version
     assert body["features"]["entities"] == len(analysed.snapshot)
+
+
+def test_on_demand_answers_an_account_missing_from_the_snapshot(
+    make_app: AppFactory, analysed: AnalysedStore, tmp_path: Path
+) -> None:
+    """With on_demand_features, an account in the graph but not in the snapshot gets its
+    shared-identifier counts from the graph, marked NOT_IN_SNAPSHOT; unknown ones stay 404."""
+    from graph_service.model import NodeType
+
+    shutil.copytree(analysed.settings.store_dir, tmp_path / "store")
+    settings = analysed.settings.model_copy(update={"store_dir": tmp_path / "store"})
+    key = analysed.snapshot.keys[3]
+    expected = FeatureCache(analysed.snapshot).get("Account", key)
+    assert expected is not None
+    with EmbeddedStore(settings.store_dir, memory_limit="1GB", threads=2) as store:
+        table = store.read_table("feature_snapshot")
+        import pyarrow.compute as pc
+
+        kept = table.filter(pc.not_equal(table.column("key"), key))
+        store.write_table("feature_snapshot", kept, version="29990101T000000.000000Z")
+        assert store.get_entity(NodeType.ACCOUNT, key)
+    with TestClient(make_app(graph_settings=settings, on_demand_features=True)) as client:
+        response = client.get(f"/v1/features/Account/{key}", headers=SCORER)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["reasons"] == ["NOT_IN_SNAPSHOT"] and body["risk"] is None
+        assert body["shared_counts"] == expected.shared_counts
+        assert client.get("/v1/features/Account/ghost", headers=SCORER).status_code == 404
+        assert client.get("/v1/features/Device/ghost", headers=SCORER).status_code == 404
+    with TestClient(make_app(graph_settings=settings)) as client:
+        assert client.get(f"/v1/features/Account/{key}", headers=SCORER).status_code == 404
