@@ -17,10 +17,6 @@ from api.store_access import StoreGateway
 _key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="ApiKey")
 
 
-def _state(request: Request) -> object:
-    return request.app.state
-
-
 def get_settings(request: Request) -> ApiSettings:
     """The app's settings."""
     settings: ApiSettings = request.app.state.settings

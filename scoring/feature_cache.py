@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph_service.errors import BackendUnavailable, EntityNotFound, InvalidInput
-from graph_service.model import LINK_ENDPOINTS, LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
+from graph_service.model import LINK_TYPE_CODE, LinkType, NodeType
 from graph_service.store import GraphStore
 
 if TYPE_CHECKING:
@@ -87,7 +87,6 @@ SNAPSHOT_SCHEMA: Final = pa.schema(
     ]
 )
 
-_ACCOUNT_CODE: Final = NODE_TYPE_CODE[NodeType.ACCOUNT]
 _REDIS_PREFIX: Final = "fraudgraph:features"
 
 
@@ -843,7 +842,6 @@ def _shared_counts(
         selected = mine & (link_type == LINK_TYPE_CODE[link])
         out[name] = np.bincount(at[selected], minlength=len(ids)).astype(np.int64)
         total += out[name]
-    assert all(LINK_ENDPOINTS[t][0] == NodeType.ACCOUNT for t in types)
     return {**out, "shared_identifiers": total}
 
 

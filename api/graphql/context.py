@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
@@ -77,7 +76,3 @@ class RequestContext(BaseContext):
     def author(self) -> str:
         """The name recorded as a label's author."""
         return self.key.name if self.key is not None else "anonymous"
-
-    def loaders(self) -> dict[str, Any]:
-        """The loaders, by name (for tests and introspection)."""
-        return {"entities": self.entities, "features": self.features}

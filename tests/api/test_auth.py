@@ -12,7 +12,6 @@ from api.app import create_app
 from api.auth import DEVELOPMENT_KEYS, KeyRing, Role, Unauthenticated, hash_key
 from api.settings import ApiSettings
 from graph_service.errors import InvalidInput
-from graph_service.settings import Settings
 from tests.api.conftest import ADMIN, INVESTIGATOR, SCORER, AnalysedStore, AppFactory
 
 GRAPHQL_QUERY = {"query": "{ rings(first: 1) { totalCount } }"}
@@ -150,9 +149,3 @@ def test_graphiql_page_only_outside_production(analysed: AnalysedStore) -> None:
         page = client.get("/graphql", headers={"Accept": "text/html", "X-API-Key": "k"})
         assert "graphiql" not in page.text.lower()
         assert client.get("/docs").status_code == 404
-
-
-def test_settings_object_is_typed() -> None:
-    """Settings(environment=...) is validated (an unknown environment is refused)."""
-    with pytest.raises(ValueError, match="environment"):
-        Settings(environment="staging")  # type: ignore[arg-type]
