@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,7 +29,8 @@ class ApiSettings(BaseSettings):
     feature_cache : {"memory", "redis"}
         Serve features from the in-process snapshot or from Redis.
     redis_url : str
-        Redis to read (and fall back from) when ``feature_cache`` is ``redis``.
+        Redis to read (and fall back from) when ``feature_cache`` is ``redis``
+        (``FRAUDGRAPH_API_REDIS_URL``, else the stack-wide ``FRAUDGRAPH_REDIS_URL``).
     feature_batch_max : int
         Most entities one ``POST /v1/features/batch`` may ask for.
     on_demand_features : bool
@@ -50,14 +51,21 @@ class ApiSettings(BaseSettings):
         read (batch jobs can open it for writing only while the server does not hold it).
     """
 
-    model_config = SettingsConfigDict(env_prefix="FRAUDGRAPH_API_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="FRAUDGRAPH_API_", extra="ignore", populate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     keys_file: Path | None = None
     keys: SecretStr | None = None
     feature_cache: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices(
+            "FRAUDGRAPH_API_REDIS_URL", "FRAUDGRAPH_REDIS_URL", "redis_url"
+        ),
+    )
     redis_prefix: str = "fraudgraph:features"
     feature_batch_max: int = Field(default=1_000, ge=1, le=100_000)
     on_demand_features: bool = False
