@@ -315,8 +315,22 @@ class RingNode:
     @strawberry.field(description="Member accounts, by id (at most `first`).")
     async def members(self, info: Ctx, first: int = 100) -> list[EntityNode]:
         count = checked_limit(first, MAX_RING_MEMBERS, "first")
-        found = await info.context.entities.load_many(list(self._record.members[:count]))
-        return [EntityNode.of(e) for e in found if e is not None]
+        ids = list(self._record.members[:count])
+        # Members are scored accounts: their keys are in the snapshot, no store read needed.
+        snapshot = info.context.feature_service.memory.snapshot
+        rows = snapshot.rows_of_ids(ids) if snapshot is not None else [-1] * len(ids)
+        missing = [i for i, row in zip(ids, rows, strict=True) if row < 0]
+        loaded = dict(zip(missing, await info.context.entities.load_many(missing), strict=True))
+        members = []
+        for entity_id, row in zip(ids, rows, strict=True):
+            if row >= 0 and snapshot is not None:
+                node_type = GqlNodeType(snapshot.entity_types[int(row)])
+                members.append(
+                    EntityNode(id=entity_id, type=node_type, key=snapshot.keys[int(row)])
+                )
+            elif (entity := loaded.get(entity_id)) is not None:
+                members.append(EntityNode.of(entity))
+        return members
 
     @strawberry.field(description="Identifiers two or more members share, and the links.")
     async def subgraph(self, info: Ctx, first: int = 1_000) -> RingSubgraphNode:

@@ -253,14 +253,32 @@ def _store_units(served: Served, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return units
 
 
-def test_ring_members_are_one_store_read(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
-    """All members of a ring are fetched in one store read, however many there are."""
+def test_ring_members_need_no_store_read(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ring's members (scored accounts) are named from the snapshot: no store read."""
     _, ring_id = _ringed_key(served)
     units = _store_units(served, monkeypatch)
     data = served.data(
-        "query($id: String!) { ring(id: $id) { members(first: 500) { id key } } }", {"id": ring_id}
+        "query($id: String!) { ring(id: $id) { memberIds members(first: 500) { id key type } } }",
+        {"id": ring_id},
     )
-    assert len(data["ring"]["members"]) >= 2
+    members = data["ring"]["members"]
+    assert len(members) >= 2 and [m["id"] for m in members] == data["ring"]["memberIds"]
+    assert units == []
+    with open_store(served.settings) as store:
+        expected = [e.key for e in store.get_entities(data["ring"]["memberIds"])]
+    assert [m["key"] for m in members] == expected
+
+
+def test_entities_outside_the_snapshot_are_one_store_read(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shared identifiers of many sharing accounts resolve through one batched loader."""
+    key, _ = _ringed_key(served)
+    units = _store_units(served, monkeypatch)
+    served.data(
+        "query($k: String!) { sharedIdentifiers(account: $k, first: 20) { accounts { account { key risk ring { id } } } } }",
+        {"k": key},
+    )
     assert units == ["read"]
 
 

@@ -164,6 +164,13 @@ def test_missing_entities_are_none_and_nan_is_null() -> None:
     assert FeatureCache().get("Account", "A1") is None
 
 
+def test_rows_of_ids_finds_entities_by_internal_id() -> None:
+    """rows_of_ids maps internal ids to rows, -1 for ids the snapshot lacks."""
+    snapshot = _snapshot("v1", 0.5, n=10)
+    assert snapshot.rows_of_ids([3, 99, 0]).tolist() == [3, -1, 0]
+    assert snapshot.rows_of_ids([]).tolist() == []
+
+
 def test_columnar_batch_lookup_gathers_rows() -> None:
     """lookup_rows gives rows (-1 for misses) of the snapshot it read, for vector gathers."""
     cache = FeatureCache(_snapshot("v1", 0.25))
