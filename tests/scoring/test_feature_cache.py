@@ -16,6 +16,7 @@ from graph_service.errors import BackendUnavailable, EntityNotFound, InvalidInpu
 from graph_service.model import LINK_TYPE_CODE, LinkType, NodeType
 from ingestion.synthetic import ScenarioConfig, generate_scenario
 from scoring.feature_cache import (
+    FEATURE_COLUMNS_NUMERIC,
     SNAPSHOT_SCHEMA,
     SNAPSHOT_TABLE,
     FeatureCache,
@@ -179,6 +180,11 @@ def test_columnar_batch_lookup_gathers_rows() -> None:
     assert snapshot.column("risk", rows[rows >= 0]).tolist() == [0.25, 0.25]
     with pytest.raises(InvalidInput):
         snapshot.column("reasons", rows)
+    numeric = snapshot.numeric(rows[rows >= 0])
+    assert numeric.shape == (2, len(FEATURE_COLUMNS_NUMERIC)) and numeric[:, 0].tolist() == [
+        0.25,
+        0.25,
+    ]
 
 
 def test_swap_under_concurrent_reads_never_mixes_versions() -> None:
