@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the test suite drives for real (compose validation). Installed when
-# missing and we are root; otherwise the tests that need them say so and skip.
-APT_PACKAGES := docker-compose
+# Debian packages the test suite drives for real (compose validation, the Redis feature
+# cache). Installed when missing and we are root; otherwise the tests that need them say so
+# and skip. Each entry is package:command (the command checked on PATH).
+APT_PACKAGES := docker-compose:docker-compose redis-server:redis-server
 system-deps:
-	@missing=""; for cmd in $(APT_PACKAGES); do command -v $$cmd >/dev/null || missing="$$missing $$cmd"; done; \
+	@missing=""; for entry in $(APT_PACKAGES); do pkg=$${entry%%:*}; cmd=$${entry##*:}; command -v $$cmd >/dev/null || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

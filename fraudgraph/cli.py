@@ -1,5 +1,5 @@
 """The ``fraudgraph`` command line: generate, ingest, stats, analyze, evaluate, rings,
-super-nodes, demo, and a local Neo4j.
+super-nodes, publish, serve, demo, and a local Neo4j.
 
 Every command that reports figures takes ``--json`` and then prints exactly one JSON
 object on stdout; progress bars and logs go to stderr. On failure the exit code is
@@ -306,6 +306,7 @@ def demo(
     result = report.as_dict()
     with open_store(settings) as graph:
         analysis = _analyse_and_flag(graph, settings, threshold=DEMO_THRESHOLD, out_dir=None)
+        snapshot = _publish(graph, None, analysis.pop("reasons"))
         evaluation = _evaluation(
             graph, summary.truth_path, analysis["flagged_table"], analysis["risk"]
         )
@@ -321,6 +322,10 @@ def demo(
     _print_counts(counts)
     _report_analysis(analysis, evaluation, top=10, as_json=False, store=settings.store_dir)
     out.print(f"  ground truth of the planted rings: {summary.truth_path}")
+    out.print(
+        f"  feature snapshot {snapshot['version']} published ({snapshot['entities']:,} accounts); "
+        f"serve it with: fraudgraph serve --store {settings.store_dir}"
+    )
     if result["rows_quarantined"]:
         out.print(f"  quarantined rows: {result['quarantine_path']}")
 
@@ -352,6 +357,11 @@ def analyze(
     ] = None,
     truth: TruthOption = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Rings to print.")] = 10,
+    publish_features: Annotated[
+        bool,
+        typer.Option("--publish", help="Then publish the feature snapshot (see `publish`)."),
+    ] = False,
+    redis_url: RedisUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find and score rings: projection, communities, features, scores, flagged clusters."""
@@ -359,6 +369,9 @@ def analyze(
     with open_store(settings) as graph:
         summary = _analyse_and_flag(graph, settings, threshold=threshold, out_dir=out_dir)
         evaluation = _evaluation(graph, truth, summary["flagged_table"], summary["risk"])
+        if publish_features:
+            summary["feature_snapshot"] = _publish(graph, redis_url, summary["reasons"])
+    summary.pop("reasons")
     _report_analysis(summary, evaluation, top=top, as_json=as_json, store=settings.store_dir)
 
 
@@ -465,6 +478,7 @@ def _analyse_and_flag(
         progress.update(flag_task, completed=1)
     risk = result.entity_risk.select(["id", "risk"])
     return {
+        "reasons": result.entity_risk.select(["id", "reasons"]),
         "analysis_version": result.version,
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
         "accounts": result.entity_risk.num_rows,
@@ -711,6 +725,103 @@ def query_flow(
     with open_store(_settings(store)) as graph:
         result = money_flow(graph, account, depth=depth, direction=direction, limit=limit)  # type: ignore[arg-type]
     _print_result(result, as_json)
+
+
+# -- serving ----------------------------------------------------------------------------
+
+
+RedisUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        envvar="FRAUDGRAPH_API_REDIS_URL",
+        help="Also publish the snapshot to this Redis (e.g. redis://127.0.0.1:6379/0).",
+    ),
+]
+
+
+def _publish(graph: GraphStore, redis_url: str | None, reasons: pa.Table | None) -> dict[str, Any]:
+    """Build and publish the feature snapshot; its summary."""
+    import time
+
+    from scoring.feature_cache import publish_snapshot
+
+    redis_cache = None
+    if redis_url:
+        import redis
+
+        from api.settings import ApiSettings
+        from scoring.feature_cache import RedisFeatureCache
+
+        redis_cache = RedisFeatureCache(
+            redis.Redis.from_url(redis_url, socket_connect_timeout=2.0),
+            prefix=ApiSettings().redis_prefix,
+        )
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task("publish feature snapshot", total=1)
+        snapshot = publish_snapshot(graph, reasons=reasons, redis_cache=redis_cache)
+        progress.update(task, completed=1)
+    return {
+        "version": snapshot.version,
+        "entities": len(snapshot),
+        "redis": bool(redis_url),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+@app.command()
+@_fail_cleanly
+def publish(
+    store: StoreOption = None,
+    redis_url: RedisUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build the feature snapshot from the latest analysis and publish it (store, Redis)."""
+    with open_store(_settings(store)) as graph:
+        result = _publish(graph, redis_url, reasons=None)
+    if as_json:
+        _emit(result)
+        return
+    out.print(
+        f"published feature snapshot [bold]{result['version']}[/]: {result['entities']:,} "
+        f"entities in {result['seconds']:.1f} s" + (" (also to redis)" if result["redis"] else "")
+    )
+
+
+@app.command()
+@_fail_cleanly
+def serve(
+    store: StoreOption = None,
+    host: Annotated[
+        str, typer.Option("--host", envvar="FRAUDGRAPH_API_HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", envvar="FRAUDGRAPH_API_PORT", min=1, max=65535)
+    ] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
+    log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+) -> None:
+    """Run the API (GraphQL at /graphql, features at /v1/features) with uvicorn."""
+    import os
+
+    import uvicorn
+
+    from api.app import create_app
+
+    if store is not None:
+        os.environ["FRAUDGRAPH_STORE"] = str(store)
+    create_app()  # refuses a bad configuration (no keys in production) before listening
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
+    options["access_log"] = False
+    for module, key, value in (("uvloop", "loop", "uvloop"), ("httptools", "http", "httptools")):
+        try:
+            __import__(module)
+            options[key] = value
+        except ImportError:
+            pass
+    err.print(f"serving on http://{host}:{port} (GraphQL at /graphql, docs at /docs)")
+    uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
 
 
 Neo4jDataDir = Annotated[

@@ -292,6 +292,26 @@ class GraphStore(Protocol):
         """The append-only labels table, with the entity id where the entity exists."""
         ...
 
+    def add_label(
+        self,
+        node_type: NodeType,
+        key: str,
+        *,
+        label: Literal["fraud", "legit"],
+        source: str,
+        author: str | None,
+        reason: str | None,
+        ts: datetime | None = None,
+    ) -> None:
+        """Append one label (investigator feedback) to the append-only labels table.
+
+        Args: the entity by type and normalised key (it need not exist: labels are kept
+        for entities not yet in the graph, with a null entity id); label; source (e.g.
+        ``"api"``); author and reason (free text); ts, the verdict's time (default now).
+        The row's ``recorded_at`` is the time of the write.
+        """
+        ...
+
     def write_scores(self, name: str, ids: np.ndarray, values: np.ndarray, *, version: str) -> None:
         """Replace score ``name`` for the given entity ids with ``values`` (one version)."""
         ...

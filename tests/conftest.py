@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,6 +19,16 @@ import pytest
 
 from graph_service.embedded.store import EmbeddedStore
 from ingestion.schema import EVENT_SCHEMA
+
+if TYPE_CHECKING:
+    from graph_service.store import GraphStore
+    from ingestion.synthetic import ScenarioSummary
+    from scoring.feature_cache import FeatureSnapshot
+
+_MISSING_REDIS = (
+    "REDIS TESTS SKIPPED: redis-server is not on PATH (apt-get install redis-server, "
+    "or `make system-deps`)"
+)
 
 #: A small, fully valid event log with known graph answers (see test expectations).
 GOOD_EVENTS: list[dict[str, Any]] = [
@@ -130,3 +145,94 @@ def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
     store = EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2)
     yield store
     store.close()
+
+
+def analyse_and_publish(
+    store: GraphStore, scenario: ScenarioSummary, work: Path
+) -> FeatureSnapshot:
+    """Ingest ``scenario`` into ``store``, analyse, flag and publish its snapshot."""
+    from ingestion.loader import Ingestor
+    from scoring.analysis import analyse
+    from scoring.feature_cache import publish_snapshot
+    from scoring.flagging import flag_clusters
+
+    ingestor = Ingestor(store, quarantine_dir=work / "quarantine")
+    try:
+        ingestor.run([scenario.events_path, scenario.labels_path])
+    finally:
+        ingestor.close()
+    result = analyse(store)
+    flag_clusters(store, result, threshold=0.5, out_dir=work / "flagged")
+    return publish_snapshot(store, reasons=result.entity_risk.select(["id", "reasons"]))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A ``redis-server`` process of the tests' own, on a free port, without persistence."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip(_MISSING_REDIS)
+        self.port = _free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="fraudgraph-redis-"))
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start within 10 s")
+
+    @property
+    def url(self) -> str:
+        """``redis://`` URL of the server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        """Stop the server and remove its directory."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """The session's Redis."""
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis for one test only (tests that stop it)."""
+    server = RedisServer()
+    yield server
+    server.stop()

@@ -89,6 +89,8 @@ def test_help_lists_the_commands() -> None:
         "evaluate",
         "rings",
         "super-nodes",
+        "publish",
+        "serve",
         "demo",
     ):
         assert command in result.stdout
@@ -319,3 +321,35 @@ def test_query_errors_exit_2_with_one_line(
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
+
+
+def test_publish_before_any_analysis_fails_with_one_line(tmp_path: Path) -> None:
+    """publish on a store never analysed exits 2 with one line naming the command to run."""
+    events = write_rows(tmp_path / "events.csv", GOOD_EVENTS)
+    assert fraudgraph("ingest", str(events), "--store", str(tmp_path / "s")).returncode == 0
+    result = fraudgraph("publish", "--store", str(tmp_path / "s"), "--json")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "fraudgraph analyze" in errors[0]
+
+
+def test_analyze_publish_then_publish_again(analysed: tuple[Path, Path]) -> None:
+    """analyze --publish reports the snapshot; publish --json republishes a newer version."""
+    _, store = analysed
+    result = fraudgraph("analyze", "--store", str(store), "--publish", "--json")
+    assert result.returncode == 0, result.stderr
+    first = json.loads(result.stdout)["feature_snapshot"]
+    assert first["entities"] >= 1500 and first["redis"] is False
+    again = fraudgraph("publish", "--store", str(store), "--json")
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert second["entities"] == first["entities"] and second["version"] > first["version"]
+
+
+def test_serve_refuses_production_without_keys(tmp_path: Path) -> None:
+    """serve in production with no API keys exits 2 with one line, before listening."""
+    result = fraudgraph(
+        "serve", "--store", str(tmp_path), env={"FRAUDGRAPH_ENVIRONMENT": "production"}
+    )
+    assert result.returncode == 2
+    assert "no API keys configured" in result.stderr

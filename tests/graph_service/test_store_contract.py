@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import networkx as nx
@@ -158,6 +159,32 @@ def test_scores_are_replaced_per_entity(loaded: GraphStore) -> None:
     assert loaded.read_scores("risk", ids=[2]).column("value").to_pylist() == [0.3]
     with pytest.raises(InvalidInput):
         loaded.write_scores("risk", np.array([1, 2]), np.array([0.5]), version="v3")
+
+
+def test_add_label_appends_with_author_reason_and_times(loaded: GraphStore) -> None:
+    """add_label appends a row (entity id resolved when the entity exists); nothing is replaced."""
+    before = loaded.labels().num_rows
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    loaded.add_label(
+        NodeType.ACCOUNT, "A1", label="fraud", source="api", author="ana", reason="mule", ts=when
+    )
+    loaded.add_label(NodeType.ACCOUNT, "A1", label="legit", source="api", author="bo", reason="ok")
+    loaded.add_label(
+        NodeType.DEVICE, "no-such", label="fraud", source="api", author=None, reason=None
+    )
+    rows = loaded.labels().to_pylist()
+    assert len(rows) == before + 3
+    added = rows[before:]
+    a1 = loaded.get_entity(NodeType.ACCOUNT, "A1").id
+    assert [
+        (r["entity_id"], r["entity_type"], r["label"], r["author"], r["reason"]) for r in added
+    ] == [
+        (a1, "Account", "fraud", "ana", "mule"),
+        (a1, "Account", "legit", "bo", "ok"),
+        (None, "Device", "fraud", None, None),
+    ]
+    assert added[0]["ts"] == when
+    assert all(r["recorded_at"] is not None and r["source"] == "api" for r in added)
 
 
 def test_commit_of_a_batch_already_in_the_ledger_is_a_no_op(loaded: GraphStore) -> None:

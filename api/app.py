@@ -1,0 +1,174 @@
+"""The FastAPI application factory.
+
+:func:`create_app` wires settings, API keys, the store gateway, the feature caches, the
+routers, the GraphQL endpoint, metrics and the error mapping. At start the app loads the
+latest published feature snapshot and rings (if the store answers; otherwise it starts
+degraded and keeps trying), then checks for newer ones every ``snapshot_poll_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request, Response
+from strawberry.fastapi import GraphQLRouter
+
+from api.auth import API_KEY_HEADER, KeyRing, Role, authorise
+from api.errors import install_error_handlers
+from api.fast_path import FeatureFastPath
+from api.feature_service import FeatureService
+from api.graphql.context import RequestContext
+from api.graphql.schema import build_schema
+from api.metrics import ApiMetrics, LatencyMiddleware
+from api.routers import admin, features, health
+from api.settings import ApiSettings
+from api.store_access import StoreGateway
+from graph_service.errors import FraudGraphError
+from graph_service.settings import Settings
+from scoring.feature_cache import FeatureCache, RedisFeatureCache
+
+log = logging.getLogger(__name__)
+
+
+def _redis_cache(settings: ApiSettings) -> RedisFeatureCache:
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
+    )
+    return RedisFeatureCache(client, prefix=settings.redis_prefix)
+
+
+async def _poll_snapshots(app: FastAPI, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        await _reload_quietly(app)
+
+
+async def _reload_quietly(app: FastAPI) -> None:
+    service: FeatureService = app.state.features
+    gateway: StoreGateway = app.state.gateway
+    try:
+        result = await anyio.to_thread.run_sync(lambda: service.reload(gateway))
+        if result["swapped"]:
+            log.info("feature snapshot loaded", extra=result)
+    except FraudGraphError as exc:
+        log.warning("feature snapshot not reloaded: %s", exc)
+    except Exception:  # the poller must outlive any one failure
+        log.exception("feature snapshot reload failed")
+
+
+def create_app(
+    settings: ApiSettings | None = None, graph_settings: Settings | None = None
+) -> FastAPI:
+    """The API application.
+
+    Parameters
+    ----------
+    settings : ApiSettings, optional
+        Default: read from ``FRAUDGRAPH_API_*``.
+    graph_settings : Settings, optional
+        The store's settings; default: read from ``FRAUDGRAPH_*`` / ``NEO4J_*``.
+
+    Returns
+    -------
+    FastAPI
+
+    Raises
+    ------
+    InvalidInput
+        If the API keys are malformed, or none are configured in production.
+    """
+    settings = settings or ApiSettings()
+    graph_settings = graph_settings or Settings()
+    keys = KeyRing.load(
+        keys_file=settings.keys_file,
+        inline=settings.keys.get_secret_value() if settings.keys else None,
+        environment=graph_settings.environment,
+    )
+    metrics = ApiMetrics()
+    gateway = StoreGateway(
+        graph_settings,
+        timeout_s=settings.query_timeout_s,
+        pool_size=settings.store_pool_size,
+        hold_s=settings.embedded_hold_s,
+    )
+    redis_cache = _redis_cache(settings) if settings.feature_cache == "redis" else None
+    feature_service = FeatureService(FeatureCache(), redis_cache, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _reload_quietly(app)
+        poller = None
+        if settings.snapshot_poll_s > 0:
+            poller = asyncio.create_task(_poll_snapshots(app, settings.snapshot_poll_s))
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            await anyio.to_thread.run_sync(gateway.close)
+
+    production = graph_settings.environment == "production"
+    app = FastAPI(
+        title="fraudgraph API",
+        version="1",
+        summary="Investigator GraphQL and the real-time risk feature.",
+        lifespan=lifespan,
+        docs_url=None if production else "/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.graph_settings = graph_settings
+    app.state.keys = keys
+    app.state.metrics = metrics
+    app.state.gateway = gateway
+    app.state.features = feature_service
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(features.router)
+    app.include_router(admin.router)
+
+    async def graphql_context(request: Request, response: Response) -> RequestContext:
+        is_graphiql_page = (
+            request.method == "GET" and "query" not in request.query_params and not production
+        )
+        key = None
+        if not is_graphiql_page:
+            key = authorise(
+                keys.authenticate(request.headers.get(API_KEY_HEADER)),
+                frozenset({Role.INVESTIGATOR}),
+            )
+        context = RequestContext(
+            key=key,
+            settings=settings,
+            gateway=gateway,
+            feature_service=feature_service,
+            metrics=metrics,
+        )
+        context.request = request
+        context.response = response
+        return context
+
+    graphql = GraphQLRouter(
+        build_schema(settings),
+        context_getter=graphql_context,
+        graphql_ide=None if production else "graphiql",
+        multipart_uploads_enabled=False,
+    )
+    app.include_router(graphql, prefix="/graphql", include_in_schema=False)
+    app.add_middleware(
+        FeatureFastPath,
+        features=feature_service,
+        keys=keys,
+        on_demand=settings.on_demand_features,
+    )
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    return app

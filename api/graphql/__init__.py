@@ -1,0 +1,1 @@
+"""The investigators' GraphQL API: schema, per-request DataLoaders, limits, error codes."""

@@ -1,0 +1,113 @@
+"""Fixtures for the API tests: an analysed store with a published snapshot, a real Redis,
+the app in-process (TestClient), and the Neo4j session server.
+
+The scenario (1,500 accounts) is generated, ingested, analysed, flagged and published
+once per session; every test reads it through a fresh app. Redis is a real
+``redis-server`` started on a free port with a temporary directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import ApiSettings
+from graph_service.embedded.store import EmbeddedStore
+from graph_service.settings import Neo4jSettings, Settings
+from ingestion.synthetic import ScenarioConfig, ScenarioSummary, generate_scenario
+from scoring.feature_cache import FeatureSnapshot
+from tests.conftest import RedisServer, analyse_and_publish
+from tests.graph_service.conftest import (  # noqa: F401  (fixtures re-exported)
+    _stop_shared_neo4j,
+    neo4j_server,
+    open_neo4j_store,
+)
+
+__all__ = ["RedisServer", "analyse_and_publish"]
+
+SCORER = {"X-API-Key": "dev-scorer"}
+INVESTIGATOR = {"X-API-Key": "dev-investigator"}
+ADMIN = {"X-API-Key": "dev-admin"}
+
+
+@dataclass(frozen=True)
+class AnalysedStore:
+    """A store analysed, flagged and published, with what the tests compare against."""
+
+    settings: Settings
+    snapshot: FeatureSnapshot
+    scenario: ScenarioSummary
+
+
+@pytest.fixture(scope="session")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> ScenarioSummary:
+    """A 1,500-account scenario with planted rings and labels."""
+    out = tmp_path_factory.mktemp("api-scenario")
+    config = ScenarioConfig(accounts=1_500, seed=23, label_fraction=0.5, legit_label_fraction=0.03)
+    return generate_scenario(config, out)
+
+
+@pytest.fixture(scope="session")
+def analysed(scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory) -> AnalysedStore:
+    """The scenario in an embedded store: analysed, flagged, snapshot published; closed."""
+    work = tmp_path_factory.mktemp("api-store")
+    store = EmbeddedStore(work / "store", memory_limit="1GB", threads=2)
+    try:
+        snapshot = analyse_and_publish(store, scenario, work)
+    finally:
+        store.close()
+    settings = Settings(store_dir=work / "store", duckdb_memory_limit="1GB", duckdb_threads=2)
+    return AnalysedStore(settings=settings, snapshot=snapshot, scenario=scenario)
+
+
+AppFactory = Callable[..., FastAPI]
+
+
+@pytest.fixture
+def make_app(analysed: AnalysedStore) -> AppFactory:
+    """Factory: ``make_app(graph_settings=None, **api_settings) -> FastAPI`` (the app
+    closes the embedded store after each unit unless ``embedded_hold_s`` is given)."""
+
+    def _make(graph_settings: Settings | None = None, **options: Any) -> FastAPI:
+        options.setdefault("snapshot_poll_s", 0)
+        # Tests open the store in this process too; DuckDB refuses a second instance of
+        # one file with another configuration, so the app does not keep it open.
+        options.setdefault("embedded_hold_s", 0)
+        return create_app(ApiSettings(**options), graph_settings or analysed.settings)
+
+    return _make
+
+
+@pytest.fixture
+def client(make_app: AppFactory) -> Iterator[TestClient]:
+    """A TestClient on the app over the analysed embedded store (development keys)."""
+    with TestClient(make_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def neo4j_analysed(
+    scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
+) -> AnalysedStore:
+    """The scenario in the session's Neo4j: analysed with GDS, flagged, published."""
+    from tests.graph_service.conftest import PASSWORD, SHARED_NEO4J
+
+    work = tmp_path_factory.mktemp("api-neo4j")
+    store = open_neo4j_store(work / "store")
+    try:
+        snapshot = analyse_and_publish(store, scenario, work)
+    finally:
+        store.close()
+    server = SHARED_NEO4J.get()
+    settings = Settings(
+        backend="neo4j",
+        store_dir=work / "store",
+        neo4j=Neo4jSettings(uri=server.uri, password=PASSWORD),
+    )
+    return AnalysedStore(settings=settings, snapshot=snapshot, scenario=scenario)
