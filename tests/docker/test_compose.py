@@ -223,6 +223,19 @@ def test_compose_rendered_config_has_gds_memory_healthchecks_and_ordering(
         assert "FRAUDGRAPH_ENVIRONMENT: production" in block, name
 
 
+def test_api_reads_hashed_keys_from_a_secret_and_features_from_redis(tmp_path: Path) -> None:
+    """The api gets its key hashes as a mounted secret and serves the Redis feature snapshot."""
+    result = _render(tmp_path)
+    assert result.returncode == 0, result.stderr
+    api = _service_blocks(result.stdout)["api"]
+    assert "FRAUDGRAPH_API_KEYS_FILE: /run/secrets/fraudgraph_api_keys" in api
+    assert "FRAUDGRAPH_API_FEATURE_CACHE: redis" in api
+    assert re.search(r"^\s+secrets:\n\s+- source: fraudgraph_api_keys$", api, re.MULTILINE)
+    assert "FRAUDGRAPH_BACKEND: neo4j" in api  # the shared environment is kept
+    top_level = result.stdout.split("\nservices:", 1)[0]
+    assert "fraudgraph_api_keys:" in top_level and "api-keys.json" in top_level
+
+
 def test_compose_takes_every_secret_from_the_environment(tmp_path: Path) -> None:
     """No service hard-codes a password: every secret-looking value is the injected one."""
     result = _render(tmp_path)
@@ -230,7 +243,7 @@ def test_compose_takes_every_secret_from_the_environment(tmp_path: Path) -> None
     secret_lines = 0
     for name, block in _service_blocks(result.stdout).items():
         for key, value in re.findall(r"^\s+([A-Za-z0-9_]+):[ \t]*(.*)$", block, re.MULTILINE):
-            if SECRET_KEY.search(key):
+            if SECRET_KEY.search(key) and key != "secrets":  # `secrets:` lists mounted files
                 assert SENTINEL in value, f"{name}: {key} is not taken from NEO4J_PASSWORD"
                 secret_lines += 1
     assert secret_lines >= 1 + len(APP_SERVICES)  # NEO4J_AUTH + each app's NEO4J_PASSWORD
