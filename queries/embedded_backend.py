@@ -1,5 +1,6 @@
-"""The relationship queries on the embedded store: SQL over its DuckDB ``links`` and
-``entities`` tables, through a read cursor the store hands out.
+"""The relationship queries on the embedded store: SQL over its DuckDB ``links`` (ordered by
+source), ``links_in`` (the same links ordered by destination) and ``entities`` tables,
+through a read cursor the store hands out.
 
 Id sets travel as registered Arrow tables and every other value as a bound parameter;
 the SQL text is constant. Every statement ends in ``LIMIT`` with the caller's cap and is
@@ -45,7 +46,7 @@ WITH adj AS (
     FROM links WHERE src = $id AND list_contains($types, type)
     UNION ALL
     SELECT type::INTEGER, src, 'in', {_LINK_VALUES}
-    FROM links WHERE dst = $id AND list_contains($types, type))
+    FROM links_in WHERE dst = $id AND list_contains($types, type))
 SELECT a.link_type, a.other, a.direction, e.type, e.key, a.n_events, a.amount_sum,
        a.first_us, a.last_us
 FROM adj a JOIN entities e ON e.id = a.other
@@ -57,7 +58,7 @@ ORDER BY a.link_type, a.other, a.direction LIMIT $cap
 _IDENTIFIER_USES: Final = """
 WITH mine AS (SELECT dst AS id, type::INTEGER AS link_type FROM links
               WHERE src = $id AND list_contains($types, type)),
-     used AS (SELECT dst AS id, count(*) AS n FROM links SEMI JOIN mine ON links.dst = mine.id
+     used AS (SELECT dst AS id, count(*) AS n FROM links_in l SEMI JOIN mine ON l.dst = mine.id
               GROUP BY dst)
 SELECT m.id, e.type, e.key, m.link_type, u.n
 FROM mine m JOIN entities e ON e.id = m.id JOIN used u ON u.id = m.id LIMIT $cap
@@ -65,7 +66,7 @@ FROM mine m JOIN entities e ON e.id = m.id JOIN used u ON u.id = m.id LIMIT $cap
 
 _SHARING_ACCOUNTS: Final = """
 SELECT l.src AS id, e.type, e.key, count(*) AS n_shared, min(w.n) AS rarest
-FROM links l JOIN _wanted w ON l.dst = w.id JOIN entities e ON e.id = l.src
+FROM links_in l JOIN _wanted w ON l.dst = w.id JOIN entities e ON e.id = l.src
 WHERE l.src <> $id
 GROUP BY l.src, e.type, e.key
 ORDER BY n_shared DESC, rarest, id LIMIT $cap
@@ -82,7 +83,7 @@ SELECT * FROM (
     SELECT l.src AS a, l.dst AS b FROM links l SEMI JOIN _frontier f ON l.src = f.id
     WHERE list_contains($types, l.type)
     UNION
-    SELECT l.dst, l.src FROM links l SEMI JOIN _frontier f ON l.dst = f.id
+    SELECT l.dst, l.src FROM links_in l SEMI JOIN _frontier f ON l.dst = f.id
     WHERE list_contains($types, l.type))
 LIMIT $cap
 """
@@ -98,13 +99,13 @@ ORDER BY src, dst, type LIMIT $cap
 """
 
 _ACCOUNT_COUNTS: Final = """
-SELECT dst, count(*) FROM links SEMI JOIN _wanted w ON links.dst = w.id GROUP BY dst LIMIT $cap
+SELECT dst, count(*) FROM links_in l SEMI JOIN _wanted w ON l.dst = w.id GROUP BY dst LIMIT $cap
 """
 
 _TRANSFERS: Final = {
     "out": f"SELECT src, dst, {_LINK_VALUES} FROM links SEMI JOIN _frontier f ON links.src = f.id "
     "WHERE type = $transfer ORDER BY src, dst LIMIT $cap",
-    "in": f"SELECT src, dst, {_LINK_VALUES} FROM links SEMI JOIN _frontier f ON links.dst = f.id "
+    "in": f"SELECT src, dst, {_LINK_VALUES} FROM links_in l SEMI JOIN _frontier f ON l.dst = f.id "
     "WHERE type = $transfer ORDER BY src, dst LIMIT $cap",
 }
 

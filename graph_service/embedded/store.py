@@ -2,7 +2,8 @@
 
 Layout of ``store_dir``::
 
-    graph.duckdb        entities, links, labels, scores, ingest ledger, quarantine
+    graph.duckdb        entities, links (and ``links_in``, the same ordered by destination),
+                        labels, scores, ingest ledger, quarantine
     events/*.parquet    normalised events, one file per committed batch (replay, temporal features)
 
 Writes are append-only within a batch transaction: links and entity facts arrive as
@@ -89,6 +90,12 @@ CREATE TABLE IF NOT EXISTS links (
     src BIGINT NOT NULL, dst BIGINT NOT NULL, type UTINYINT NOT NULL,
     n_events BIGINT NOT NULL, amount_sum DOUBLE NOT NULL,
     first_ts TIMESTAMPTZ NOT NULL, last_ts TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS entity_keys (
+    h UBIGINT NOT NULL, type UTINYINT NOT NULL, key VARCHAR NOT NULL, id BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS links_in (
+    src BIGINT NOT NULL, dst BIGINT NOT NULL, type UTINYINT NOT NULL,
+    n_events BIGINT NOT NULL, amount_sum DOUBLE NOT NULL,
+    first_ts TIMESTAMPTZ NOT NULL, last_ts TIMESTAMPTZ NOT NULL);
 CREATE TABLE IF NOT EXISTS link_deltas (
     src BIGINT NOT NULL, dst BIGINT NOT NULL, type UTINYINT NOT NULL,
     n_events BIGINT NOT NULL, amount_sum DOUBLE NOT NULL,
@@ -117,6 +124,24 @@ CREATE TABLE IF NOT EXISTS analytics_catalog (
     physical VARCHAR NOT NULL, n_rows BIGINT NOT NULL, schema VARCHAR NOT NULL,
     written_at TIMESTAMPTZ NOT NULL);
 """
+
+#: ``(type, key) -> id`` ordered by the key's hash: a lookup by key reads the few row groups
+#: whose hash range holds it instead of every entity. New entities are appended by their
+#: batch and put in order again at compaction.
+_REBUILD_ENTITY_KEYS = (
+    "CREATE OR REPLACE TABLE entity_keys AS "
+    "SELECT hash(key) AS h, type, key, id FROM entities ORDER BY h"
+)
+_SORT_ENTITY_KEYS = "CREATE OR REPLACE TABLE entity_keys AS SELECT * FROM entity_keys ORDER BY h"
+
+#: ``links`` ordered by destination: lookups by ``dst`` (the accounts using an identifier,
+#: inbound transfers) skip row groups by their min/max instead of scanning every link.
+#: Rebuilt with ``links`` at every compaction, in the same transaction.
+_REBUILD_LINKS_IN = (
+    "CREATE OR REPLACE TABLE links_in AS "
+    "SELECT src, dst, type, n_events, amount_sum, first_ts, last_ts FROM links "
+    "ORDER BY dst, src, type"
+)
 
 _ATTR_SQL = ", ".join(ENTITY_ATTRIBUTES)
 
@@ -187,6 +212,20 @@ class EmbeddedStore:
                 "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
                 [SCHEMA_VERSION],
             )
+            self._ensure_lookup_tables()
+
+    def _ensure_lookup_tables(self) -> None:
+        """Rebuild ``links_in`` / ``entity_keys`` if out of step with their source (older stores)."""
+        for table, source, rebuild in (
+            ("links_in", "links", _REBUILD_LINKS_IN),
+            ("entity_keys", "entities", _REBUILD_ENTITY_KEYS),
+        ):
+            counts = self._con.execute(
+                f"SELECT (SELECT count(*) FROM {source}), (SELECT count(*) FROM {table})"
+            ).fetchone()
+            if counts is not None and counts[0] != counts[1]:
+                log.info("rebuilding lookup table", extra={"table": table, "rows": counts[0]})
+                self._con.execute(rebuild)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedStore:
@@ -341,6 +380,10 @@ class EmbeddedStore:
             "INSERT INTO entities (id, type, key) "
             "SELECT ? + row_number() OVER (ORDER BY k.type, k.key) - 1, k.type, k.key "
             "FROM _keys k ANTI JOIN entities e ON e.type = k.type AND e.key = k.key",
+            [int(next_id[0])],
+        )
+        con.execute(
+            "INSERT INTO entity_keys SELECT hash(key), type, key, id FROM entities WHERE id >= ?",
             [int(next_id[0])],
         )
         con.execute(
@@ -597,6 +640,8 @@ class EmbeddedStore:
                 "SELECT dst, first_ts, last_ts FROM link_deltas) GROUP BY id) s USING (id) "
                 "ORDER BY e.id"
             )
+            con.execute(_REBUILD_LINKS_IN)
+            con.execute(_SORT_ENTITY_KEYS)
             con.execute("DELETE FROM link_deltas")
             con.execute("DELETE FROM entity_deltas")
             con.execute("COMMIT")
@@ -615,7 +660,11 @@ class EmbeddedStore:
 
     def get_entity(self, node_type: NodeType, key: str) -> Entity:
         """The entity ``(node_type, key)``; raises ``EntityNotFound`` if absent."""
-        found = self._entity_rows("type = ? AND key = ?", [NODE_TYPE_CODE[node_type], key])
+        ids = self._con.execute(
+            "SELECT id FROM entity_keys WHERE h = hash($key) AND type = $type AND key = $key",
+            {"key": key, "type": NODE_TYPE_CODE[node_type]},
+        ).fetchall()
+        found = self._entity_rows("id = ?", [ids[0][0]]) if ids else []
         if not found:
             raise EntityNotFound(f"no {node_type.value} with key {key!r}")
         return found[0]
@@ -648,7 +697,7 @@ class EmbeddedStore:
                        first_ts, last_ts FROM links WHERE src = $id AND list_contains($types, type)
                 UNION ALL
                 SELECT src, type, 'in', n_events, amount_sum, first_ts, last_ts
-                FROM links WHERE dst = $id AND list_contains($types, type))
+                FROM links_in WHERE dst = $id AND list_contains($types, type))
             SELECT e.id, e.type, e.key, e.first_ts, e.last_ts, {", ".join("e." + c for c in ENTITY_ATTRIBUTES)},
                    a.type, a.direction, a.n_events, a.amount_sum, a.first_ts, a.last_ts
             FROM adj a JOIN entities e ON e.id = a.other
@@ -910,7 +959,8 @@ class EmbeddedStore:
         caller owns the cursor (use it as a context manager, which closes it), runs only
         ``SELECT`` statements on it, and passes every value as a parameter. Tables:
         ``entities(id, type, key, first_ts, last_ts, <attributes>)`` and
-        ``links(src, dst, type, n_events, amount_sum, first_ts, last_ts)``, with type codes
+        ``links(src, dst, type, n_events, amount_sum, first_ts, last_ts)`` ordered by source
+        and ``links_in`` (the same columns) ordered by destination, with type codes
         from ``NODE_TYPE_CODE`` / ``LINK_TYPE_CODE``.
 
         Returns
