@@ -200,7 +200,7 @@ class SplitConfig:
     min_per_class : int
         Fraud and legit labels each part needs (3).
     snapshots : int
-        Feature snapshots taken at label-time quantiles (8). Every example is read on the
+        Feature snapshots taken at label-time quantiles (16). Every example is read on the
         latest snapshot at or before its own label time, so its features and sampled
         neighbourhood hold only links first seen before it was labelled.
     """
@@ -208,7 +208,7 @@ class SplitConfig:
     train_fraction: float = 0.6
     val_fraction: float = 0.2
     min_per_class: int = 3
-    snapshots: int = 8
+    snapshots: int = 16
 
 
 def latest_account_labels(labels: pa.Table) -> pa.Table:

@@ -67,6 +67,7 @@ class FanoutSampler(BaseSampler):
         self._csc: dict[EdgeType, tuple[Tensor, Tensor, Tensor]] = {}
         self._ends: list[dict[EdgeType, Tensor]] = []
         cutoff_list = [int(c) for c in (cutoffs if cutoffs is not None else [])]
+        self.cutoffs = cutoff_list
         if cutoff_list and edge_time is None:
             raise ValueError("cutoffs need edge_time")
         for edge_type in data.edge_types:
@@ -228,7 +229,7 @@ def sampled_batches(
     Parameters
     ----------
     sampler : FanoutSampler
-        Built with one cutoff per snapshot.
+        Built with one cutoff per snapshot (or none: every edge for every snapshot).
     graphs : sequence of HeteroData
         ``graphs[k]`` holds snapshot ``k``'s features (and every edge).
     input_type : str
@@ -260,7 +261,7 @@ def sampled_batches(
     )
     for i in order:
         k, positions = plan[i]
-        out = sampler.sample(input_type, seeds[positions], cutoff=k)
+        out = sampler.sample(input_type, seeds[positions], cutoff=k if sampler.cutoffs else None)
         batch = filter_hetero_data(graphs[k], out.node, out.row, out.col, out.edge)
         for node_type, node in out.node.items():
             batch[node_type].n_id = node

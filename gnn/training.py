@@ -147,7 +147,7 @@ class TrainingRun:
     metrics: dict[str, Any]
     temporal: TemporalGraph
     sampler: FanoutSampler
-    examples: dict[str, _Examples]
+    examples: dict[str, Examples]
 
     def graphs(self) -> list[HeteroData]:
         """One ``HeteroData`` per feature snapshot."""
@@ -233,9 +233,9 @@ def train_on_tables(
     optimiser = torch.optim.Adam(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    train = _Examples.of(temporal, split, "train")
-    val = _Examples.of(temporal, split, "val")
-    test = _Examples.of(temporal, split, "test")
+    train = Examples.of(temporal, split, "train")
+    val = Examples.of(temporal, split, "val")
+    test = Examples.of(temporal, split, "test")
     positives = float(split.train_y.sum())
     negatives = float(split.train_y.shape[0]) - positives
     loss_fn = _loss(config, positives, negatives)
@@ -297,7 +297,7 @@ def train_on_tables(
 
 
 @dataclass(frozen=True)
-class _Examples:
+class Examples:
     """One part of the split as sampler inputs: local index, snapshot, label."""
 
     index: Tensor
@@ -305,7 +305,7 @@ class _Examples:
     y: Tensor
 
     @classmethod
-    def of(cls, temporal: TemporalGraph, split: LabelSplit, part: str) -> _Examples:
+    def of(cls, temporal: TemporalGraph, split: LabelSplit, part: str) -> Examples:
         ids, ts, y = (getattr(split, f"{part}_{name}") for name in ("ids", "ts", "y"))
         return cls(
             index=torch.from_numpy(temporal.full.account_index(ids)),
@@ -319,7 +319,7 @@ def sampled_scores(
     model: AccountModel,
     sampler: FanoutSampler,
     graphs: list[HeteroData],
-    examples: _Examples,
+    examples: Examples,
     config: TrainConfig,
     *,
     embeddings: bool = False,
