@@ -58,7 +58,7 @@ class TrainConfig:
     model : ModelKind
         ``h2sage`` (default) or the ``sage`` baseline.
     hidden : int
-        Embedding width (64).
+        Embedding width (32).
     layers : int
         Message-passing layers (2: account -> identifier -> account).
     dropout : float
@@ -82,7 +82,7 @@ class TrainConfig:
     """
 
     model: ModelKind = ModelKind.H2SAGE
-    hidden: int = 64
+    hidden: int = 32
     layers: int = 2
     dropout: float = 0.2
     fanout: tuple[int, ...] = (15, 10)
