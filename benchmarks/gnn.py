@@ -50,7 +50,7 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import torch  # noqa: E402
 
-from gnn.dataset import ACCOUNT_FEATURES, build_graph  # noqa: E402
+from gnn.dataset import ACCOUNT_FEATURES, SplitConfig, build_graph  # noqa: E402
 from gnn.models import ACCOUNT, ModelKind  # noqa: E402
 from gnn.training import (  # noqa: E402
     TrainConfig,
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--models", default="h2sage,sage")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--snapshots", type=int, default=SplitConfig().snapshots)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     args = parser.parse_args()
@@ -144,10 +145,13 @@ def main() -> None:
     scenario, store_dir = _prepare(workdir, args.accounts, args.seed, steps)
     store = EmbeddedStore(store_dir, memory_limit="4GB", threads=2)
     nodes = steps.run("export_nodes", store.export_nodes)
-    links = steps.run("export_links", store.export_links)
-    present = steps.run("build_present_graph", build_graph, nodes, links)
-    account_ids = present.store_ids[ACCOUNT]
+    n_nodes, n_links = nodes.num_rows, store.counts()
+    account_ids = np.sort(
+        nodes.filter(pc.equal(nodes.column("type"), 0)).column("id").to_numpy()
+    ).astype(np.int64)
     ring_member = _truth_mask(nodes, account_ids, scenario / "truth.csv")
+    del nodes
+    present: Any = None
     quality: dict[str, Any] = {}
     training: dict[str, Any] = {}
     inference: dict[str, Any] = {}
@@ -156,8 +160,19 @@ def main() -> None:
 
     for name in args.models.split(","):
         kind = ModelKind(name)
-        config = TrainConfig(model=kind, max_epochs=args.epochs, threads=args.threads, seed=42)
+        config = TrainConfig(
+            model=kind,
+            max_epochs=args.epochs,
+            threads=args.threads,
+            seed=42,
+            split=SplitConfig(snapshots=args.snapshots),
+        )
         run = steps.run(f"train_{name}", train, store, config)
+        if present is None:
+            present = steps.run(
+                "build_present_graph", build_graph, store.export_nodes(), store.export_links()
+            )
+            assert np.array_equal(present.store_ids[ACCOUNT], account_ids)
         split = run.split
         seen = np.concatenate([split.train_ids, split.val_ids])
         held_out = ~np.isin(account_ids, seen)
@@ -193,12 +208,16 @@ def main() -> None:
         graphs = run.graphs()
         stacked = torch.stack([f[ACCOUNT] for f in run.temporal.features])
 
-        def own(part: str, examples: Any = None) -> np.ndarray:
+        def own(part: str, run: Any = run, stacked: torch.Tensor = stacked) -> np.ndarray:
             ex = run.examples[part]
             return np.asarray(stacked[ex.snapshot, ex.index].numpy(), np.float64)
 
-        def emb(part: str) -> np.ndarray:
-            return sampled_scores(run.model, run.sampler, graphs, run.examples[part], config, embeddings=True)
+        def emb(
+            part: str, run: Any = run, graphs: Any = graphs, config: TrainConfig = config
+        ) -> np.ndarray:
+            return sampled_scores(
+                run.model, run.sampler, graphs, run.examples[part], config, embeddings=True
+            )
 
         x_now = present.data[ACCOUNT].x.numpy().astype(np.float64)
         e_now = full_graph_embeddings(run.model, present).astype(np.float64)
@@ -238,8 +257,9 @@ def main() -> None:
         "conditions": {
             "accounts": args.accounts,
             "seed": args.seed,
-            "nodes": nodes.num_rows,
-            "links": links.num_rows,
+            "nodes": n_nodes,
+            "links": sum(n_links.links.values()),
+            "snapshots": args.snapshots,
             "ring_accounts": int(ring_member.sum()),
             "models": args.models,
             "max_epochs": args.epochs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -36,6 +37,12 @@ from graph_service.settings import Settings
 from ingestion.loader import Ingestor, IngestReport
 from ingestion.readers import FileFormat
 from ingestion.schema import FileKind
+
+# torch_geometric scripts a helper with the deprecated torch.jit.script when imported; the
+# CLI's stderr is for progress and one-line errors.
+warnings.filterwarnings(
+    "ignore", message="`torch.jit.script` is deprecated", category=FutureWarning
+)
 
 app = typer.Typer(
     name="fraudgraph",
@@ -971,7 +978,9 @@ def gnn_evaluate(
     out.print(view)
     for decision in result["decisions"]:
         verdict = "promoted" if decision["promoted"] else "not promoted"
-        out.print(f"  {decision['decided_at']}: {decision['challenger']} {verdict}: {decision['reason']}")
+        out.print(
+            f"  {decision['decided_at']}: {decision['challenger']} {verdict}: {decision['reason']}"
+        )
     for record in result["drift"]:
         psi = "-" if record["psi"] is None else f"{record['psi']:.4f}"
         flag = " DRIFT" if record["warning"] else ""

@@ -127,8 +127,14 @@ def decide(
         return True, f"champion has no {policy.metric}"
     delta = float(value) - float(incumbent)
     if delta >= policy.margin:
-        return True, f"{policy.metric} {value:.4f} beats {incumbent:.4f} by {delta:+.4f} >= {policy.margin}"
-    return False, f"{policy.metric} {value:.4f} vs {incumbent:.4f}: {delta:+.4f} < margin {policy.margin}"
+        return (
+            True,
+            f"{policy.metric} {value:.4f} beats {incumbent:.4f} by {delta:+.4f} >= {policy.margin}",
+        )
+    return (
+        False,
+        f"{policy.metric} {value:.4f} vs {incumbent:.4f}: {delta:+.4f} < margin {policy.margin}",
+    )
 
 
 def challenge(
@@ -182,7 +188,9 @@ def challenge(
         temporal, split, sampler = run.temporal, run.split, run.sampler
     else:
         split = time_split(store.labels(), config.split)
-        temporal = build_temporal_graph(store.export_nodes(), store.export_links(), split.cutoffs_us)
+        temporal = build_temporal_graph(
+            store.export_nodes(), store.export_links(), split.cutoffs_us
+        )
         sampler = FanoutSampler(
             temporal.full.data,
             config.fanout,

@@ -17,7 +17,6 @@ import logging
 from typing import Any
 
 import numpy as np
-
 import torch
 
 from gnn.training import TrainingRun, binary_metrics, sampled_scores
@@ -81,9 +80,7 @@ def compare_with_boosting(run: TrainingRun, *, seed: int | None = None) -> dict[
     result = {
         "gnn": run.metrics["test"],
         "features_gb": boosted(x_train, x_test),
-        "embeddings_gb": boosted(
-            np.hstack([x_train, e_train]), np.hstack([x_test, e_test])
-        ),
+        "embeddings_gb": boosted(np.hstack([x_train, e_train]), np.hstack([x_test, e_test])),
     }
     log.info("comparison done", extra=result)
     return result

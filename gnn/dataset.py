@@ -371,7 +371,9 @@ def build_graph(nodes: pa.Table, links: pa.Table, *, cutoff_us: int | None = Non
     link_first = links.column("first_ts").cast(pa.int64()).to_numpy()
     if cutoff_us is None:
         keep = np.ones(link_first.shape[0], bool)
-        now = int(links.column("last_ts").cast(pa.int64()).to_numpy().max()) if links.num_rows else 0
+        now = (
+            int(links.column("last_ts").cast(pa.int64()).to_numpy().max()) if links.num_rows else 0
+        )
     else:
         keep = link_first < cutoff_us
         now = int(cutoff_us)
@@ -415,9 +417,7 @@ def build_graph(nodes: pa.Table, links: pa.Table, *, cutoff_us: int | None = Non
         rare = mask & (shares[dst] >= 2) & (shares[dst] <= RARE_SHARE_MAX)
         columns[f"rare_shared_{ident.value.lower()}"] = np.bincount(row[rare], minlength=n_accounts)
     device = identifier_link & (type_of[dst] == NODE_TYPE_CODE[NodeType.DEVICE])
-    columns["emulator_devices"] = np.bincount(
-        row[device & is_emulator[dst]], minlength=n_accounts
-    )
+    columns["emulator_devices"] = np.bincount(row[device & is_emulator[dst]], minlength=n_accounts)
     columns["rooted_devices"] = np.bincount(row[device & is_rooted[dst]], minlength=n_accounts)
     ip = identifier_link & (type_of[dst] == NODE_TYPE_CODE[NodeType.IP])
     columns["proxy_ips"] = np.bincount(row[ip & is_proxy[dst]], minlength=n_accounts)
@@ -460,9 +460,7 @@ def build_graph(nodes: pa.Table, links: pa.Table, *, cutoff_us: int | None = Non
         "graph snapshot built",
         extra={"cutoff_us": cutoff_us, "links": int(keep.sum()), "accounts": n_accounts},
     )
-    return GraphSnapshot(
-        data=data, store_ids=store_ids, cutoff_us=cutoff_us, edge_time=edge_time
-    )
+    return GraphSnapshot(data=data, store_ids=store_ids, cutoff_us=cutoff_us, edge_time=edge_time)
 
 
 @dataclass(frozen=True)
@@ -496,9 +494,7 @@ class TemporalGraph:
         return data
 
 
-def build_temporal_graph(
-    nodes: pa.Table, links: pa.Table, cutoffs_us: np.ndarray
-) -> TemporalGraph:
+def build_temporal_graph(nodes: pa.Table, links: pa.Table, cutoffs_us: np.ndarray) -> TemporalGraph:
     """The full graph plus the node features as of each cutoff.
 
     Parameters
@@ -518,9 +514,7 @@ def build_temporal_graph(
     features of each snapshot are kept.
     """
     full = build_graph(nodes, links)
-    features = [
-        dict(build_graph(nodes, links, cutoff_us=int(c)).data.x_dict) for c in cutoffs_us
-    ]
+    features = [dict(build_graph(nodes, links, cutoff_us=int(c)).data.x_dict) for c in cutoffs_us]
     return TemporalGraph(full=full, cutoffs_us=np.asarray(cutoffs_us, np.int64), features=features)
 
 
@@ -551,9 +545,7 @@ def snapshot_id(nodes: pa.Table, links: pa.Table, labels: pa.Table) -> str:
                 values = values.cast(pa.int64())
             numbers = np.asarray(values.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
             digest.update(
-                np.array([numbers.sum(), numbers.min(), numbers.max()])
-                .astype(np.int64)
-                .tobytes()
+                np.array([numbers.sum(), numbers.min(), numbers.max()]).astype(np.int64).tobytes()
             )
     return f"snap-{digest.hexdigest()[:16]}"
 

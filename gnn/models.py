@@ -126,7 +126,8 @@ class HeteroSAGE(nn.Module):
                 else h[t]
                 for t in h
             }
-        return h[ACCOUNT]
+        account: Tensor = h[ACCOUNT]
+        return account
 
     def forward(self, x_dict: dict[str, Tensor], edge_index_dict: dict[EdgeType, Any]) -> Tensor:
         """Fraud logits of every account, ``(n_Account,)``."""
@@ -193,7 +194,7 @@ class HeteroH2SAGE(nn.Module):
             h = {
                 t: nn.functional.dropout(
                     torch.relu(
-                        combine[t](
+                        combine[t](  # type: ignore[index]
                             torch.cat([h[t], neighbours.get(t, torch.zeros_like(h[t]))], dim=-1)
                         )
                     ),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -105,7 +104,9 @@ class ModelRegistry:
         self.root = Path(root)
 
     # -- models ---------------------------------------------------------------------
-    def register(self, run: TrainingRun, *, extra_metrics: dict[str, Any] | None = None) -> ModelManifest:
+    def register(
+        self, run: TrainingRun, *, extra_metrics: dict[str, Any] | None = None
+    ) -> ModelManifest:
         """Save a trained model with its manifest and the labels it saw.
 
         Parameters
@@ -127,9 +128,7 @@ class ModelRegistry:
         for tensor in run.model.state_dict().values():
             digest.update(tensor.detach().cpu().numpy().tobytes())
         digest.update(run.snapshot.encode())
-        version = (
-            f"gnn-{run.config.model.value}-{created:%Y%m%dT%H%M%S}-{digest.hexdigest()[:8]}"
-        )
+        version = f"gnn-{run.config.model.value}-{created:%Y%m%dT%H%M%S}-{digest.hexdigest()[:8]}"
         labels = run.split.labels
         manifest = ModelManifest(
             version=version,
@@ -145,7 +144,9 @@ class ModelRegistry:
             labels={
                 "counts": run.split.counts(),
                 "total": labels.num_rows,
-                "latest_ts_us": int(labels.column("ts").to_numpy().max()) if labels.num_rows else None,
+                "latest_ts_us": int(labels.column("ts").to_numpy().max())
+                if labels.num_rows
+                else None,
             },
             created_at=created.isoformat(),
         )
@@ -155,7 +156,7 @@ class ModelRegistry:
         torch.save(run.model.state_dict(), staging / "model.pt")
         pq.write_table(labels, staging / "labels_seen.parquet")
         (staging / "manifest.json").write_text(json.dumps(manifest.as_dict(), indent=2))
-        os.replace(staging, self.root / version)
+        staging.replace(self.root / version)
         log.info("gnn model registered", extra={"version": version})
         return manifest
 
@@ -182,7 +183,9 @@ class ModelRegistry:
             raise InvalidInput(f"{folder} holds no {MANIFEST_FORMAT} manifest")
         return ModelManifest(**payload)
 
-    def load(self, version: str, *, expected_schema: dict[str, list[str]] | None = None) -> AccountModel:
+    def load(
+        self, version: str, *, expected_schema: dict[str, list[str]] | None = None
+    ) -> AccountModel:
         """The model of ``version``, ready to score (eval mode, CPU).
 
         Parameters
@@ -218,8 +221,7 @@ class ModelRegistry:
                         f"in its order, data has extra {extra}"
                     )
             raise ModelSchemaMismatch(
-                f"model {version} was trained on another feature schema: "
-                + "; ".join(differences)
+                f"model {version} was trained on another feature schema: " + "; ".join(differences)
             )
         in_dims = {t: len(names) for t, names in manifest.feature_schema.items()}
         model = build_model(
@@ -283,7 +285,7 @@ class ModelRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".{name}.partial"
         staging.write_text(json.dumps(payload, indent=2))
-        os.replace(staging, self.root / name)
+        staging.replace(self.root / name)
 
 
 def default_registry_root(store_dir: Path) -> Path:

@@ -30,7 +30,7 @@ from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSample
 EdgeType = tuple[str, str, str]
 
 
-class FanoutSampler(BaseSampler):
+class FanoutSampler(BaseSampler):  # type: ignore[misc]
     """Uniform neighbour sampling with a fixed fan-out per hop and edge type.
 
     Parameters
@@ -91,7 +91,11 @@ class FanoutSampler(BaseSampler):
                 valid = (edge_time[edge_type][order] < cutoff).long()
                 cumulative = torch.zeros(valid.shape[0] + 1, dtype=torch.long)
                 cumulative[1:] = torch.cumsum(valid, 0)
-                ends[edge_type] = colptr[:-1] + (cumulative[colptr[1:]] - cumulative[colptr[:-1]])
+                end = colptr[:-1] + (cumulative[colptr[1:]] - cumulative[colptr[:-1]])
+                # int32 halves the per-cutoff index; positions fit while E < 2**31.
+                ends[edge_type] = (
+                    end.to(torch.int32) if end.shape[0] and int(end.max()) < 2**31 else end
+                )
             self._ends.append(ends)
         self._slot = {t: torch.full((n,), -1, dtype=torch.long) for t, n in self.num_nodes.items()}
 
@@ -106,7 +110,9 @@ class FanoutSampler(BaseSampler):
         """Not supported: this sampler serves node-level tasks only."""
         raise NotImplementedError("FanoutSampler samples from nodes only")
 
-    def sample(self, input_type: str, seeds: Tensor, cutoff: int | None = None) -> HeteroSamplerOutput:
+    def sample(
+        self, input_type: str, seeds: Tensor, cutoff: int | None = None
+    ) -> HeteroSamplerOutput:
         """Sample the ``len(num_neighbors)``-hop neighbourhood of ``seeds``.
 
         Parameters
@@ -186,7 +192,7 @@ class FanoutSampler(BaseSampler):
         fanout: int,
     ) -> tuple[Tensor, Tensor, Tensor]:
         start = colptr[targets]
-        degree = end[targets] - start
+        degree = end[targets].long() - start
         full = degree <= fanout
         # Low-degree targets: every in-edge.
         small_deg = degree[full]

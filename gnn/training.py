@@ -258,7 +258,7 @@ def train_on_tables(
             optimiser.zero_grad()
             logits = model(batch.x_dict, batch.edge_index_dict)[:size]
             loss = loss_fn(logits, train.y[positions].to(device))
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
         val_pr = _pr_auc(split.val_y, sampled_scores(model, sampler, graphs, val, config))
         history.append(round(val_pr, 5))
@@ -382,7 +382,9 @@ class _FullGraph:
         return np.asarray(model.embed(self.x, self.adjacency).cpu().numpy(), np.float32)
 
 
-def full_graph_scores(model: AccountModel, snapshot: GraphSnapshot, device: str = "cpu") -> np.ndarray:
+def full_graph_scores(
+    model: AccountModel, snapshot: GraphSnapshot, device: str = "cpu"
+) -> np.ndarray:
     """Fraud probability of every account of ``snapshot`` (full neighbourhoods).
 
     Returns
@@ -423,7 +425,9 @@ def _pr_auc(y: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(y, scores))
 
 
-def _loss(config: TrainConfig, positives: float, negatives: float) -> Callable[[Tensor, Tensor], Tensor]:
+def _loss(
+    config: TrainConfig, positives: float, negatives: float
+) -> Callable[[Tensor, Tensor], Tensor]:
     """Class-weighted cross-entropy (``sage``) or the focal loss (``h2sage``)."""
     if config.model == ModelKind.SAGE:
         weight = torch.tensor(negatives / max(positives, 1.0))

@@ -45,4 +45,6 @@ def test_neo4j_and_embedded_give_the_same_tensors(
 def _keys(graph: Any, store_ids: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     nodes = graph.export_nodes()
     lookup = dict(zip(nodes.column("id").to_pylist(), nodes.column("key").to_pylist(), strict=True))
-    return {t: np.array([lookup[i] for i in ids.tolist()], dtype=object) for t, ids in store_ids.items()}
+    return {
+        t: np.array([lookup[i] for i in ids.tolist()], dtype=object) for t, ids in store_ids.items()
+    }

@@ -39,7 +39,9 @@ def test_bad_policies_and_metrics_are_refused() -> None:
         decide({"roc_auc": 0.9}, None, POLICY)
 
 
-def test_train_challenge_promote_and_infer(store: EmbeddedStore, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_train_challenge_promote_and_infer(
+    store: EmbeddedStore, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """On a generated scenario: the first model is promoted (no champion); a second one
     is scored in shadow on the same held-out labels and, with a margin it cannot reach,
     kept; both decisions are recorded; inference writes gnn_score for every account with
@@ -53,7 +55,9 @@ def test_train_challenge_promote_and_infer(store: EmbeddedStore, tmp_path_factor
     decision = challenge(store, registry, first, run=first_run)
     assert decision.promoted and decision.champion is None
     assert registry.champion() == first
-    second = registry.register(train(store, TrainConfig(hidden=16, max_epochs=2, batch_size=64, threads=1, seed=7))).version
+    second = registry.register(
+        train(store, TrainConfig(hidden=16, max_epochs=2, batch_size=64, threads=1, seed=7))
+    ).version
     kept = challenge(store, registry, second, policy=ChampionPolicy(margin=0.99))
     assert not kept.promoted and kept.champion == first
     assert kept.challenger_metrics is not None and kept.champion_metrics is not None
@@ -64,7 +68,12 @@ def test_train_challenge_promote_and_infer(store: EmbeddedStore, tmp_path_factor
     scores = store.read_scores(GNN_SCORE)
     assert scores.num_rows == accounts[NodeType.ACCOUNT] == result.ids.shape[0]
     assert set(scores.column("version").to_pylist()) == {first}
-    assert 0.0 <= min(scores.column("value").to_pylist()) <= max(scores.column("value").to_pylist()) <= 1.0
+    assert (
+        0.0
+        <= min(scores.column("value").to_pylist())
+        <= max(scores.column("value").to_pylist())
+        <= 1.0
+    )
     forced = challenge(store, registry, second, force=True)
     assert forced.promoted and forced.manual
     log = registry.records("decisions")

@@ -30,7 +30,13 @@ def test_sampled_edges_exist_and_respect_the_fanout() -> None:
     assert torch.equal(out.node["Account"][:3], seeds)
     for edge_type, row in out.row.items():
         src, _, dst = edge_type
-        pairs = set(zip(data[edge_type].edge_index[0].tolist(), data[edge_type].edge_index[1].tolist(), strict=True))
+        pairs = set(
+            zip(
+                data[edge_type].edge_index[0].tolist(),
+                data[edge_type].edge_index[1].tolist(),
+                strict=True,
+            )
+        )
         global_src = out.node[src][row].tolist()
         global_dst = out.node[dst][out.col[edge_type]].tolist()
         assert set(zip(global_src, global_dst, strict=True)) <= pairs
@@ -47,7 +53,11 @@ def test_a_cutoff_hides_later_edges() -> None:
     data = snapshot.data  # type: ignore[attr-defined]
     cutoff = _us(day(40))
     sampler = FanoutSampler(
-        data, [5, 5], seed=1, edge_time=snapshot.edge_time, cutoffs=[cutoff]  # type: ignore[attr-defined]
+        data,
+        [5, 5],
+        seed=1,
+        edge_time=snapshot.edge_time,
+        cutoffs=[cutoff],  # type: ignore[attr-defined]
     )
     out = sampler.sample("Account", torch.arange(20), cutoff=0)
     assert out.edge

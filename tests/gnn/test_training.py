@@ -16,7 +16,12 @@ def test_a_model_learns_the_planted_rings(kind: ModelKind) -> None:
     the held-out (newest) fraud labels above the legit ones."""
     g = planted_graph()
     config = TrainConfig(
-        model=kind, hidden=16, max_epochs=20, patience=20, batch_size=16, threads=1,
+        model=kind,
+        hidden=16,
+        max_epochs=20,
+        patience=20,
+        batch_size=16,
+        threads=1,
         learning_rate=0.01,
     )
     run = train_on_tables(g.nodes, g.links, g.labels, config)
