@@ -352,9 +352,7 @@ def _entity_risk(
         )
         return fallback_risk(features), None
     training = features.take(pa.array(labelled))
-    model, out_of_fold = train_model(
-        training, y, names, seed=config.seed, folds=config.model_folds
-    )
+    model, out_of_fold = train_model(training, y, names, seed=config.seed, folds=config.model_folds)
     risk = model.predict(features)
     risk[labelled] = out_of_fold
     return risk, model

@@ -15,7 +15,9 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 10,000-account scenario (enough labels to split) in an embedded store."""
     root = tmp_path_factory.mktemp("gnn-cli")
     scenario, store = root / "scenario", root / "store"
-    generated = fraudgraph("generate", "--accounts", "10000", "--seed", "11", "--out", str(scenario))
+    generated = fraudgraph(
+        "generate", "--accounts", "10000", "--seed", "11", "--out", str(scenario)
+    )
     assert generated.returncode == 0, generated.stderr
     ingested = fraudgraph(
         "ingest", str(scenario / "events"), str(scenario / "labels.csv"), "--store", str(store)
