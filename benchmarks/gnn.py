@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -168,17 +169,56 @@ def main() -> None:
             split=SplitConfig(snapshots=args.snapshots),
         )
         run = steps.run(f"train_{name}", train, store, config)
+        split = run.split
+        model = run.model
+        training[name] = {
+            "seconds": steps.steps[f"train_{name}"]["seconds"],
+            "epochs": run.metrics["epochs"],
+            "best_epoch": run.metrics["best_epoch"],
+            "history_val_pr_auc": run.metrics["history"],
+            "labels": split.counts(),
+            "snapshots": int(split.cutoffs_us.shape[0]),
+        }
+        quality[f"gnn_{name}"] = {"test_split": run.metrics["test"]}
+        seen = np.concatenate([split.train_ids, split.val_ids])
+        held_out = ~np.isin(account_ids, seen)
+        y_truth = ring_member[held_out]
+        boosted: dict[str, Any] = {}
+        if not features_done:
+            # Fit the comparators on the training examples' snapshots, then free the
+            # snapshots before the present graph is built (memory at 1M accounts).
+            graphs = run.graphs()
+            stacked = torch.stack([f[ACCOUNT] for f in run.temporal.features])
+            parts = {}
+            for part in ("train", "test"):
+                ex = run.examples[part]
+                own = np.asarray(stacked[ex.snapshot, ex.index].numpy(), np.float64)
+                emb = sampled_scores(model, run.sampler, graphs, ex, config, embeddings=True)
+                parts[part] = (own, emb)
+            y_train = split.train_y.astype(np.int64)
+            with threadpool_limits(limits=args.threads):
+                started = time.perf_counter()
+                plain = _boosting(42).fit(parts["train"][0], y_train)
+                plain_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                combined = _boosting(42).fit(np.hstack(parts["train"]), y_train)
+                combined_seconds = time.perf_counter() - started
+                boosted = {
+                    "plain": plain,
+                    "combined": combined,
+                    "plain_test": plain.predict_proba(parts["test"][0])[:, 1],
+                    "combined_test": combined.predict_proba(np.hstack(parts["test"]))[:, 1],
+                }
+            del graphs, stacked, parts
+        del run
+        gc.collect()
         if present is None:
             present = steps.run(
                 "build_present_graph", build_graph, store.export_nodes(), store.export_links()
             )
             assert np.array_equal(present.store_ids[ACCOUNT], account_ids)
-        split = run.split
-        seen = np.concatenate([split.train_ids, split.val_ids])
-        held_out = ~np.isin(account_ids, seen)
-        y_truth = ring_member[held_out]
         started = time.perf_counter()
-        scores = full_graph_scores(run.model, present)
+        scores = full_graph_scores(model, present)
         score_seconds = time.perf_counter() - started
         inference[name] = {
             "accounts": int(account_ids.shape[0]),
@@ -189,60 +229,33 @@ def main() -> None:
                 / (score_seconds + steps.steps["build_present_graph"]["seconds"]),
                 1,
             ),
+            "peak_rss_mib_so_far": _peak_rss_mib(),
         }
-        training[name] = {
-            "seconds": steps.steps[f"train_{name}"]["seconds"],
-            "epochs": run.metrics["epochs"],
-            "best_epoch": run.metrics["best_epoch"],
-            "history_val_pr_auc": run.metrics["history"],
-            "labels": split.counts(),
-            "snapshots": int(split.cutoffs_us.shape[0]),
-        }
-        quality[f"gnn_{name}"] = {
-            "test_split": run.metrics["test"],
-            "truth": binary_metrics(y_truth, scores[held_out]),
-        }
+        quality[f"gnn_{name}"]["truth"] = binary_metrics(y_truth, scores[held_out])
         if features_done:
             continue
         features_done = True
-        graphs = run.graphs()
-        stacked = torch.stack([f[ACCOUNT] for f in run.temporal.features])
-
-        def own(part: str, run: Any = run, stacked: torch.Tensor = stacked) -> np.ndarray:
-            ex = run.examples[part]
-            return np.asarray(stacked[ex.snapshot, ex.index].numpy(), np.float64)
-
-        def emb(
-            part: str, run: Any = run, graphs: Any = graphs, config: TrainConfig = config
-        ) -> np.ndarray:
-            return sampled_scores(
-                run.model, run.sampler, graphs, run.examples[part], config, embeddings=True
-            )
-
         x_now = present.data[ACCOUNT].x.numpy().astype(np.float64)
-        e_now = full_graph_embeddings(run.model, present).astype(np.float64)
-        y_train = split.train_y.astype(np.int64)
+        e_now = full_graph_embeddings(model, present).astype(np.float64)
         with threadpool_limits(limits=args.threads):
-            started = time.perf_counter()
-            plain = _boosting(42).fit(own("train"), y_train)
             quality["features_gb"] = {
-                "test_split": binary_metrics(split.test_y, plain.predict_proba(own("test"))[:, 1]),
-                "truth": binary_metrics(y_truth, plain.predict_proba(x_now[held_out])[:, 1]),
-                "fit_seconds": round(time.perf_counter() - started, 3),
-            }
-            started = time.perf_counter()
-            combined = _boosting(42).fit(np.hstack([own("train"), emb("train")]), y_train)
-            quality[f"embeddings_gb_{name}"] = {
-                "test_split": binary_metrics(
-                    split.test_y,
-                    combined.predict_proba(np.hstack([own("test"), emb("test")]))[:, 1],
+                "test_split": binary_metrics(split.test_y, boosted["plain_test"]),
+                "truth": binary_metrics(
+                    y_truth, boosted["plain"].predict_proba(x_now[held_out])[:, 1]
                 ),
+                "fit_seconds": round(plain_seconds, 3),
+            }
+            quality[f"embeddings_gb_{name}"] = {
+                "test_split": binary_metrics(split.test_y, boosted["combined_test"]),
                 "truth": binary_metrics(
                     y_truth,
-                    combined.predict_proba(np.hstack([x_now[held_out], e_now[held_out]]))[:, 1],
+                    boosted["combined"].predict_proba(
+                        np.hstack([x_now[held_out], e_now[held_out]])
+                    )[:, 1],
                 ),
-                "fit_seconds": round(time.perf_counter() - started, 3),
+                "fit_seconds": round(combined_seconds, 3),
             }
+        del e_now, x_now
     result = {
         "benchmark": "gnn",
         "units": {
