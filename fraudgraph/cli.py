@@ -832,7 +832,7 @@ def gnn_train(
         bool, typer.Option("--compare/--no-compare", help="Also fit the boosting comparators.")
     ] = True,
     device: DeviceOption = "cpu",
-    threads: ThreadsOption = 2,
+    threads: ThreadsOption = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Train a GNN on the store's labels (time split), register it, challenge the champion."""
@@ -889,7 +889,7 @@ def gnn_infer(
         bool, typer.Option("--embeddings", help="Also write the gnn_embeddings table.")
     ] = False,
     device: DeviceOption = "cpu",
-    threads: ThreadsOption = 2,
+    threads: ThreadsOption = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Score every account with the champion and write gnn_score back to the store."""

@@ -81,7 +81,7 @@ def infer(
     *,
     version: str | None = None,
     device: str = "cpu",
-    threads: int = 2,
+    threads: int = 1,
     embeddings: bool = False,
     write_batch: int = 1_000_000,
     psi_threshold: float = PSI_WARNING,
@@ -98,7 +98,9 @@ def infer(
     device : str
         ``cpu`` or ``cuda``.
     threads : int
-        CPU threads torch may use.
+        CPU threads torch may use (1: on a shared two-core machine a second thread made
+        the small mini-batch operations several times slower; raise it on a dedicated
+        host).
     embeddings : bool
         Also write the ``gnn_embeddings`` analytics table.
     write_batch : int

@@ -77,7 +77,9 @@ class TrainConfig:
     device : str
         ``cpu`` (default) or ``cuda``.
     threads : int
-        CPU threads torch may use.
+        CPU threads torch may use (1: on a shared two-core machine a second thread made
+        the small mini-batch operations several times slower; raise it on a dedicated
+        host).
     split : SplitConfig
     """
 
@@ -94,7 +96,7 @@ class TrainConfig:
     focal_gamma: float = 2.0
     seed: int = 42
     device: str = "cpu"
-    threads: int = 2
+    threads: int = 1
     split: SplitConfig = field(default_factory=SplitConfig)
 
     def __post_init__(self) -> None:
