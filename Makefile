@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,neo4j
+EXTRAS ?= dev,neo4j,gnn
 
 .PHONY: install system-deps demo test lint typecheck check bench clean
 

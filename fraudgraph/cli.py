@@ -1,5 +1,6 @@
 """The ``fraudgraph`` command line: generate, ingest, stats, analyze, evaluate, rings,
-super-nodes, publish, serve, demo, and a local Neo4j.
+super-nodes, query, gnn (train, infer, evaluate, promote), publish, serve, demo, and a local
+Neo4j.
 
 Every command that reports figures takes ``--json`` and then prints exactly one JSON
 object on stdout; progress bars and logs go to stderr. On failure the exit code is
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -36,6 +38,12 @@ from graph_service.settings import Settings
 from ingestion.loader import Ingestor, IngestReport
 from ingestion.readers import FileFormat
 from ingestion.schema import FileKind
+
+# torch_geometric scripts a helper with the deprecated torch.jit.script when imported; the
+# CLI's stderr is for progress and one-line errors.
+warnings.filterwarnings(
+    "ignore", message="`torch.jit.script` is deprecated", category=FutureWarning
+)
 
 app = typer.Typer(
     name="fraudgraph",
@@ -278,7 +286,8 @@ def demo(
     accounts: Annotated[int, typer.Option("--accounts", min=100)] = 20_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
-    """The main job end to end on the embedded store: generate, ingest, analyse, flag, evaluate."""
+    """The main job end to end on the embedded store: generate, ingest, train the GNN and write
+    gnn_score, analyse (gnn_score included), flag, publish the feature snapshot, evaluate."""
     import shutil
 
     from ingestion.synthetic import ScenarioConfig, generate_scenario
@@ -304,12 +313,6 @@ def demo(
             )
             counts = graph.counts().as_dict()
     result = report.as_dict()
-    with open_store(settings) as graph:
-        analysis = _analyse_and_flag(graph, settings, threshold=DEMO_THRESHOLD, out_dir=None)
-        snapshot = _publish(graph, None, analysis.pop("reasons"))
-        evaluation = _evaluation(
-            graph, summary.truth_path, analysis["flagged_table"], analysis["risk"]
-        )
     out.print(
         f"[bold]scenario[/]: {summary.accounts:,} accounts, {summary.events:,} events, "
         f"{summary.rings} planted rings ({summary.ring_accounts:,} ring accounts)"
@@ -319,15 +322,52 @@ def demo(
         f"quarantined {result['rows_quarantined']:,}, duplicate {result['rows_duplicate']:,} "
         f"in {result['seconds']:.1f} s (reconciled: {result['reconciled']})"
     )
+    if result["rows_quarantined"]:
+        out.print(f"  quarantined rows: {result['quarantine_path']}")
     _print_counts(counts)
+    # The GNN reads only the graph and the labels; its gnn_score then feeds the entity model.
+    _demo_gnn(settings)
+    with open_store(settings) as graph:
+        analysis = _analyse_and_flag(graph, settings, threshold=DEMO_THRESHOLD, out_dir=None)
+        snapshot = _publish(graph, None, analysis.pop("reasons"))
+        evaluation = _evaluation(
+            graph, summary.truth_path, analysis["flagged_table"], analysis["risk"]
+        )
     _report_analysis(analysis, evaluation, top=10, as_json=False, store=settings.store_dir)
     out.print(f"  ground truth of the planted rings: {summary.truth_path}")
     out.print(
         f"  feature snapshot {snapshot['version']} published ({snapshot['entities']:,} accounts); "
         f"serve it with: fraudgraph serve --store {settings.store_dir}"
     )
-    if result["rows_quarantined"]:
-        out.print(f"  quarantined rows: {result['quarantine_path']}")
+
+
+#: Most GNN epochs in ``demo`` (keeps the step within a couple of minutes).
+DEMO_GNN_EPOCHS = 15
+
+
+def _demo_gnn(settings: Settings) -> None:
+    """Train the GNN on the demo's labels and write ``gnn_score`` for every account."""
+    from gnn.inference import infer
+    from gnn.training import TrainConfig
+    from graph_service.errors import InvalidInput
+
+    try:
+        with open_store(settings) as graph, _progress() as progress:
+            trained = _gnn_train(
+                graph,
+                settings,
+                TrainConfig(max_epochs=DEMO_GNN_EPOCHS),
+                compare=True,
+                margin=0.005,
+                progress=progress,
+            )
+            scored = infer(graph, _gnn_registry(settings)).summary()
+    except InvalidInput as exc:
+        out.print(f"[bold]gnn[/]: skipped ({exc})")
+        return
+    _print_gnn_training(trained)
+    _print_gnn_inference(scored)
+    out.print(f"  fraudgraph gnn evaluate --store {settings.store_dir}   models, decisions, drift")
 
 
 # -- ring detection ------------------------------------------------------------------------
@@ -822,6 +862,277 @@ def serve(
             pass
     err.print(f"serving on http://{host}:{port} (GraphQL at /graphql, docs at /docs)")
     uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
+
+
+# -- GNN jobs ----------------------------------------------------------------------------
+
+gnn_app = typer.Typer(
+    help="Graph neural network jobs: train, infer (writes gnn_score), evaluate, promote.",
+    no_args_is_help=True,
+)
+app.add_typer(gnn_app, name="gnn")
+
+DeviceOption = Annotated[
+    str, typer.Option("--device", help="cpu, or cuda where a GPU is available.")
+]
+ThreadsOption = Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")]
+
+
+def _gnn_registry(settings: Settings) -> Any:
+    from gnn.registry import ModelRegistry, default_registry_root
+
+    return ModelRegistry(default_registry_root(settings.store_dir))
+
+
+def _gnn_train(
+    graph: GraphStore,
+    settings: Settings,
+    config: Any,
+    *,
+    compare: bool,
+    margin: float,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train, compare with boosting, register and run champion-challenger."""
+    from gnn.champion import ChampionPolicy, challenge
+    from gnn.comparison import compare_with_boosting
+    from gnn.training import train
+
+    task = progress.add_task("gnn: train", total=config.max_epochs) if progress else None
+
+    def on_epoch(step: str, done: int, total: int) -> None:
+        if progress is not None and task is not None:
+            progress.update(task, description=f"gnn: {step} {done}", completed=done)
+
+    run = train(graph, config, progress=on_epoch)
+    if progress is not None and task is not None:
+        progress.update(task, completed=config.max_epochs)
+    comparison = compare_with_boosting(run) if compare else None
+    registry = _gnn_registry(settings)
+    manifest = registry.register(
+        run, extra_metrics={"comparison": comparison} if comparison else None
+    )
+    decision = challenge(
+        graph, registry, manifest.version, policy=ChampionPolicy(margin=margin), run=run
+    )
+    return {
+        "version": manifest.version,
+        "model": manifest.model,
+        "snapshot": manifest.snapshot,
+        "labels": manifest.labels,
+        "metrics": {k: v for k, v in run.metrics.items() if k != "history"},
+        "comparison": comparison,
+        "decision": decision.as_dict(),
+        "champion": registry.champion(),
+    }
+
+
+@gnn_app.command("train")
+@_fail_cleanly
+def gnn_train(
+    store: StoreOption = None,
+    model: Annotated[
+        str, typer.Option("--model", help="h2sage (heterophily-aware) or sage (baseline).")
+    ] = "h2sage",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs.")] = 40,
+    hidden: Annotated[int, typer.Option("--hidden", min=1)] = 32,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    margin: Annotated[
+        float,
+        typer.Option("--margin", min=0.0, max=1.0, help="PR-AUC gain needed to be promoted."),
+    ] = 0.005,
+    compare: Annotated[
+        bool, typer.Option("--compare/--no-compare", help="Also fit the boosting comparators.")
+    ] = True,
+    device: DeviceOption = "cpu",
+    threads: ThreadsOption = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a GNN on the store's labels (time split), register it, challenge the champion."""
+    from gnn.models import ModelKind
+    from gnn.training import TrainConfig
+    from graph_service.errors import InvalidInput
+
+    try:
+        kind = ModelKind(model)
+    except ValueError:
+        raise InvalidInput(f"--model must be one of {[k.value for k in ModelKind]}") from None
+    config = TrainConfig(
+        model=kind, max_epochs=epochs, hidden=hidden, seed=seed, device=device, threads=threads
+    )
+    settings = _settings(store)
+    with open_store(settings) as graph, _progress() as progress:
+        result = _gnn_train(
+            graph, settings, config, compare=compare, margin=margin, progress=progress
+        )
+    if as_json:
+        _emit(result)
+        return
+    _print_gnn_training(result)
+
+
+def _print_gnn_training(result: dict[str, Any]) -> None:
+    test = result["metrics"]["test"]
+    out.print(
+        f"[bold]gnn[/]: trained {result['version']} in "
+        f"{result['metrics']['train_seconds']:.1f} s ({result['metrics']['epochs']} epochs); "
+        f"test ROC-AUC {test['roc_auc']:.4f}, PR-AUC {test['pr_auc']:.4f} "
+        f"on {test['n']} newest labels"
+    )
+    if result["comparison"]:
+        view = Table(title="test split (newest labels), same snapshots")
+        for column in ("model", "ROC-AUC", "PR-AUC"):
+            view.add_column(column)
+        for name, figures in result["comparison"].items():
+            view.add_row(name, f"{figures['roc_auc']:.4f}", f"{figures['pr_auc']:.4f}")
+        out.print(view)
+    decision = result["decision"]
+    verdict = "promoted" if decision["promoted"] else "kept in shadow"
+    out.print(f"  champion-challenger: {verdict} ({decision['reason']})")
+
+
+@gnn_app.command("infer")
+@_fail_cleanly
+def gnn_infer(
+    store: StoreOption = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Model version [default: the champion].")
+    ] = None,
+    embeddings: Annotated[
+        bool, typer.Option("--embeddings", help="Also write the gnn_embeddings table.")
+    ] = False,
+    device: DeviceOption = "cpu",
+    threads: ThreadsOption = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """Score every account with the champion and write gnn_score back to the store."""
+    from gnn.inference import infer
+
+    settings = _settings(store)
+    with open_store(settings) as graph, err.status("gnn: scoring every account"):
+        result = infer(
+            graph,
+            _gnn_registry(settings),
+            version=version,
+            device=device,
+            threads=threads,
+            embeddings=embeddings,
+        )
+    summary = result.summary()
+    if as_json:
+        _emit(summary)
+        return
+    _print_gnn_inference(summary)
+
+
+def _print_gnn_inference(summary: dict[str, Any]) -> None:
+    drift = "first run" if summary["psi"] is None else f"PSI {summary['psi']:.4f}"
+    if summary["drift_warning"]:
+        drift += " [bold red]drift warning[/]"
+    out.print(
+        f"[bold]gnn[/]: scored {summary['accounts']:,} accounts with {summary['version']} "
+        f"({summary['accounts_per_second']:,.0f} accounts/s); gnn_score written; {drift}"
+    )
+
+
+@gnn_app.command("evaluate")
+@_fail_cleanly
+def gnn_evaluate(
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Records per log.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Registered models with their held-out metrics, the champion, decisions and drift."""
+    registry = _gnn_registry(_settings(store))
+    models = []
+    for version in registry.versions():
+        manifest = registry.manifest(version)
+        models.append(
+            {
+                "version": version,
+                "model": manifest.model,
+                "created_at": manifest.created_at,
+                "snapshot": manifest.snapshot,
+                "labels": manifest.labels["counts"],
+                "test": manifest.metrics.get("test"),
+                "comparison": manifest.metrics.get("comparison"),
+            }
+        )
+    result = {
+        "champion": registry.champion(),
+        "models": models,
+        "decisions": registry.records("decisions")[-limit:],
+        "drift": [
+            {k: v for k, v in record.items() if k != "distribution"}
+            for record in registry.records("drift")[-limit:]
+        ],
+    }
+    if as_json:
+        _emit(result)
+        return
+    view = Table(title=f"GNN models (champion: {result['champion']})")
+    for column in ("version", "test ROC-AUC", "test PR-AUC", "features GB PR-AUC", "emb+GB PR-AUC"):
+        view.add_column(column)
+    for row in models:
+        test = row["test"] or {}
+        comparison = row["comparison"] or {}
+
+        def pr(name: str, figures: dict[str, Any] = comparison) -> str:
+            value = figures.get(name, {}).get("pr_auc")
+            return "-" if value is None else f"{value:.4f}"
+
+        view.add_row(
+            row["version"],
+            f"{test.get('roc_auc', float('nan')):.4f}",
+            f"{test.get('pr_auc', float('nan')):.4f}",
+            pr("features_gb"),
+            pr("embeddings_gb"),
+        )
+    out.print(view)
+    for decision in result["decisions"]:
+        verdict = "promoted" if decision["promoted"] else "not promoted"
+        out.print(
+            f"  {decision['decided_at']}: {decision['challenger']} {verdict}: {decision['reason']}"
+        )
+    for record in result["drift"]:
+        psi = "-" if record["psi"] is None else f"{record['psi']:.4f}"
+        flag = " DRIFT" if record["warning"] else ""
+        out.print(f"  {record['run_at']}: {record['version']} PSI {psi}{flag}")
+
+
+@gnn_app.command("promote")
+@_fail_cleanly
+def gnn_promote(
+    store: StoreOption = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Challenger [default: the newest model].")
+    ] = None,
+    margin: Annotated[float, typer.Option("--margin", min=0.0, max=1.0)] = 0.005,
+    metric: Annotated[str, typer.Option("--metric", help="pr_auc or roc_auc.")] = "pr_auc",
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote regardless of the metrics (recorded).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a challenger against the champion in shadow; promote it if better by the margin."""
+    from gnn.champion import ChampionPolicy, challenge
+    from graph_service.errors import EntityNotFound
+
+    settings = _settings(store)
+    registry = _gnn_registry(settings)
+    policy = ChampionPolicy(metric=metric, margin=margin)
+    if version is None:
+        versions = registry.versions()
+        if not versions:
+            raise EntityNotFound("no GNN model registered yet: run fraudgraph gnn train")
+        version = versions[-1]
+    with open_store(settings) as graph, err.status("gnn: shadow scoring"):
+        decision = challenge(graph, registry, version, policy=policy, force=force)
+    if as_json:
+        _emit(decision.as_dict())
+        return
+    verdict = "promoted" if decision.promoted else "not promoted"
+    out.print(f"[bold]gnn[/]: {decision.challenger} {verdict}: {decision.reason}")
 
 
 Neo4jDataDir = Annotated[

@@ -7,6 +7,9 @@ the flagging job consume: per-account risk with reasons, ring candidates with sc
 reasons, a typology guess, evidence links and ring features, and the super nodes that were
 discounted.
 
+When the store holds a ``gnn_score`` (written by the GNN jobs), it joins the account
+features as one more entity-model input (accounts without one get 0).
+
 Ring score
     The mean risk of the riskier half of the core's members, rounded up and counting the
     middle member (both members of a pair; entity risks are calibrated
@@ -31,12 +34,13 @@ import pyarrow.compute as pc
 from graph_service.model import LINK_TYPE_CODE, LinkType, NodeType
 from graph_service.store import GraphStore
 from scoring.features import (
-    ACCOUNT_MODEL_FEATURES,
     FeatureConfig,
     NodeFacts,
     account_features,
+    model_feature_names,
     ring_core,
     ring_features,
+    with_stored_scores,
 )
 from scoring.graph_signals import CommunityMethod, GraphSignals, compute_graph_signals
 from scoring.model import ScoringModel, fallback_risk, train_model
@@ -253,6 +257,7 @@ def analyse(
     done("signals")
 
     features = account_features(projection, signals, facts, fraud, legit, config.features)
+    features = with_stored_scores(features, store.read_scores("gnn_score"), "gnn_score")
     core = ring_core(
         projection,
         signals.community,
@@ -334,8 +339,9 @@ def _entity_risk(
     """Model risk (out-of-fold for labelled accounts), or the fallback score."""
     known_fraud = features.column("known_fraud").to_numpy(zero_copy_only=False)
     known_legit = features.column("known_legit").to_numpy(zero_copy_only=False)
+    names = model_feature_names(features.column_names)
     if config.model_path is not None:
-        model = ScoringModel.load(config.model_path, expected_features=ACCOUNT_MODEL_FEATURES)
+        model = ScoringModel.load(config.model_path, expected_features=names)
         return model.predict(features), model
     labelled = np.flatnonzero(known_fraud | known_legit)
     y = known_fraud[labelled].astype(np.int64)
@@ -346,9 +352,7 @@ def _entity_risk(
         )
         return fallback_risk(features), None
     training = features.take(pa.array(labelled))
-    model, out_of_fold = train_model(
-        training, y, ACCOUNT_MODEL_FEATURES, seed=config.seed, folds=config.model_folds
-    )
+    model, out_of_fold = train_model(training, y, names, seed=config.seed, folds=config.model_folds)
     risk = model.predict(features)
     risk[labelled] = out_of_fold
     return risk, model

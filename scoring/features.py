@@ -17,6 +17,7 @@ account, identifier or link.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -74,6 +75,39 @@ ACCOUNT_MODEL_FEATURES: Final[tuple[str, ...]] = (
     "community_fraud_fraction",
     "community_signup_spread_days",
 )
+
+
+#: Account features the entity model uses when the store holds them: ``gnn_score`` is
+#: written by the GNN jobs (``fraudgraph gnn infer``), never computed here.
+OPTIONAL_MODEL_FEATURES: Final[tuple[str, ...]] = ("gnn_score",)
+
+
+def model_feature_names(columns: Sequence[str]) -> tuple[str, ...]:
+    """The entity model's inputs for a feature table with ``columns``: every column of
+    :data:`ACCOUNT_MODEL_FEATURES`, then the optional ones present."""
+    present = set(columns)
+    return ACCOUNT_MODEL_FEATURES + tuple(n for n in OPTIONAL_MODEL_FEATURES if n in present)
+
+
+def with_stored_scores(features: pa.Table, scores: pa.Table, name: str) -> pa.Table:
+    """``features`` plus column ``name`` from a ``read_scores`` table (accounts without a
+    stored score get 0); unchanged when ``scores`` is empty.
+
+    Notes
+    -----
+    O(n + s log s) for n accounts and s scores.
+    """
+    if scores.num_rows == 0:
+        return features
+    ids = scores.column("entity_id").to_numpy().astype(np.int64)
+    values = scores.column("value").to_numpy().astype(np.float64)
+    order = np.argsort(ids)
+    ids, values = ids[order], values[order]
+    accounts = features.column("id").to_numpy().astype(np.int64)
+    position = np.minimum(np.searchsorted(ids, accounts), max(ids.shape[0] - 1, 0))
+    found = ids[position] == accounts
+    column = np.where(found, values[position], 0.0)
+    return features.append_column(name, pa.array(column, pa.float64()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ FALLBACK_WEIGHTS: Final[dict[str, tuple[float, float]]] = {
     "seeded_score": (1.0, 20.0),
     "community_fraud_fraction": (1.5, 0.3),
     "community_density": (0.3, 1.0),
+    "gnn_score": (1.0, 1.0),
 }
 
 

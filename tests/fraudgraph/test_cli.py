@@ -121,6 +121,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "Account" in result.stdout and "TRANSFERS_TO" in result.stdout
     assert "rings flagged" in result.stdout and "ring recall" in result.stdout
     assert "where to look next" in result.stdout
+    assert "gnn:" in result.stdout  # trained and scored, or skipped with the reason
     assert (tmp_path / "demo" / "store" / "graph.duckdb").exists()
     assert list((tmp_path / "demo" / "store" / "flagged").glob("flagged_clusters-*.json"))
 

@@ -233,3 +233,23 @@ def test_rings_keep_their_risky_members_not_the_hangers_on() -> None:
     assert members.to_pylist() == [[1, 2, 3], [6, 7, 8]]
     assert kept.tolist() == [1, 2, 3, 6, 7, 8]
     assert kept_group.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_a_stored_gnn_score_is_an_entity_model_input(
+    tmp_path: Path, scenario: ScenarioSummary
+) -> None:
+    """When the store holds ``gnn_score``, the entity model is trained with it as a
+    feature and the account features carry it; without it, they do not."""
+    work = tmp_path / "gnn"
+    embedded = EmbeddedStore(work / "store", memory_limit="1GB", threads=2)
+    try:
+        _ingest(embedded, scenario, work)
+        without = analyse(embedded, CONFIG)
+        assert "gnn_score" not in without.account_features.column_names
+        ids = without.entity_risk.column("id").to_numpy()
+        embedded.write_scores("gnn_score", ids, np.linspace(0, 1, ids.shape[0]), version="g1")
+        with_gnn = analyse(embedded, CONFIG)
+        assert "gnn_score" in with_gnn.account_features.column_names
+        assert with_gnn.model is not None and "gnn_score" in with_gnn.model.feature_names
+    finally:
+        embedded.close()

@@ -156,3 +156,25 @@ def test_ring_features_of_the_farm() -> None:
     pair = rings.filter(pa.compute.equal(rings.column("candidate"), 4)).to_pylist()[0]
     assert pair["members"] == [4, 5]
     assert pair["shared_identifier_ratio"] == pytest.approx(1.0)
+
+
+def test_a_stored_gnn_score_joins_the_model_features() -> None:
+    """``with_stored_scores`` adds the stored score per account (0 where none is stored)
+    and ``model_feature_names`` then lists it after the base features; without stored
+    scores the table and the names are unchanged."""
+    from scoring.features import ACCOUNT_MODEL_FEATURES, model_feature_names, with_stored_scores
+
+    features = pa.table({"id": pa.array([3, 5, 9], pa.int64())})
+    stored = pa.table(
+        {
+            "entity_id": pa.array([9, 3], pa.int64()),
+            "value": pa.array([0.9, 0.1]),
+            "version": pa.array(["v", "v"]),
+        }
+    )
+    joined = with_stored_scores(features, stored, "gnn_score")
+    assert joined.column("gnn_score").to_pylist() == [0.1, 0.0, 0.9]
+    assert model_feature_names(joined.column_names) == (*ACCOUNT_MODEL_FEATURES, "gnn_score")
+    empty = stored.slice(0, 0)
+    assert with_stored_scores(features, empty, "gnn_score").equals(features)
+    assert model_feature_names(features.column_names) == ACCOUNT_MODEL_FEATURES
