@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=SplitConfig().snapshots)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     steps = Steps()
@@ -167,6 +168,7 @@ def main() -> None:
             threads=args.threads,
             seed=42,
             split=SplitConfig(snapshots=args.snapshots),
+            device=args.device,
         )
         run = steps.run(f"train_{name}", train, store, config)
         split = run.split
@@ -218,7 +220,7 @@ def main() -> None:
             )
             assert np.array_equal(present.store_ids[ACCOUNT], account_ids)
         started = time.perf_counter()
-        scores = full_graph_scores(model, present)
+        scores = full_graph_scores(model, present, device=args.device)
         score_seconds = time.perf_counter() - started
         inference[name] = {
             "accounts": int(account_ids.shape[0]),
@@ -236,7 +238,7 @@ def main() -> None:
             continue
         features_done = True
         x_now = present.data[ACCOUNT].x.numpy().astype(np.float64)
-        e_now = full_graph_embeddings(model, present).astype(np.float64)
+        e_now = full_graph_embeddings(model, present, device=args.device).astype(np.float64)
         with threadpool_limits(limits=args.threads):
             quality["features_gb"] = {
                 "test_split": binary_metrics(split.test_y, boosted["plain_test"]),
@@ -277,7 +279,7 @@ def main() -> None:
             "models": args.models,
             "max_epochs": args.epochs,
             "torch_threads": args.threads,
-            "device": "cpu (no GPU lent to this task)",
+            "device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
             "cpus": os.cpu_count(),
             "machine": platform.machine(),
             "python": platform.python_version(),

@@ -336,6 +336,7 @@ def sampled_scores(
     model.eval()
     sampler.generator.manual_seed(config.seed + 1)
     device = torch.device(config.device)
+    model.to(device)  # a model loaded or trained elsewhere may sit on another device
     out: Tensor | None = None
     for batch, positions in sampled_batches(
         sampler,
