@@ -483,6 +483,11 @@ def main() -> None:
     )
     parser.add_argument("--short-run-s", type=float, default=15.0)
     parser.add_argument("--graphql-repeats", type=int, default=200)
+    parser.add_argument(
+        "--only-graphql",
+        action="store_true",
+        help="measure only the GraphQL queries (embedded, and Neo4j with --neo4j-accounts)",
+    )
     args = parser.parse_args()
 
     from graph_service.settings import Settings
@@ -517,19 +522,34 @@ def main() -> None:
         result["embedded_build"] = build_store(store_dir, args.accounts, args.seed, settings)
     keys, ring_ids, member_keys = sample_keys(settings, 20_000, args.seed)
 
-    log("in-process cache")
-    result["feature_cache_in_process"] = measure_cache(settings, args.seed)
+    if not args.only_graphql:
+        log("in-process cache")
+        result["feature_cache_in_process"] = measure_cache(settings, args.seed)
 
     with api_server(store_dir, {}) as url:
-        result["http_in_process_cache"] = measure_http(
-            url, work, keys, args.long_run_s, args.short_run_s
-        )
+        if not args.only_graphql:
+            result["http_in_process_cache"] = measure_http(
+                url, work, keys, args.long_run_s, args.short_run_s
+            )
         log("GraphQL on embedded")
         result["graphql_embedded"] = {
             "accounts": args.accounts,
             **measure_graphql(url, ring_ids, member_keys, args.graphql_repeats),
         }
 
+    if not args.only_graphql:
+        result["http_redis_cache"] = measure_redis(settings, store_dir, work, keys, args)
+
+    if args.neo4j_accounts:
+        result["graphql_neo4j"] = run_neo4j(work, args)
+    result["conditions"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(result, indent=2))
+
+
+def measure_redis(
+    settings: Any, store_dir: Path, work: Path, keys: Any, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Publish the snapshot to a fresh Redis, then the HTTP figures with the Redis cache."""
     with redis_server() as redis_url:
         import redis
 
@@ -545,12 +565,7 @@ def main() -> None:
         env = {"FRAUDGRAPH_API_FEATURE_CACHE": "redis", "FRAUDGRAPH_API_REDIS_URL": redis_url}
         with api_server(store_dir, env) as url:
             redis_http = measure_http(url, work, keys, args.short_run_s, args.short_run_s)
-        result["http_redis_cache"] = {"publish_s": round(publish_s, 1), **redis_http}
-
-    if args.neo4j_accounts:
-        result["graphql_neo4j"] = run_neo4j(work, args)
-    result["conditions"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(result, indent=2))
+    return {"publish_s": round(publish_s, 1), **redis_http}
 
 
 def run_neo4j(work: Path, args: argparse.Namespace) -> dict[str, Any]:
