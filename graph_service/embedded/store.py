@@ -212,20 +212,47 @@ class EmbeddedStore:
                 "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
                 [SCHEMA_VERSION],
             )
-            self._ensure_lookup_tables()
+        self._ensure_lookup_tables()
 
     def _ensure_lookup_tables(self) -> None:
-        """Rebuild ``links_in`` / ``entity_keys`` if out of step with their source (older stores)."""
+        """Rebuild ``links_in`` / ``entity_keys`` if out of step with their source (older stores).
+
+        Raises
+        ------
+        InvalidInput
+            On a read-only open of a store whose lookup tables are missing or out of step:
+            a write open (any ingest or analyse) brings it up to date.
+        """
+        present = {
+            name
+            for (name,) in self._con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_name IN ('links', 'links_in', 'entities', 'entity_keys')"
+            ).fetchall()
+        }
         for table, source, rebuild in (
             ("links_in", "links", _REBUILD_LINKS_IN),
             ("entity_keys", "entities", _REBUILD_ENTITY_KEYS),
         ):
-            counts = self._con.execute(
-                f"SELECT (SELECT count(*) FROM {source}), (SELECT count(*) FROM {table})"
-            ).fetchone()
-            if counts is not None and counts[0] != counts[1]:
-                log.info("rebuilding lookup table", extra={"table": table, "rows": counts[0]})
-                self._con.execute(rebuild)
+            if source not in present:
+                continue  # an empty read-only file: nothing to look up yet
+            counts = (
+                self._con.execute(
+                    f"SELECT (SELECT count(*) FROM {source}), (SELECT count(*) FROM {table})"
+                ).fetchone()
+                if table in present
+                else None
+            )
+            if counts is not None and counts[0] == counts[1]:
+                continue
+            if self.read_only:
+                self._con.close()
+                raise InvalidInput(
+                    f"store {self.store_dir} lacks an up-to-date {table} table; open it for "
+                    "writing once (e.g. `fraudgraph ingest` or `fraudgraph analyze`) to build it"
+                )
+            log.info("rebuilding lookup table", extra={"table": table})
+            self._con.execute(rebuild)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedStore:

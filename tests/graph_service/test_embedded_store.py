@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from graph_service.embedded.store import EmbeddedStore
+from graph_service.errors import InvalidInput
 from ingestion.loader import Ingestor
 from tests.conftest import GOOD_EVENTS, write_rows
 
@@ -20,7 +24,7 @@ def _loaded(tmp_path: Path) -> EmbeddedStore:
     return store
 
 
-def _rows(store: EmbeddedStore, table: str) -> list[tuple[object, ...]]:
+def _rows(store: EmbeddedStore, table: str) -> list[tuple[Any, ...]]:
     return store.read_cursor().execute(_LINKS.format(table)).fetchall()
 
 
@@ -51,3 +55,21 @@ def test_a_store_whose_links_in_is_out_of_step_is_repaired_on_open(tmp_path: Pat
         assert {n.entity.id for n in inbound} == {r[0] for r in links if r[1] == device}
     finally:
         reopened.close()
+
+
+def test_a_read_only_open_of_an_out_of_step_store_says_how_to_upgrade_it(tmp_path: Path) -> None:
+    """A read-only open (the API's) cannot rebuild the lookup tables: a clear error, not a 500."""
+    store = _loaded(tmp_path)
+    store.read_cursor().execute("DELETE FROM entity_keys")
+    store.close()
+    with pytest.raises(InvalidInput, match=r"entity_keys.*open it for writing once"):
+        EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2, read_only=True)
+    # The refused open released the file: a writer can open it and repair it.
+    repaired = EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2)
+    repaired.close()
+    reader = EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2, read_only=True)
+    try:
+        entity = reader.get_entities([0])[0]
+        assert reader.get_entity(entity.type, entity.key).id == 0
+    finally:
+        reader.close()
