@@ -45,6 +45,7 @@ from graph_service.model import (
     NodeType,
 )
 from graph_service.store import GraphStore
+from graph_service.temporal import signup_burst
 
 log = logging.getLogger(__name__)
 
@@ -421,8 +422,12 @@ def build_graph(nodes: pa.Table, links: pa.Table, *, cutoff_us: int | None = Non
     columns["rooted_devices"] = np.bincount(row[device & is_rooted[dst]], minlength=n_accounts)
     ip = identifier_link & (type_of[dst] == NODE_TYPE_CODE[NodeType.IP])
     columns["proxy_ips"] = np.bincount(row[ip & is_proxy[dst]], minlength=n_accounts)
-    columns["signup_burst"] = _signup_burst(
-        row[device], dst[device], first[device], n_accounts, int(BURST_WINDOW_DAYS * _DAY_US)
+    columns["signup_burst"] = signup_burst(
+        row[device],
+        dst[device],
+        first[device],
+        n_accounts,
+        window_us=int(BURST_WINDOW_DAYS * _DAY_US),
     )
     transfer = ~identifier_link
     columns["fan_out"] = np.bincount(row[transfer], minlength=n_accounts)
@@ -548,22 +553,3 @@ def snapshot_id(nodes: pa.Table, links: pa.Table, labels: pa.Table) -> str:
                 np.array([numbers.sum(), numbers.min(), numbers.max()]).astype(np.int64).tobytes()
             )
     return f"snap-{digest.hexdigest()[:16]}"
-
-
-def _signup_burst(
-    row: np.ndarray, device: np.ndarray, first_ts: np.ndarray, n: int, window_us: int
-) -> np.ndarray:
-    """Largest number of other accounts first seen on one of an account's devices within
-    ``window_us`` of the account itself (one sort, two binary searches)."""
-    if row.shape[0] == 0:
-        return np.zeros(n)
-    rank = np.unique(device, return_inverse=True)[1].astype(np.int64)
-    base = first_ts - int(first_ts.min())
-    span = int(base.max()) + 2 * window_us + 1
-    key = rank * span + base
-    ordered = np.sort(key)
-    low = np.searchsorted(ordered, key - window_us, side="left")
-    high = np.searchsorted(ordered, key + window_us, side="right")
-    burst = np.zeros(n)
-    np.maximum.at(burst, row, (high - low - 1).astype(float))
-    return burst

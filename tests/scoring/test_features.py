@@ -14,7 +14,6 @@ from scoring.features import (
     account_features,
     ring_core,
     ring_features,
-    signup_burst,
 )
 from scoring.graph_signals import compute_graph_signals
 from scoring.projection import ProjectionConfig, project_tables
@@ -111,16 +110,6 @@ def test_every_model_feature_is_present_and_float() -> None:
     table, *_ = _features()
     for name in ACCOUNT_MODEL_FEATURES:
         assert table.schema.field(name).type == pa.float64(), name
-
-
-def test_signup_burst_counts_others_within_the_window() -> None:
-    """Four accounts on one device half a day apart, window 1 day: 2 or 3 others each."""
-    row = np.array([0, 1, 2, 3, 4])
-    device = np.array([9, 9, 9, 9, 8])
-    day = 86_400_000_000
-    first = np.array([0, day // 2, day, 3 * day // 2, 0])
-    burst = signup_burst(row, device, first, 6, window_us=day)
-    assert burst.tolist() == [2, 3, 3, 2, 0, 0]
 
 
 def test_ring_core_leaves_out_hangers_on() -> None:
