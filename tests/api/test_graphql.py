@@ -309,3 +309,12 @@ def test_store_helper_type_is_the_protocol(served: Served) -> None:
     """The app's store settings open a GraphStore of the served backend."""
     with open_store(served.settings) as store:
         assert isinstance(store, GraphStore) and store.backend == served.settings.backend
+
+
+def test_graphql_type_enums_match_the_graph_model() -> None:
+    """The schema's NodeType and LinkType name exactly the model's types, same values."""
+    from api.graphql.schema import GqlLinkType, GqlNodeType
+    from graph_service.model import LinkType, NodeType
+
+    assert {m.name: m.value for m in GqlNodeType} == {m.name: m.value for m in NodeType}
+    assert {m.name: m.value for m in GqlLinkType} == {m.name: m.value for m in LinkType}
