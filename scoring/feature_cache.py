@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +98,8 @@ SNAPSHOT_SCHEMA: Final = pa.schema(
 )
 
 _REDIS_PREFIX: Final = "fraudgraph:features"
+#: Seconds a staging hash of an unfinished publish lives before Redis drops it.
+_STAGING_TTL_S: Final = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,14 +609,20 @@ class RedisFeatureCache:
         Notes
         -----
         O(n) records serialised with orjson, sent in pipelines of ``chunk`` entities
-        (one round trip each). Versions beyond ``keep_versions`` are unlinked after the
-        switch.
+        (one round trip each) to a staging key, which is renamed over the version's key
+        in the transaction that moves the pointer; so publishing a version again (a
+        re-delivered job) is atomic too. Versions beyond ``keep_versions`` are unlinked
+        after the switch.
         """
         import redis as redis_module
 
         key = self._version_key(snapshot.version)
+        # Written under a staging key, renamed over the version key in the same transaction
+        # as the pointer switch: re-publishing the version being served (a re-delivered
+        # job) never leaves readers on a half-written hash, and a publish killed half way
+        # leaves only a staging key that expires.
+        staging = f"{key}:staging:{uuid.uuid4().hex}"
         try:
-            self._client.delete(key)
             n = len(snapshot)
             for start in range(0, n, chunk):
                 rows = np.arange(start, min(start + chunk, n), dtype=np.int64)
@@ -623,7 +632,8 @@ class RedisFeatureCache:
                     for r, rec in zip(rows, records, strict=True)
                 }
                 pipe = self._client.pipeline(transaction=False)
-                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                pipe.hset(staging, mapping=mapping)  # type: ignore[arg-type]
+                pipe.expire(staging, _STAGING_TTL_S)
                 pipe.execute()
             meta = orjson.dumps(
                 {
@@ -633,6 +643,11 @@ class RedisFeatureCache:
                 }
             )
             pipe = self._client.pipeline(transaction=True)
+            if n:
+                pipe.rename(staging, key)
+                pipe.persist(key)
+            else:
+                pipe.delete(key)
             pipe.set(f"{key}:meta", meta)
             pipe.set(self.pointer_key, snapshot.version)
             pipe.rpush(f"{self._prefix}:versions", snapshot.version)
@@ -761,7 +776,7 @@ def build_feature_snapshot(
     version : str, optional
         Snapshot version; default the UTC time, e.g. ``"20261129T230000.123456Z"``.
     created_at : datetime, optional
-        Default now (UTC).
+        Default: the time ``version`` names when it is a UTC time, else now (UTC).
 
     Returns
     -------
@@ -777,6 +792,9 @@ def build_feature_snapshot(
     O(N + L) vectorised over the accounts' scores and the identifier links (one export),
     plus the rings tables.
     """
+    if created_at is None and version is not None:
+        parsed = _created_from_version(version)
+        created_at = parsed if parsed.timestamp() > 0 else None
     created_at = created_at or datetime.now(UTC)
     version = version or created_at.strftime("%Y%m%dT%H%M%S.%fZ")
     risk = store.read_scores("entity_risk")
@@ -976,6 +994,7 @@ def publish_snapshot(
     reasons: pa.Table | None = None,
     redis_cache: RedisFeatureCache | None = None,
     keep_versions: int = 3,
+    version: str | None = None,
 ) -> FeatureSnapshot:
     """Build the feature snapshot, record it in the store and, if given, in Redis.
 
@@ -990,6 +1009,9 @@ def publish_snapshot(
         Also publish there (bulk write, then pointer switch).
     keep_versions : int
         Snapshot versions kept in the store (older ones are dropped).
+    version : str, optional
+        The snapshot's version (default: the current UTC time). Publishing a version
+        again replaces it, in the store and in Redis, atomically (a re-delivered job).
 
     Returns
     -------
@@ -1007,7 +1029,7 @@ def publish_snapshot(
     API servers load the latest store version at start and when they poll or are told
     to reload; Redis readers follow the pointer at once.
     """
-    snapshot = build_feature_snapshot(store, reasons=reasons)
+    snapshot = build_feature_snapshot(store, reasons=reasons, version=version)
     store.write_table(SNAPSHOT_TABLE, snapshot.table, version=snapshot.version)
     for old in store.table_versions(SNAPSHOT_TABLE)[:-keep_versions]:
         store.drop_table_version(SNAPSHOT_TABLE, old)

@@ -253,3 +253,28 @@ def test_a_stored_gnn_score_is_an_entity_model_input(
         assert with_gnn.model is not None and "gnn_score" in with_gnn.model.feature_names
     finally:
         embedded.close()
+
+
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def test_a_staged_analysis_reads_back_whole(
+    store: EmbeddedStore, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """What a later job needs (candidates with evidence, super nodes, reasons, version)
+    comes back from the store as it went in; only the newest runs are kept."""
+    from graph_service.errors import EntityNotFound
+    from scoring.analysis import read_staged_analysis, stage_analysis
+
+    result = analyse(store, CONFIG)
+    target: Any = store if backend == "embedded" else request.getfixturevalue("neo4j_store")
+    stage_analysis(target, result, run_version="run-1")
+    staged = read_staged_analysis(target)
+    assert (staged.run_version, staged.version) == ("run-1", result.version)
+    assert staged.ring_candidates.to_pylist() == result.ring_candidates.to_pylist()
+    assert staged.super_nodes.to_pylist() == result.super_nodes.to_pylist()
+    assert staged.reasons.to_pylist() == result.entity_risk.select(["id", "reasons"]).to_pylist()
+    for run in range(2, 5):
+        stage_analysis(target, result, run_version=f"run-{run}", keep_runs=2)
+    assert target.table_versions("analysis_runs") == ["run-3", "run-4"]
+    assert read_staged_analysis(target).run_version == "run-4"
+    with pytest.raises(EntityNotFound, match="run-1"):
+        read_staged_analysis(target, run_version="run-1")

@@ -269,6 +269,45 @@ def test_redis_readers_never_see_a_half_written_snapshot(redis_server: RedisServ
 
 
 @pytest.mark.redis
+def test_redis_republishing_the_served_version_is_atomic(redis_server: RedisServer) -> None:
+    """A re-delivered publish of the version being served never leaves a reader without it,
+    and leaves no staging key behind."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    cache = RedisFeatureCache(client, prefix="t5", keep_versions=2)
+    snapshot = _snapshot("v1", 0.3, n=2_000)
+    cache.publish(snapshot)
+    keys = [f"A{i}" for i in range(0, 2_000, 40)]
+    bad: list[object] = []
+    reads = 0
+    stop = threading.Event()
+
+    def read() -> None:
+        nonlocal reads
+        reader = RedisFeatureCache(redis.Redis.from_url(redis_server.url), prefix="t5")
+        while not stop.is_set():
+            batch = reader.get_many("Account", keys)
+            reads += 1
+            if any(f is None or f.snapshot_version != "v1" for f in batch):
+                bad.append(batch)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    for _ in range(3):
+        cache.publish(snapshot, chunk=100)
+    stop.set()
+    thread.join()
+    assert reads > 0
+    assert bad == []
+    assert cache.current_version() == "v1"
+    assert client.hlen("t5:v:v1") == 2_000
+    assert client.ttl("t5:v:v1") == -1
+    assert list(client.scan_iter("t5:*staging*")) == []
+    client.close()
+
+
+@pytest.mark.redis
 def test_redis_down_is_backend_unavailable(own_redis: RedisServer) -> None:
     """A stopped Redis makes reads and publishes raise BackendUnavailable; ping says False."""
     import redis
