@@ -85,6 +85,7 @@ def infer(
     embeddings: bool = False,
     write_batch: int = 1_000_000,
     psi_threshold: float = PSI_WARNING,
+    run_id: str | None = None,
 ) -> InferenceResult:
     """Score every account and write ``gnn_score`` (and optionally embeddings) back.
 
@@ -106,6 +107,9 @@ def infer(
     write_batch : int
         Accounts per ``write_scores`` call.
     psi_threshold : float
+    run_id : str, optional
+        The batch run scoring (see :func:`gnn.monitoring.record_drift`: a re-delivered
+        run replaces its drift record).
 
     Returns
     -------
@@ -159,6 +163,6 @@ def infer(
         )
         store.write_table(GNN_EMBEDDINGS, table, version=version)
     seconds["write"] = time.perf_counter() - clock
-    drift = record_drift(registry, version, scores, threshold=psi_threshold)
+    drift = record_drift(registry, version, scores, threshold=psi_threshold, run_id=run_id)
     log.info("gnn scores written", extra={"version": version, "accounts": int(ids.shape[0])})
     return InferenceResult(version=version, ids=ids, scores=scores, seconds=seconds, drift=drift)

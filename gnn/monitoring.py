@@ -108,7 +108,12 @@ class DriftRecord:
 
 
 def record_drift(
-    registry: ModelRegistry, version: str, scores: np.ndarray, *, threshold: float = PSI_WARNING
+    registry: ModelRegistry,
+    version: str,
+    scores: np.ndarray,
+    *,
+    threshold: float = PSI_WARNING,
+    run_id: str | None = None,
 ) -> DriftRecord:
     """Compare ``scores`` with the previous inference run's and record the result.
 
@@ -120,6 +125,10 @@ def record_drift(
     scores : ndarray of float
     threshold : float
         PSI above which the record carries a warning (and one is logged).
+    run_id : str, optional
+        The batch run that scored (kept in the record). A record of the same run is
+        replaced, not added to, and is not compared with: a re-delivered job leaves the
+        log as one delivery would.
 
     Returns
     -------
@@ -127,7 +136,8 @@ def record_drift(
         ``psi`` is ``None`` on the first run (nothing to compare with).
     """
     current = ScoreDistribution.of(scores)
-    previous = registry.records("drift")
+    logged = registry.records("drift")
+    previous = [r for r in logged if run_id is None or r.get("run_id") != run_id]
     value: float | None = None
     previous_version: str | None = None
     if previous:
@@ -146,7 +156,11 @@ def record_drift(
         warning=warning,
         distribution=asdict(current),
     )
-    registry.append("drift", record.as_dict())
+    entry = {**record.as_dict(), "run_id": run_id}
+    if len(previous) < len(logged):
+        registry.replace_records("drift", [*previous, entry])
+    else:
+        registry.append("drift", entry)
     if warning:
         log.warning(
             "gnn score distribution drifted",

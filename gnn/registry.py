@@ -266,6 +266,16 @@ class ModelRegistry:
         with (self.root / f"{log_name}.jsonl").open("a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
 
+    def replace_records(self, log_name: str, records: list[dict[str, Any]]) -> None:
+        """Rewrite ``decisions`` or ``drift`` with ``records`` (atomically: temp + rename)."""
+        if log_name not in ("decisions", "drift"):
+            raise InvalidInput(f"unknown registry log {log_name!r}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f"{log_name}.jsonl"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in records))
+        tmp.replace(path)
+
     def records(self, log_name: str) -> list[dict[str, Any]]:
         """Every record of ``decisions`` or ``drift``, oldest first."""
         path = self.root / f"{log_name}.jsonl"

@@ -47,3 +47,16 @@ def test_drift_is_recorded_per_run_with_a_warning_above_the_threshold(tmp_path: 
     assert third.previous_version == VERSION
     records = registry.records("drift")
     assert [r["warning"] for r in records] == [False, False, True]
+
+
+def test_a_redelivered_run_replaces_its_drift_record(tmp_path: Path) -> None:
+    """Scoring twice under one run id leaves one record for it, compared with the run before
+    (not with its own first delivery)."""
+    registry = ModelRegistry(tmp_path)
+    rng = np.random.default_rng(2)
+    record_drift(registry, VERSION, rng.beta(2, 5, 5_000), run_id="run-1")
+    shifted = rng.beta(5, 2, 5_000)
+    once = record_drift(registry, VERSION, shifted, run_id="run-2")
+    again = record_drift(registry, VERSION, shifted, run_id="run-2")
+    assert again.psi == once.psi and again.warning
+    assert [r["run_id"] for r in registry.records("drift")] == ["run-1", "run-2"]
