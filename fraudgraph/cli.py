@@ -1,6 +1,6 @@
 """The ``fraudgraph`` command line: generate, ingest, stats, analyze, evaluate, rings,
-super-nodes, query, gnn (train, infer, evaluate, promote), publish, serve, demo, and a local
-Neo4j.
+super-nodes, query, gnn (train, infer, evaluate, promote), publish, serve, pipeline (run,
+submit), jobs (status, show, deliver), worker, beat, demo, and a local Neo4j.
 
 Every command that reports figures takes ``--json`` and then prints exactly one JSON
 object on stdout; progress bars and logs go to stderr. On failure the exit code is
@@ -286,10 +286,12 @@ def demo(
     accounts: Annotated[int, typer.Option("--accounts", min=100)] = 20_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
-    """The main job end to end on the embedded store: generate, ingest, train the GNN and write
-    gnn_score, analyse (gnn_score included), flag, publish the feature snapshot, evaluate."""
+    """The main job end to end on the embedded store: generate a scenario, then run the
+    batch pipeline inline (ingest, train the GNN and write gnn_score, analyse, flag, publish
+    the feature snapshot, evaluate) and print the top rings and where to look next."""
     import shutil
 
+    from fraudgraph.jobs.steps import PipelineSpec
     from ingestion.synthetic import ScenarioConfig, generate_scenario
 
     scenario_dir = workdir / "scenario"
@@ -307,37 +309,24 @@ def demo(
         summary = generate_scenario(
             ScenarioConfig(accounts=accounts, seed=seed), scenario_dir, on_progress=on_generate
         )
-        with open_store(settings) as graph:
-            report = _ingest_with_progress(
-                graph, settings, [summary.events_path, summary.labels_path], progress
-            )
-            counts = graph.counts().as_dict()
-    result = report.as_dict()
     out.print(
         f"[bold]scenario[/]: {summary.accounts:,} accounts, {summary.events:,} events, "
         f"{summary.rings} planted rings ({summary.ring_accounts:,} ring accounts)"
     )
-    out.print(
-        f"[bold]ingest[/]: read {result['rows_read']:,}, loaded {result['rows_loaded']:,}, "
-        f"quarantined {result['rows_quarantined']:,}, duplicate {result['rows_duplicate']:,} "
-        f"in {result['seconds']:.1f} s (reconciled: {result['reconciled']})"
+    spec = PipelineSpec(
+        inputs=(str(summary.events_path), str(summary.labels_path)),
+        truth=str(summary.truth_path),
+        threshold=DEMO_THRESHOLD,
+        gnn="train",
+        gnn_epochs=DEMO_GNN_EPOCHS,
+        publish_redis=False,
+        deliver=False,
     )
-    if result["rows_quarantined"]:
-        out.print(f"  quarantined rows: {result['quarantine_path']}")
-    _print_counts(counts)
-    # The GNN reads only the graph and the labels; its gnn_score then feeds the entity model.
-    _demo_gnn(settings)
-    with open_store(settings) as graph:
-        analysis = _analyse_and_flag(graph, settings, threshold=DEMO_THRESHOLD, out_dir=None)
-        snapshot = _publish(graph, None, analysis.pop("reasons"))
-        evaluation = _evaluation(
-            graph, summary.truth_path, analysis["flagged_table"], analysis["risk"]
-        )
-    _report_analysis(analysis, evaluation, top=10, as_json=False, store=settings.store_dir)
+    run = _run_inline(spec, settings)
+    _report_run(run, settings, top=10)
     out.print(f"  ground truth of the planted rings: {summary.truth_path}")
     out.print(
-        f"  feature snapshot {snapshot['version']} published ({snapshot['entities']:,} accounts); "
-        f"serve it with: fraudgraph serve --store {settings.store_dir}"
+        f"  fraudgraph jobs show {run['run_id']} --store {settings.store_dir}   this run, step by step"
     )
 
 
@@ -345,29 +334,66 @@ def demo(
 DEMO_GNN_EPOCHS = 15
 
 
-def _demo_gnn(settings: Settings) -> None:
-    """Train the GNN on the demo's labels and write ``gnn_score`` for every account."""
-    from gnn.inference import infer
-    from gnn.training import TrainConfig
-    from graph_service.errors import InvalidInput
+def _run_inline(spec: Any, settings: Settings) -> dict[str, Any]:
+    """Run a pipeline inline with one progress bar per step; the run record."""
+    from fraudgraph.jobs.pipeline import run_inline
 
-    try:
-        with open_store(settings) as graph, _progress() as progress:
-            trained = _gnn_train(
-                graph,
-                settings,
-                TrainConfig(max_epochs=DEMO_GNN_EPOCHS),
-                compare=True,
-                margin=0.005,
-                progress=progress,
-            )
-            scored = infer(graph, _gnn_registry(settings)).summary()
-    except InvalidInput as exc:
-        out.print(f"[bold]gnn[/]: skipped ({exc})")
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(step: str, label: str, done: int | None, total: int | None) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=None)
+            progress.update(tasks[step], description=label, completed=done or 0, total=total)
+
+        run = run_inline(spec, settings=settings, progress=on_progress)
+        for task in tasks.values():
+            progress.update(task, completed=1, total=1)
+    return run
+
+
+def _report_run(run: dict[str, Any], settings: Settings, *, top: int) -> None:
+    """Print what a pipeline run found: ingest, GNN, rings, evaluation, snapshot."""
+    from scoring.flagging import read_flagged_clusters
+
+    steps = run["step_records"]
+
+    def result(step: str) -> dict[str, Any]:
+        record = steps.get(step) or {}
+        return dict(record.get("result") or {}) if record.get("status") == "succeeded" else {}
+
+    ingest = result("ingest")
+    if ingest.get("files"):
+        out.print(
+            f"[bold]ingest[/]: read {ingest['rows_read']:,}, loaded {ingest['rows_loaded']:,}, "
+            f"quarantined {ingest['rows_quarantined']:,}, duplicate {ingest['rows_duplicate']:,} "
+            f"in {ingest['seconds']:.1f} s (reconciled: {ingest['reconciled']})"
+        )
+        if ingest.get("rows_quarantined"):
+            out.print(f"  quarantined rows: {ingest['quarantine_path']}")
+        _print_counts(ingest["data"]["counts"])
+    for step, name in (("gnn_train", "gnn"), ("gnn_infer", "gnn scoring"), ("analyse", "analysis")):
+        skipped = (steps.get(step) or {}).get("result") or {}
+        if "skipped" in skipped:
+            out.print(f"[bold]{name}[/]: skipped ({skipped['skipped']})")
+    if result("gnn_train"):
+        _print_gnn_training(result("gnn_train"))
+    if result("gnn_infer"):
+        _print_gnn_inference(result("gnn_infer"))
+    analysis = result("analyse")
+    if not analysis or not result("flag"):
         return
-    _print_gnn_training(trained)
-    _print_gnn_inference(scored)
-    out.print(f"  fraudgraph gnn evaluate --store {settings.store_dir}   models, decisions, drift")
+    with open_store(settings) as graph:
+        flagged = read_flagged_clusters(graph, version=run["run_id"])
+    summary = {**analysis, "flagging": result("flag"), "flagged_table": flagged, "risk": None}
+    evaluation = result("evaluate") or None
+    _report_analysis(summary, evaluation, top=top, as_json=False, store=settings.store_dir)
+    snapshot = result("publish")
+    if snapshot:
+        out.print(
+            f"  feature snapshot {snapshot['version']} published ({snapshot['entities']:,} "
+            f"accounts); serve it with: fraudgraph serve --store {settings.store_dir}"
+        )
 
 
 # -- ring detection ------------------------------------------------------------------------
@@ -542,36 +568,9 @@ def _evaluation(
     """Evaluate flagged clusters and account scores (and optionally the baselines)."""
     if truth is None:
         return None
-    from scoring.baselines import rules_baseline, wcc_baseline
-    from scoring.evaluation import (
-        account_ids,
-        evaluate,
-        format_table,
-        legit_heavy_sharers,
-        load_truth,
-        resolve_truth,
-    )
+    from fraudgraph.jobs.steps import evaluation_report
 
-    resolved = resolve_truth(load_truth(truth), graph)
-    accounts = account_ids(graph)
-    heavy = legit_heavy_sharers(graph, resolved)
-    reports = {
-        "pipeline": evaluate(flagged, scores, resolved, accounts=accounts, heavy_sharers=heavy)
-    }
-    if baselines:
-        for name, detector in (("wcc", wcc_baseline(graph)), ("rules", rules_baseline(graph))):
-            reports[name] = evaluate(
-                detector.flagged,
-                detector.account_scores,
-                resolved,
-                accounts=accounts,
-                heavy_sharers=heavy,
-            )
-    result: dict[str, Any] = reports["pipeline"].as_dict()
-    if baselines:
-        result["baselines"] = {name: reports[name].as_dict() for name in ("wcc", "rules")}
-    result["table"] = format_table(reports)
-    return result
+    return evaluation_report(graph, truth, flagged, scores, baselines=baselines)
 
 
 def _ring_rows(flagged: pa.Table) -> list[dict[str, Any]]:
@@ -784,19 +783,10 @@ def _publish(graph: GraphStore, redis_url: str | None, reasons: pa.Table | None)
     """Build and publish the feature snapshot; its summary."""
     import time
 
+    from fraudgraph.jobs.steps import redis_feature_cache
     from scoring.feature_cache import publish_snapshot
 
-    redis_cache = None
-    if redis_url:
-        import redis
-
-        from api.settings import ApiSettings
-        from scoring.feature_cache import RedisFeatureCache
-
-        redis_cache = RedisFeatureCache(
-            redis.Redis.from_url(redis_url, socket_connect_timeout=2.0),
-            prefix=ApiSettings().redis_prefix,
-        )
+    redis_cache = redis_feature_cache(redis_url) if redis_url else None
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("publish feature snapshot", total=1)
@@ -894,9 +884,7 @@ def _gnn_train(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train, compare with boosting, register and run champion-challenger."""
-    from gnn.champion import ChampionPolicy, challenge
-    from gnn.comparison import compare_with_boosting
-    from gnn.training import train
+    from fraudgraph.jobs.steps import train_gnn
 
     task = progress.add_task("gnn: train", total=config.max_epochs) if progress else None
 
@@ -904,27 +892,10 @@ def _gnn_train(
         if progress is not None and task is not None:
             progress.update(task, description=f"gnn: {step} {done}", completed=done)
 
-    run = train(graph, config, progress=on_epoch)
+    result = train_gnn(graph, settings, config, compare=compare, margin=margin, progress=on_epoch)
     if progress is not None and task is not None:
         progress.update(task, completed=config.max_epochs)
-    comparison = compare_with_boosting(run) if compare else None
-    registry = _gnn_registry(settings)
-    manifest = registry.register(
-        run, extra_metrics={"comparison": comparison} if comparison else None
-    )
-    decision = challenge(
-        graph, registry, manifest.version, policy=ChampionPolicy(margin=margin), run=run
-    )
-    return {
-        "version": manifest.version,
-        "model": manifest.model,
-        "snapshot": manifest.snapshot,
-        "labels": manifest.labels,
-        "metrics": {k: v for k, v in run.metrics.items() if k != "history"},
-        "comparison": comparison,
-        "decision": decision.as_dict(),
-        "champion": registry.champion(),
-    }
+    return result
 
 
 @gnn_app.command("train")
@@ -1133,6 +1104,420 @@ def gnn_promote(
         return
     verdict = "promoted" if decision.promoted else "not promoted"
     out.print(f"[bold]gnn[/]: {decision.challenger} {verdict}: {decision.reason}")
+
+
+# -- batch jobs ---------------------------------------------------------------------------
+
+pipeline_app = typer.Typer(
+    help="The batch pipeline: ingest, GNN, analyse, flag, publish, evaluate, deliver.",
+    no_args_is_help=True,
+)
+app.add_typer(pipeline_app, name="pipeline")
+jobs_app = typer.Typer(
+    help="Pipeline runs: status, one run's steps, webhook re-delivery.", no_args_is_help=True
+)
+app.add_typer(jobs_app, name="jobs")
+
+InputsArgument = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Files or directories to ingest first (already ingested ones are skipped)."
+    ),
+]
+GnnOption = Annotated[
+    str,
+    typer.Option(
+        "--gnn",
+        help="auto: score with the champion (train one if none); train: retrain first; off.",
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Run every step even if the input is unchanged.")
+]
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait", min=0.0, help="Seconds to wait for another run's lock before giving up."
+    ),
+]
+
+
+def _pipeline_spec(
+    inputs: list[Path] | None,
+    truth: Path | None,
+    threshold: float,
+    gnn: str,
+    gnn_epochs: int,
+    force: bool,
+    wait_s: float,
+    deliver: bool,
+) -> Any:
+    from fraudgraph.jobs.steps import PipelineSpec
+
+    return PipelineSpec(
+        inputs=tuple(str(p.resolve()) for p in inputs or []),
+        truth=str(truth.resolve()) if truth else None,
+        threshold=threshold,
+        gnn=gnn,
+        gnn_epochs=gnn_epochs,
+        force=force,
+        wait_s=wait_s,
+        deliver=deliver,
+    )
+
+
+@pipeline_app.command("run")
+@_fail_cleanly
+def pipeline_run(
+    inputs: InputsArgument = None,
+    store: StoreOption = None,
+    truth: TruthOption = None,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0)] = DEMO_THRESHOLD,
+    gnn: GnnOption = "auto",
+    gnn_epochs: Annotated[int, typer.Option("--gnn-epochs", min=1)] = 40,
+    force: ForceOption = False,
+    wait_s: WaitOption = 0.0,
+    deliver: Annotated[
+        bool, typer.Option("--deliver/--no-deliver", help="POST flagged clusters to the webhook.")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the pipeline in this process (no broker needed), with progress per step."""
+    settings = _settings(store)
+    spec = _pipeline_spec(inputs, truth, threshold, gnn, gnn_epochs, force, wait_s, deliver)
+    run = _run_inline(spec, settings)
+    if as_json:
+        _emit(run)
+        return
+    _print_steps(run)
+    _report_run(run, settings, top=10)
+
+
+@pipeline_app.command("submit")
+@_fail_cleanly
+def pipeline_submit(
+    inputs: InputsArgument = None,
+    store: StoreOption = None,
+    truth: TruthOption = None,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0)] = DEMO_THRESHOLD,
+    gnn: GnnOption = "auto",
+    gnn_epochs: Annotated[int, typer.Option("--gnn-epochs", min=1)] = 40,
+    force: ForceOption = False,
+    wait_s: WaitOption = 0.0,
+    deliver: Annotated[
+        bool, typer.Option("--deliver/--no-deliver", help="POST flagged clusters to the webhook.")
+    ] = True,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Wait for the run to finish and print its steps.")
+    ] = False,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout", min=1.0, help="Most seconds --follow waits.")
+    ] = 24 * 3600.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue the pipeline on the Celery workers (FRAUDGRAPH_JOBS_BROKER_URL)."""
+    from fraudgraph.jobs.celery_app import submit
+
+    settings = _settings(store)
+    spec = _pipeline_spec(inputs, truth, threshold, gnn, gnn_epochs, force, wait_s, deliver)
+    run_id = submit(spec, settings=settings)
+    if not follow:
+        if as_json:
+            _emit({"run_id": run_id, "status": "queued"})
+        else:
+            out.print(
+                f"queued pipeline run [bold]{run_id}[/]; follow it with: fraudgraph jobs show {run_id}"
+            )
+        return
+    run = _follow(settings, run_id, timeout_s)
+    if as_json:
+        _emit(run)
+    else:
+        _print_steps(run)
+    if run["status"] != "succeeded":
+        err.print(f"error: run {run_id} {run['status']}: {run.get('error')}", markup=False)
+        raise typer.Exit(1)
+
+
+def _follow(settings: Settings, run_id: str, timeout_s: float) -> dict[str, Any]:
+    """Wait for a queued run to finish (progress from its ledger); its record."""
+    import time
+
+    from fraudgraph.jobs.ledger import FINISHED, RunLedger
+    from fraudgraph.jobs.pipeline import jobs_root
+    from graph_service.errors import QueryTimeout
+
+    ledger = RunLedger(jobs_root(settings))
+    deadline = time.monotonic() + timeout_s
+    with err.status(f"run {run_id}") as status:
+        while True:
+            run = ledger.run(run_id)
+            steps = ledger.steps(run_id)
+            if run["status"] in FINISHED:
+                run["step_records"] = steps
+                return run
+            running = [r for r in steps.values() if r["status"] == "running"]
+            if running:
+                progress = running[-1].get("progress") or {}
+                status.update(f"run {run_id}: {running[-1]['step']} {progress.get('label') or ''}")
+            if time.monotonic() > deadline:
+                raise QueryTimeout(
+                    f"run {run_id} did not finish within {timeout_s:.0f} s; it goes on"
+                )
+            time.sleep(0.5)
+
+
+def _print_steps(run: dict[str, Any]) -> None:
+    view = Table(title=f"pipeline run {run['run_id']} ({run['trigger']}): {run['status']}")
+    for column in ("step", "status", "seconds", "attempts", "note"):
+        view.add_column(column)
+    for step in run["steps"]:
+        record = run["step_records"].get(step)
+        if record is None:
+            view.add_row(step, "-", "", "", "")
+            continue
+        view.add_row(
+            step,
+            record["status"],
+            "" if record["seconds"] is None else f"{record['seconds']:.1f}",
+            str(record["attempts"]),
+            _step_note(record),
+        )
+    out.print(view)
+    if run.get("error"):
+        out.print(f"  error: {run['error']}", markup=False)
+
+
+def _step_note(record: dict[str, Any]) -> str:
+    result = record.get("result") or {}
+    if record.get("error"):
+        return str(record["error"])[:120]
+    if "skipped" in result:
+        return str(result["skipped"])[:120]
+    step = record["step"]
+    if step == "ingest":
+        return f"{result.get('rows_loaded', 0):,} rows loaded, {result.get('rows_quarantined', 0):,} quarantined"
+    if step == "gnn_train":
+        return f"{result.get('version')} ({'promoted' if result.get('decision', {}).get('promoted') else 'shadow'})"
+    if step == "gnn_infer":
+        return f"{result.get('accounts', 0):,} accounts scored with {result.get('version')}"
+    if step == "analyse":
+        return f"{result.get('ring_candidates', 0):,} ring candidates"
+    if step == "flag":
+        return f"{result.get('flagged', 0):,} flagged ({result.get('new_alerts', 0)} new)"
+    if step == "publish":
+        return f"snapshot {result.get('version')} ({result.get('entities', 0):,} entities)"
+    if step == "evaluate":
+        return f"ring recall {result.get('ring_recall')}, account ROC-AUC {result.get('roc_auc')}"
+    if step == "deliver":
+        return f"delivered in {len(result.get('attempts', []))} attempt(s)"
+    return ""
+
+
+@jobs_app.command("status")
+@_fail_cleanly
+def jobs_status(
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Runs to list.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Recent pipeline runs, newest first: outcome, duration, versions, flagged clusters."""
+    from fraudgraph.jobs.ledger import RunLedger
+    from fraudgraph.jobs.pipeline import jobs_root
+
+    runs = RunLedger(jobs_root(_settings(store))).runs(limit=limit)
+    rows = [_run_row(run) for run in runs]
+    if as_json:
+        _emit({"data": rows, "count": len(rows)})
+        return
+    view = Table(title="pipeline runs")
+    for column in (
+        "run",
+        "trigger",
+        "status",
+        "seconds",
+        "step",
+        "flagged (new)",
+        "snapshot",
+        "gnn",
+    ):
+        view.add_column(column)
+    for row in rows:
+        flagged = "" if row["flagged"] is None else f"{row['flagged']} ({row['new_alerts']})"
+        view.add_row(
+            row["run_id"],
+            row["trigger"],
+            row["status"],
+            "" if row["seconds"] is None else f"{row['seconds']:.1f}",
+            row["current_step"] or "",
+            flagged,
+            row["snapshot"] or "",
+            row["gnn_model"] or "",
+        )
+    out.print(view)
+
+
+def _run_row(run: dict[str, Any]) -> dict[str, Any]:
+    """One run as a status row: outcome, times, the versions it wrote, its figures."""
+    from datetime import datetime
+
+    steps = run.get("step_records", {})
+
+    def result(step: str) -> dict[str, Any]:
+        record = steps.get(step) or {}
+        return dict(record.get("result") or {}) if record.get("status") == "succeeded" else {}
+
+    seconds = None
+    if run.get("started_at") and run.get("finished_at"):
+        seconds = round(
+            (
+                datetime.fromisoformat(run["finished_at"])
+                - datetime.fromisoformat(run["started_at"])
+            ).total_seconds(),
+            3,
+        )
+    current = next(
+        (
+            name
+            for name in run["steps"]
+            if (steps.get(name) or {}).get("status") in ("running", "failed")
+        ),
+        None,
+    )
+    flag = result("flag")
+    return {
+        "run_id": run["run_id"],
+        "trigger": run["trigger"],
+        "status": run["status"],
+        "created_at": run["created_at"],
+        "started_at": run.get("started_at"),
+        "finished_at": run.get("finished_at"),
+        "seconds": seconds,
+        "current_step": current,
+        "input_key": run.get("input_key"),
+        "steps": {name: (steps.get(name) or {}).get("status") for name in run["steps"]},
+        "analysis_version": result("analyse").get("analysis_version"),
+        "flagged": flag.get("flagged"),
+        "new_alerts": flag.get("new_alerts"),
+        "flagged_report": flag.get("json"),
+        "snapshot": result("publish").get("version"),
+        "gnn_model": result("gnn_infer").get("version"),
+        "error": run.get("error"),
+    }
+
+
+@jobs_app.command("show")
+@_fail_cleanly
+def jobs_show(
+    run_id: Annotated[str, typer.Argument(help="The run id (see `jobs status`).")],
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One run, step by step: status, attempts, time, worker, result or error."""
+    from fraudgraph.jobs.ledger import RunLedger
+    from fraudgraph.jobs.pipeline import jobs_root
+
+    ledger = RunLedger(jobs_root(_settings(store)))
+    run = ledger.run(run_id)
+    run["step_records"] = ledger.steps(run_id)
+    if as_json:
+        _emit(run)
+        return
+    _print_steps(run)
+
+
+@jobs_app.command("deliver")
+@_fail_cleanly
+def jobs_deliver(
+    run_id: Annotated[str, typer.Argument(help="The run whose flagged clusters to send again.")],
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a run's flagged clusters to the webhook again (e.g. from the outbox)."""
+    from fraudgraph.jobs.ledger import RunLedger
+    from fraudgraph.jobs.pipeline import jobs_root
+    from fraudgraph.jobs.settings import JobSettings
+    from fraudgraph.jobs.steps import PipelineSpec, StepContext, deliver
+
+    settings = _settings(store)
+    ledger = RunLedger(jobs_root(settings))
+    run = ledger.run(run_id)
+    ctx = StepContext(run_id, PipelineSpec.from_dict(run["spec"]), settings, JobSettings(), ledger)
+    result = deliver(ctx)
+    if as_json:
+        _emit(result)
+        return
+    out.print(
+        f"delivered the flagged clusters of run {run_id} in {len(result['attempts'])} attempt(s)"
+    )
+
+
+@app.command()
+@_fail_cleanly
+def worker(
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            envvar="FRAUDGRAPH_JOBS_WORKER_CONCURRENCY",
+            help="Worker processes.",
+        ),
+    ] = 2,
+    loglevel: Annotated[str, typer.Option("--loglevel", help="debug, info, warning...")] = "info",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="FRAUDGRAPH_JOBS_METRICS_PORT",
+            help="Serve Prometheus metrics on this port.",
+        ),
+    ] = None,
+    hostname: Annotated[
+        str | None, typer.Option("--hostname", "-n", help="Worker node name.")
+    ] = None,
+) -> None:
+    """Start a Celery worker for the pipeline's tasks (broker: FRAUDGRAPH_JOBS_BROKER_URL)."""
+    import os
+    import tempfile
+
+    if metrics_port is not None and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Before prometheus_client is imported: the pool processes share these files.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fraudgraph-metrics-")
+    from fraudgraph.jobs.celery_app import app as celery
+
+    if metrics_port is not None:
+        from fraudgraph.jobs.metrics import serve
+
+        serve(metrics_port)
+    # -O fair: a task goes to a free pool process, never queued behind a busy one.
+    argv = [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        "--pool=prefork",
+        "-O",
+        "fair",
+    ]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery.worker_main(argv)
+
+
+@app.command()
+@_fail_cleanly
+def beat(
+    store: StoreOption = None,
+    loglevel: Annotated[str, typer.Option("--loglevel")] = "info",
+) -> None:
+    """Start Celery beat: the scheduled pipeline and GNN retraining (see FRAUDGRAPH_JOBS_*)."""
+    from fraudgraph.jobs.celery_app import app as celery
+    from fraudgraph.jobs.pipeline import jobs_root
+
+    schedule = jobs_root(_settings(store)) / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    celery.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
 
 
 Neo4jDataDir = Annotated[
