@@ -1,0 +1,208 @@
+"""Inline runs: every step recorded once, unchanged input skipped, the store locked to one
+run, a failing step failing the run, re-deliveries harmless, webhook deliveries signed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from fraudgraph.jobs.ledger import RunLedger, new_run_id
+from fraudgraph.jobs.lock import FileLeases, PipelineBusy
+from fraudgraph.jobs.pipeline import (
+    PIPELINE_LOCK,
+    begin_run,
+    execute_step,
+    finish_run,
+    jobs_root,
+    run_inline,
+)
+from fraudgraph.jobs.settings import JobSettings
+from fraudgraph.jobs.webhook import WebhookRefused
+from graph_service.errors import InvalidInput
+from tests.fraudgraph.conftest import SECRET, Receiver
+from tests.fraudgraph.jobs.conftest import pipeline_spec, store_state
+
+pytestmark = pytest.mark.slow
+
+
+def _statuses(run: dict[str, object]) -> dict[str, str]:
+    records = run["step_records"]
+    assert isinstance(records, dict)
+    return {name: record["status"] for name, record in records.items()}
+
+
+def test_an_inline_run_does_every_step_once_and_records_it(scenario, tmp_path: Path) -> None:
+    """Ingest, GNN train + infer, analyse, flag, publish, evaluate: each succeeds once, the
+    outputs carry the run's id as version, the lock is freed and the metrics are written."""
+    from scoring.feature_cache import latest_snapshot_version
+
+    store = tmp_path / "store"
+    spec = pipeline_spec(scenario, store, gnn="train")
+    run = run_inline(spec, jobs=JobSettings())
+    assert run["status"] == "succeeded" and run["error"] is None
+    assert _statuses(run) == {
+        "ingest": "succeeded",
+        "gnn_train": "succeeded",
+        "gnn_infer": "succeeded",
+        "analyse": "succeeded",
+        "flag": "succeeded",
+        "publish": "succeeded",
+        "evaluate": "succeeded",
+        "deliver": "skipped",
+    }
+    steps = run["step_records"]
+    assert all(record["attempts"] == 1 for record in steps.values())
+    assert steps["ingest"]["result"]["reconciled"] is True
+    assert steps["flag"]["result"]["version"] == run["run_id"]
+    assert Path(steps["flag"]["result"]["json"]).exists()
+    assert steps["evaluate"]["result"]["ring_recall"] >= 0.8
+    assert steps["gnn_infer"]["result"]["version"] == steps["gnn_train"]["result"]["champion"]
+    from graph_service.embedded.store import EmbeddedStore
+
+    with EmbeddedStore(store) as graph:
+        assert latest_snapshot_version(graph) == run["run_id"]
+        assert graph.read_scores("gnn_score").num_rows == 5_000
+    assert FileLeases(jobs_root(spec.settings()) / "locks").holder(PIPELINE_LOCK) is None
+    metrics = (store / "jobs" / "metrics.prom").read_text()
+    assert 'fraudgraph_job_steps_total{outcome="succeeded",step="analyse"}' in metrics
+    assert 'fraudgraph_pipeline_runs_total{outcome="succeeded"}' in metrics
+
+
+def test_an_unchanged_input_skips_the_work_unless_forced(scenario, tmp_path: Path) -> None:
+    """A second run over the same data records the later steps as skipped (naming the run
+    it matches); a new label changes the input; --force runs everything."""
+    store = tmp_path / "store"
+    first = run_inline(pipeline_spec(scenario, store))
+    second = run_inline(pipeline_spec(scenario, store))
+    statuses = _statuses(second)
+    assert statuses["ingest"] == "succeeded"
+    assert {statuses[s] for s in statuses if s != "ingest"} == {"skipped"}
+    reason = second["step_records"]["analyse"]["result"]["skipped"]
+    assert first["run_id"] in reason
+    assert second["step_records"]["ingest"]["result"]["files_skipped"] == 2
+    forced = run_inline(pipeline_spec(scenario, store, force=True))
+    assert _statuses(forced)["analyse"] == "succeeded"
+
+    from graph_service.embedded.store import EmbeddedStore
+    from graph_service.model import NodeType
+
+    with EmbeddedStore(store) as graph:
+        key = graph.get_entities([0])[0].key
+        graph.add_label(
+            NodeType.ACCOUNT,
+            key,
+            label="fraud",
+            source="investigation",
+            author="ana",
+            reason="ring",
+        )
+    relabelled = run_inline(pipeline_spec(scenario, store))
+    assert _statuses(relabelled)["analyse"] == "succeeded"
+
+
+def test_a_second_pipeline_is_refused_while_one_holds_the_store(scenario, tmp_path: Path) -> None:
+    """While run A holds the store, run B is refused at once with a message naming A and
+    is recorded as refused; run C, willing to wait, runs once A is done."""
+    store = tmp_path / "store"
+    spec = pipeline_spec(scenario, store)
+    settings, jobs = spec.settings(), JobSettings()
+    holder = new_run_id()
+    begin_run(holder, spec.with_store(settings), settings=settings, jobs=jobs, trigger="inline")
+    with pytest.raises(PipelineBusy, match=holder) as refused:
+        run_inline(spec)
+    assert "--wait" in str(refused.value)
+    ledger = RunLedger(jobs_root(settings))
+    refused_run = ledger.runs(limit=1)[0]
+    assert refused_run["status"] == "refused" and holder in refused_run["error"]
+
+    timer = threading.Timer(1.0, lambda: finish_run(holder, settings=settings, jobs=jobs))
+    timer.start()
+    waited = run_inline(pipeline_spec(scenario, store, wait_s=60))
+    timer.join()
+    assert waited["status"] == "succeeded"
+    assert ledger.run(holder)["status"] == "succeeded"
+
+
+def test_a_failing_step_fails_the_run_and_frees_the_store(scenario, tmp_path: Path) -> None:
+    """A missing input fails ingest: the run is failed with the error, later steps never
+    ran, and the next run gets the lock."""
+    store = tmp_path / "store"
+    spec = pipeline_spec(scenario, store, inputs=(str(tmp_path / "nowhere.parquet"),))
+    with pytest.raises(InvalidInput, match="inputs not found"):
+        run_inline(spec)
+    ledger = RunLedger(store / "jobs")
+    failed = ledger.runs(limit=1)[0]
+    assert failed["status"] == "failed" and "inputs not found" in failed["error"]
+    assert _statuses(failed) == {"ingest": "failed"}
+    assert run_inline(pipeline_spec(scenario, store))["status"] == "succeeded"
+
+
+def test_redelivered_steps_are_harmless(scenario, tmp_path: Path) -> None:
+    """A step delivered again after it finished returns its record and changes nothing; a
+    step left "running" by a dead worker runs again (attempt 2) to the same final state."""
+    reference = tmp_path / "reference"
+    run_inline(pipeline_spec(scenario, reference))
+
+    store = tmp_path / "store"
+    spec = pipeline_spec(scenario, store).with_store(pipeline_spec(scenario, store).settings())
+    settings, jobs = spec.settings(), JobSettings()
+    run_id = new_run_id()
+    begin_run(run_id, spec, settings=settings, jobs=jobs, trigger="inline")
+    ledger = RunLedger(jobs_root(settings))
+    for step in spec.steps:
+        first = execute_step(run_id, step, spec, settings=settings, jobs=jobs)
+        again = execute_step(run_id, step, spec, settings=settings, jobs=jobs)
+        assert again == first
+    # What a worker killed inside "flag" leaves: the record says running, attempt 1.
+    cut = dict(ledger.step(run_id, "flag") or {})
+    ledger.write_step(run_id, "flag", {**cut, "status": "running", "result": None})
+    rerun = execute_step(run_id, "flag", spec, settings=settings, jobs=jobs)
+    assert rerun["status"] == "succeeded" and rerun["attempts"] == 2
+    finish_run(run_id, settings=settings, jobs=jobs)
+    assert execute_step(run_id, "analyse", spec, settings=settings, jobs=jobs)["status"] == (
+        "ignored"
+    )
+    assert store_state(store) == store_state(reference)
+
+
+def test_flagged_clusters_are_posted_signed_with_retries(
+    scenario, tmp_path: Path, receiver: Receiver
+) -> None:
+    """With a webhook set, the run's flagged-cluster report is POSTed, signed, after two
+    transient failures; the receiver gets the run id and every flagged cluster."""
+    receiver.statuses = [503, 502]
+    jobs = JobSettings(webhook_url=receiver.url, webhook_secret=SECRET, webhook_backoff_s=0.01)
+    run = run_inline(pipeline_spec(scenario, tmp_path / "store"), jobs=jobs)
+    deliver = run["step_records"]["deliver"]
+    assert deliver["status"] == "succeeded"
+    assert [a["status"] for a in deliver["result"]["attempts"]] == [503, 502, 200]
+    assert all(r["valid"] for r in receiver.received)
+    document = json.loads(receiver.received[-1]["body"])  # type: ignore[arg-type]
+    assert document["run_id"] == run["run_id"]
+    assert len(document["clusters"]) == run["step_records"]["flag"]["result"]["flagged"] > 0
+    assert {r["delivery"] for r in receiver.received} == {f"flagged-{run['run_id']}"}
+
+
+def test_an_undelivered_report_fails_the_run_and_stays_in_the_outbox(
+    scenario, tmp_path: Path, receiver: Receiver
+) -> None:
+    """A receiver refusing (400) fails the deliver step and the run; the document is kept."""
+    receiver.statuses = [400]
+    jobs = JobSettings(webhook_url=receiver.url, webhook_secret=SECRET, webhook_backoff_s=0.01)
+    store = tmp_path / "store"
+    with pytest.raises(WebhookRefused, match="kept in"):
+        run_inline(pipeline_spec(scenario, store), jobs=jobs)
+    run = RunLedger(store / "jobs").runs(limit=1)[0]
+    assert run["status"] == "failed"
+    assert _statuses(run)["publish"] == "succeeded"
+    kept = json.loads((store / "jobs" / "outbox" / f"flagged-{run['run_id']}.json").read_text())
+    assert kept["document"]["run_id"] == run["run_id"]
+
+
+def test_a_webhook_without_a_secret_is_refused() -> None:
+    """Deliveries must be signed: a webhook URL without a secret is a settings error."""
+    with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
+        JobSettings(webhook_url="http://127.0.0.1:9/alerts")
