@@ -32,9 +32,7 @@ import os
 import platform
 import random
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+from local_services import free_port, redis_server  # noqa: E402
 
 SCORER_KEY = "dev-scorer"
 INVESTIGATOR_KEY = "dev-investigator"
@@ -62,13 +61,6 @@ def percentiles(values_us: list[float] | np.ndarray, *qs: float) -> dict[str, fl
     if array.size == 0:
         return {f"p{q:g}": float("nan") for q in qs}
     return {f"p{q:g}": round(float(np.percentile(array, q)), 1) for q in qs}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # -- load generator (runs as its own process) ------------------------------------------------
@@ -257,43 +249,6 @@ def api_server(
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    port = free_port()
-    directory = Path(tempfile.mkdtemp(prefix="serving-redis-"))
-    process = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            "1",
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(directory),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 # -- store ------------------------------------------------------------------------------------
@@ -550,7 +505,7 @@ def measure_redis(
     settings: Any, store_dir: Path, work: Path, keys: Any, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Publish the snapshot to a fresh Redis, then the HTTP figures with the Redis cache."""
-    with redis_server() as redis_url:
+    with redis_server(cpu=1) as redis_url:
         import redis
 
         from graph_service import open_store

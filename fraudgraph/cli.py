@@ -1,6 +1,6 @@
 """The ``fraudgraph`` command line: generate, ingest, stats, analyze, evaluate, rings,
 super-nodes, query, gnn (train, infer, evaluate, promote), publish, serve, pipeline (run,
-submit), jobs (status, show, deliver), worker, beat, demo, and a local Neo4j.
+submit, resume), jobs (status, show, deliver), worker, beat, demo, and a local Neo4j.
 
 Every command that reports figures takes ``--json`` and then prints exactly one JSON
 object on stdout; progress bars and logs go to stderr. On failure the exit code is
@@ -47,7 +47,10 @@ warnings.filterwarnings(
 
 app = typer.Typer(
     name="fraudgraph",
-    help="Fraud-ring detection on an entity graph: generate scenarios, ingest events, find and score rings, evaluate.",
+    help=(
+        "Fraud-ring detection on an entity graph: generate scenarios, ingest events, find and "
+        "score rings, evaluate, serve, and run the batch pipeline (inline or on Celery)."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -334,7 +337,7 @@ def demo(
 DEMO_GNN_EPOCHS = 15
 
 
-def _run_inline(spec: Any, settings: Settings) -> dict[str, Any]:
+def _run_inline(spec: Any, settings: Settings, *, run_id: str | None = None) -> dict[str, Any]:
     """Run a pipeline inline with one progress bar per step; the run record."""
     from fraudgraph.jobs.pipeline import run_inline
 
@@ -346,7 +349,7 @@ def _run_inline(spec: Any, settings: Settings) -> dict[str, Any]:
                 tasks[step] = progress.add_task(step, total=None)
             progress.update(tasks[step], description=label, completed=done or 0, total=total)
 
-        run = run_inline(spec, settings=settings, progress=on_progress)
+        run = run_inline(spec, settings=settings, progress=on_progress, run_id=run_id)
         for task in tasks.values():
             progress.update(task, completed=1, total=1)
     return run
@@ -1236,6 +1239,46 @@ def pipeline_submit(
         _print_steps(run)
     if run["status"] != "succeeded":
         err.print(f"error: run {run_id} {run['status']}: {run.get('error')}", markup=False)
+        raise typer.Exit(1)
+
+
+@pipeline_app.command("resume")
+@_fail_cleanly
+def pipeline_resume(
+    run_id: Annotated[str, typer.Argument(help="A failed or refused run (see `jobs status`).")],
+    store: StoreOption = None,
+    on_workers: Annotated[
+        bool, typer.Option("--submit", help="Resume on the Celery workers instead of here.")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="With --submit: wait for the end.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a failed run's remaining steps: its done steps are kept, the failed one runs again."""
+    from fraudgraph.jobs.pipeline import resumable
+    from fraudgraph.jobs.settings import JobSettings
+
+    settings = _settings(store)
+    spec = resumable(run_id, settings=settings, jobs=JobSettings())
+    if on_workers:
+        from fraudgraph.jobs.celery_app import submit
+
+        submit(spec, settings=settings, run_id=run_id)
+        if not follow:
+            if as_json:
+                _emit({"run_id": run_id, "status": "queued"})
+            else:
+                out.print(f"resuming run [bold]{run_id}[/] on the workers")
+            return
+        run = _follow(settings, run_id, 24 * 3600.0)
+    else:
+        run = _run_inline(spec, settings, run_id=run_id)
+    if as_json:
+        _emit(run)
+        return
+    _print_steps(run)
+    if run["status"] != "succeeded":
         raise typer.Exit(1)
 
 

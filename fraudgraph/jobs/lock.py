@@ -79,8 +79,12 @@ class LeaseBackend(Protocol):
         """
         ...
 
-    def renew(self, name: str, token: str, ttl_s: float) -> bool:
-        """Extend the lease held under ``token``; False if it is no longer held."""
+    def renew(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Extend ``owner``'s lease; False if ``owner`` no longer holds it.
+
+        By owner, not token: two deliveries of one run's step share the run's lock, and
+        either keeps it alive.
+        """
         ...
 
     def release(self, name: str, token: str) -> None:
@@ -125,14 +129,14 @@ class FileLeases:
             _write_holder(path, Holder(owner, token, worker_name(), since, now + ttl_s))
             return None
 
-    def renew(self, name: str, token: str, ttl_s: float) -> bool:
+    def renew(self, name: str, owner: str, ttl_s: float) -> bool:
         with self._locked(name) as path:
             current = _read_holder(path)
-            if current is None or current.token != token:
+            if current is None or current.owner != owner:
                 return False
             _write_holder(
                 path,
-                Holder(current.owner, token, current.worker, current.since, time.time() + ttl_s),
+                Holder(owner, current.token, current.worker, current.since, time.time() + ttl_s),
             )
             return True
 
@@ -168,7 +172,7 @@ _RENEW: Final = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local held = cjson.decode(raw)
-if held['token'] ~= ARGV[1] then return 0 end
+if held['owner'] ~= ARGV[1] then return 0 end
 held['expires_at'] = tonumber(ARGV[2]) + tonumber(ARGV[3]) / 1000
 redis.call('SET', KEYS[1], cjson.encode(held), 'PX', ARGV[3])
 return 1
@@ -203,9 +207,9 @@ class RedisLeases:
         )
         return None if raw is None else _holder_from(raw)
 
-    def renew(self, name: str, token: str, ttl_s: float) -> bool:
+    def renew(self, name: str, owner: str, ttl_s: float) -> bool:
         done = self._call(
-            self._renew, [self._key(name)], [token, repr(time.time()), int(ttl_s * 1000)]
+            self._renew, [self._key(name)], [owner, repr(time.time()), int(ttl_s * 1000)]
         )
         return bool(done)
 
@@ -233,9 +237,12 @@ class Lease:
     Use :func:`hold` rather than building one.
     """
 
-    def __init__(self, backend: LeaseBackend, name: str, token: str, ttl_s: float) -> None:
+    def __init__(
+        self, backend: LeaseBackend, name: str, owner: str, token: str, ttl_s: float
+    ) -> None:
         self.backend = backend
         self.name = name
+        self.owner = owner
         self.token = token
         self.ttl_s = ttl_s
         self.lost = threading.Event()
@@ -246,7 +253,7 @@ class Lease:
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):
             try:
-                if not self.backend.renew(self.name, self.token, self.ttl_s):
+                if not self.backend.renew(self.name, self.owner, self.ttl_s):
                     self.lost.set()
                     log.error("lease lost", extra={"lock": self.name})
                     return
@@ -292,7 +299,7 @@ def acquire(
     while True:
         held = backend.try_acquire(name, owner, token, ttl_s)
         if held is None:
-            return Lease(backend, name, token, ttl_s)
+            return Lease(backend, name, owner, token, ttl_s)
         if time.monotonic() >= deadline:
             raise PipelineBusy(
                 f"the {what} is locked by pipeline run {held.describe()}; this run was "

@@ -36,6 +36,7 @@ from fraudgraph.jobs.lock import FileLeases, LeaseBackend, PipelineBusy, RedisLe
 from fraudgraph.jobs.metrics import METRICS
 from fraudgraph.jobs.settings import JobSettings
 from fraudgraph.jobs.steps import STEP_FUNCTIONS, PipelineSpec, StepContext, StepSkipped
+from graph_service.errors import InvalidInput
 from graph_service.settings import Settings
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "finish_run",
     "jobs_root",
     "lease_backend",
+    "resumable",
     "run_inline",
 ]
 
@@ -65,10 +67,18 @@ def lease_backend(settings: Settings, jobs: JobSettings) -> LeaseBackend:
     if jobs.broker_url:
         import redis
 
-        store_key = str(Path(settings.store_dir).resolve()).strip("/").replace("/", ".")
         client = redis.Redis.from_url(jobs.broker_url, socket_connect_timeout=5.0)
-        return RedisLeases(client, prefix=f"fraudgraph:jobs:lock:{store_key or 'root'}")
+        return RedisLeases(client, prefix=f"fraudgraph:jobs:lock:{store_identity(settings)}")
     return FileLeases(jobs_root(settings) / "locks")
+
+
+def store_identity(settings: Settings) -> str:
+    """What names the store across hosts: the Neo4j database, or the embedded store's path."""
+    if settings.backend == "neo4j":
+        name = f"neo4j.{settings.neo4j.uri}.{settings.neo4j.database}"
+    else:
+        name = "embedded." + str(Path(settings.store_dir).resolve()).strip("/")
+    return "".join(c if c.isalnum() or c in "._-" else "." for c in name)
 
 
 def begin_run(
@@ -121,7 +131,16 @@ def begin_run(
             "pipeline run %s refused: %s", run_id, exc, extra={"run_id": run_id, "reason": str(exc)}
         )
         raise
-    ledger.update_run(run_id, status=RunStatus.RUNNING, started_at=utc_now())
+    record = ledger.run(run_id)
+    resumed = record.get("started_at") is not None
+    ledger.update_run(
+        run_id,
+        status=RunStatus.RUNNING,
+        started_at=record.get("started_at") or utc_now(),
+        finished_at=None,
+        error=None,
+        resumed_at=[*record.get("resumed_at", []), utc_now()] if resumed else [],
+    )
     log.info(
         "pipeline run %s started (%s)",
         run_id,
@@ -243,7 +262,7 @@ def _execute_locked(
     except StepSkipped as exc:
         record["status"] = StepStatus.SKIPPED.value
         record["result"] = {"skipped": str(exc)}
-    except Exception as exc:
+    except BaseException as exc:  # an interrupted step is recorded too (then re-raised)
         record["status"] = StepStatus.FAILED.value
         record["error"] = f"{type(exc).__name__}: {exc}"
         _close(record, started, ledger, run_id)
@@ -305,6 +324,33 @@ def finish_run(
     return run
 
 
+def resumable(run_id: str, *, settings: Settings, jobs: JobSettings) -> PipelineSpec:
+    """The spec of a run that may be resumed: its done steps are kept, the rest run.
+
+    A failed or refused run may be resumed, and so may a run left ``running`` by a process
+    that died (its lease has lapsed).
+
+    Raises
+    ------
+    EntityNotFound
+        If there is no such run.
+    InvalidInput
+        If the run succeeded, or is still running (its lease is held).
+    """
+    ledger = RunLedger(jobs_root(settings))
+    run = ledger.run(run_id)
+    if run["status"] == RunStatus.SUCCEEDED.value:
+        raise InvalidInput(f"run {run_id} succeeded; there is nothing to resume")
+    if run["status"] in (RunStatus.RUNNING.value, RunStatus.QUEUED.value):
+        holder = lease_backend(settings, jobs).holder(PIPELINE_LOCK)
+        if holder is not None and holder.owner == run_id:
+            raise InvalidInput(
+                f"run {run_id} is still running (lock held by worker {holder.worker}); "
+                "resume it only once its lease has lapsed"
+            )
+    return PipelineSpec.from_dict(run["spec"])
+
+
 def run_inline(
     spec: PipelineSpec,
     *,
@@ -325,7 +371,8 @@ def run_inline(
     progress : callable, optional
         ``progress(step, label, done, total)``.
     run_id : str, optional
-        Default a new one.
+        Default a new one. An existing run's id resumes it (see :func:`resumable`): its
+        done steps return their records, the others run.
 
     Returns
     -------

@@ -32,6 +32,9 @@ class JobSettings(BaseSettings):
         until its task is delivered again), 120 s inline.
     step_lock_ttl_s : int
         Lease of the per-step lock that makes duplicate deliveries run one after another.
+    store_wait_s : float
+        How long a step waits for the embedded store while another process has it open
+        (an API server between reads, a CLI query) before it fails.
     wait_s : float
         How long a new run waits for the lock held by another run before it is refused.
     inbox : Path or None
@@ -78,6 +81,7 @@ class JobSettings(BaseSettings):
     restore_interval_s: float = Field(default=10.0, gt=0.0)
     lock_ttl_s: int | None = Field(default=None, ge=1)
     step_lock_ttl_s: int = Field(default=30, ge=1)
+    store_wait_s: float = Field(default=60.0, ge=0.0)
     wait_s: float = Field(default=0.0, ge=0.0)
     inbox: Path | None = None
     truth: Path | None = None

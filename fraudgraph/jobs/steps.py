@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,7 +32,7 @@ import pyarrow as pa
 from fraudgraph.jobs.ledger import RunLedger
 from fraudgraph.jobs.settings import JobSettings
 from graph_service import GraphStore, open_store
-from graph_service.errors import FraudGraphError, InvalidInput
+from graph_service.errors import FraudGraphError, InvalidInput, StoreLocked
 from graph_service.settings import Settings
 
 __all__ = [
@@ -194,7 +195,7 @@ def ingest(ctx: StepContext) -> dict[str, Any]:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise InvalidInput(f"inputs not found: {missing}")
-    with open_store(ctx.settings) as graph:
+    with _open(ctx) as graph:
         report: dict[str, Any] = {"files": 0, "rows_read": 0, "rows_loaded": 0}
         if paths:
 
@@ -247,7 +248,7 @@ def gnn_train(ctx: StepContext) -> dict[str, Any]:
     def on_epoch(step: str, done: int, total: int) -> None:
         ctx.progress(f"gnn: {step}", done, config.max_epochs)
 
-    with open_store(ctx.settings) as graph:
+    with _open(ctx) as graph:
         try:
             result = train_gnn(
                 graph,
@@ -281,7 +282,7 @@ def gnn_infer(ctx: StepContext) -> dict[str, Any]:
     if registry.champion() is None:
         raise StepSkipped("no champion GNN; the analysis runs without gnn_score")
     ctx.progress("gnn: scoring every account", None, None)
-    with open_store(ctx.settings) as graph:
+    with _open(ctx) as graph:
         summary: dict[str, Any] = infer(graph, registry, run_id=ctx.run_id).summary()
     return summary
 
@@ -294,7 +295,7 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
     def on_step(step: str, done: int, total: int) -> None:
         ctx.progress(f"analyse: {step}", done, total)
 
-    with open_store(ctx.settings) as graph:
+    with _open(ctx) as graph:
         result = run_analysis(graph, progress=on_step)
         stage_analysis(graph, result, run_version=ctx.run_id)
     return {
@@ -313,7 +314,7 @@ def flag(ctx: StepContext) -> dict[str, Any]:
     from scoring.flagging import flag_clusters
 
     ctx.progress("flag clusters", None, None)
-    with open_store(ctx.settings) as graph:
+    with _open(ctx) as graph:
         staged = read_staged_analysis(graph, run_version=ctx.run_id)
         report = flag_clusters(
             graph,
@@ -332,7 +333,7 @@ def publish(ctx: StepContext) -> dict[str, Any]:
 
     redis_url = ctx.jobs.feature_redis_url if ctx.spec.publish_redis else None
     ctx.progress("publish feature snapshot", None, None)
-    with open_store(ctx.settings) as graph:
+    with _open(ctx) as graph:
         staged = read_staged_analysis(graph, run_version=ctx.run_id)
         snapshot = publish_snapshot(
             graph,
@@ -350,7 +351,7 @@ def evaluate(ctx: StepContext) -> dict[str, Any]:
     if not ctx.spec.truth:
         raise StepSkipped("no ground truth given")
     ctx.progress("evaluate", None, None)
-    with open_store(ctx.settings) as graph:
+    with _open(ctx) as graph:
         flagged = read_flagged_clusters(graph, version=ctx.run_id)
         risk = graph.read_scores("entity_risk")
         scores = pa.table({"id": risk.column("entity_id"), "risk": risk.column("value")})
@@ -404,6 +405,20 @@ STEP_FUNCTIONS: Final[dict[str, Callable[[StepContext], dict[str, Any]]]] = {
     "evaluate": evaluate,
     "deliver": deliver,
 }
+
+
+def _open(ctx: StepContext) -> GraphStore:
+    """The store, opened for writing; waits up to ``jobs.store_wait_s`` while another
+    process (an API server between reads, a CLI query) has the embedded store open."""
+    deadline = time.monotonic() + ctx.jobs.store_wait_s
+    while True:
+        try:
+            return open_store(ctx.settings)
+        except StoreLocked as exc:
+            if time.monotonic() >= deadline:
+                raise
+            ctx.progress(f"waiting for the store: {exc}", None, None)
+            time.sleep(0.5)
 
 
 # -- shared with the CLI -------------------------------------------------------------------

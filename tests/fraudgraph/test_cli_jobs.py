@@ -120,3 +120,112 @@ def test_worker_and_beat_are_documented_commands() -> None:
         result = fraudgraph(command, "--help")
         assert result.returncode == 0, result.stderr
         assert "FRAUDGRAPH_JOBS" in result.stdout
+
+
+def test_pipeline_resume_finishes_a_failed_run(
+    scenario: Any, tmp_path: Path, receiver: Receiver
+) -> None:
+    """pipeline resume RUN runs what is left of a failed run and exits 0 once it succeeds."""
+    store = tmp_path / "store"
+    env = {
+        "FRAUDGRAPH_JOBS_WEBHOOK_URL": receiver.url,
+        "FRAUDGRAPH_JOBS_WEBHOOK_SECRET": SECRET,
+        "FRAUDGRAPH_JOBS_WEBHOOK_ATTEMPTS": "1",
+    }
+    receiver.statuses = [503]
+    failed = fraudgraph(
+        "pipeline", "run", *_inputs(scenario), "--store", str(store), "--gnn", "off", env=env
+    )
+    assert failed.returncode == 1
+    run_id = sorted(p.name for p in (store / "jobs" / "runs").iterdir())[-1]
+    resumed = fraudgraph("pipeline", "resume", run_id, "--store", str(store), "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    run = json.loads(resumed.stdout)
+    assert run["status"] == "succeeded" and run["step_records"]["deliver"]["attempts"] == 2
+    again = fraudgraph("pipeline", "resume", run_id, "--store", str(store), env=env)
+    assert again.returncode == 2 and "nothing to resume" in again.stderr
+
+
+def _start_run(scenario: Any, store: Path, env: dict[str, str]) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "fraudgraph.cli", "pipeline", "run"),
+            *_inputs(scenario),
+            *("--store", str(store), "--gnn", "off"),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _when_running(store: Path, step: str, process: Any) -> str:
+    """The run id once ``step`` is recorded as running."""
+    import time
+
+    from fraudgraph.jobs.ledger import RunLedger
+
+    ledger = RunLedger(store / "jobs")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before the step started"
+        runs = ledger.runs(limit=1)
+        if runs and (runs[0]["step_records"].get(step) or {}).get("status") == "running":
+            return str(runs[0]["run_id"])
+        time.sleep(0.01)
+    raise AssertionError(f"{step} never ran")
+
+
+def test_ctrl_c_fails_the_run_and_frees_the_store(scenario: Any, tmp_path: Path) -> None:
+    """SIGINT during a run: exit 130, the run recorded as failed (interrupted), the lock
+    freed so the next run goes through at once, and the interrupted run resumable."""
+    import signal
+
+    store = tmp_path / "store"
+    with _start_run(scenario, store, {"FRAUDGRAPH_BATCH_SIZE": "5000"}) as process:
+        run_id = _when_running(store, "ingest", process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    status = json.loads(fraudgraph("jobs", "status", "--store", str(store), "--json").stdout)
+    assert status["data"][0]["status"] == "failed"
+    assert "KeyboardInterrupt" in status["data"][0]["error"]
+    resumed = fraudgraph("pipeline", "resume", run_id, "--store", str(store), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["step_records"]["ingest"]["attempts"] == 2
+
+
+def test_a_killed_inline_run_is_resumed_once_its_lease_lapses(
+    scenario: Any, tmp_path: Path
+) -> None:
+    """SIGKILL leaves the run "running" and its lock held; resume is refused until the
+    lease lapses, then finishes the run to the state of an uninterrupted one."""
+    import time
+
+    from tests.fraudgraph.jobs.conftest import store_state
+
+    env = {"FRAUDGRAPH_BATCH_SIZE": "5000", "FRAUDGRAPH_JOBS_LOCK_TTL_S": "10"}
+    reference = tmp_path / "reference"
+    done = fraudgraph(
+        "pipeline", "run", *_inputs(scenario), "--store", str(reference), "--gnn", "off", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    store = tmp_path / "store"
+    with _start_run(scenario, store, env) as process:
+        run_id = _when_running(store, "ingest", process)
+        process.kill()
+        process.communicate(timeout=60)
+    early = fraudgraph("pipeline", "resume", run_id, "--store", str(store), env=env)
+    assert early.returncode == 2 and "still running" in early.stderr
+    time.sleep(10.5)
+    resumed = fraudgraph("pipeline", "resume", run_id, "--store", str(store), "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    run = json.loads(resumed.stdout)
+    assert run["status"] == "succeeded" and run["step_records"]["ingest"]["attempts"] == 2
+    assert store_state(store) == store_state(reference)

@@ -9,6 +9,9 @@ import numpy as np
 
 from fraudgraph.jobs.steps import PipelineSpec
 from graph_service.embedded.store import EmbeddedStore
+from tests.graph_service.conftest import _stop_shared_neo4j, neo4j_server
+
+__all__ = ["_stop_shared_neo4j", "neo4j_server"]
 
 if TYPE_CHECKING:
     from ingestion.synthetic import ScenarioSummary

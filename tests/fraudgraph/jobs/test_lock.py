@@ -89,3 +89,15 @@ def test_release_by_a_stale_token_does_nothing(backend: LeaseBackend) -> None:
     holder = backend.holder("pipeline")
     assert holder is not None and holder.owner == "run-B"
     fresh.release()
+
+
+def test_two_deliveries_of_one_run_both_keep_its_lock_alive(backend: LeaseBackend) -> None:
+    """Two deliveries of a run's step hold the run's lock together: neither loses it."""
+    first = acquire(backend, "pipeline", owner="run-A", ttl_s=0.6)
+    second = acquire(backend, "pipeline", owner="run-A", ttl_s=0.6)
+    time.sleep(1.5)
+    assert not first.lost.is_set() and not second.lost.is_set()
+    with pytest.raises(PipelineBusy):
+        acquire(backend, "pipeline", owner="run-B", ttl_s=1)
+    first.detach()
+    second.release()

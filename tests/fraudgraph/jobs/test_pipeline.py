@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,89 @@ def test_a_webhook_without_a_secret_is_refused() -> None:
     """Deliveries must be signed: a webhook URL without a secret is a settings error."""
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
         JobSettings(webhook_url="http://127.0.0.1:9/alerts")
+
+
+@pytest.mark.neo4j
+def test_the_pipeline_runs_on_the_neo4j_backend(
+    scenario, tmp_path: Path, neo4j_server: Any
+) -> None:
+    """The same steps on Neo4j + GDS: every step succeeds, the staged analysis, flagged
+    clusters and snapshot live in Neo4j under the run's id, and the planted rings are found."""
+    from graph_service.neo4j.store import Neo4jStore
+    from graph_service.settings import Neo4jSettings, Settings
+    from scoring.feature_cache import latest_snapshot_version
+    from tests.graph_service.conftest import PASSWORD, wipe
+
+    wipe(neo4j_server)
+    store = tmp_path / "store"
+    settings = Settings(
+        backend="neo4j",
+        store_dir=store,
+        neo4j=Neo4jSettings(uri=neo4j_server.uri, password=PASSWORD),
+    )
+    run = run_inline(pipeline_spec(scenario, store), settings=settings)
+    statuses = _statuses(run)
+    assert statuses.pop("deliver") == "skipped"
+    assert set(statuses.values()) <= {"succeeded", "skipped"}
+    assert statuses["analyse"] == statuses["flag"] == statuses["publish"] == "succeeded"
+    assert run["step_records"]["evaluate"]["result"]["ring_recall"] >= 0.8
+    with Neo4jStore(uri=neo4j_server.uri, password=PASSWORD, store_dir=store) as graph:
+        assert latest_snapshot_version(graph) == run["run_id"]
+        assert graph.table_versions("analysis_runs") == [run["run_id"]]
+
+
+def test_a_step_waits_while_another_process_has_the_store_open(scenario, tmp_path: Path) -> None:
+    """An API server or CLI query holding the embedded store for a moment delays a step; it
+    does not fail it. Past the wait, the step fails with the lock named."""
+    import subprocess
+    import sys
+    import time
+
+    store = tmp_path / "store"
+    run_inline(pipeline_spec(scenario, store))
+    hold = (
+        "import sys, time; from graph_service.embedded.store import EmbeddedStore; "
+        "s = EmbeddedStore(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", hold, str(store), "3"], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        spec = pipeline_spec(scenario, store, force=True)
+        run = run_inline(spec, jobs=JobSettings(store_wait_s=30))
+        assert run["status"] == "succeeded" and time.monotonic() - started > 1
+
+    from graph_service.errors import StoreLocked
+
+    with subprocess.Popen(
+        [sys.executable, "-c", hold, str(store), "20"], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreLocked, match="in use by another process"):
+            run_inline(pipeline_spec(scenario, store, force=True), jobs=JobSettings(store_wait_s=1))
+        holder.kill()
+
+
+def test_a_failed_run_resumes_from_its_failed_step(
+    scenario, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Once the cause is fixed, resuming a run keeps its done steps (analysis not redone)
+    and runs the failed one again; a succeeded run cannot be resumed."""
+    from fraudgraph.jobs.pipeline import resumable
+
+    receiver.statuses = [400]
+    jobs = JobSettings(webhook_url=receiver.url, webhook_secret=SECRET, webhook_attempts=1)
+    store = tmp_path / "store"
+    spec = pipeline_spec(scenario, store)
+    with pytest.raises(WebhookRefused):
+        run_inline(spec, jobs=jobs)
+    settings = spec.settings()
+    run_id = RunLedger(store / "jobs").runs(limit=1)[0]["run_id"]
+    resumed = run_inline(resumable(run_id, settings=settings, jobs=jobs), jobs=jobs, run_id=run_id)
+    assert resumed["run_id"] == run_id and resumed["status"] == "succeeded"
+    steps = resumed["step_records"]
+    assert steps["analyse"]["attempts"] == 1 and steps["deliver"]["attempts"] == 2
+    assert steps["deliver"]["status"] == "succeeded" and len(resumed["resumed_at"]) == 1
+    with pytest.raises(InvalidInput, match="nothing to resume"):
+        resumable(run_id, settings=settings, jobs=jobs)
