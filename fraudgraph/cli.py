@@ -1366,10 +1366,19 @@ def jobs_status(
 ) -> None:
     """Recent pipeline runs, newest first: outcome, duration, versions, flagged clusters."""
     from fraudgraph.jobs.ledger import RunLedger
-    from fraudgraph.jobs.pipeline import jobs_root
+    from fraudgraph.jobs.pipeline import PIPELINE_LOCK, jobs_root, lease_backend
+    from fraudgraph.jobs.settings import JobSettings
 
-    runs = RunLedger(jobs_root(_settings(store))).runs(limit=limit)
+    settings = _settings(store)
+    runs = RunLedger(jobs_root(settings)).runs(limit=limit)
     rows = [_run_row(run) for run in runs]
+    if any(row["status"] == "running" for row in rows):
+        # A running run whose lock lapsed has no live process: say so (resume it).
+        holder = lease_backend(settings, JobSettings()).holder(PIPELINE_LOCK)
+        for row in rows:
+            if row["status"] == "running" and (holder is None or holder.owner != row["run_id"]):
+                row["status"] = "stalled"
+                row["error"] = "no live process holds the run's lock; `fraudgraph pipeline resume`"
     if as_json:
         _emit({"data": rows, "count": len(rows)})
         return

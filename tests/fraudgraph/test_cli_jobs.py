@@ -224,6 +224,8 @@ def test_a_killed_inline_run_is_resumed_once_its_lease_lapses(
     early = fraudgraph("pipeline", "resume", run_id, "--store", str(store), env=env)
     assert early.returncode == 2 and "still running" in early.stderr
     time.sleep(10.5)
+    status = json.loads(fraudgraph("jobs", "status", "--store", str(store), "--json").stdout)
+    assert status["data"][0]["status"] == "stalled" and "resume" in status["data"][0]["error"]
     resumed = fraudgraph("pipeline", "resume", run_id, "--store", str(store), "--json", env=env)
     assert resumed.returncode == 0, resumed.stderr
     run = json.loads(resumed.stdout)
