@@ -355,6 +355,12 @@ def _run_inline(spec: Any, settings: Settings, *, run_id: str | None = None) -> 
     return run
 
 
+def _succeeded_result(steps: dict[str, Any], step: str) -> dict[str, Any]:
+    """The result a step recorded if it succeeded (empty when skipped, failed or not run)."""
+    record = steps.get(step) or {}
+    return dict(record.get("result") or {}) if record.get("status") == "succeeded" else {}
+
+
 def _report_run(run: dict[str, Any], settings: Settings, *, top: int) -> None:
     """Print what a pipeline run found: ingest, GNN, rings, evaluation, snapshot."""
     from scoring.flagging import read_flagged_clusters
@@ -362,8 +368,7 @@ def _report_run(run: dict[str, Any], settings: Settings, *, top: int) -> None:
     steps = run["step_records"]
 
     def result(step: str) -> dict[str, Any]:
-        record = steps.get(step) or {}
-        return dict(record.get("result") or {}) if record.get("status") == "succeeded" else {}
+        return _succeeded_result(steps, step)
 
     ingest = result("ingest")
     if ingest.get("files"):
@@ -1416,8 +1421,7 @@ def _run_row(run: dict[str, Any]) -> dict[str, Any]:
     steps = run.get("step_records", {})
 
     def result(step: str) -> dict[str, Any]:
-        record = steps.get(step) or {}
-        return dict(record.get("result") or {}) if record.get("status") == "succeeded" else {}
+        return _succeeded_result(steps, step)
 
     seconds = None
     if run.get("started_at") and run.get("finished_at"):

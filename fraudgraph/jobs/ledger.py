@@ -27,7 +27,15 @@ from typing import Any, Final
 
 from graph_service.errors import EntityNotFound, InvalidInput
 
-__all__ = ["RunLedger", "RunStatus", "StepStatus", "new_run_id", "utc_now", "worker_name"]
+__all__ = [
+    "RunLedger",
+    "RunStatus",
+    "StepStatus",
+    "new_run_id",
+    "safe_name",
+    "utc_now",
+    "worker_name",
+]
 
 #: Run ids are UTC times (the format of every other version in the store).
 RUN_ID_FORMAT: Final = "%Y%m%dT%H%M%S.%fZ"
@@ -166,7 +174,7 @@ class RunLedger:
     # -- steps ----------------------------------------------------------------------
     def step(self, run_id: str, step: str) -> dict[str, Any] | None:
         """The record of one step of a run, or ``None`` if it never started."""
-        return self._read(self._run_dir(run_id) / "steps" / f"{_checked(step)}.json")
+        return self._read(self._run_dir(run_id) / "steps" / f"{safe_name(step)}.json")
 
     def steps(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Every started step of a run, by name."""
@@ -180,7 +188,7 @@ class RunLedger:
 
     def write_step(self, run_id: str, step: str, record: dict[str, Any]) -> None:
         """Replace a step's record."""
-        self._write(self._run_dir(run_id) / "steps" / f"{_checked(step)}.json", record)
+        self._write(self._run_dir(run_id) / "steps" / f"{safe_name(step)}.json", record)
 
     def run_dir(self, run_id: str) -> Path:
         """The run's folder (created), for the files a step writes beside its record."""
@@ -190,7 +198,7 @@ class RunLedger:
 
     # -- files ------------------------------------------------------------------------
     def _run_dir(self, run_id: str) -> Path:
-        return self.runs_dir / _checked(run_id)
+        return self.runs_dir / safe_name(run_id)
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any] | None:
@@ -213,8 +221,14 @@ class RunLedger:
             tmp.unlink(missing_ok=True)
 
 
-def _checked(name: str) -> str:
-    """A run id or step name that is safe as a file name."""
+def safe_name(name: str, what: str = "run id or step name") -> str:
+    """``name`` if it is safe as a file name or key part: letters, digits, ``._:-``.
+
+    Raises
+    ------
+    InvalidInput
+        For an empty name, another character, or a leading dot.
+    """
     if not name or not all(c.isalnum() or c in "._:-" for c in name) or name.startswith("."):
-        raise InvalidInput(f"{name!r} is not a valid run id or step name")
+        raise InvalidInput(f"{name!r} is not a valid {what}")
     return name

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from fraudgraph.jobs.ledger import worker_name
+from fraudgraph.jobs.ledger import safe_name, worker_name
 from graph_service.errors import BackendUnavailable, InvalidInput, StoreLocked
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class FileLeases:
     @contextmanager
     def _locked(self, name: str) -> Iterator[Path]:
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{_checked(name)}.json"
+        path = self.folder / f"{safe_name(name, 'lock name')}.json"
         with (self.folder / f".{name}.flock").open("a+") as guard:
             fcntl.flock(guard, fcntl.LOCK_EX)
             try:
@@ -196,7 +196,7 @@ class RedisLeases:
         self._release = client.register_script(_RELEASE)
 
     def _key(self, name: str) -> str:
-        return f"{self._prefix}:{_checked(name)}"
+        return f"{self._prefix}:{safe_name(name, 'lock name')}"
 
     def try_acquire(self, name: str, owner: str, token: str, ttl_s: float) -> Holder | None:
         now = time.time()
@@ -348,9 +348,3 @@ def _holder_from(raw: bytes | str) -> Holder:
         since=float(data["since"]),
         expires_at=float(data["expires_at"]),
     )
-
-
-def _checked(name: str) -> str:
-    if not name or not all(c.isalnum() or c in "._:-" for c in name):
-        raise InvalidInput(f"{name!r} is not a valid lock name")
-    return name

@@ -357,7 +357,7 @@ def evaluate(ctx: StepContext) -> dict[str, Any]:
         scores = pa.table({"id": risk.column("entity_id"), "risk": risk.column("value")})
         report = evaluation_report(graph, Path(ctx.spec.truth), flagged, scores)
     path = ctx.ledger.run_dir(ctx.run_id) / "evaluation.json"
-    path.write_text(json.dumps({k: v for k, v in report.items()}, indent=1, default=str))
+    path.write_text(json.dumps(report, indent=1, default=str))
     return {**report, "path": str(path)}
 
 

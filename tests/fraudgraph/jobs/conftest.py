@@ -75,7 +75,15 @@ def store_state(store_dir: Path) -> dict[str, Any]:
 class CeleryWorker:
     """A real ``fraudgraph worker`` process group (Celery prefork), with its own log."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, name: str, concurrency: int = 1) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *,
+        name: str,
+        concurrency: int = 1,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         import os
         import subprocess
         import sys
@@ -95,7 +103,7 @@ class CeleryWorker:
                 "info",
                 "--hostname",
                 self.name,
-                *env.pop("_EXTRA_ARGS", "").split(),
+                *extra_args,
             ],
             env={**os.environ, **env},
             stdout=self._log,

@@ -57,15 +57,19 @@ def broker(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 @pytest.fixture
 def start_worker(tmp_path: Path, broker: str) -> Iterator[Callable[..., CeleryWorker]]:
-    """Start workers (stopped at the end): ``start_worker(name, concurrency=1, **env)``."""
+    """Start workers (stopped at the end): ``start_worker(name, concurrency=1, extra_args=(),
+    **env)``."""
     workers: list[CeleryWorker] = []
 
-    def start(name: str, *, concurrency: int = 1, **env: str) -> CeleryWorker:
+    def start(
+        name: str, *, concurrency: int = 1, extra_args: tuple[str, ...] = (), **env: str
+    ) -> CeleryWorker:
         worker = CeleryWorker(
             {**JOB_ENV, "FRAUDGRAPH_JOBS_BROKER_URL": broker, **env},
             tmp_path / f"{name}.log",
             name=name,
             concurrency=concurrency,
+            extra_args=extra_args,
         )
         workers.append(worker)
         worker.wait_ready(celery_app.app)
@@ -105,7 +109,7 @@ def test_a_submitted_pipeline_runs_end_to_end_on_a_worker(
         FRAUDGRAPH_JOBS_WEBHOOK_URL=receiver.url,
         FRAUDGRAPH_JOBS_WEBHOOK_SECRET=SECRET,
         FRAUDGRAPH_JOBS_WEBHOOK_BACKOFF_S="0.05",
-        _EXTRA_ARGS=f"--metrics-port {port}",
+        extra_args=("--metrics-port", str(port)),
     )
     store = tmp_path / "store"
     run_id = celery_app.submit(pipeline_spec(scenario, store, gnn="train"))
