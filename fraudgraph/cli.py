@@ -1150,6 +1150,17 @@ WaitOption = Annotated[
 ]
 
 
+ThresholdOption = Annotated[
+    float, typer.Option("--threshold", min=0.0, max=1.0, help="Ring score to flag from.")
+]
+GnnEpochsOption = Annotated[
+    int, typer.Option("--gnn-epochs", min=1, help="Most epochs when the run trains a GNN.")
+]
+DeliverOption = Annotated[
+    bool, typer.Option("--deliver/--no-deliver", help="POST flagged clusters to the webhook.")
+]
+
+
 def _pipeline_spec(
     inputs: list[Path] | None,
     truth: Path | None,
@@ -1180,14 +1191,12 @@ def pipeline_run(
     inputs: InputsArgument = None,
     store: StoreOption = None,
     truth: TruthOption = None,
-    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0)] = DEMO_THRESHOLD,
+    threshold: ThresholdOption = DEMO_THRESHOLD,
     gnn: GnnOption = "auto",
-    gnn_epochs: Annotated[int, typer.Option("--gnn-epochs", min=1)] = 40,
+    gnn_epochs: GnnEpochsOption = 40,
     force: ForceOption = False,
     wait_s: WaitOption = 0.0,
-    deliver: Annotated[
-        bool, typer.Option("--deliver/--no-deliver", help="POST flagged clusters to the webhook.")
-    ] = True,
+    deliver: DeliverOption = True,
     as_json: JsonOption = False,
 ) -> None:
     """Run the pipeline in this process (no broker needed), with progress per step."""
@@ -1207,14 +1216,12 @@ def pipeline_submit(
     inputs: InputsArgument = None,
     store: StoreOption = None,
     truth: TruthOption = None,
-    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0)] = DEMO_THRESHOLD,
+    threshold: ThresholdOption = DEMO_THRESHOLD,
     gnn: GnnOption = "auto",
-    gnn_epochs: Annotated[int, typer.Option("--gnn-epochs", min=1)] = 40,
+    gnn_epochs: GnnEpochsOption = 40,
     force: ForceOption = False,
     wait_s: WaitOption = 0.0,
-    deliver: Annotated[
-        bool, typer.Option("--deliver/--no-deliver", help="POST flagged clusters to the webhook.")
-    ] = True,
+    deliver: DeliverOption = True,
     follow: Annotated[
         bool, typer.Option("--follow", help="Wait for the run to finish and print its steps.")
     ] = False,
