@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -141,26 +142,33 @@ class RunLedger:
 
     def runs(self, *, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded runs, newest first, each with its ``step_records``."""
-        if not self.runs_dir.exists():
-            return []
-        names = sorted((p.name for p in self.runs_dir.iterdir() if p.is_dir()), reverse=True)
-        out = []
-        for name in names[:limit] if limit else names:
-            record = self._read(self.runs_dir / name / "run.json")
-            if record is None:
-                continue
-            record["step_records"] = self.steps(name)
+        out: list[dict[str, Any]] = []
+        for record in self._run_records():
+            if limit is not None and len(out) >= limit:
+                break
+            record["step_records"] = self.steps(record["run_id"])
             out.append(record)
         return out
 
     def last_succeeded(self, *, before: str | None = None) -> dict[str, Any] | None:
-        """The newest succeeded run (older than run ``before`` when given)."""
-        for record in self.runs():
+        """The newest succeeded run (older than run ``before`` when given), without its
+        step records (only run files are read, newest first, until one succeeded)."""
+        for record in self._run_records():
             if before is not None and record["run_id"] >= before:
                 continue
             if record["status"] == RunStatus.SUCCEEDED.value:
                 return record
         return None
+
+    def _run_records(self) -> Iterator[dict[str, Any]]:
+        """Each run's ``run.json``, newest first, read one at a time."""
+        if not self.runs_dir.exists():
+            return
+        names = sorted((p.name for p in self.runs_dir.iterdir() if p.is_dir()), reverse=True)
+        for name in names:
+            record = self._read(self.runs_dir / name / "run.json")
+            if record is not None:
+                yield record
 
     def prune(self, keep: int) -> list[str]:
         """Remove the folders of finished runs beyond the newest ``keep``; their ids."""
