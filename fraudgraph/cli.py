@@ -417,6 +417,16 @@ TruthOption = Annotated[
     ),
 ]
 
+SharersOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sharers",
+        help="Legitimate accounts in benign sharing groups (CSV/Parquet with account_id, kind, "
+        "group_id), for the false-positive rate per benign kind [default: sharers.csv beside "
+        "the truth file, if any].",
+    ),
+]
+
 
 @app.command()
 @_fail_cleanly
@@ -430,6 +440,7 @@ def analyze(
         typer.Option("--out", help="Flagged-cluster files [default: STORE/flagged]."),
     ] = None,
     truth: TruthOption = None,
+    sharers: SharersOption = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Rings to print.")] = 10,
     publish_features: Annotated[
         bool,
@@ -442,7 +453,9 @@ def analyze(
     settings = _settings(store)
     with open_store(settings) as graph:
         summary = _analyse_and_flag(graph, settings, threshold=threshold, out_dir=out_dir)
-        evaluation = _evaluation(graph, truth, summary["flagged_table"], summary["risk"])
+        evaluation = _evaluation(
+            graph, truth, summary["flagged_table"], summary["risk"], sharers=sharers
+        )
         if publish_features:
             summary["feature_snapshot"] = _publish(graph, redis_url, summary["reasons"])
     summary.pop("reasons")
@@ -459,6 +472,7 @@ def evaluate(
         ),
     ],
     store: StoreOption = None,
+    sharers: SharersOption = None,
     baselines: Annotated[
         bool, typer.Option("--baselines", help="Also evaluate plain WCC and the rules baseline.")
     ] = False,
@@ -471,7 +485,7 @@ def evaluate(
         flagged = read_flagged_clusters(graph)
         risk = graph.read_scores("entity_risk")
         scores = pa.table({"id": risk.column("entity_id"), "risk": risk.column("value")})
-        report = _evaluation(graph, truth, flagged, scores, baselines=baselines)
+        report = _evaluation(graph, truth, flagged, scores, baselines=baselines, sharers=sharers)
     assert report is not None
     table = report.pop("table")
     if as_json:
@@ -572,13 +586,14 @@ def _evaluation(
     scores: pa.Table,
     *,
     baselines: bool = False,
+    sharers: Path | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate flagged clusters and account scores (and optionally the baselines)."""
     if truth is None:
         return None
     from fraudgraph.jobs.steps import evaluation_report
 
-    return evaluation_report(graph, truth, flagged, scores, baselines=baselines)
+    return evaluation_report(graph, truth, flagged, scores, baselines=baselines, sharers=sharers)
 
 
 def _ring_rows(flagged: pa.Table) -> list[dict[str, Any]]:

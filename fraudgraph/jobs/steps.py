@@ -517,18 +517,23 @@ def evaluation_report(
     scores: pa.Table,
     *,
     baselines: bool = False,
+    sharers: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate flagged clusters and account scores (and optionally the baselines).
 
-    Returns the pipeline's figures, ``baselines`` when asked, and ``table``: the reports
-    as aligned text.
+    ``sharers`` lists the legitimate accounts of benign sharing groups (``account_id,
+    kind, group_id``); without it, a ``sharers.csv`` beside the truth file is used when
+    there is one. Returns the pipeline's figures, ``baselines`` when asked, and
+    ``table``: the reports as aligned text.
     """
     from scoring.baselines import rules_baseline, wcc_baseline
     from scoring.evaluation import (
         account_ids,
         format_table,
         legit_heavy_sharers,
+        load_sharers,
         load_truth,
+        resolve_sharers,
         resolve_truth,
     )
     from scoring.evaluation import evaluate as evaluate_detector
@@ -536,9 +541,12 @@ def evaluation_report(
     resolved = resolve_truth(load_truth(truth), graph)
     accounts = account_ids(graph)
     heavy = legit_heavy_sharers(graph, resolved)
+    if sharers is None and (truth.parent / "sharers.csv").is_file():
+        sharers = truth.parent / "sharers.csv"
+    benign = resolve_sharers(load_sharers(sharers), graph) if sharers is not None else None
     reports = {
         "pipeline": evaluate_detector(
-            flagged, scores, resolved, accounts=accounts, heavy_sharers=heavy
+            flagged, scores, resolved, accounts=accounts, heavy_sharers=heavy, sharers=benign
         )
     }
     if baselines:
@@ -549,6 +557,7 @@ def evaluation_report(
                 resolved,
                 accounts=accounts,
                 heavy_sharers=heavy,
+                sharers=benign,
             )
     result: dict[str, Any] = reports["pipeline"].as_dict()
     if baselines:

@@ -25,7 +25,6 @@ from ingestion.loader import Ingestor
 from ingestion.normalise import WHITESPACE, normalise_key
 from scoring.evaluation import (
     EvaluationReport,
-    _trim,
     account_ids,
     average_precision,
     evaluate,
@@ -36,6 +35,7 @@ from scoring.evaluation import (
     roc_auc,
     table_rows,
 )
+from scoring.evaluation.truth import _trim
 from tests.conftest import GOOD_EVENTS, write_rows
 
 HEADER = "ring_id,typology,account_id"
@@ -153,7 +153,7 @@ def test_load_truth_rejects_a_header_without_rows(tmp_path: Path) -> None:
 def test_load_truth_rejects_a_missing_column(tmp_path: Path) -> None:
     """The error names the file and the missing column."""
     with pytest.raises(
-        InvalidInput, match=r"truth\.csv: ground truth lacks column\(s\) \['typology'\]"
+        InvalidInput, match=r"truth\.csv: ground-truth file lacks column\(s\) \['typology'\]"
     ):
         load_truth(write_text(tmp_path, "ring_id,account_id\nR1,A1\n"))
 
@@ -162,7 +162,7 @@ def test_load_truth_rejects_a_parquet_file_without_a_column(tmp_path: Path) -> N
     """Parquet input is checked like CSV."""
     path = tmp_path / "truth.parquet"
     pq.write_table(pa.table({"ring_id": ["R"], "account_id": ["A"]}), path)
-    with pytest.raises(InvalidInput, match=r"truth\.parquet: ground truth lacks"):
+    with pytest.raises(InvalidInput, match=r"truth\.parquet: ground-truth file lacks"):
         load_truth(path)
 
 
@@ -582,3 +582,83 @@ def test_format_table_puts_detectors_side_by_side() -> None:
     precision = next(line for line in lines if line.startswith("cluster precision"))
     assert precision.split()[-1] == "-"
     assert table_rows(report)[0] == ["metric", "value"]
+
+
+def test_precision_at_k_follows_the_score_queue() -> None:
+    """Precision among the top k alerts is over the k highest-scoring clusters, ties kept
+    in row order, and over every cluster when fewer than k were flagged."""
+    flagged = pa.table(
+        {
+            "members": pa.array([[9, 10], [1, 2], [11, 12], [3, 4]], pa.list_(pa.int64())),
+            "score": [0.6, 0.9, 0.2, 0.8],
+        }
+    )
+    truth = truth_table({"R1": ("t", [1, 2]), "R2": ("t", [3, 4])})
+    report = evaluate(flagged, NO_SCORES, truth, accounts=range(20), top_k=(1, 2, 3, 10))
+    assert report.precision_at == {1: 1.0, 2: 1.0, 3: pytest.approx(2 / 3), 10: 0.5}
+    assert report.clusters_without_ring_members == 2
+
+
+def test_precision_at_k_is_undefined_with_nothing_flagged() -> None:
+    """No alert, no precision: every depth is None, not zero."""
+    empty = pa.table(
+        {"members": pa.array([], pa.list_(pa.int64())), "score": pa.array([], pa.float64())}
+    )
+    report = evaluate(empty, NO_SCORES, truth_table({"R": ("t", [1])}), accounts=range(5))
+    assert report.precision_at == {20: None, 100: None}
+
+
+def test_sharer_false_positive_rate_per_benign_kind() -> None:
+    """Each benign kind's FPR counts its distinct non-ring accounts inside a flagged
+    cluster; ring members listed as sharers and unresolved rows are left out; a cluster of
+    listed sharers only is counted."""
+    sharers = pa.table(
+        {
+            "kind": ["household", "household", "household", "office", "office", "office", "office"],
+            "id": pa.array([5, 6, 7, 6, 8, None, 1], pa.int64()),
+        }
+    )
+    flagged = clusters([1, 2, 5], [6, 8])
+    truth = truth_table({"R1": ("t", [1, 2])})
+    report = evaluate(flagged, NO_SCORES, truth, accounts=range(10), sharers=sharers)
+    household = report.per_sharer_kind["household"]
+    office = report.per_sharer_kind["office"]
+    assert (household.n_accounts, household.n_flagged) == (3, 2)
+    assert (office.n_accounts, office.n_flagged) == (2, 2)
+    assert report.n_sharers == 4
+    assert report.sharer_fpr == pytest.approx(3 / 4)
+    assert report.sharer_only_clusters == 1
+    payload = report.as_dict()
+    assert payload["per_sharer_kind"]["office"] == {"n_accounts": 2, "n_flagged": 2, "fpr": 1.0}
+    assert "office FPR" in format_table(report)
+
+
+def test_sharer_figures_are_none_without_a_list() -> None:
+    """Without a sharers list the sharer figures are undefined, not zero."""
+    report = evaluate(
+        clusters([1, 2]), NO_SCORES, truth_table({"R": ("t", [1, 2])}), accounts=range(3)
+    )
+    assert (report.n_sharers, report.sharer_fpr, report.sharer_only_clusters) == (None, None, None)
+    assert report.per_sharer_kind == {}
+
+
+def test_load_and_resolve_sharers(tmp_path: Path, good_store: EmbeddedStore) -> None:
+    """A sharers file is read case-insensitively and trimmed; keys resolve to account ids,
+    unknown accounts to null; a missing column names the file."""
+    from scoring.evaluation import load_sharers, resolve_sharers
+
+    path = write_text(
+        tmp_path, "Account_ID,KIND,group_id\n A1 ,household,H1\nZZ,office,O1\n", "sharers.csv"
+    )
+    sharers = load_sharers(path)
+    assert sharers.to_pylist() == [
+        {"account_id": "A1", "kind": "household", "group_id": "H1"},
+        {"account_id": "ZZ", "kind": "office", "group_id": "O1"},
+    ]
+    resolved = resolve_sharers(sharers, good_store)
+    ids = resolved.column("id").to_pylist()
+    assert ids[0] is not None and ids[1] is None
+    with pytest.raises(
+        InvalidInput, match=r"sharers\.csv: sharers file lacks column\(s\) \['kind'\]"
+    ):
+        load_sharers(write_text(tmp_path, "account_id,group_id\nA1,H1\n", "sharers.csv"))

@@ -1,382 +1,36 @@
-"""Ring-detection quality against a ground truth of planted (or confirmed) rings.
-
-A ground-truth file lists ring members, one row each: ``ring_id, typology, account_id``.
-:func:`load_truth` reads and checks it (CSV or Parquet, any source, any typology names),
-:func:`resolve_truth` maps its account keys to store ids exactly as ingestion keys
-accounts, and :func:`evaluate` scores one detector -- its flagged clusters and its
-per-account scores -- against it:
-
-* **ring recall**: share of planted rings matched by some flagged cluster with Jaccard
-  similarity ``|F & R| / |F | R| >= min_jaccard`` (0.5 by default; exactly 0.5 counts);
-* **cluster precision**: share of flagged clusters that match some planted ring so;
-* **ROC-AUC** and **PR-AUC** (average precision) of the account scores over every account,
-  ring members being the positives; an account without a score scores 0;
-* the **false-positive rate among legitimate heavy sharers** (households, carrier-NAT users,
-  office Wi-Fi, VPN users: see :func:`legit_heavy_sharers`) and the number of flagged
-  clusters made of heavy sharers only;
-* all of it **per typology**.
-
-Every detector (the scoring pipeline, :mod:`scoring.baselines`) hands over the same two
-tables, so one :func:`evaluate` call per detector compares them, and :func:`format_table`
-prints them side by side.
-
-Truth accounts that the store does not hold are kept in the resolved table with a null
-id; :func:`evaluate` leaves them out of every figure and reports how many there were (and
-how many rings lost every member that way).
-"""
+"""The evaluation report: one detector's flagged clusters and account scores against the truth."""
 
 from __future__ import annotations
 
-import bz2
-import csv
-import gzip
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from graph_service.errors import InvalidInput
-from graph_service.model import KEY_WHITESPACE, NODE_TYPE_CODE, LinkType, NodeType
+from scoring.evaluation.metrics import ranking_figures
+from scoring.evaluation.truth import _distinct, _require_columns
 
-if TYPE_CHECKING:
-    from graph_service.store import GraphStore
-
-__all__ = [
-    "SHARED_IDENTIFIER_LINKS",
-    "TRUTH_COLUMNS",
-    "EvaluationReport",
-    "TypologyReport",
-    "account_ids",
-    "average_precision",
-    "evaluate",
-    "format_table",
-    "legit_heavy_sharers",
-    "load_truth",
-    "resolve_truth",
-    "roc_auc",
-    "table_rows",
-]
+__all__ = ["EvaluationReport", "TypologyReport", "evaluate", "format_table", "table_rows"]
 
 log = logging.getLogger(__name__)
-
-#: The columns a ground-truth file must have (names matched case-insensitively).
-TRUTH_COLUMNS: Final[tuple[str, ...]] = ("ring_id", "typology", "account_id")
-
-#: Identifier links whose sharing makes an account a heavy sharer.
-SHARED_IDENTIFIER_LINKS: Final[tuple[LinkType, ...]] = (
-    LinkType.USES_DEVICE,
-    LinkType.LOGS_IN_FROM,
-    LinkType.HAS_ADDRESS,
-    LinkType.HAS_PHONE,
-    LinkType.HAS_EMAIL,
-    LinkType.HAS_CARD,
-)
 
 #: Decimal places of the figures in ``EvaluationReport.as_dict``.
 DECIMALS: Final = 4
 
-#: At most this many row numbers are quoted in an error message.
+#: At most this many ids are quoted in an error message.
 _ROWS_QUOTED: Final = 10
-
-
-_PARQUET_MAGIC: Final = b"PAR1"
 
 _F64 = npt.NDArray[np.float64]
 _I64 = npt.NDArray[np.int64]
 _Bool = npt.NDArray[np.bool_]
-
-
-# --------------------------------------------------------------------------- truth
-
-
-def load_truth(path: str | Path) -> pa.Table:
-    """Read and check a ground-truth file of ring members.
-
-    Parameters
-    ----------
-    path : str or Path
-        A CSV file (optionally compressed, e.g. ``.csv.gz``) or a Parquet file (detected
-        by its magic bytes) with the columns ``ring_id, typology, account_id`` in any
-        order and case. Other columns are ignored. One row per ring member.
-
-    Returns
-    -------
-    pa.Table
-        ``ring_id string, typology string, account_id string``, one row per input row in
-        file order, values trimmed of surrounding whitespace. Typology names are free text:
-        any name is accepted.
-
-    Raises
-    ------
-    InvalidInput
-        Naming the file (and the 1-based data row numbers, header excluded, where rows are
-        at fault) when the file is missing or unreadable, is empty or has no data rows,
-        lacks a column, has a blank value, repeats a ``(ring_id, account_id)`` pair, or
-        gives one ring more than one typology. No row is ever dropped silently.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     csv_path = pathlib.Path(tmp) / "truth.csv"
-    ...     _ = csv_path.write_text("ring_id,typology,account_id\\nR1,smurfing, A7 \\n")
-    ...     load_truth(csv_path).to_pylist()
-    [{'ring_id': 'R1', 'typology': 'smurfing', 'account_id': 'A7'}]
-
-    Notes
-    -----
-    O(rows) plus a hash group-by for the duplicate and consistency checks; Arrow kernels.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"{path}: ground-truth file not found")
-    if path.stat().st_size == 0:
-        raise InvalidInput(f"{path}: ground-truth file is empty")
-    with path.open("rb") as handle:
-        parquet = handle.read(4) == _PARQUET_MAGIC
-    table = _read_parquet_truth(path) if parquet else _read_csv_truth(path)
-    if table.num_rows == 0:
-        raise InvalidInput(f"{path}: ground-truth file has no data rows")
-    trimmed = {name: _trim(table.column(name)) for name in TRUTH_COLUMNS}
-    _check_blanks(path, trimmed)
-    truth = pa.table(trimmed)
-    _check_duplicates(path, truth)
-    _check_one_typology_per_ring(path, truth)
-    log.info("ground truth loaded", extra={"path": str(path), "rows": truth.num_rows})
-    return truth
-
-
-def resolve_truth(truth: pa.Table, store: GraphStore) -> pa.Table:
-    """Map the truth's account keys to the store's Account ids.
-
-    Parameters
-    ----------
-    truth : pa.Table
-        ``ring_id, typology, account_id`` as returned by :func:`load_truth`.
-    store : GraphStore
-        The store the detectors ran on.
-
-    Returns
-    -------
-    pa.Table
-        ``ring_id string, typology string, account_id string, id int64``: the input rows
-        in order, ``account_id`` normalised as ingestion normalises account keys (trimmed
-        of ``KEY_WHITESPACE``), ``id`` the Account node's id or null where the store holds
-        no such account. :func:`evaluate` counts and reports the null rows.
-
-    Raises
-    ------
-    InvalidInput
-        If a column is missing or an account key is blank.
-
-    Notes
-    -----
-    One ``export_nodes`` call and an O(n + t) hash lookup for n nodes and t truth rows.
-    """
-    _require_columns(truth, TRUTH_COLUMNS, "truth")
-    keys = _trim(truth.column("account_id"))
-    if pc.any(pc.is_null(keys)).as_py():
-        raise InvalidInput("truth has blank account_id values; load it with load_truth")
-    nodes = store.export_nodes()
-    accounts = nodes.filter(pc.equal(nodes.column("type"), NODE_TYPE_CODE[NodeType.ACCOUNT]))
-    position = pc.index_in(keys, value_set=accounts.column("key").combine_chunks())
-    ids = pc.take(accounts.column("id").combine_chunks(), position)
-    resolved = pa.table(
-        {
-            "ring_id": truth.column("ring_id").cast(pa.string()),
-            "typology": truth.column("typology").cast(pa.string()),
-            "account_id": keys,
-            "id": ids.cast(pa.int64()),
-        }
-    )
-    missing = resolved.num_rows - int(pc.count(ids).as_py())
-    if missing:
-        log.warning(
-            "truth accounts not in the store",
-            extra={"missing": missing, "rows": resolved.num_rows},
-        )
-    return resolved
-
-
-def account_ids(store: GraphStore) -> _I64:
-    """Ids of every Account node: the population :func:`evaluate` scores over.
-
-    Parameters
-    ----------
-    store : GraphStore
-
-    Returns
-    -------
-    ndarray of int64
-        Sorted store ids of the accounts.
-
-    Notes
-    -----
-    One ``export_nodes`` call and an O(n log n) sort.
-    """
-    nodes = store.export_nodes()
-    is_account = pc.equal(nodes.column("type"), NODE_TYPE_CODE[NodeType.ACCOUNT])
-    ids: _I64 = np.sort(nodes.column("id").filter(is_account).to_numpy().astype(np.int64))
-    return ids
-
-
-def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int = 3) -> _I64:
-    """Accounts outside every ring that share an identifier with many other accounts.
-
-    Households, carrier-NAT mobile users, office and public Wi-Fi users and VPN users share
-    an address, IP, device, phone, email or card with others without being a ring; a
-    detector that flags them has a false-positive problem that ring recall does not show.
-
-    Parameters
-    ----------
-    store : GraphStore
-    truth : pa.Table
-        Resolved truth with an ``id`` column (see :func:`resolve_truth`); null ids are
-        ignored.
-    min_accounts : int, optional
-        An identifier used by at least this many accounts makes each of them a heavy
-        sharer (it shares it with ``min_accounts - 1`` others or more).
-
-    Returns
-    -------
-    ndarray of int64
-        Sorted store ids of the heavy sharers that are not ring members.
-
-    Raises
-    ------
-    InvalidInput
-        If ``min_accounts < 2`` or ``truth`` has no ``id`` column.
-
-    Notes
-    -----
-    One ``export_links`` call over the identifier link types, then O(m) bincounts and an
-    O(m log m) unique over the m links.
-    """
-    if min_accounts < 2:
-        raise InvalidInput(f"min_accounts must be >= 2, got {min_accounts}")
-    _require_columns(truth, ("id",), "resolved truth (use resolve_truth)")
-    links = store.export_links(list(SHARED_IDENTIFIER_LINKS))
-    src = links.column("src").to_numpy()
-    dst = links.column("dst").to_numpy()
-    if dst.size == 0:
-        return np.zeros(0, np.int64)
-    # Links are aggregated per (account, identifier, type), so each row is one distinct
-    # account of its identifier.
-    identifiers, inverse, accounts_per_identifier = np.unique(
-        dst, return_inverse=True, return_counts=True
-    )
-    heavy = _distinct(src[accounts_per_identifier[inverse] >= min_accounts])
-    ring_members = _present_ids(truth)
-    result: _I64 = heavy[~np.isin(heavy, ring_members)].astype(np.int64)
-    log.info(
-        "legit heavy sharers",
-        extra={"heavy_sharers": int(result.size), "identifiers": int(identifiers.size)},
-    )
-    return result
-
-
-# ------------------------------------------------------------------------ metrics
-
-
-def roc_auc(labels: _Bool, scores: _F64) -> float | None:
-    """Area under the ROC curve, ties counted half (Mann-Whitney U).
-
-    Parameters
-    ----------
-    labels : ndarray of bool, shape (n,)
-        True for positives.
-    scores : ndarray of float64, shape (n,)
-        Higher means more likely positive.
-
-    Returns
-    -------
-    float or None
-        ``P(score of a random positive > score of a random negative)`` plus half the
-        probability of a tie; ``None`` when either class is empty.
-
-    Examples
-    --------
-    >>> roc_auc(np.array([True, False, True]), np.array([0.9, 0.5, 0.5]))
-    0.75
-
-    Notes
-    -----
-    O(n log n): one sort of the negatives, a binary search per positive. Equal to
-    ``sklearn.metrics.roc_auc_score``.
-    """
-    positives, negatives = _split(labels, scores)
-    return _ranking_figures(positives, np.sort(negatives))[0]
-
-
-def average_precision(labels: _Bool, scores: _F64) -> float | None:
-    """Average precision: the step-wise area under the precision-recall curve.
-
-    Parameters
-    ----------
-    labels : ndarray of bool, shape (n,)
-        True for positives.
-    scores : ndarray of float64, shape (n,)
-        Higher means more likely positive; equal scores form one threshold.
-
-    Returns
-    -------
-    float or None
-        ``sum_k (R_k - R_{k-1}) P_k`` over the distinct score thresholds, highest first;
-        ``None`` when there is no positive.
-
-    Examples
-    --------
-    >>> round(average_precision(np.array([True, False, True]), np.array([0.9, 0.8, 0.1])), 4)
-    0.8333
-
-    Notes
-    -----
-    O(n log n): sorts and binary searches. Equal to
-    ``sklearn.metrics.average_precision_score``.
-    """
-    positives, negatives = _split(labels, scores)
-    return _ranking_figures(positives, np.sort(negatives))[1]
-
-
-def _split(labels: _Bool, scores: _F64) -> tuple[_F64, _F64]:
-    labels = np.asarray(labels, np.bool_)
-    scores = np.asarray(scores, np.float64)
-    return scores[labels], scores[~labels]
-
-
-def _ranking_figures(positives: _F64, sorted_negatives: _F64) -> tuple[float | None, float | None]:
-    """(ROC-AUC, average precision) of positive scores against sorted negative scores.
-
-    Each positive at score s contributes ``#neg < s + #neg == s / 2`` to the Mann-Whitney
-    count, and ``1/P`` times the precision at threshold s, ``TP(>= s) / (TP(>= s) + FP(>=
-    s))``, to the average precision (thresholds without a positive add no recall).
-    """
-    n_pos, n_neg = positives.size, sorted_negatives.size
-    if n_pos == 0:
-        return None, None
-    below = np.searchsorted(sorted_negatives, positives, side="left")
-    not_above = np.searchsorted(sorted_negatives, positives, side="right")
-    roc = None
-    if n_neg:
-        roc = float((below + 0.5 * (not_above - below)).sum() / (float(n_pos) * n_neg))
-    sorted_positives = np.sort(positives)
-    true_at_or_above = n_pos - np.searchsorted(sorted_positives, positives, side="left")
-    false_at_or_above = n_neg - below
-    precision = true_at_or_above / (true_at_or_above + false_at_or_above)
-    return roc, float(precision.mean())
-
-
-# ------------------------------------------------------------------------- report
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +80,36 @@ class TypologyReport:
 
 
 @dataclass(frozen=True, slots=True)
+class SharerKindReport:
+    """False positives among the legitimate accounts of one benign sharing kind.
+
+    Attributes
+    ----------
+    kind : str
+        The benign kind (``household``, ``office``, ``call_centre``...).
+    n_accounts : int
+        Distinct accounts of this kind in the store that are in no ring.
+    n_flagged : int
+        Of those, accounts inside a flagged cluster.
+    fpr : float or None
+        ``n_flagged / n_accounts``.
+    """
+
+    kind: str
+    n_accounts: int
+    n_flagged: int
+    fpr: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {
+            "n_accounts": self.n_accounts,
+            "n_flagged": self.n_flagged,
+            "fpr": _rounded(self.fpr),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class EvaluationReport:
     """Quality of one detector against the ground truth.
 
@@ -459,6 +143,19 @@ class EvaluationReport:
         Share of the heavy sharers that sit in a flagged cluster.
     heavy_sharer_clusters : int or None
         Flagged clusters made of heavy sharers only.
+    precision_at : dict of int to float or None
+        Cluster precision among the ``k`` highest-scoring flagged clusters (all of them
+        when fewer were flagged; ``None`` when none were), for ``k`` in ``top_k``.
+    clusters_without_ring_members : int
+        Flagged clusters holding no ring member at all.
+    n_sharers : int or None
+        Listed legitimate sharers in the store and in no ring; ``None`` without a list.
+    sharer_fpr : float or None
+        Share of them inside a flagged cluster.
+    sharer_only_clusters : int or None
+        Flagged clusters made of listed legitimate sharers only.
+    per_sharer_kind : dict of str to SharerKindReport
+        By benign kind, sorted (empty without a list).
     per_typology : dict of str to TypologyReport
         By typology name, sorted.
     rings : pa.Table
@@ -482,6 +179,12 @@ class EvaluationReport:
     n_heavy_sharers: int | None
     heavy_sharer_fpr: float | None
     heavy_sharer_clusters: int | None
+    precision_at: dict[int, float | None] = field(default_factory=dict)
+    clusters_without_ring_members: int = 0
+    n_sharers: int | None = None
+    sharer_fpr: float | None = None
+    sharer_only_clusters: int | None = None
+    per_sharer_kind: dict[str, SharerKindReport] = field(default_factory=dict)
     per_typology: dict[str, TypologyReport] = field(default_factory=dict)
     rings: pa.Table = field(default_factory=lambda: pa.table({}))
 
@@ -505,6 +208,12 @@ class EvaluationReport:
             "n_heavy_sharers": self.n_heavy_sharers,
             "heavy_sharer_fpr": _rounded(self.heavy_sharer_fpr),
             "heavy_sharer_clusters": self.heavy_sharer_clusters,
+            "precision_at": {str(k): _rounded(v) for k, v in self.precision_at.items()},
+            "clusters_without_ring_members": self.clusters_without_ring_members,
+            "n_sharers": self.n_sharers,
+            "sharer_fpr": _rounded(self.sharer_fpr),
+            "sharer_only_clusters": self.sharer_only_clusters,
+            "per_sharer_kind": {k: r.as_dict() for k, r in self.per_sharer_kind.items()},
             "per_typology": {name: t.as_dict() for name, t in self.per_typology.items()},
         }
 
@@ -516,16 +225,19 @@ def evaluate(
     *,
     accounts: npt.ArrayLike,
     heavy_sharers: npt.ArrayLike | None = None,
+    sharers: pa.Table | None = None,
     min_jaccard: float = 0.5,
+    top_k: Sequence[int] = (20, 100),
 ) -> EvaluationReport:
     """Score one detector's flagged clusters and account scores against the truth.
 
     Parameters
     ----------
     flagged : pa.Table
-        Flagged clusters with a ``members list<int64>`` column (store ids); other columns
-        (``ring_id``, ``score``, ...) are ignored. A member repeated within a cluster
-        counts once.
+        Flagged clusters with a ``members list<int64>`` column (store ids) and, optionally,
+        a ``score`` that orders the alert queue for ``precision_at`` (without one, the
+        row order is the queue). Other columns are ignored. A member repeated within a
+        cluster counts once.
     account_scores : pa.Table
         ``id int64`` and ``risk float64``, at most one row per id. Ids outside
         ``accounts`` (e.g. scores of devices) are ignored; accounts without a row score 0.
@@ -536,8 +248,13 @@ def evaluate(
         Store ids of every account: the population the AUCs are computed over.
     heavy_sharers : array_like of int, optional
         Legitimate heavy sharers (see :func:`legit_heavy_sharers`).
+    sharers : pa.Table, optional
+        Resolved sharers ``kind, id`` (see :func:`resolve_sharers`): legitimate accounts
+        in benign sharing groups; rows with a null id and ring members are left out.
     min_jaccard : float, optional
         A flagged cluster F matches a ring R when ``|F & R| / |F | R| >= min_jaccard``.
+    top_k : sequence of int, optional
+        Queue depths of ``precision_at`` (20 and 100).
 
     Returns
     -------
@@ -596,11 +313,13 @@ def evaluate(
     scores = _scores_over(account_scores, population)
     in_ring = np.isin(population, rings.ids)
     non_ring_scores = np.sort(scores[~in_ring])
-    overall_roc, overall_ap = _ranking_figures(scores[in_ring], non_ring_scores)
+    overall_roc, overall_ap = ranking_figures(scores[in_ring], non_ring_scores)
     evaluated = ring_sizes > 0
     flagged_universe = np.zeros(universe.size, np.bool_)
     flagged_universe[cluster_incidence.indices] = True
     heavy_figures = _heavy_sharer_figures(heavy_sharers, universe, cluster_incidence)
+    ring_members_per_cluster = cluster_incidence @ np.isin(universe, rings.ids).astype(np.int64)
+    sharer_figures = _sharer_figures(sharers, rings.ids, universe, cluster_incidence)
 
     per_typology = {
         name: _typology_report(
@@ -635,6 +354,14 @@ def evaluate(
         n_heavy_sharers=heavy_figures[0],
         heavy_sharer_fpr=heavy_figures[1],
         heavy_sharer_clusters=heavy_figures[2],
+        precision_at=_precision_at(flagged, cluster_matches, top_k),
+        clusters_without_ring_members=int(
+            ((ring_members_per_cluster == 0) & (cluster_sizes > 0)).sum()
+        ),
+        n_sharers=sharer_figures[0],
+        sharer_fpr=sharer_figures[1],
+        sharer_only_clusters=sharer_figures[2],
+        per_sharer_kind=sharer_figures[3],
         per_typology=per_typology,
         rings=pa.table(
             {
@@ -655,9 +382,6 @@ def evaluate(
         },
     )
     return report
-
-
-# ------------------------------------------------------------------------ display
 
 
 def table_rows(reports: EvaluationReport | Mapping[str, EvaluationReport]) -> list[list[str]]:
@@ -691,9 +415,27 @@ def table_rows(reports: EvaluationReport | Mapping[str, EvaluationReport]) -> li
         ("flagged accounts", "flagged_accounts"),
         ("heavy-sharer FPR", "heavy_sharer_fpr"),
         ("heavy-sharer-only clusters", "heavy_sharer_clusters"),
+        ("clusters without ring members", "clusters_without_ring_members"),
+        ("listed-sharer FPR", "sharer_fpr"),
+        ("listed-sharer-only clusters", "sharer_only_clusters"),
     )
     for label, attribute in overall:
         rows.append([label, *(_cell(getattr(r, attribute)) for r in named.values())])
+    depths = sorted({k for r in named.values() for k in r.precision_at})
+    for k in depths:
+        rows.append([f"precision top {k}", *(_cell(r.precision_at.get(k)) for r in named.values())])
+    kinds = sorted({k for r in named.values() for k in r.per_sharer_kind})
+    for kind in kinds:
+        reports_of_kind = [r.per_sharer_kind.get(kind) for r in named.values()]
+        rows.append(
+            [
+                f"{kind} FPR",
+                *(
+                    "-" if k is None else f"{_cell(k.fpr)} ({k.n_flagged}/{k.n_accounts})"
+                    for k in reports_of_kind
+                ),
+            ]
+        )
     typologies = sorted({t for r in named.values() for t in r.per_typology})
     for typology in typologies:
         found = [r.per_typology.get(typology) for r in named.values()]
@@ -810,7 +552,7 @@ def _typology_report(
     n_rings = int(of_typology.sum())
     n_found = int(ring_found[of_typology].sum())
     members = np.isin(population, rings.ids[of_typology[rings.ring_of]])
-    roc, ap = _ranking_figures(scores[members], non_ring_scores)
+    roc, ap = ranking_figures(scores[members], non_ring_scores)
     return TypologyReport(
         typology=name,
         n_rings=n_rings,
@@ -876,18 +618,55 @@ def _heavy_sharer_figures(
     return int(heavy.size), (flagged_heavy / heavy.size if heavy.size else None), only_heavy
 
 
-def _distinct(values: _I64) -> _I64:
-    """Sorted distinct values (a sort: numpy's hash-based ``unique`` is far slower here)."""
-    ordered = np.sort(values)
-    if ordered.size == 0:
-        return ordered
-    result: _I64 = ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
-    return result
+def _precision_at(
+    flagged: pa.Table, cluster_matches: _Bool, top_k: Sequence[int]
+) -> dict[int, float | None]:
+    """Precision among the ``k`` highest-scoring flagged clusters, for each ``k``."""
+    if flagged.num_rows == 0:
+        return dict.fromkeys(top_k, None)
+    if "score" in flagged.column_names:
+        score = np.asarray(flagged.column("score").to_numpy(zero_copy_only=False), np.float64)
+        queue = np.argsort(-score, kind="stable")
+    else:
+        queue = np.arange(flagged.num_rows)
+    ordered = cluster_matches[queue]
+    return {k: float(ordered[:k].mean()) for k in top_k}
 
 
-def _present_ids(truth: pa.Table) -> _I64:
-    ids = truth.column("id").cast(pa.int64()).drop_null()
-    return _distinct(ids.to_numpy().astype(np.int64))
+def _sharer_figures(
+    sharers: pa.Table | None, ring_ids: _I64, universe: _I64, cluster_incidence: sp.csr_matrix
+) -> tuple[int | None, float | None, int | None, dict[str, SharerKindReport]]:
+    """(listed sharers, share flagged, sharer-only clusters, figures per benign kind)."""
+    if sharers is None:
+        return None, None, None, {}
+    _require_columns(sharers, ("kind", "id"), "resolved sharers (use resolve_sharers)")
+    present = sharers.filter(pc.is_valid(sharers.column("id")))
+    ids = present.column("id").to_numpy().astype(np.int64)
+    kinds = np.asarray(present.column("kind").to_pylist(), dtype=object)
+    legit = ~np.isin(ids, ring_ids) & np.isin(ids, universe)
+    ids, kinds = ids[legit], kinds[legit]
+    flagged = np.zeros(universe.size, np.bool_)
+    flagged[cluster_incidence.indices] = True
+    is_flagged = flagged[np.searchsorted(universe, ids)] if ids.size else np.zeros(0, np.bool_)
+    per_kind: dict[str, SharerKindReport] = {}
+    for kind in sorted(set(kinds.tolist())):
+        of_kind = kinds == kind
+        accounts = _distinct(ids[of_kind])
+        hit = _distinct(ids[of_kind & is_flagged])
+        per_kind[kind] = SharerKindReport(
+            kind=kind,
+            n_accounts=int(accounts.size),
+            n_flagged=int(hit.size),
+            fpr=hit.size / accounts.size if accounts.size else None,
+        )
+    everyone = _distinct(ids)
+    is_sharer = np.isin(universe, everyone)
+    sharer_members = cluster_incidence @ is_sharer.astype(np.int64)
+    sizes = np.diff(cluster_incidence.indptr)
+    only = int(((sharer_members == sizes) & (sizes > 0)).sum())
+    flagged_sharers = int((flagged & is_sharer).sum())
+    fpr = flagged_sharers / everyone.size if everyone.size else None
+    return int(everyone.size), fpr, only, per_kind
 
 
 def _rounded(value: float | None) -> float | None:
@@ -902,134 +681,3 @@ def _cell(value: float | int | None) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{value:.{DECIMALS}f}"
-
-
-def _require_columns(table: pa.Table, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.column_names]
-    if missing:
-        raise InvalidInput(f"{what} lacks column(s) {missing}; it has {table.column_names}")
-
-
-def _trim(values: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Strings trimmed of ``KEY_WHITESPACE``; null where blank."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    strings = values.cast(pa.string())
-    trimmed = pc.utf8_trim(strings, characters=KEY_WHITESPACE)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
-
-
-def _header(path: Path) -> list[str]:
-    """Column names of a CSV file (its first record), for case-insensitive matching."""
-    opener: Any = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix, open)
-    try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            return next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InvalidInput(f"{path}: cannot read the CSV header ({exc})") from exc
-
-
-def _match_columns(path: Path, names: Sequence[str]) -> dict[str, str]:
-    """Truth column -> the file's own spelling of it; InvalidInput if one is missing."""
-    by_folded: dict[str, str] = {}
-    for name in names:
-        by_folded.setdefault(name.strip().lower(), name)
-    missing = [c for c in TRUTH_COLUMNS if c not in by_folded]
-    if missing:
-        raise InvalidInput(
-            f"{path}: ground truth lacks column(s) {missing}; "
-            f"expected {list(TRUTH_COLUMNS)}, found {list(names)}"
-        )
-    return {c: by_folded[c] for c in TRUTH_COLUMNS}
-
-
-def _read_csv_truth(path: Path) -> pa.Table:
-    columns = _match_columns(path, _header(path))
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(use_threads=False),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=list(columns.values()),
-                column_types=dict.fromkeys(columns.values(), pa.string()),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InvalidInput(f"{path}: not a readable CSV ground-truth file ({exc})") from exc
-    return pa.table({c: table.column(columns[c]) for c in TRUTH_COLUMNS})
-
-
-def _read_parquet_truth(path: Path) -> pa.Table:
-    try:
-        schema = pq.read_schema(path)
-        columns = _match_columns(path, schema.names)
-        table = pq.read_table(path, columns=list(columns.values()))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InvalidInput(f"{path}: not a readable Parquet ground-truth file ({exc})") from exc
-    out = {}
-    for name in TRUTH_COLUMNS:
-        column = table.column(columns[name])
-        try:
-            out[name] = column.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise InvalidInput(
-                f"{path}: column {columns[name]!r} of type {column.type} is not text or a number"
-            ) from exc
-    return pa.table(out)
-
-
-def _row_list(rows: npt.NDArray[np.int64]) -> str:
-    """``"2, 5, 9"`` for 0-based row indices, 1-based, the first ``_ROWS_QUOTED`` only."""
-    shown = ", ".join(str(int(r) + 1) for r in rows[:_ROWS_QUOTED])
-    more = f" and {rows.size - _ROWS_QUOTED} more" if rows.size > _ROWS_QUOTED else ""
-    return f"{shown}{more}"
-
-
-def _check_blanks(path: Path, columns: Mapping[str, pa.Array]) -> None:
-    problems = []
-    for name, values in columns.items():
-        blank = np.flatnonzero(pc.is_null(values).to_numpy(zero_copy_only=False))
-        if blank.size:
-            problems.append(f"blank {name} in data row(s) {_row_list(blank)}")
-    if problems:
-        raise InvalidInput(f"{path}: " + "; ".join(problems))
-
-
-def _check_duplicates(path: Path, truth: pa.Table) -> None:
-    numbered = truth.append_column("row", pa.array(np.arange(truth.num_rows, dtype=np.int64)))
-    groups = numbered.group_by(["ring_id", "account_id"], use_threads=False).aggregate(
-        [("row", "count"), ("row", "min")]
-    )
-    repeated = groups.filter(pc.greater(groups.column("row_count"), 1))
-    if repeated.num_rows == 0:
-        return
-    firsts = repeated.column("row_min").to_numpy()
-    is_repeat = np.zeros(truth.num_rows, np.bool_)
-    keys = pc.binary_join_element_wise(
-        numbered.column("ring_id"), numbered.column("account_id"), "\x00"
-    )
-    repeated_keys = pc.binary_join_element_wise(
-        repeated.column("ring_id"), repeated.column("account_id"), "\x00"
-    )
-    is_repeat[pc.is_in(keys, value_set=repeated_keys).to_numpy(zero_copy_only=False)] = True
-    is_repeat[firsts] = False
-    raise InvalidInput(
-        f"{path}: duplicate (ring_id, account_id) in data row(s) "
-        f"{_row_list(np.flatnonzero(is_repeat))} "
-        f"(first seen in data row(s) {_row_list(np.sort(firsts))})"
-    )
-
-
-def _check_one_typology_per_ring(path: Path, truth: pa.Table) -> None:
-    pairs = truth.group_by(["ring_id", "typology"], use_threads=False).aggregate([])
-    per_ring = pairs.group_by("ring_id", use_threads=False).aggregate([("typology", "count")])
-    mixed = per_ring.filter(pc.greater(per_ring.column("typology_count"), 1)).column("ring_id")
-    if len(mixed) == 0:
-        return
-    rows = np.flatnonzero(pc.is_in(truth.column("ring_id"), value_set=mixed).to_numpy())
-    raise InvalidInput(
-        f"{path}: ring(s) {mixed.to_pylist()[:_ROWS_QUOTED]} have more than one typology "
-        f"(data rows {_row_list(rows)})"
-    )
