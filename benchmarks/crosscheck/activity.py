@@ -118,6 +118,7 @@ def _cellular_ip(world: World, rng: np.random.Generator, account: I64, ts: I64) 
 
 
 def _v6_lease(world: World, keys: I64) -> I64:
+    """IPv6 rows for (account, month) keys, leasing new addresses for keys not seen yet."""
     wanted = np.unique(keys)
     known = np.isin(wanted, world.v6_keys)
     fresh = wanted[~known]
@@ -213,6 +214,7 @@ def ordinary_activity(world: World, catalogue: Catalogue) -> None:
 
 
 def _friend_transfers(world: World, rng: np.random.Generator, start: I64) -> None:
+    """Occasional P2P transfers to a friend (``world.friends``, either direction)."""
     c = world.customers
     if not world.friends:
         return
@@ -240,6 +242,7 @@ def _friend_transfers(world: World, rng: np.random.Generator, start: I64) -> Non
 
 
 def _own_transfers(world: World, rng: np.random.Generator, start: I64) -> None:
+    """Transfers to the customer's own account at another bank."""
     c = world.customers
     counts = np.where(c.own_external != NONE, _counts(world, rng, OWN_TRANSFERS), 0)
     account = np.repeat(np.arange(c.n), counts)

@@ -174,6 +174,7 @@ def households(world: World, free: np.ndarray) -> Households:
 
 
 def _family_transfers(world: World, rng: np.random.Generator, homes: Households) -> None:
+    """Money between household members, and weekly allowances to children."""
     c = world.customers
     position = np.arange(homes.flat.size) - np.repeat(homes.start, homes.size)
     size = np.repeat(homes.size, homes.size)
