@@ -6,7 +6,8 @@ by index, and Arrow gathers the strings, so the cost per event stays a few array
 
 Forms used: phones national for the row's country (``(646) 279-7153``, ``6462797153``,
 ``646-279-7153``, ``646.279.7153``, ``07400 123456``, ``55 1234 5678``) and E.164 otherwise
-or now and then (``+16462797153``, ``+1 646-279-7153``); ASNs as ``AS7922`` or ``7922``;
+or now and then (``+16462797153``, ``+1 646-279-7153``); ASNs as ``AS7922`` (mostly on
+signups and logins) or ``7922`` (mostly on payments and transfers);
 booleans as ``True``/``False``, ``true``/``false``, ``Y``/``N`` or ``1``/``0``; timestamps
 in ISO 8601 UTC with ``Z`` or naive ``YYYY-MM-DD HH:MM:SS`` (UTC, mostly from the card
 processor); addresses with full or abbreviated suffixes, ``Apt``/``#``/``Unit`` units,
@@ -262,7 +263,10 @@ class Renderer:
         known = has_ip & (rng.random(n) > 0.03)
         cols["is_proxy"] = _bools(rng, ent.ips.col("proxy"), ip, known)
         asn = _text(np.where(has_ip, ent.ips.col("asn")[np.maximum(ip, 0)], 0).astype(np.int64))
-        asn = pc.if_else(pa.array(rng.random(n) < 0.5), _join("AS", asn), asn)
+        # The app's IP-intelligence vendor writes "AS7922"; the payments platform "7922".
+        app_event = ev["etype"] <= int(EventType.LOGIN)
+        prefixed = rng.random(n) < np.where(app_event, 0.85, 0.15)
+        asn = pc.if_else(pa.array(prefixed), _join("AS", asn), asn)
         cols["asn"] = pc.if_else(pa.array(known), asn, pa.scalar(None, pa.string()))
         countries = _text(np.array(list(COUNTRIES) + [c.lower() for c in COUNTRIES]))
         lower_country = (rng.random(n) < 0.05) * len(COUNTRIES)
