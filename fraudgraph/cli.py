@@ -573,6 +573,7 @@ def _analyse_and_flag(
         "ring_candidates": result.ring_candidates.num_rows,
         "super_nodes": result.super_nodes.num_rows,
         "model": None if result.model is None else result.model.version,
+        "label_mode": result.label_mode.value,
         "flagging": report.summary(),
         "flagged_table": report.flagged,
         "risk": risk,
@@ -643,7 +644,8 @@ def _report_analysis(
         f"nodes discounted; {flagging['flagged']:,} rings flagged at score >= "
         f"{flagging['threshold']} ({flagging['new_alerts']} new, "
         f"{flagging['continued_alerts']} continued) in "
-        f"{sum(summary['timings_s'].values()):.1f} s"
+        f"{sum(summary['timings_s'].values()):.1f} s; labels used as "
+        f"[bold]{summary['label_mode']}[/]"
     )
     if top:
         _print_rings(flagged.slice(0, top), title=f"top {min(top, flagged.num_rows)} rings")

@@ -10,11 +10,16 @@ discounted.
 When the store holds a ``gnn_score`` (written by the GNN jobs), it joins the account
 features as one more entity-model input (accounts without one get 0).
 
+Account risk
+    With enough confirmed fraud, a positive-unlabelled model's out-of-fold fraud
+    probability (:func:`scoring.model.train_pu_model`); otherwise the population-relative
+    evidence score (:mod:`scoring.surprise`). :attr:`AnalysisResult.label_mode` says which.
 Ring score
-    The mean risk of the riskier half of the core's members, rounded up and counting the
-    middle member (both members of a pair; entity risks are calibrated
-    probabilities), raised by labelled fraud among the members:
-    ``1 - (1 - top_half_mean) * (1 - known_fraud_boost * min(known_fraud_fraction / 0.3, 1))``.
+    The ring's significance: how improbable the concentration of each kind of fraud
+    evidence among its core members would be for a random group of the same size
+    (binomial tail per evidence channel, Fisher-combined, Benjamini-Hochberg q-value over the
+    candidates), as ``sig / (sig + significance_half)``; 0.5 at a corrected p of 0.01. A
+    dense group without evidence beyond what random accounts show scores near 0.
 """
 
 from __future__ import annotations
@@ -44,9 +49,19 @@ from scoring.features import (
     with_stored_scores,
 )
 from scoring.graph_signals import CommunityMethod, GraphSignals, compute_graph_signals
-from scoring.model import ScoringModel, fallback_risk, train_model
-from scoring.projection import AccountProjection, ProjectionConfig, shared_identifier_projection
+from scoring.model import LabelMode, ScoringModel, label_mode, train_pu_model
+from scoring.projection import AccountProjection, ProjectionConfig, project_tables
 from scoring.reasons import ACCOUNT_RULES, RING_RULES, TOP_REASONS, reason_codes
+from scoring.surprise import (
+    LABELLED,
+    MODEL,
+    ChannelEvidence,
+    RingEvidence,
+    SurpriseConfig,
+    account_channels,
+    ring_evidence,
+    with_channel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +112,18 @@ class AnalysisConfig:
     community_method : CommunityMethod
         Leiden (default) or Louvain.
     resolution_per_account : float
-        Leiden resolution per account (default 0.001, i.e. 20 at 20,000 accounts and 1,000
+        Leiden resolution per account of the coarse level (default 0.001, i.e. 20 at 20,000 accounts and 1,000
         at 1M). Modularity's null model dilutes as the graph grows (the expected weight
         between two accounts falls with the total weight), so a fixed resolution merges
         ever larger neighbourhoods into each ring on larger populations; scaling it with
         the account count keeps communities at the size of the local structure.
+    fine_resolution_factor : float
+        Communities are also detected at this many times the resolution (10): rings of
+        four and of forty accounts do not both come out at one resolution. Candidates of
+        both levels are tested; where they overlap, the more significant one is kept.
+        1 turns the second level off.
     min_resolution : float
-        Floor of the effective resolution (default 20) for small populations; it ramps up
+        Floor of the effective resolution (default 5) for small populations; it ramps up
         linearly over the first 1,000 accounts, so a handful of accounts is not cut into
         singletons.
     seed : int
@@ -120,16 +140,26 @@ class AnalysisConfig:
         common identifier of weight 0.5 shared by ten accounts): half the edges of a
         bank-sized graph, and the slowest step's cost, for no loss of rings.
     min_labels_per_class : int
-        Labels of each class needed to train a model (20); below, the transparent
-        fallback score is used.
-    known_fraud_boost : float
-        How far labelled fraud among a ring's members raises its score (0.5).
+        Legit labels from which the entity model counts as ``supervised`` (20); below it
+        learns from fraud against unlabelled accounts (positive-unlabelled).
+    min_fraud_labels : int
+        Fraud-labelled accounts needed to train the entity model (15); with fewer, risk
+        is the population-relative evidence score, known fraud nearby being one of its
+        channels (``few_labels``), or without any (``unsupervised``).
+    max_unlabelled : int
+        Unlabelled accounts sampled as negatives per fit of the entity model (50,000).
+    surprise : SurpriseConfig
+        Caps and cut-offs of the evidence channels (see :mod:`scoring.surprise`).
+    significance_half : float
+        Ring significance (``-log10`` of the q-value of its evidence) at which the ring
+        score is 0.5 (1.3: q = 0.05): ``score = sig / (sig + significance_half)``.
     min_ring_size : int
         Smallest core reported as a ring candidate (2).
     member_risk_fraction : float
-        A ring keeps the members at least this fraction as risky as its riskiest member
-        (0.4); the rest of its community (a mule's victims, a member's household) are
-        hangers-on, not members. Ring features other than ``size`` describe the whole core.
+        A ring keeps the members that show evidence of their own (an active channel) or
+        are at least this fraction as risky as its riskiest member (0.4); the rest of its
+        community (a mule's victims, a member's household) are hangers-on, not members.
+        Ring features other than ``size`` describe the whole core.
     top_reasons : int
         Reason codes kept per account and ring (5).
     evidence_links : int
@@ -144,14 +174,18 @@ class AnalysisConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     community_method: CommunityMethod = CommunityMethod.LEIDEN
     resolution_per_account: float = 1e-3
-    min_resolution: float = 20.0
+    fine_resolution_factor: float = 10.0
+    min_resolution: float = 5.0
     seed: int = 42
     damping: float = 0.85
     folds: int = 5
     model_folds: int = 3
     community_min_weight: float = 0.2
     min_labels_per_class: int = 20
-    known_fraud_boost: float = 0.5
+    min_fraud_labels: int = 15
+    max_unlabelled: int = 50_000
+    surprise: SurpriseConfig = field(default_factory=SurpriseConfig)
+    significance_half: float = 1.3
     min_ring_size: int = 2
     member_risk_fraction: float = 0.4
     top_reasons: int = TOP_REASONS
@@ -180,7 +214,9 @@ class AnalysisResult:
     version : str
         Identifies the model and configuration that produced the scores.
     model : ScoringModel or None
-        The model used (None when the fallback score was used).
+        The model used (None when the evidence score was used).
+    label_mode : LabelMode
+        How the labels were used (see :class:`scoring.model.LabelMode`).
     """
 
     entity_risk: pa.Table
@@ -190,6 +226,7 @@ class AnalysisResult:
     timings: dict[str, float]
     version: str
     model: ScoringModel | None
+    label_mode: LabelMode = LabelMode.UNSUPERVISED
 
 
 def analyse(
@@ -238,8 +275,8 @@ def analyse(
         if progress is not None:
             progress(step, _STEPS.index(step) + 1, len(_STEPS))
 
-    projection = shared_identifier_projection(store, config.projection)
     nodes = store.export_nodes()
+    projection = project_tables(nodes, store.export_links(), config.projection)
     facts = NodeFacts.from_table(nodes)
     fraud, legit = account_labels(store.labels())
     done("projection")
@@ -250,7 +287,7 @@ def analyse(
         fraud,
         method=config.community_method,
         seed=config.seed,
-        resolution=_effective_resolution(config, int(projection.accounts.shape[0])),
+        resolution=_resolutions(config, int(projection.accounts.shape[0])),
         damping=config.damping,
         folds=config.folds,
         community_min_weight=config.community_min_weight,
@@ -259,31 +296,34 @@ def analyse(
 
     features = account_features(projection, signals, facts, fraud, legit, config.features)
     features = with_stored_scores(features, store.read_scores("gnn_score"), "gnn_score")
-    core = ring_core(
-        projection,
-        signals.community,
-        config.features.core_fraction,
-        config.features.core_reference_rank,
+    channels = account_channels(
+        {name: features.column(name).to_numpy() for name in features.column_names},
+        config.surprise,
     )
+    features = _with_channels(features, channels)
     done("features")
 
-    risk, model = _entity_risk(features, config)
+    risk, model, mode = _entity_risk(features, channels, config)
+    labelled = features.column("known_fraud").to_numpy(zero_copy_only=False)
+    channels = with_channel(channels, LABELLED, labelled)
+    if model is not None:
+        channels = with_channel(channels, MODEL, risk >= 0.5, risk)
     done("model")
 
-    rings = ring_features(projection, features, facts, core)
-    rings = rings.filter(pc.greater_equal(rings.column("size"), float(config.min_ring_size)))
-    ring_table = _ring_candidates(rings, projection, nodes, risk, config)
+    rings = _candidates_of_every_level(projection, features, facts, signals, config)
+    ring_table = _ring_candidates(rings, projection, nodes, risk, channels, config)
     entity_reasons = reason_codes(features, ACCOUNT_RULES, top=config.top_reasons)
     entity_risk = pa.table(
         {"id": projection.accounts, "risk": risk, "reasons": entity_reasons},
         schema=ENTITY_RISK_SCHEMA,
     )
-    version = _version(model, config)
+    version = _version(model, mode, config)
     done("rings")
 
     if config.write_scores:
         _write_back(store, projection.accounts, risk, signals, ring_table, version)
     done("write")
+    log.info("analysis done", extra={"label_mode": mode.value, "rings": ring_table.num_rows})
     return AnalysisResult(
         entity_risk=entity_risk,
         ring_candidates=ring_table,
@@ -292,6 +332,7 @@ def analyse(
         timings=timings,
         version=version,
         model=model,
+        label_mode=mode,
     )
 
 
@@ -299,6 +340,14 @@ def _effective_resolution(config: AnalysisConfig, accounts: int) -> float:
     """Leiden resolution for a population of ``accounts`` (see :class:`AnalysisConfig`)."""
     floor = config.min_resolution * min(1.0, accounts / 1_000)
     return max(floor, config.resolution_per_account * accounts, 1e-3)
+
+
+def _resolutions(config: AnalysisConfig, accounts: int) -> list[float]:
+    """The coarse resolution and, unless the factor is 1, the fine one."""
+    coarse = _effective_resolution(config, accounts)
+    if config.fine_resolution_factor == 1.0:
+        return [coarse]
+    return [coarse, coarse * config.fine_resolution_factor]
 
 
 def account_labels(labels: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -334,29 +383,82 @@ def account_labels(labels: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return ids[last & verdict], ids[last & ~verdict]
 
 
+def _candidates_of_every_level(
+    projection: AccountProjection,
+    features: pa.Table,
+    facts: NodeFacts,
+    signals: GraphSignals,
+    config: AnalysisConfig,
+) -> pa.Table:
+    """Ring candidates (community cores and their features) of every community level.
+
+    A candidate's ``candidate`` label is its community's label, offset by the level
+    times ``(largest account id + 1)`` so that labels stay distinct across levels.
+    """
+    offset = int(projection.accounts.max()) + 1 if projection.accounts.size else 1
+    tables = []
+    for level, community in enumerate(signals.community_levels):
+        core = ring_core(
+            projection,
+            community,
+            config.features.core_fraction,
+            config.features.core_reference_rank,
+        )
+        rings = ring_features(projection, features, facts, core, community)
+        rings = rings.filter(pc.greater_equal(rings.column("size"), float(config.min_ring_size)))
+        labels = pc.add(rings.column("candidate"), level * offset)
+        tables.append(rings.set_column(0, "candidate", labels))
+    return pa.concat_tables(tables)
+
+
+def _with_channels(features: pa.Table, channels: ChannelEvidence) -> pa.Table:
+    """``features`` plus one ``evidence_<channel>`` column per channel and ``evidence``."""
+    for j, name in enumerate(channels.names):
+        features = features.append_column(f"evidence_{name}", pa.array(channels.strength[:, j]))
+    return features.append_column("evidence", pa.array(channels.total))
+
+
+def evidence_risk(total: np.ndarray) -> np.ndarray:
+    """The evidence score as a risk in [0, 1): ``1 - exp(-evidence / 4)``.
+
+    One channel at its cap (evidence 3, a one-in-a-thousand account) gives 0.53; two give
+    0.78. Not a probability: without labels there is nothing to calibrate against.
+    """
+    return np.asarray(1.0 - np.exp(-np.maximum(total, 0.0) / 4.0))
+
+
 def _entity_risk(
-    features: pa.Table, config: AnalysisConfig
-) -> tuple[np.ndarray, ScoringModel | None]:
-    """Model risk (out-of-fold for labelled accounts), or the fallback score."""
+    features: pa.Table, channels: ChannelEvidence, config: AnalysisConfig
+) -> tuple[np.ndarray, ScoringModel | None, LabelMode]:
+    """Risk of every account (labelled ones out of fold), the model and the label mode."""
     known_fraud = features.column("known_fraud").to_numpy(zero_copy_only=False)
     known_legit = features.column("known_legit").to_numpy(zero_copy_only=False)
     names = model_feature_names(features.column_names)
     if config.model_path is not None:
         model = ScoringModel.load(config.model_path, expected_features=names)
-        return model.predict(features), model
-    labelled = np.flatnonzero(known_fraud | known_legit)
-    y = known_fraud[labelled].astype(np.int64)
-    if min(int(y.sum()), int((1 - y).sum())) < config.min_labels_per_class:
-        log.warning(
-            "too few labels to train; using the transparent fallback score",
-            extra={"fraud": int(y.sum()), "legit": int((1 - y).sum())},
+        return model.predict(features), model, LabelMode.SUPERVISED
+    mode = label_mode(
+        int(known_fraud.sum()),
+        int(known_legit.sum()),
+        min_fraud=config.min_fraud_labels,
+        min_legit=config.min_labels_per_class,
+    )
+    if mode in (LabelMode.UNSUPERVISED, LabelMode.FEW_LABELS):
+        log.info(
+            "scoring accounts by evidence alone",
+            extra={"label_mode": mode.value, "fraud": int(known_fraud.sum())},
         )
-        return fallback_risk(features), None
-    training = features.take(pa.array(labelled))
-    model, out_of_fold = train_model(training, y, names, seed=config.seed, folds=config.model_folds)
-    risk = model.predict(features)
-    risk[labelled] = out_of_fold
-    return risk, model
+        return evidence_risk(channels.total), None, mode
+    model, risk = train_pu_model(
+        features,
+        known_fraud,
+        known_legit,
+        names,
+        seed=config.seed,
+        folds=config.model_folds,
+        max_unlabelled=config.max_unlabelled,
+    )
+    return risk, model, mode
 
 
 def _ring_candidates(
@@ -364,33 +466,49 @@ def _ring_candidates(
     projection: AccountProjection,
     nodes: pa.Table,
     risk: np.ndarray,
+    channels: ChannelEvidence,
     config: AnalysisConfig,
 ) -> pa.Table:
-    """Score, explain, classify and evidence every ring candidate."""
+    """Score, explain, classify and evidence every ring candidate.
+
+    The score is the ring's significance (see :mod:`scoring.surprise`) mapped to [0, 1):
+    how improbable the concentration of fraud evidence among its members would be for a
+    random group of the same size, corrected for the number of candidates tested.
+    """
     accounts = projection.accounts
     k = rings.num_rows
     members = rings.column("members").combine_chunks() if k else pa.array([], pa.list_(pa.int64()))
     flat = np.asarray(pc.list_flatten(members).to_numpy(), np.int64)
     sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
     group = np.repeat(np.arange(k), sizes)
-    member_risk = risk[np.searchsorted(accounts, flat)]
-    order = np.lexsort((-member_risk, group))
-    ranked_group, ranked_risk = group[order], member_risk[order]
-    rank = np.arange(ranked_group.size) - np.searchsorted(ranked_group, ranked_group)
-    upper = rank < np.ceil((sizes[ranked_group] + 1) / 2)
-    top_half = np.bincount(
-        ranked_group[upper], weights=ranked_risk[upper], minlength=k
-    ) / np.maximum(np.bincount(ranked_group[upper], minlength=k), 1)
+    rows = np.searchsorted(accounts, flat)
+    evidence_of = ring_evidence(channels, rows, group, k, config.surprise)
+    significance = evidence_of.significance
+    chosen = _most_significant_disjoint(group, rows, significance, sizes, k)
+    rings = rings.filter(pa.array(chosen))
+    picked = np.flatnonzero(chosen)
+    member_chosen = chosen[group]
+    flat, rows = flat[member_chosen], rows[member_chosen]
+    group = np.repeat(np.arange(picked.size), sizes[picked])
+    sizes, k = sizes[picked], int(picked.size)
+    significance = significance[picked]
+    evidence_of = RingEvidence(
+        evidence_of.surprise[picked], evidence_of.log10_p[picked], significance
+    )
+    member_risk = risk[rows]
+    score = significance / (significance + config.significance_half)
     mean_risk = np.bincount(group, weights=member_risk, minlength=k) / np.maximum(sizes, 1)
     max_risk = np.zeros(k)
     np.maximum.at(max_risk, group, member_risk)
-    known = np.asarray(rings.column("known_fraud_fraction").to_numpy(), np.float64)
-    boost = config.known_fraud_boost * np.minimum(known / 0.3, 1.0)
-    score = 1.0 - (1.0 - top_half) * (1.0 - boost)
-    members, flat, group = _risky_members(flat, group, member_risk, max_risk, k, config)
+    showing = channels.active[rows][:, channels.per_member].any(axis=1)
+    kept = showing | (member_risk >= config.member_risk_fraction * max_risk[group])
+    members, flat, group = _kept_members(flat, group, kept, k, config.min_ring_size)
 
     table = rings.append_column("mean_member_risk", pa.array(mean_risk))
     table = table.append_column("max_member_risk", pa.array(max_risk))
+    table = table.append_column("significance", pa.array(significance))
+    for j, name in enumerate(channels.names):
+        table = table.append_column(f"evidence_{name}", pa.array(evidence_of.surprise[:, j]))
     table = table.set_column(
         table.column_names.index("size"),
         "size",
@@ -398,7 +516,9 @@ def _ring_candidates(
     )
     evidence, type_share = _evidence(projection, nodes, flat, group, k, config.evidence_links)
     typology = _typology(table, type_share)
-    reasons = reason_codes(table, RING_RULES, top=config.top_reasons)
+    reasons = _ring_reasons(
+        table, channels, evidence_of.surprise, rows, np.repeat(np.arange(k), sizes), config
+    )
     front = pa.table(
         {
             "candidate": table.column("candidate"),
@@ -417,23 +537,91 @@ def _ring_candidates(
     return front.take(pa.array(np.lexsort((front.column("candidate").to_numpy(), -score))))
 
 
-def _risky_members(
-    flat: np.ndarray,
-    group: np.ndarray,
-    member_risk: np.ndarray,
-    max_risk: np.ndarray,
-    k: int,
-    config: AnalysisConfig,
-) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """Members kept in each ring: those at least ``member_risk_fraction`` as risky as its
-    riskiest member (a community also holds hangers-on such as a mule's victims or a
-    member's household); a ring that would shrink below ``min_ring_size`` keeps everyone.
+#: Ring reason stems per evidence channel: ``<STEM>_<k>_OF_<size>``.
+CHANNEL_REASONS: Final[dict[str, str]] = {
+    "known_fraud": "NEAR_KNOWN_FRAUD",
+    "device": "RISKY_DEVICES",
+    "coordination": "OPENED_TOGETHER",
+    "takeover": "TAKEN_OVER_TOGETHER",
+    "money": "PASSING_MONEY_ON",
+    "spending": "SPENDING_SPIKE_TOGETHER",
+    "network": "PROXY_OR_ROOTED",
+    LABELLED: "CONFIRMED_FRAUD",
+    MODEL: "HIGH_MODEL_RISK",
+}
 
-    Returns the ``members`` list array and the kept ``flat`` ids with their ``group``.
+
+def _ring_reasons(
+    table: pa.Table,
+    channels: ChannelEvidence,
+    surprise: np.ndarray,
+    rows: np.ndarray,
+    group: np.ndarray,
+    config: AnalysisConfig,
+) -> pa.Array:
+    """Evidence reasons (``OPENED_TOGETHER_5_OF_7``), most surprising channel first, then
+    the descriptive ring rules, ``top_reasons`` in all."""
+    k = table.num_rows
+    size = np.bincount(group, minlength=k)
+    per_ring: list[list[str]] = [[] for _ in range(k)]
+    order = np.argsort(-surprise, axis=1, kind="stable") if k else np.zeros((0, 0), np.int64)
+    hits = (
+        np.column_stack(
+            [
+                np.bincount(group, weights=channels.active[rows, j].astype(float), minlength=k)
+                for j in range(len(channels.names))
+            ]
+        )
+        if channels.names
+        else np.zeros((k, 0))
+    )
+    for ring in np.flatnonzero(surprise.max(axis=1) >= 1.0) if k and surprise.size else []:
+        for j in order[ring]:
+            if surprise[ring, j] < 1.0:
+                break
+            stem = CHANNEL_REASONS.get(channels.names[j], channels.names[j].upper())
+            per_ring[ring].append(f"{stem}_{int(hits[ring, j])}_OF_{int(size[ring])}")
+    descriptive = reason_codes(table, RING_RULES, top=config.top_reasons).to_pylist()
+    merged = [
+        (first + [r for r in rest if r not in first])[: config.top_reasons]
+        for first, rest in zip(per_ring, descriptive, strict=True)
+    ]
+    return pa.array(merged, pa.list_(pa.string()))
+
+
+def _most_significant_disjoint(
+    group: np.ndarray, rows: np.ndarray, significance: np.ndarray, sizes: np.ndarray, k: int
+) -> np.ndarray:
+    """Candidates kept: most significant first (then larger), each sharing no member with
+    one kept before it. A coarse community and the finer ones inside it describe the same
+    accounts; the reading with the stronger evidence wins.
+
+    Notes
+    -----
+    O(r log r) plus a Python step per candidate for r candidate members.
     """
-    keep = member_risk >= config.member_risk_fraction * max_risk[group]
-    too_small = np.bincount(group[keep], minlength=k) < config.min_ring_size
-    keep |= too_small[group]
+    order = np.lexsort((-sizes, -significance))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    taken = np.zeros(int(rows.max()) + 1 if rows.size else 0, np.bool_)
+    chosen = np.zeros(k, np.bool_)
+    by_group = np.argsort(group, kind="stable")
+    member_rows = rows[by_group]
+    for candidate in order.tolist():
+        members = member_rows[starts[candidate] : starts[candidate + 1]]
+        if taken[members].any():
+            continue
+        taken[members] = True
+        chosen[candidate] = True
+    return chosen
+
+
+def _kept_members(
+    flat: np.ndarray, group: np.ndarray, keep: np.ndarray, k: int, min_size: int
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """The kept members of every ring; a ring that would shrink below ``min_size`` keeps
+    everyone. Returns the ``members`` list array and the kept ``flat`` ids with ``group``."""
+    too_small = np.bincount(group[keep], minlength=k) < min_size
+    keep = keep | too_small[group]
     flat, group = flat[keep], group[keep]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k))])
     members = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.int64()))
@@ -514,9 +702,9 @@ def _typology(table: pa.Table, type_share: np.ndarray) -> list[str]:
     return [str(g) for g in guess.tolist()]
 
 
-def _version(model: ScoringModel | None, config: AnalysisConfig) -> str:
+def _version(model: ScoringModel | None, mode: LabelMode, config: AnalysisConfig) -> str:
     digest = hashlib.sha256(repr(config).encode()).hexdigest()[:8]
-    return f"{model.version if model else 'fallback'}+cfg-{digest}"
+    return f"{model.version if model else mode.value}+cfg-{digest}"
 
 
 def _write_back(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 from graph_service.temporal import signup_burst
+from scoring.evidence import EVIDENCE_FEATURES, EvidenceConfig, account_evidence
 from scoring.graph_signals import GraphSignals
 from scoring.projection import IDENTIFIER_LINK_TYPES, AccountProjection
 
@@ -75,6 +76,7 @@ ACCOUNT_MODEL_FEATURES: Final[tuple[str, ...]] = (
     "community_cycle_share",
     "community_fraud_fraction",
     "community_signup_spread_days",
+    *EVIDENCE_FEATURES,
 )
 
 
@@ -83,11 +85,36 @@ ACCOUNT_MODEL_FEATURES: Final[tuple[str, ...]] = (
 OPTIONAL_MODEL_FEATURES: Final[tuple[str, ...]] = ("gnn_score",)
 
 
+#: Features the entity model does not take: those derived from the account's group
+#: (its community or component) or from its neighbours' labels. They make the risks of a
+#: group's members move together, and the ring test counts members as independent
+#: draws; known fraud nearby enters the ring test as the members' own labels instead.
+GROUP_DERIVED_FEATURES: Final[frozenset[str]] = frozenset(
+    {
+        "component_size",
+        "community_size",
+        "community_density",
+        "community_emulator_share",
+        "community_proxy_share",
+        "community_cycle_share",
+        "community_fraud_fraction",
+        "community_signup_spread_days",
+        "seeded_score",
+    }
+)
+
+
 def model_feature_names(columns: Sequence[str]) -> tuple[str, ...]:
     """The entity model's inputs for a feature table with ``columns``: every column of
-    :data:`ACCOUNT_MODEL_FEATURES`, then the optional ones present."""
+    :data:`ACCOUNT_MODEL_FEATURES` but the group-derived ones, the optional ones
+    present, then the evidence channels (``evidence_*``) present."""
     present = set(columns)
-    return ACCOUNT_MODEL_FEATURES + tuple(n for n in OPTIONAL_MODEL_FEATURES if n in present)
+    own = tuple(n for n in ACCOUNT_MODEL_FEATURES if n not in GROUP_DERIVED_FEATURES)
+    optional = tuple(n for n in OPTIONAL_MODEL_FEATURES if n in present)
+    channels = tuple(
+        n for n in columns if n.startswith("evidence_") and n != "evidence_known_fraud"
+    )
+    return own + optional + channels
 
 
 def with_stored_scores(features: pa.Table, scores: pa.Table, name: str) -> pa.Table:
@@ -127,11 +154,14 @@ class FeatureConfig:
     core_reference_rank : int
         The reference member is the community's ``core_reference_rank``-th strongest
         (default 3).
+    evidence : EvidenceConfig
+        Windows of the behavioural evidence (see :mod:`scoring.evidence`).
     """
 
     burst_window_days: float = 3.0
     core_fraction: float = 0.4
     core_reference_rank: int = 3
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +172,8 @@ class NodeFacts:
     ----------
     node_type : ndarray of uint8
     is_emulator, is_rooted, is_proxy : ndarray of bool
-    first_ts : ndarray of int64
-        First seen (microseconds since the epoch), 0 when unknown.
+    first_ts, last_ts : ndarray of int64
+        First and last seen (microseconds since the epoch), 0 when unknown.
     """
 
     node_type: np.ndarray
@@ -151,6 +181,7 @@ class NodeFacts:
     is_rooted: np.ndarray
     is_proxy: np.ndarray
     first_ts: np.ndarray
+    last_ts: np.ndarray
 
     @classmethod
     def from_table(cls, nodes: pa.Table) -> NodeFacts:
@@ -172,15 +203,19 @@ class NodeFacts:
 
         node_type = np.zeros(size, np.uint8)
         node_type[ids] = nodes.column("type").to_numpy()
-        first = nodes.column("first_ts").cast(pa.int64()).fill_null(0)
-        first_ts = np.zeros(size, np.int64)
-        first_ts[ids] = first.to_numpy()
+
+        def moment(column: str) -> np.ndarray:
+            out: np.ndarray = np.zeros(size, np.int64)
+            out[ids] = nodes.column(column).cast(pa.int64()).fill_null(0).to_numpy()
+            return out
+
         return cls(
             node_type=node_type,
             is_emulator=dense("is_emulator", np.bool_, False),
             is_rooted=dense("is_rooted", np.bool_, False),
             is_proxy=dense("is_proxy", np.bool_, False),
-            first_ts=first_ts,
+            first_ts=moment("first_ts"),
+            last_ts=moment("last_ts"),
         )
 
 
@@ -318,6 +353,7 @@ def account_features(
     )
     created = facts.first_ts[accounts].astype(float) / _DAY_US
     columns["community_signup_spread_days"] = _group_std(group, created)
+    columns.update(account_evidence(projection, facts.first_ts, facts.last_ts, config.evidence))
 
     table: dict[str, object] = {"id": accounts}
     for name in ACCOUNT_MODEL_FEATURES:
@@ -404,6 +440,7 @@ def ring_features(
     accounts_table: pa.Table,
     facts: NodeFacts,
     core: np.ndarray,
+    community: np.ndarray | None = None,
 ) -> pa.Table:
     """Features of every ring candidate: the core of a community, two accounts at least.
 
@@ -415,6 +452,8 @@ def ring_features(
     facts : NodeFacts
     core : ndarray of bool
         :func:`ring_core` output.
+    community : ndarray of int64, optional
+        The communities the cores belong to (default: the table's ``community``).
 
     Returns
     -------
@@ -433,7 +472,8 @@ def ring_features(
     O(n + m).
     """
     accounts = projection.accounts
-    community = accounts_table.column("community").to_numpy()
+    if community is None:
+        community = accounts_table.column("community").to_numpy()
     members = accounts[core]
     labels = community[core]
     order = np.lexsort((members, labels))

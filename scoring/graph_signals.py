@@ -16,6 +16,7 @@ accounts that are not seeds are scored by the run over all seeds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -52,7 +53,10 @@ class GraphSignals:
     component : ndarray of int64, shape (n,)
         Weakly connected component (smallest account id in it).
     community : ndarray of int64, shape (n,)
-        Leiden/Louvain community (smallest account id in it).
+        Leiden/Louvain community (smallest account id in it) at the first resolution.
+    community_levels : tuple of ndarray of int64, each shape (n,)
+        The communities at every resolution asked for, coarsest first (the first is
+        ``community``). Rings come in every size, and no one resolution cuts them all out.
     pagerank : ndarray of float64, shape (n,)
         Weighted PageRank on the projection (GDS scaling: isolated nodes get 0.15).
     seeded_score : ndarray of float64, shape (n,)
@@ -74,6 +78,7 @@ class GraphSignals:
     accounts: np.ndarray
     component: np.ndarray
     community: np.ndarray
+    community_levels: tuple[np.ndarray, ...]
     pagerank: np.ndarray
     seeded_score: np.ndarray
     triangles: np.ndarray
@@ -93,7 +98,7 @@ def compute_graph_signals(
     *,
     method: CommunityMethod = CommunityMethod.LEIDEN,
     seed: int = 42,
-    resolution: float = 1.0,
+    resolution: float | Sequence[float] = 1.0,
     damping: float = 0.85,
     folds: int = 5,
     community_min_weight: float = 0.0,
@@ -112,8 +117,9 @@ def compute_graph_signals(
     seed : int
         Seed of community detection and of the seed folds; reruns on unchanged data give
         the same communities and scores.
-    resolution : float
-        Leiden resolution (ignored by Louvain).
+    resolution : float or sequence of float
+        Leiden resolution, or several (coarsest first): one community detection per
+        resolution (Louvain runs once, without one).
     damping : float
         Damping of PageRank and of the seeded propagation.
     folds : int
@@ -156,13 +162,18 @@ def compute_graph_signals(
     # structure meets a smaller null model, so it is scaled by the weight kept.
     total = float(projection.weight.sum())
     kept = float(projection.weight[strong].sum()) / total if total > 0 else 1.0
+    resolutions = [resolution] if isinstance(resolution, float | int) else list(resolution)
     if method == CommunityMethod.LEIDEN:
-        communities = algorithms.leiden(
-            community_graph, seed=seed, resolution=max(resolution * kept, 1e-3)
+        levels = tuple(
+            _aligned(
+                algorithms.leiden(community_graph, seed=seed, resolution=max(r * kept, 1e-3)),
+                "community",
+                accounts,
+            )
+            for r in resolutions
         )
     else:
-        communities = algorithms.louvain(community_graph, seed=seed)
-    community = _aligned(communities, "community", accounts)
+        levels = (_aligned(algorithms.louvain(community_graph, seed=seed), "community", accounts),)
     pagerank = _aligned(algorithms.pagerank(graph, damping=damping), "score", accounts).astype(
         np.float64
     )
@@ -175,7 +186,8 @@ def compute_graph_signals(
     return GraphSignals(
         accounts=accounts,
         component=component,
-        community=community,
+        community=levels[0],
+        community_levels=levels,
         pagerank=pagerank,
         seeded_score=seeded,
         triangles=triangles,

@@ -23,6 +23,7 @@ import logging
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -313,3 +314,230 @@ def fallback_risk(features: pa.Table) -> np.ndarray:
         values = feature_matrix(features, [name])[:, 0]
         total += weight * np.minimum(np.maximum(values, 0.0) / scale, 1.0)
     return 1.0 - np.exp(-total)
+
+
+class LabelMode(StrEnum):
+    """How the entity model learned from the store's labels."""
+
+    #: No fraud label at all: risk is the population-relative evidence score.
+    UNSUPERVISED = "unsupervised"
+    #: Some fraud labels, too few to learn from: the evidence score, with propagation
+    #: from the labelled fraud as one of its channels.
+    FEW_LABELS = "few_labels"
+    #: Confirmed fraud against unlabelled accounts (and the few legit labels there are).
+    POSITIVE_UNLABELLED = "positive_unlabelled"
+    #: Enough fraud and legit labels; unlabelled accounts still serve as weighted
+    #: negatives.
+    SUPERVISED = "supervised"
+
+
+def label_mode(fraud: int, legit: int, *, min_fraud: int, min_legit: int) -> LabelMode:
+    """The label mode for ``fraud`` fraud and ``legit`` legit labelled accounts.
+
+    Examples
+    --------
+    >>> label_mode(0, 50, min_fraud=15, min_legit=20).value
+    'unsupervised'
+    >>> label_mode(40, 0, min_fraud=15, min_legit=20).value
+    'positive_unlabelled'
+    """
+    if fraud == 0:
+        return LabelMode.UNSUPERVISED
+    if fraud < min_fraud:
+        return LabelMode.FEW_LABELS
+    if legit < min_legit:
+        return LabelMode.POSITIVE_UNLABELLED
+    return LabelMode.SUPERVISED
+
+
+class PUCalibrated:
+    """A classifier of labelled fraud against unlabelled accounts, turned into a fraud
+    probability: isotonic calibration of ``P(labelled | x)``, divided by the label
+    frequency ``c = P(labelled | fraud)`` (Elkan & Noto, 2008), clipped to [0, 1].
+
+    Parameters
+    ----------
+    base : object
+        Fitted classifier with ``predict_proba``.
+    calibration : object
+        Fitted ``IsotonicRegression`` from base scores to ``P(labelled | x)``.
+    label_frequency : float
+        Estimated ``c``: the mean calibrated score of held-out labelled fraud.
+    """
+
+    def __init__(self, base: Any, calibration: Any, label_frequency: float) -> None:
+        self.base = base
+        self.calibration = calibration
+        self.label_frequency = label_frequency
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """``(rows, 2)`` probabilities of legit and fraud."""
+        raw = self.base.predict_proba(x)[:, 1]
+        fraud = self.to_probability(raw)
+        return np.column_stack([1.0 - fraud, fraud])
+
+    def to_probability(self, raw: np.ndarray) -> np.ndarray:
+        """Fraud probability of base-classifier scores."""
+        labelled = np.asarray(self.calibration.predict(raw), np.float64)
+        return np.asarray(np.clip(labelled / max(self.label_frequency, 1e-9), 0.0, 1.0))
+
+
+def train_pu_model(
+    features: pa.Table,
+    fraud: np.ndarray,
+    legit: np.ndarray,
+    feature_names: Sequence[str],
+    *,
+    seed: int = 42,
+    folds: int = 3,
+    max_unlabelled: int = 50_000,
+    legit_weight: float = 5.0,
+) -> tuple[ScoringModel, np.ndarray]:
+    """Learn fraud from positive and unlabelled accounts; score every account out of fold.
+
+    Every account is given a fold by a seeded hash of its row. For each fold, a gradient-
+    boosting classifier is trained on the labelled fraud of the other folds (positives)
+    against the legit labels of the other folds and a sample of at most
+    ``max_unlabelled`` of their unlabelled accounts (negatives: a few fraudsters hide
+    among them, which only costs the classifier a little sharpness), with the classes
+    balanced by weight and legit labels weighing ``legit_weight`` times an unlabelled
+    account; it then scores the fold's accounts. So every account, labelled or not, is
+    scored by a model that never saw it. The out-of-fold scores are calibrated to
+    ``P(labelled | x)`` by isotonic regression and divided by the label frequency ``c``
+    (Elkan & Noto, 2008): a probability of fraud whatever share of the fraud is labelled.
+    A final model fitted on every fold is kept for scoring other data.
+
+    Parameters
+    ----------
+    features : pa.Table
+        Every account's features.
+    fraud, legit : ndarray of bool, shape (rows,)
+        Labelled fraud and labelled legit rows (disjoint).
+    feature_names : sequence of str
+    seed : int
+    folds : int
+        Out-of-fold partitions (>= 2).
+    max_unlabelled : int
+        Unlabelled accounts sampled as negatives per fit.
+    legit_weight : float
+
+    Returns
+    -------
+    model : ScoringModel
+        ``metrics``: out-of-fold ``auc`` and ``pr_auc`` of labelled fraud against every
+        other account (a lower bound: unlabelled fraud counts as negative there),
+        ``recall_top_1pct`` (labelled fraud among the top 1% of scores), ``label_frequency``,
+        ``positives``, ``negatives`` (legit labels), ``unlabelled``.
+    risk : ndarray of float64, shape (rows,)
+        Out-of-fold fraud probability of every row.
+
+    Raises
+    ------
+    InvalidInput
+        With fewer than 2 * folds fraud labels, or ``folds < 2``.
+
+    Notes
+    -----
+    ``folds + 1`` gradient-boosting fits on at most ``|fraud| + |legit| + max_unlabelled``
+    rows each, and one prediction of every row: O(rows * features * iterations).
+    """
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    fraud = np.asarray(fraud, np.bool_)
+    legit = np.asarray(legit, np.bool_) & ~fraud
+    rows = fraud.shape[0]
+    if folds < 2:
+        raise InvalidInput(f"folds must be >= 2, got {folds}")
+    if int(fraud.sum()) < 2 * folds:
+        raise InvalidInput(f"need {2 * folds} fraud labels to learn from, got {int(fraud.sum())}")
+    x = feature_matrix(features, feature_names)
+    mixed = (np.arange(rows, dtype=np.uint64) + np.uint64(seed)) * np.uint64(0x9E3779B97F4A7C15)
+    fold = ((mixed >> np.uint64(17)) % np.uint64(folds)).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    raw = np.zeros(rows)
+    with _single_thread():
+        for f in range(folds):
+            train = _pu_training_rows(fold != f, fraud, legit, max_unlabelled, rng)
+            estimator = _pu_fit(x, train, fraud, legit, legit_weight, seed)
+            held = np.flatnonzero(fold == f)
+            raw[held] = estimator.predict_proba(x[held])[:, 1]
+        final = _pu_fit(
+            x,
+            _pu_training_rows(np.ones(rows, np.bool_), fraud, legit, max_unlabelled, rng),
+            fraud,
+            legit,
+            legit_weight,
+            seed,
+        )
+    calibration = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    calibration.fit(raw, fraud.astype(np.float64))
+    label_frequency = float(np.mean(calibration.predict(raw[fraud])))
+    estimator = PUCalibrated(final, calibration, label_frequency)
+    # The final model's raw scores differ from the out-of-fold ones only by its training
+    # sample; its calibration is the out-of-fold one.
+    risk = np.asarray(np.clip(calibration.predict(raw) / max(label_frequency, 1e-9), 0, 1))
+    top = raw >= np.quantile(raw, 0.99) if rows else np.zeros(0, np.bool_)
+    metrics = {
+        "auc": float(roc_auc_score(fraud, raw)),
+        "pr_auc": float(average_precision_score(fraud, raw)),
+        "recall_top_1pct": float(fraud[top].sum() / max(int(fraud.sum()), 1)),
+        "label_frequency": label_frequency,
+        "positives": float(fraud.sum()),
+        "negatives": float(legit.sum()),
+        "unlabelled": float(rows - fraud.sum() - legit.sum()),
+    }
+    digest = hashlib.sha256()
+    digest.update(",".join(feature_names).encode())
+    digest.update(np.ascontiguousarray(x).tobytes())
+    digest.update(fraud.tobytes())
+    digest.update(legit.tobytes())
+    digest.update(f"{seed}/{folds}/{max_unlabelled}/{legit_weight}".encode())
+    version = f"pu-hgb-{digest.hexdigest()[:12]}"
+    log.info("positive-unlabelled entity model trained", extra={"version": version, **metrics})
+    model = ScoringModel(
+        version=version, feature_names=tuple(feature_names), metrics=metrics, estimator=estimator
+    )
+    return model, risk
+
+
+def _pu_training_rows(
+    allowed: np.ndarray,
+    fraud: np.ndarray,
+    legit: np.ndarray,
+    max_unlabelled: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Training rows: every allowed labelled row and a sample of allowed unlabelled ones."""
+    labelled = np.flatnonzero(allowed & (fraud | legit))
+    unlabelled = np.flatnonzero(allowed & ~fraud & ~legit)
+    if unlabelled.shape[0] > max_unlabelled:
+        unlabelled = np.sort(rng.choice(unlabelled, max_unlabelled, replace=False))
+    return np.concatenate([labelled, unlabelled])
+
+
+def _pu_fit(
+    x: np.ndarray,
+    rows: np.ndarray,
+    fraud: np.ndarray,
+    legit: np.ndarray,
+    legit_weight: float,
+    seed: int,
+) -> Any:
+    """One class-balanced gradient-boosting fit on ``rows``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    y = fraud[rows].astype(np.int64)
+    weight = np.where(legit[rows], legit_weight, 1.0)
+    negatives = weight[y == 0].sum()
+    positives = max(float(y.sum()), 1.0)
+    weight = np.where(y == 1, negatives / positives, weight)
+    estimator = HistGradientBoostingClassifier(
+        max_iter=150,
+        learning_rate=0.08,
+        max_leaf_nodes=15,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        random_state=seed,
+    )
+    return estimator.fit(x[rows], y, sample_weight=weight)

@@ -42,6 +42,8 @@ from graph_service.store import GraphStore
 
 log = logging.getLogger(__name__)
 
+_DAY_US: Final = 86_400 * 1_000_000
+
 #: ``super_nodes`` table: identifiers left out of the projection for being too common.
 SUPER_NODE_SCHEMA: Final = pa.schema(
     [
@@ -107,6 +109,22 @@ class ProjectionConfig:
         Weight of a money-flow edge per direction used (default 1.0).
     rarity : Rarity
         The rarity discount (default ``1 / log(1 + k)``, see :class:`Rarity`).
+    coordination_days : float or None
+        Scale of the coordination factor (see :func:`coordination_factor`): a shared
+        identifier weighs most between accounts that took it up within about this many
+        days of each other. ``None`` (default) turns the factor off.
+    coordination_floor : float
+        Share of the weight kept by accounts that took the identifier up far apart (0.3).
+    late_join_days : float
+        An account took an identifier up *late* when it first used it this many days or
+        more after it was first seen itself (60): an established account on a new device.
+    cojoin_days : float
+        Two accounts took an identifier up *together* when their first uses are at most
+        this many days apart (7); see ``AccountProjection.late_kinds``.
+    household_weight : float
+        Share of the identifier weight kept between two accounts that live together (they
+        share an address and both keep using the same IP): their ties are explained, and a
+        ring member's family must not pull it out of its ring (0.3).
 
     Raises
     ------
@@ -122,6 +140,11 @@ class ProjectionConfig:
     )
     transfer_weight: float = 1.0
     rarity: Rarity = Rarity.INVERSE_LOG
+    coordination_days: float | None = None
+    coordination_floor: float = 0.1
+    late_join_days: float = 60.0
+    cojoin_days: float = 7.0
+    household_weight: float = 0.3
 
     def __post_init__(self) -> None:
         if any(w < 0 or not np.isfinite(w) for w in self.type_weights.values()):
@@ -130,6 +153,14 @@ class ProjectionConfig:
             raise InvalidInput("max_share must be at least 2 for every type")
         if self.transfer_weight < 0 or not np.isfinite(self.transfer_weight):
             raise InvalidInput("transfer_weight must be finite and non-negative")
+        if self.coordination_days is not None and not self.coordination_days > 0:
+            raise InvalidInput("coordination_days must be positive (or None to turn it off)")
+        if not 0.0 <= self.coordination_floor <= 1.0:
+            raise InvalidInput("coordination_floor must be in [0, 1]")
+        if not 0.0 <= self.household_weight <= 1.0:
+            raise InvalidInput("household_weight must be in [0, 1]")
+        if self.late_join_days < 0 or self.cojoin_days < 0:
+            raise InvalidInput("late_join_days and cojoin_days must be non-negative")
 
     def weight_of(self, node_type: NodeType) -> float:
         """Type weight of ``node_type`` (0 when not configured)."""
@@ -154,6 +185,12 @@ class IdentifierMemberships:
         Number of distinct accounts linked to the identifier.
     first_ts : ndarray of int64, shape (l,)
         First use of the identifier by the account (microseconds since the epoch).
+    last_ts : ndarray of int64, shape (l,)
+        Last use of the identifier by the account (microseconds since the epoch).
+    n_events : ndarray of int64, shape (l,)
+        Events behind the link.
+    amount : ndarray of float64, shape (l,)
+        Money moved over the link (payments to a merchant; 0 for other identifiers).
     super_node : ndarray of bool, shape (l,)
         Whether the identifier is above its type's ``max_share``.
     """
@@ -163,6 +200,9 @@ class IdentifierMemberships:
     node_type: np.ndarray
     share_count: np.ndarray
     first_ts: np.ndarray
+    last_ts: np.ndarray
+    n_events: np.ndarray
+    amount: np.ndarray
     super_node: np.ndarray
 
 
@@ -176,12 +216,16 @@ class MoneyFlow:
         Payer and payee store ids, one row per aggregated link.
     n_events : ndarray of int64, shape (t,)
     amount : ndarray of float64, shape (t,)
+    first_ts, last_ts : ndarray of int64, shape (t,)
+        First and last transfer over the link (microseconds since the epoch).
     """
 
     src: np.ndarray
     dst: np.ndarray
     n_events: np.ndarray
     amount: np.ndarray
+    first_ts: np.ndarray
+    last_ts: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +248,20 @@ class AccountProjection:
         The identifier contributing most to the pair (-1 for money flow only).
     evidence_type : ndarray of uint8, shape (m,)
         ``LINK_TYPE_CODE`` of the evidence (``TRANSFERS_TO`` for money flow only).
+    identifiers_shared : ndarray of int64, shape (m,)
+        Distinct non-super identifiers the pair shares (0 for money flow only).
+    kinds_shared : ndarray of int64, shape (m,)
+        The identifier kinds the pair shares: bit ``NODE_TYPE_CODE[t]`` set per kind.
+    join_gap : ndarray of int64, shape (m,)
+        Smallest gap between the two accounts' first uses of an identifier they share
+        (µs; ``int64`` max for money flow only).
+    repeat_kinds : ndarray of int64, shape (m,)
+        Kinds of the identifiers the pair shares that both accounts used more than once
+        (a device both keep using, not one visit to a branch tablet).
+    late_kinds : ndarray of int64, shape (m,)
+        Kinds of the identifiers both accounts took up late and together (see
+        ``ProjectionConfig.late_join_days`` and ``cojoin_days``): two established accounts
+        appearing on the same new device within days.
     memberships : IdentifierMemberships
     money_flow : MoneyFlow
     super_nodes : pa.Table
@@ -218,6 +276,11 @@ class AccountProjection:
     transfer_weight: np.ndarray
     evidence_identifier: np.ndarray
     evidence_type: np.ndarray
+    identifiers_shared: np.ndarray
+    kinds_shared: np.ndarray
+    join_gap: np.ndarray
+    repeat_kinds: np.ndarray
+    late_kinds: np.ndarray
     memberships: IdentifierMemberships
     money_flow: MoneyFlow
     super_nodes: pa.Table
@@ -303,6 +366,7 @@ def project_tables(
     link_events = links.column("n_events").to_numpy().astype(np.int64, copy=False)
     link_amount = links.column("amount_sum").to_numpy().astype(np.float64, copy=False)
     link_first = links.column("first_ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False)
+    link_last = links.column("last_ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False)
 
     transfer = link_type == LINK_TYPE_CODE[LinkType.TRANSFERS_TO]
     flow_keep = transfer & (link_src != link_dst)
@@ -311,55 +375,84 @@ def project_tables(
         dst=link_dst[flow_keep],
         n_events=link_events[flow_keep],
         amount=link_amount[flow_keep],
+        first_ts=link_first[flow_keep],
+        last_ts=link_last[flow_keep],
     )
 
+    identifier_link = ~transfer
     memberships, super_nodes = _memberships(
         nodes,
         node_id,
         node_type,
-        link_src[~transfer],
-        link_dst[~transfer],
-        link_first[~transfer],
+        _LinkColumns(
+            account=link_src[identifier_link],
+            identifier=link_dst[identifier_link],
+            first_ts=link_first[identifier_link],
+            last_ts=link_last[identifier_link],
+            n_events=link_events[identifier_link],
+            amount=link_amount[identifier_link],
+        ),
         config,
     )
-    pair_u, pair_v, pair_w, pair_ident, pair_type = _identifier_pairs(memberships, config)
-    src, dst, shared, flow, evidence, evidence_type = _combine(
-        pair_u, pair_v, pair_w, pair_ident, pair_type, money_flow, config.transfer_weight
-    )
+    first_seen = np.zeros(int(node_id.max()) + 1 if node_id.size else 0, np.int64)
+    first_seen[node_id] = nodes.column("first_ts").cast(pa.int64()).fill_null(0).to_numpy()
+    pairs = _identifier_pairs(memberships, first_seen, config)
+    edges = _combine(pairs, money_flow, config.transfer_weight)
+    if config.household_weight < 1.0:
+        address = 1 << NODE_TYPE_CODE[NodeType.ADDRESS]
+        ip = 1 << NODE_TYPE_CODE[NodeType.IP]
+        together = ((edges.kinds & address) != 0) & ((edges.repeat_kinds & ip) != 0)
+        edges.shared[together] *= config.household_weight
     log.info(
         "account projection built",
         extra={
             "accounts": int(accounts.shape[0]),
-            "edges": int(src.shape[0]),
-            "identifier_pairs": int(pair_u.shape[0]),
+            "edges": int(edges.src.shape[0]),
+            "identifier_pairs": int(pairs.u.shape[0]),
             "super_nodes": super_nodes.num_rows,
         },
     )
     return AccountProjection(
         accounts=accounts,
-        src=src,
-        dst=dst,
-        weight=shared + flow,
-        shared_weight=shared,
-        transfer_weight=flow,
-        evidence_identifier=evidence,
-        evidence_type=evidence_type,
+        src=edges.src,
+        dst=edges.dst,
+        weight=edges.shared + edges.flow,
+        shared_weight=edges.shared,
+        transfer_weight=edges.flow,
+        evidence_identifier=edges.evidence,
+        evidence_type=edges.evidence_type,
+        identifiers_shared=edges.identifiers,
+        kinds_shared=edges.kinds,
+        join_gap=edges.join_gap,
+        repeat_kinds=edges.repeat_kinds,
+        late_kinds=edges.late_kinds,
         memberships=memberships,
         money_flow=money_flow,
         super_nodes=super_nodes,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _LinkColumns:
+    """The identifier links of the export, column by column."""
+
+    account: np.ndarray
+    identifier: np.ndarray
+    first_ts: np.ndarray
+    last_ts: np.ndarray
+    n_events: np.ndarray
+    amount: np.ndarray
+
+
 def _memberships(
     nodes: pa.Table,
     node_id: np.ndarray,
     node_type: np.ndarray,
-    account: np.ndarray,
-    identifier: np.ndarray,
-    first_ts: np.ndarray,
+    links: _LinkColumns,
     config: ProjectionConfig,
 ) -> tuple[IdentifierMemberships, pa.Table]:
     """Share counts per identifier, super-node flags and the super-node table."""
+    identifier = links.identifier
     n_ids = int(node_id.max()) + 1 if node_id.shape[0] else 0
     type_of = np.zeros(n_ids, np.uint8)
     type_of[node_id] = node_type
@@ -371,11 +464,14 @@ def _memberships(
     is_super_id = share > caps[type_of]
     ident_type = type_of[identifier]
     memberships = IdentifierMemberships(
-        account=account,
+        account=links.account,
         identifier=identifier,
         node_type=ident_type,
         share_count=share[identifier],
-        first_ts=first_ts,
+        first_ts=links.first_ts,
+        last_ts=links.last_ts,
+        n_events=links.n_events,
+        amount=links.amount,
         super_node=is_super_id[identifier],
     )
     super_ids = np.flatnonzero(is_super_id).astype(np.int64)
@@ -399,13 +495,29 @@ def _memberships(
     return memberships, super_nodes
 
 
-def _identifier_pairs(
-    memberships: IdentifierMemberships, config: ProjectionConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every account pair sharing a non-super identifier, with the pair's rarity weight.
+@dataclass(frozen=True, slots=True)
+class _Pairs:
+    """Account pairs through one shared identifier each (a pair repeats per identifier)."""
 
-    Returns ``(u, v, weight, identifier, link type code)`` with ``u < v``; a pair appears
-    once per identifier it shares.
+    u: np.ndarray
+    v: np.ndarray
+    weight: np.ndarray
+    identifier: np.ndarray
+    link_code: np.ndarray
+    node_code: np.ndarray
+    join_gap: np.ndarray
+    repeat: np.ndarray
+    late_together: np.ndarray
+
+
+def _identifier_pairs(
+    memberships: IdentifierMemberships, first_seen: np.ndarray, config: ProjectionConfig
+) -> _Pairs:
+    """Every account pair sharing a non-super identifier, with the pair's weight.
+
+    The weight is the type weight times the rarity discount times the coordination factor
+    of the two accounts' first uses of the identifier. ``u < v``; a pair appears once per
+    identifier it shares; ``join_gap`` is the gap between the two first uses (µs).
     """
     type_weight = np.zeros(len(NODE_TYPE_CODE), np.float64)
     for t, code in NODE_TYPE_CODE.items():
@@ -421,6 +533,9 @@ def _identifier_pairs(
     order = np.lexsort((account, ident))
     ident, account = ident[order], account[order]
     k = memberships.share_count[keep][order]
+    joined = memberships.first_ts[keep][order]
+    uses = memberships.n_events[keep][order]
+    age_at_join = joined - first_seen[account]
     # Position of every link inside its identifier's group of k accounts.
     group_start = np.flatnonzero(np.r_[True, ident[1:] != ident[:-1]]) if ident.size else ident
     sizes = np.diff(np.r_[group_start, ident.shape[0]])
@@ -433,9 +548,50 @@ def _identifier_pairs(
     u, v = account[left], account[right]
     lo, hi = np.minimum(u, v), np.maximum(u, v)
     node_code = memberships.node_type[keep][order][left]
-    weight = type_weight[node_code] * _rarity(k[left], config.rarity)
+    gap = np.abs(joined[left] - joined[right])
+    repeat = np.minimum(uses[left], uses[right]) >= 2
+    late = int(config.late_join_days * _DAY_US)
+    late_together = (np.minimum(age_at_join[left], age_at_join[right]) >= late) & (
+        gap <= int(config.cojoin_days * _DAY_US)
+    )
+    weight = (
+        type_weight[node_code]
+        * _rarity(k[left], config.rarity)
+        * coordination_factor(gap, config.coordination_days, config.coordination_floor)
+    )
     link_code = _link_code_of_node_code()[node_code]
-    return lo, hi, weight, ident[left], link_code
+    return _Pairs(lo, hi, weight, ident[left], link_code, node_code, gap, repeat, late_together)
+
+
+def coordination_factor(gap_us: np.ndarray, days: float | None, floor: float) -> np.ndarray:
+    """How much of a shared identifier's weight a pair keeps, by when each began using it.
+
+    ``floor + (1 - floor) * exp(-gap / days)``: two accounts that took up a device, phone
+    or address within days of each other are tied at full weight; a household whose
+    members joined it years apart keeps ``floor`` of it. ``days=None`` keeps every weight.
+
+    Parameters
+    ----------
+    gap_us : ndarray of int64
+        Gap between the two accounts' first uses, in microseconds.
+    days : float or None
+        Decay scale in days.
+    floor : float
+        Weight kept however far apart, in [0, 1].
+
+    Returns
+    -------
+    ndarray of float64, values in ``[floor, 1]``
+
+    Examples
+    --------
+    >>> coordination_factor(np.array([0, 30 * 86_400_000_000]), 30.0, 0.25).round(3)
+    array([1.   , 0.526])
+    """
+    if days is None:
+        return np.ones(gap_us.shape[0])
+    decay = np.exp(-gap_us.astype(np.float64) / (days * _DAY_US))
+    return np.asarray(floor + (1.0 - floor) * decay)
 
 
 def _rarity(share_count: np.ndarray, rarity: Rarity) -> np.ndarray:
@@ -457,38 +613,69 @@ def _link_code_of_node_code() -> np.ndarray:
     return table
 
 
-def _combine(
-    pair_u: np.ndarray,
-    pair_v: np.ndarray,
-    pair_w: np.ndarray,
-    pair_ident: np.ndarray,
-    pair_type: np.ndarray,
-    money_flow: MoneyFlow,
-    transfer_weight: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sum identifier and money-flow contributions per pair; keep the strongest evidence."""
+@dataclass(frozen=True, slots=True)
+class _Edges:
+    """One row per account pair: the summed weights and what ties it."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    shared: np.ndarray
+    flow: np.ndarray
+    evidence: np.ndarray
+    evidence_type: np.ndarray
+    identifiers: np.ndarray
+    kinds: np.ndarray
+    join_gap: np.ndarray
+    repeat_kinds: np.ndarray
+    late_kinds: np.ndarray
+
+
+def _combine(pairs: _Pairs, money_flow: MoneyFlow, transfer_weight: float) -> _Edges:
+    """Sum identifier and money-flow contributions per pair; keep the strongest evidence,
+    the number of identifiers shared, the kinds shared (a bit per node type code) and the
+    smallest gap between first uses."""
     flow_u = np.minimum(money_flow.src, money_flow.dst)
     flow_v = np.maximum(money_flow.src, money_flow.dst)
+    n_flow = flow_u.shape[0]
+    n_pairs = pairs.u.shape[0]
     transfer_code = LINK_TYPE_CODE[LinkType.TRANSFERS_TO]
-    u = np.concatenate([pair_u, flow_u])
-    v = np.concatenate([pair_v, flow_v])
-    shared = np.concatenate([pair_w, np.zeros(flow_u.shape[0])])
-    flow = np.concatenate([np.zeros(pair_u.shape[0]), np.full(flow_u.shape[0], transfer_weight)])
-    ident = np.concatenate([pair_ident, np.full(flow_u.shape[0], -1, np.int64)])
-    kind = np.concatenate([pair_type, np.full(flow_u.shape[0], transfer_code, np.uint8)])
+    u = np.concatenate([pairs.u, flow_u])
+    v = np.concatenate([pairs.v, flow_v])
+    shared = np.concatenate([pairs.weight, np.zeros(n_flow)])
+    flow = np.concatenate([np.zeros(n_pairs), np.full(n_flow, transfer_weight)])
+    ident = np.concatenate([pairs.identifier, np.full(n_flow, -1, np.int64)])
+    kind = np.concatenate([pairs.link_code, np.full(n_flow, transfer_code, np.uint8)])
+    counted = np.concatenate([np.ones(n_pairs, np.int64), np.zeros(n_flow, np.int64)])
+    bits = np.left_shift(1, pairs.node_code.astype(np.int64))
+    no_bits = np.zeros(n_flow, np.int64)
+    kind_bit = np.concatenate([bits, no_bits])
+    repeat_bit = np.concatenate([np.where(pairs.repeat, bits, 0), no_bits])
+    late_bit = np.concatenate([np.where(pairs.late_together, bits, 0), no_bits])
+    never = np.iinfo(np.int64).max
+    gap = np.concatenate([pairs.join_gap, np.full(n_flow, never, np.int64)])
     # Strongest contribution first within each pair; money flow counts as its weight.
     strength = shared + flow
     order = np.lexsort((ident, -strength, v, u))
-    u, v, shared, flow, ident, kind = (
-        u[order],
-        v[order],
-        shared[order],
-        flow[order],
-        ident[order],
-        kind[order],
-    )
+    u, v = u[order], v[order]
     first = np.r_[True, (u[1:] != u[:-1]) | (v[1:] != v[:-1])] if u.size else np.zeros(0, bool)
     starts = np.flatnonzero(first)
-    shared_sum = np.add.reduceat(shared, starts) if starts.size else shared[:0]
-    flow_sum = np.add.reduceat(flow, starts) if starts.size else flow[:0]
-    return u[starts], v[starts], shared_sum, flow_sum, ident[starts], kind[starts]
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values[order], starts) if starts.size else values[:0]
+
+    def either(values: np.ndarray) -> np.ndarray:
+        return np.bitwise_or.reduceat(values[order], starts) if starts.size else values[:0]
+
+    return _Edges(
+        src=u[starts],
+        dst=v[starts],
+        shared=summed(shared),
+        flow=summed(flow),
+        evidence=ident[order][starts],
+        evidence_type=kind[order][starts],
+        identifiers=summed(counted),
+        kinds=either(kind_bit),
+        join_gap=(np.minimum.reduceat(gap[order], starts) if starts.size else gap[:0]),
+        repeat_kinds=either(repeat_bit),
+        late_kinds=either(late_bit),
+    )

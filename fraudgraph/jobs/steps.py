@@ -304,6 +304,7 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
         "ring_candidates": result.ring_candidates.num_rows,
         "super_nodes": result.super_nodes.num_rows,
         "model": None if result.model is None else result.model.version,
+        "label_mode": result.label_mode.value,
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
     }
 

@@ -1,0 +1,426 @@
+"""Ring-detection quality over a matrix of scenarios, label regimes and detectors.
+
+For every scenario (a profile, a size, a seed) the script generates the data, ingests the
+events once into a base embedded store and runs the two baselines on it (plain WCC over
+shared identifiers and a rules engine; neither uses labels). Then, for every label regime
+(a share of ring members labelled as fraud, with or without legit labels), it copies the
+base store, ingests that regime's labels and runs the product's batch pipeline inline
+(``fraudgraph pipeline run``: GNN when asked, analyse, flag, publish, evaluate) and reads
+the run's evaluation. Every cell reports ring recall, cluster precision, precision among
+the top 20 and top 100 alerts, account ROC-AUC / PR-AUC, the false-positive rate among
+legitimate heavy sharers (per benign kind where the scenario lists them), per typology,
+the label mode the analysis ran in, and seconds.
+
+Profiles
+    ``default`` and ``hard``: ``fraudgraph generate --profile P``; ``crosscheck``: the
+    separately written generator under ``benchmarks/crosscheck/``, used for evaluation
+    only.
+Label regimes
+    Each generator is asked for 30% of ring members labelled fraud and 1% of the other
+    accounts labelled legit; a regime keeps a seeded, nested subset of the fraud labels
+    (``--label-rates``: 0.3 keeps them all, 0.05 one in six, 0 none) and keeps or drops
+    the legit ones (``--legit``).
+Seeds
+    ``--seeds`` defaults to the held-out seeds 9101, 9102 and 9103, which no development
+    run looks at; use ``--seeds 1,2`` for development.
+
+Usage::
+
+    python benchmarks/detection.py --profiles default,hard --sizes 20000,100000 \\
+        --workdir /tmp/detection --out benchmarks/results/detection.json
+    python benchmarks/detection.py --profiles hard --sizes 20000 --seeds 1 --label-rates 0.3
+
+Prints one JSON object on stdout and a Markdown summary table on stderr (also written to
+``--markdown`` when given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from graph_service import open_store  # noqa: E402
+from graph_service.settings import Settings  # noqa: E402
+from scoring.baselines import rules_baseline, wcc_baseline  # noqa: E402
+from scoring.evaluation import (  # noqa: E402
+    account_ids,
+    evaluate,
+    legit_heavy_sharers,
+    load_sharers,
+    load_truth,
+    resolve_sharers,
+    resolve_truth,
+)
+
+#: Seeds no development run looks at.
+HELD_OUT_SEEDS = (9101, 9102, 9103)
+#: Share of ring members the generators are asked to label (the largest regime).
+GENERATED_FRAUD_RATE = 0.3
+GENERATED_LEGIT_RATE = 0.01
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The files of one generated scenario."""
+
+    profile: str
+    accounts: int
+    seed: int
+    directory: Path
+    events: Path
+    labels: Path
+    truth: Path
+    sharers: Path | None
+
+
+def _run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command, raising with its stderr tail when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])}... failed:\n{done.stderr[-3000:]}")
+    return done
+
+
+def _fraudgraph() -> list[str]:
+    return [sys.executable, "-c", "from fraudgraph.cli import app; app()"]
+
+
+def generate(profile: str, accounts: int, seed: int, out: Path) -> Scenario:
+    """Generate one scenario with 30% fraud and 1% legit labels."""
+    shutil.rmtree(out, ignore_errors=True)
+    if profile == "crosscheck":
+        command = [
+            sys.executable,
+            str(REPO / "benchmarks" / "crosscheck" / "generate.py"),
+            "--accounts",
+            str(accounts),
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+            "--label-fraction",
+            str(GENERATED_FRAUD_RATE),
+            "--legit-label-fraction",
+            str(GENERATED_LEGIT_RATE),
+        ]
+    else:
+        command = [
+            *_fraudgraph(),
+            "generate",
+            "--profile",
+            profile,
+            "--accounts",
+            str(accounts),
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+            "--label-fraction",
+            str(GENERATED_FRAUD_RATE),
+            "--legit-label-fraction",
+            str(GENERATED_LEGIT_RATE),
+            "--json",
+        ]
+    _run(command, cwd=REPO)
+    sharers = out / "sharers.csv"
+    return Scenario(
+        profile=profile,
+        accounts=accounts,
+        seed=seed,
+        directory=out,
+        events=out / "events",
+        labels=out / "labels.csv",
+        truth=out / "truth.csv",
+        sharers=sharers if sharers.is_file() else None,
+    )
+
+
+def label_subset(scenario: Scenario, rate: float, legit: bool, out: Path) -> dict[str, int]:
+    """Write the regime's label file: a seeded, nested subset of the fraud labels (a
+    label is kept when the hash of its account key falls below ``rate / 0.3``), plus the
+    legit labels when ``legit``. Returns the counts written."""
+    with scenario.labels.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        rows = list(reader)
+    keep_share = rate / GENERATED_FRAUD_RATE
+    kept: list[dict[str, str]] = []
+    counts = {"fraud": 0, "legit": 0}
+    for row in rows:
+        verdict = row.get("label", "").strip().lower()
+        if verdict == "legit":
+            if legit:
+                kept.append(row)
+                counts["legit"] += 1
+            continue
+        key = row.get("entity_key", "")
+        digest = hashlib.sha256(f"{scenario.seed}:{key}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 < keep_share:
+            kept.append(row)
+            counts["fraud"] += 1
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(kept)
+    return counts
+
+
+def ingest_events(scenario: Scenario, store: Path) -> dict[str, Any]:
+    """Ingest the scenario's events into a fresh store; the manifest's totals."""
+    shutil.rmtree(store, ignore_errors=True)
+    done = _run([*_fraudgraph(), "ingest", str(scenario.events), "--store", str(store), "--json"])
+    manifest: dict[str, Any] = json.loads(done.stdout)
+    return {k: v for k, v in manifest.items() if k != "manifests"}
+
+
+def baselines(scenario: Scenario, store: Path) -> dict[str, Any]:
+    """WCC and rules baselines on the base store, evaluated against the truth."""
+    with open_store(Settings(backend="embedded", store_dir=store)) as graph:
+        truth = resolve_truth(load_truth(scenario.truth), graph)
+        accounts = account_ids(graph)
+        heavy = legit_heavy_sharers(graph, truth)
+        sharers = (
+            resolve_sharers(load_sharers(scenario.sharers), graph) if scenario.sharers else None
+        )
+        out: dict[str, Any] = {}
+        for name, detector in (("wcc", wcc_baseline), ("rules", rules_baseline)):
+            started = time.perf_counter()
+            found = detector(graph)
+            report = evaluate(
+                found.flagged,
+                found.account_scores,
+                truth,
+                accounts=accounts,
+                heavy_sharers=heavy,
+                sharers=sharers,
+            )
+            out[name] = {**report.as_dict(), "seconds": round(time.perf_counter() - started, 3)}
+    return out
+
+
+def pipeline_cell(
+    scenario: Scenario, base: Path, cell: Path, labels: Path, gnn: str
+) -> dict[str, Any]:
+    """Copy the base store, run the pipeline over the labels, return its evaluation."""
+    shutil.rmtree(cell, ignore_errors=True)
+    shutil.copytree(base, cell)
+    started = time.perf_counter()
+    done = _run(
+        [
+            *_fraudgraph(),
+            "pipeline",
+            "run",
+            str(labels),
+            "--store",
+            str(cell),
+            "--truth",
+            str(scenario.truth),
+            "--gnn",
+            gnn,
+            "--no-deliver",
+            "--json",
+        ]
+    )
+    seconds = time.perf_counter() - started
+    record = json.loads(done.stdout)
+    steps = {r["step"]: r for r in record["step_records"]} if isinstance(
+        record["step_records"], list
+    ) else record["step_records"]
+    analysis = (steps.get("analyse") or {}).get("result") or {}
+    evaluation_path = cell / "jobs" / "runs" / record["run_id"] / "evaluation.json"
+    evaluation = json.loads(evaluation_path.read_text())
+    evaluation.pop("table", None)
+    step_seconds = {
+        name: (r.get("seconds") if isinstance(r, dict) else None) for name, r in steps.items()
+    }
+    return {
+        **evaluation,
+        "label_mode": analysis.get("label_mode"),
+        "analyse_timings_s": analysis.get("timings_s"),
+        "step_seconds": step_seconds,
+        "seconds": round(seconds, 3),
+    }
+
+
+_SUMMARY_FIELDS = (
+    ("recall", "ring_recall"),
+    ("precision", "cluster_precision"),
+    ("p@20", ("precision_at", "20")),
+    ("p@100", ("precision_at", "100")),
+    ("ROC-AUC", "roc_auc"),
+    ("PR-AUC", "pr_auc"),
+    ("heavy FPR", "heavy_sharer_fpr"),
+    ("sharer FPR", "sharer_fpr"),
+    ("no-ring clusters", "clusters_without_ring_members"),
+)
+
+
+def _figure(report: dict[str, Any], field: str | tuple[str, str]) -> str:
+    value: Any = report
+    for part in (field,) if isinstance(field, str) else field:
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def markdown(cells: list[dict[str, Any]]) -> str:
+    """One row per (scenario, regime, detector)."""
+    header = ["profile", "accounts", "seed", "fraud labels", "legit", "detector", "mode"]
+    header += [name for name, _ in _SUMMARY_FIELDS]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for cell in cells:
+        row = [
+            cell["profile"],
+            f"{cell['accounts']:,}",
+            str(cell["seed"]),
+            f"{cell['label_rate']:.0%}" if cell["label_rate"] is not None else "-",
+            "-" if cell["legit"] is None else ("yes" if cell["legit"] else "no"),
+            cell["detector"],
+            cell.get("label_mode") or "-",
+        ]
+        row += [_figure(cell["report"], field) for _, field in _SUMMARY_FIELDS]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", default="default,hard")
+    parser.add_argument("--sizes", default="20000,100000")
+    parser.add_argument("--seeds", default=",".join(map(str, HELD_OUT_SEEDS)))
+    parser.add_argument("--label-rates", default="0.3,0.05,0")
+    parser.add_argument("--legit", choices=("both", "with", "without"), default="both")
+    parser.add_argument("--gnn", choices=("auto", "off"), default="off")
+    parser.add_argument("--workdir", type=Path, default=None, help="kept when given")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fraudgraph-bench-detection-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    legit_options = {"both": (False, True), "with": (True,), "without": (False,)}[args.legit]
+    rates = [float(r) for r in args.label_rates.split(",")]
+    cells: list[dict[str, Any]] = []
+    scenarios: list[dict[str, Any]] = []
+    for profile in args.profiles.split(","):
+        for accounts in (int(s) for s in args.sizes.split(",")):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                tag = f"{profile}-{accounts}-{seed}"
+                started = time.perf_counter()
+                scenario = generate(profile, accounts, seed, workdir / tag / "scenario")
+                generated = time.perf_counter() - started
+                base = workdir / tag / "base"
+                started = time.perf_counter()
+                manifest = ingest_events(scenario, base)
+                ingested = time.perf_counter() - started
+                scenarios.append(
+                    {
+                        "profile": profile,
+                        "accounts": accounts,
+                        "seed": seed,
+                        "generate_s": round(generated, 3),
+                        "ingest_s": round(ingested, 3),
+                        "ingest": manifest,
+                    }
+                )
+                print(f"{tag}: generated, ingested", file=sys.stderr)
+                for name, report in baselines(scenario, base).items():
+                    cells.append(
+                        {
+                            "profile": profile,
+                            "accounts": accounts,
+                            "seed": seed,
+                            "label_rate": None,
+                            "legit": None,
+                            "detector": name,
+                            "report": report,
+                        }
+                    )
+                for rate in rates:
+                    for legit in legit_options:
+                        labels = workdir / tag / f"labels-{rate}-{int(legit)}.csv"
+                        counts = label_subset(scenario, rate, legit, labels)
+                        if counts["fraud"] + counts["legit"] == 0:
+                            labels.write_text("entity_type,entity_key,label,source,ts\n")
+                        cell_dir = workdir / tag / f"cell-{rate}-{int(legit)}"
+                        report = pipeline_cell(scenario, base, cell_dir, labels, args.gnn)
+                        shutil.rmtree(cell_dir, ignore_errors=True)
+                        cells.append(
+                            {
+                                "profile": profile,
+                                "accounts": accounts,
+                                "seed": seed,
+                                "label_rate": rate,
+                                "legit": legit,
+                                "labels": counts,
+                                "detector": "pipeline",
+                                "label_mode": report.get("label_mode"),
+                                "report": report,
+                            }
+                        )
+                        print(
+                            f"{tag} fraud {rate:.0%} legit {legit}: recall "
+                            f"{_figure(report, 'ring_recall')} precision "
+                            f"{_figure(report, 'cluster_precision')} ({report.get('label_mode')})",
+                            file=sys.stderr,
+                        )
+    table = markdown(cells)
+    print(table, file=sys.stderr)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    output = {
+        "benchmark": "detection",
+        "units": {
+            "ring_recall": "share of planted rings matched by a flagged cluster (Jaccard >= 0.5)",
+            "cluster_precision": "share of flagged clusters matching a planted ring",
+            "precision_at": "cluster precision among the k highest-scoring flagged clusters",
+            "roc_auc": "account level, ring members against every other account",
+            "pr_auc": "average precision, same accounts",
+            "heavy_sharer_fpr": "share of non-ring accounts on an identifier shared by >= 3 "
+            "accounts that sit in a flagged cluster",
+            "sharer_fpr": "share of the scenario's listed legitimate sharers in a flagged cluster",
+            "seconds": "s (wall)",
+        },
+        "conditions": {
+            "profiles": args.profiles,
+            "sizes": args.sizes,
+            "seeds": args.seeds,
+            "held_out_seeds": list(HELD_OUT_SEEDS),
+            "label_rates": rates,
+            "legit": args.legit,
+            "gnn": args.gnn,
+            "threshold": 0.5,
+            "backend": "embedded",
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        },
+        "scenarios": scenarios,
+        "cells": cells,
+    }
+    text = json.dumps(output, indent=1)
+    if args.out:
+        args.out.write_text(text + "\n")
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
