@@ -23,9 +23,9 @@ its part's fraud label times). Among them hide the frauds nobody has confirmed y
     bias it leaves is small here: hidden frauds are about 1 % of the unlabelled sample
     (:math:`\pi (1 - c) / (1 - \pi c)` for a fraud rate :math:`\pi` near 1 % and
     :math:`c` near 0.3). On four development scenarios (20k accounts, fraud labels only,
-    ``benchmarks/gnn.py --fraud-only``) it gave the better account ranking against the
-    planted rings on three, and the better mean (ROC-AUC 0.935 against 0.915, PR-AUC
-    0.825 against 0.786) than ``nnpu``.
+    ``benchmarks/gnn.py --fraud-only``; ``benchmarks/results/gnn-pu-20k-dev-seeds.json``)
+    it gave the better account ranking against the planted rings on three, and the
+    better mean (ROC-AUC 0.935 against 0.915, PR-AUC 0.825 against 0.785) than ``nnpu``.
 
     Elkan & Noto then divide by an estimate of :math:`c` (the mean score of held-out
     positives) to turn the score into :math:`P(\text{fraud} \mid x)`. That is not done:
