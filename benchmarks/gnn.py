@@ -14,6 +14,18 @@ training examples (``gnn.comparison``), and evaluate:
   the whole graph as it is now (full-neighbourhood inference for the GNNs, the present
   features for the boosting models).
 
+* ``truth_all``: the same against every account (the labelled ones included), with the
+  recall of ring members in the top 1 % of accounts.
+
+Labels as a bank has them: ``--fraud-only`` drops the generator's ``legit`` rows from
+``labels.csv`` before ingesting (the GNN then trains positive-unlabelled, fraud against
+unlabelled accounts); ``--label-fraction F`` keeps a seeded ``F / 0.3`` of the fraud rows
+(the generator labels 30 % of ring members, so 0.05 keeps one in six). Each label variant
+gets its own store next to the shared scenario. With a positive-unlabelled split the
+``test_split`` / ``val_split`` figures are fraud labels against unlabelled accounts
+(lower bounds, :func:`gnn.pu.pu_metrics`). A variant with too few labels to train is
+reported as ``refused`` with the reason.
+
 Wall time of every step, inference throughput (accounts per second of the
 full-neighbourhood pass, graph build excluded and included) and peak RSS are reported.
 
@@ -23,6 +35,7 @@ Usage::
 
     python benchmarks/gnn.py                                  # 100,000 accounts, seed 4242
     python benchmarks/gnn.py --accounts 1000000 --models h2sage --workdir /tmp/gnn-1m
+    python benchmarks/gnn.py --accounts 20000 --seed 31 --fraud-only --label-fraction 0.05
 """
 
 from __future__ import annotations
@@ -51,14 +64,17 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 import torch  # noqa: E402
 
-from gnn.dataset import ACCOUNT_FEATURES, SplitConfig, build_graph  # noqa: E402
+from gnn.dataset import ACCOUNT_FEATURES, build_graph  # noqa: E402
+from gnn.labels import LabelMode, SplitConfig, TooFewLabels  # noqa: E402
 from gnn.models import ACCOUNT, ModelKind  # noqa: E402
+from gnn.pu import TOP_SHARE, PUMethod  # noqa: E402
 from gnn.training import (  # noqa: E402
     TrainConfig,
     binary_metrics,
     full_graph_embeddings,
     full_graph_scores,
     sampled_scores,
+    split_metrics,
     train,
 )
 from graph_service.embedded.store import EmbeddedStore  # noqa: E402
@@ -89,25 +105,79 @@ class Steps:
         return result
 
 
-def _prepare(workdir: Path, accounts: int, seed: int, steps: Steps) -> tuple[Path, Path]:
-    scenario, store_dir = workdir / "scenario", workdir / "store"
-    if (scenario / "truth.csv").exists() and store_dir.exists():
-        return scenario, store_dir
-    shutil.rmtree(workdir, ignore_errors=True)
-    summary = steps.run(
-        "generate", generate_scenario, ScenarioConfig(accounts=accounts, seed=seed), scenario
-    )
+#: Share of ring members the generator labels fraud (``ScenarioConfig.label_fraction``).
+GENERATED_LABEL_FRACTION = ScenarioConfig().label_fraction
+
+
+def _prepare(
+    workdir: Path,
+    accounts: int,
+    seed: int,
+    steps: Steps,
+    *,
+    fraud_only: bool,
+    label_fraction: float,
+) -> tuple[Path, Path, dict[str, Any]]:
+    """The scenario (generated once per workdir) and a store holding its events and the
+    label variant asked for; the variant's label counts."""
+    scenario = workdir / "scenario"
+    if not (scenario / "truth.csv").exists():
+        shutil.rmtree(workdir, ignore_errors=True)
+        steps.run(
+            "generate", generate_scenario, ScenarioConfig(accounts=accounts, seed=seed), scenario
+        )
+    labels = pacsv.read_csv(scenario / "labels.csv")
+    variant = "store"
+    if fraud_only:
+        labels = labels.filter(pc.equal(labels.column("label"), "fraud"))
+        variant += "-fraud-only"
+    if label_fraction < GENERATED_LABEL_FRACTION:
+        fraud = np.flatnonzero(
+            np.asarray(pc.equal(labels.column("label"), "fraud").to_numpy(zero_copy_only=False))
+        )
+        keep = round(fraud.shape[0] * label_fraction / GENERATED_LABEL_FRACTION)
+        dropped = np.random.default_rng(seed).choice(fraud, fraud.shape[0] - keep, replace=False)
+        labels = labels.filter(pa.array(~np.isin(np.arange(labels.num_rows), dropped)))
+        variant += f"-fraud{label_fraction:g}"
+    store_dir = workdir / variant
+    labels_path = workdir / f"labels-{variant}.csv"
+    counts = {
+        "fraud": int(pc.sum(pc.equal(labels.column("label"), "fraud")).as_py() or 0),
+        "legit": int(pc.sum(pc.equal(labels.column("label"), "legit")).as_py() or 0),
+    }
+    if store_dir.exists():
+        return scenario, store_dir, counts
+    pacsv.write_csv(labels, labels_path)
     store = EmbeddedStore(store_dir, memory_limit="4GB", threads=2)
     ingestor = Ingestor(store, quarantine_dir=store_dir / "quarantine")
     try:
-        steps.run("ingest", ingestor.run, [summary.events_path, summary.labels_path])
+        steps.run("ingest", ingestor.run, [scenario / "events", labels_path])
     finally:
         ingestor.close()
         store.close()
-    return scenario, store_dir
+    return scenario, store_dir, counts
 
 
-def _truth_mask(nodes: pa.Table, account_ids: np.ndarray, truth_path: Path) -> np.ndarray:
+def _truth_all(typology: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+    """Account ROC-AUC / PR-AUC against the ring members over every account, the recall of
+    ring members in the top 1 % of accounts, the mean score of members and others, and
+    per typology the ROC-AUC of its members against the accounts of no ring."""
+    ring_member = typology != ""
+    figures: dict[str, Any] = binary_metrics(ring_member, scores)
+    top = np.argsort(-scores, kind="stable")[: max(1, round(TOP_SHARE * scores.shape[0]))]
+    figures["recall_top_1pct"] = round(float(ring_member[top].sum() / ring_member.sum()), 5)
+    figures["mean_score_members"] = round(float(scores[ring_member].mean()), 5)
+    figures["mean_score_others"] = round(float(scores[~ring_member].mean()), 5)
+    figures["roc_auc_by_typology"] = {
+        name: binary_metrics(typology[keep] == name, scores[keep])["roc_auc"]
+        for name in sorted(set(typology.tolist()) - {""})
+        for keep in [(typology == name) | ~ring_member]
+    }
+    return figures
+
+
+def _truth_typology(nodes: pa.Table, account_ids: np.ndarray, truth_path: Path) -> np.ndarray:
+    """The ring typology of every account (``""`` for an account of no ring)."""
     truth = pacsv.read_csv(truth_path)
     keys = nodes.column("key")
     ids = nodes.column("id").to_numpy()
@@ -117,8 +187,12 @@ def _truth_mask(nodes: pa.Table, account_ids: np.ndarray, truth_path: Path) -> n
     position = pc.index_in(truth.column("account_id"), value_set=account_keys).to_numpy(
         zero_copy_only=False
     )
-    members = account_rows[position[~np.isnan(position.astype(float))].astype(np.int64)]
-    return np.isin(account_ids, members)
+    found = ~np.isnan(position.astype(float))
+    members = account_rows[position[found].astype(np.int64)]
+    names = np.asarray(truth.column("typology").to_pylist(), dtype=object)[found]
+    typology = np.full(account_ids.shape[0], "", dtype=object)
+    typology[np.searchsorted(account_ids, members)] = names
+    return typology
 
 
 def _boosting(seed: int) -> Any:
@@ -140,18 +214,46 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is.")
+    parser.add_argument(
+        "--fraud-only", action="store_true", help="Drop the legit rows of labels.csv."
+    )
+    parser.add_argument(
+        "--label-fraction",
+        type=float,
+        default=GENERATED_LABEL_FRACTION,
+        help="Share of ring members left labelled fraud (at most the generator's 0.3).",
+    )
+    parser.add_argument(
+        "--label-mode", default=LabelMode.AUTO.value, choices=[m.value for m in LabelMode]
+    )
+    parser.add_argument(
+        "--pu-method", default=TrainConfig().pu_method.value, choices=[m.value for m in PUMethod]
+    )
+    parser.add_argument("--class-prior", type=float, default=TrainConfig().class_prior)
+    parser.add_argument("--min-fraud", type=int, default=SplitConfig().min_fraud)
+    parser.add_argument("--min-per-class", type=int, default=SplitConfig().min_per_class)
     args = parser.parse_args()
+    if not 0 < args.label_fraction <= GENERATED_LABEL_FRACTION:
+        parser.error(f"--label-fraction must be in (0, {GENERATED_LABEL_FRACTION}]")
     torch.set_num_threads(args.threads)
     steps = Steps()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fraudgraph-gnn-bench-"))
-    scenario, store_dir = _prepare(workdir, args.accounts, args.seed, steps)
+    scenario, store_dir, label_counts = _prepare(
+        workdir,
+        args.accounts,
+        args.seed,
+        steps,
+        fraud_only=args.fraud_only,
+        label_fraction=args.label_fraction,
+    )
     store = EmbeddedStore(store_dir, memory_limit="4GB", threads=2)
     nodes = steps.run("export_nodes", store.export_nodes)
     n_nodes, n_links = nodes.num_rows, store.counts()
     account_ids = np.sort(
         nodes.filter(pc.equal(nodes.column("type"), 0)).column("id").to_numpy()
     ).astype(np.int64)
-    ring_member = _truth_mask(nodes, account_ids, scenario / "truth.csv")
+    typology = _truth_typology(nodes, account_ids, scenario / "truth.csv")
+    ring_member = typology != ""
     del nodes
     present: Any = None
     quality: dict[str, Any] = {}
@@ -160,6 +262,7 @@ def main() -> None:
     features_done = False
     from threadpoolctl import threadpool_limits
 
+    refused: str | None = None
     for name in args.models.split(","):
         kind = ModelKind(name)
         config = TrainConfig(
@@ -167,10 +270,22 @@ def main() -> None:
             max_epochs=args.epochs,
             threads=args.threads,
             seed=42,
-            split=SplitConfig(snapshots=args.snapshots),
+            split=SplitConfig(
+                snapshots=args.snapshots,
+                label_mode=LabelMode(args.label_mode),
+                min_fraud=args.min_fraud,
+                min_per_class=args.min_per_class,
+            ),
             device=args.device,
+            pu_method=PUMethod(args.pu_method),
+            class_prior=args.class_prior,
         )
-        run = steps.run(f"train_{name}", train, store, config)
+        try:
+            run = steps.run(f"train_{name}", train, store, config)
+        except TooFewLabels as exc:
+            refused = str(exc)
+            print(f"train_{name}: refused: {refused}", file=sys.stderr, flush=True)
+            break
         split = run.split
         model = run.model
         training[name] = {
@@ -178,10 +293,14 @@ def main() -> None:
             "epochs": run.metrics["epochs"],
             "best_epoch": run.metrics["best_epoch"],
             "history_val_pr_auc": run.metrics["history"],
+            "label_mode": split.mode.value,
             "labels": split.counts(),
             "snapshots": int(split.cutoffs_us.shape[0]),
         }
-        quality[f"gnn_{name}"] = {"test_split": run.metrics["test"]}
+        quality[f"gnn_{name}"] = {
+            "val_split": run.metrics["val"],
+            "test_split": run.metrics["test"],
+        }
         seen = np.concatenate([split.train_ids, split.val_ids])
         held_out = ~np.isin(account_ids, seen)
         y_truth = ring_member[held_out]
@@ -234,6 +353,7 @@ def main() -> None:
             "peak_rss_mib_so_far": _peak_rss_mib(),
         }
         quality[f"gnn_{name}"]["truth"] = binary_metrics(y_truth, scores[held_out])
+        quality[f"gnn_{name}"]["truth_all"] = _truth_all(typology, scores)
         if features_done:
             continue
         features_done = True
@@ -241,14 +361,14 @@ def main() -> None:
         e_now = full_graph_embeddings(model, present, device=args.device).astype(np.float64)
         with threadpool_limits(limits=args.threads):
             quality["features_gb"] = {
-                "test_split": binary_metrics(split.test_y, boosted["plain_test"]),
+                "test_split": split_metrics(split, "test", boosted["plain_test"]),
                 "truth": binary_metrics(
                     y_truth, boosted["plain"].predict_proba(x_now[held_out])[:, 1]
                 ),
                 "fit_seconds": round(plain_seconds, 3),
             }
             quality[f"embeddings_gb_{name}"] = {
-                "test_split": binary_metrics(split.test_y, boosted["combined_test"]),
+                "test_split": split_metrics(split, "test", boosted["combined_test"]),
                 "truth": binary_metrics(
                     y_truth,
                     boosted["combined"].predict_proba(
@@ -265,13 +385,24 @@ def main() -> None:
             "peak_rss_mib": "MiB (process high-water mark, ru_maxrss)",
             "roc_auc": "account level",
             "pr_auc": "average precision",
-            "test_split": "newest labels, each read on the snapshot before its label time",
-            "truth": "ring members vs all other accounts, excluding accounts whose label was used for training or validation; present graph",
+            "test_split": "newest labels, each read on the snapshot before its label time; positive_unlabelled: fraud labels vs unlabelled accounts (lower bounds)",
+            "val_split": "as test_split, on the validation part",
+            "truth": "ring members vs all other accounts, excluding accounts used for training or validation (labelled or unlabelled negatives); present graph",
+            "truth_all": "ring members vs all other accounts, every account; present graph",
+            "recall_top_1pct": "share of ring members (truth_all) or held-out fraud labels (splits) above the top-1% score cut",
             "accounts_per_second": "full-neighbourhood scoring pass, graph already built",
         },
         "conditions": {
             "accounts": args.accounts,
             "seed": args.seed,
+            "fraud_only": args.fraud_only,
+            "label_fraction": args.label_fraction,
+            "labels_ingested": label_counts,
+            "label_mode": args.label_mode,
+            "pu_method": args.pu_method,
+            "class_prior": args.class_prior,
+            "min_fraud": args.min_fraud,
+            "min_per_class": args.min_per_class,
             "nodes": n_nodes,
             "links": sum(n_links.links.values()),
             "snapshots": args.snapshots,
@@ -291,6 +422,7 @@ def main() -> None:
         "training": training,
         "inference": inference,
         "quality": quality,
+        "refused": refused,
         "peak_rss_mib": _peak_rss_mib(),
     }
     store.close()

@@ -911,15 +911,20 @@ def _gnn_train(
     """Train, compare with boosting, register and run champion-challenger."""
     from fraudgraph.jobs.steps import train_gnn
 
-    task = progress.add_task("gnn: train", total=config.max_epochs) if progress else None
+    tasks: list[Any] = []
 
     def on_epoch(step: str, done: int, total: int) -> None:
-        if progress is not None and task is not None:
-            progress.update(task, description=f"gnn: {step} {done}", completed=done)
+        # The bar appears with the first epoch: a refusal before it (too few labels)
+        # leaves the error as the only line.
+        if progress is None:
+            return
+        if not tasks:
+            tasks.append(progress.add_task("gnn: train", total=config.max_epochs))
+        progress.update(tasks[0], description=f"gnn: {step} {done}", completed=done)
 
     result = train_gnn(graph, settings, config, compare=compare, margin=margin, progress=on_epoch)
-    if progress is not None and task is not None:
-        progress.update(task, completed=config.max_epochs)
+    if progress is not None and tasks:
+        progress.update(tasks[0], completed=config.max_epochs)
     return result
 
 
@@ -940,21 +945,56 @@ def gnn_train(
     compare: Annotated[
         bool, typer.Option("--compare/--no-compare", help="Also fit the boosting comparators.")
     ] = True,
+    label_mode: Annotated[
+        str,
+        typer.Option(
+            "--label-mode",
+            help="auto (supervised with enough legit labels, else positive_unlabelled), "
+            "supervised or positive_unlabelled.",
+        ),
+    ] = "auto",
+    pu_method: Annotated[
+        str,
+        typer.Option("--pu-method", help="Positive-unlabelled loss: unlabelled_negative or nnpu."),
+    ] = "unlabelled_negative",
+    class_prior: Annotated[
+        float,
+        typer.Option(
+            "--class-prior", min=0.0, max=1.0, help="Share of fraud among accounts (nnpu only)."
+        ),
+    ] = 0.01,
     device: DeviceOption = "cpu",
     threads: ThreadsOption = 1,
     as_json: JsonOption = False,
 ) -> None:
-    """Train a GNN on the store's labels (time split), register it, challenge the champion."""
+    """Train a GNN on the store's labels (time split), register it, challenge the champion.
+
+    With fraud labels only (or too few legit ones) it trains positive-unlabelled: fraud
+    against unlabelled accounts, judged by lower-bound figures."""
+    from gnn.labels import LabelMode, SplitConfig
     from gnn.models import ModelKind
+    from gnn.pu import PUMethod
     from gnn.training import TrainConfig
     from graph_service.errors import InvalidInput
 
-    try:
-        kind = ModelKind(model)
-    except ValueError:
-        raise InvalidInput(f"--model must be one of {[k.value for k in ModelKind]}") from None
+    def choice(enum: Any, value: str, option: str) -> Any:
+        try:
+            return enum(value)
+        except ValueError:
+            raise InvalidInput(f"{option} must be one of {[k.value for k in enum]}") from None
+
+    kind = choice(ModelKind, model, "--model")
+    split = SplitConfig(label_mode=choice(LabelMode, label_mode, "--label-mode"))
     config = TrainConfig(
-        model=kind, max_epochs=epochs, hidden=hidden, seed=seed, device=device, threads=threads
+        model=kind,
+        max_epochs=epochs,
+        hidden=hidden,
+        seed=seed,
+        device=device,
+        threads=threads,
+        split=split,
+        pu_method=choice(PUMethod, pu_method, "--pu-method"),
+        class_prior=class_prior,
     )
     settings = _settings(store)
     with open_store(settings) as graph, _progress() as progress:
@@ -969,11 +1009,18 @@ def gnn_train(
 
 def _print_gnn_training(result: dict[str, Any]) -> None:
     test = result["metrics"]["test"]
+    mode = result["metrics"].get("label_mode", "supervised")
+    if mode == "positive_unlabelled":
+        held_out = (
+            f"on {test['fraud']} newest fraud labels against {test['unlabelled']} unlabelled "
+            f"accounts (lower bounds); recall at the top 1 % {test['recall_top_1pct']:.4f}"
+        )
+    else:
+        held_out = f"on {test['n']} newest labels"
     out.print(
-        f"[bold]gnn[/]: trained {result['version']} in "
+        f"[bold]gnn[/]: trained {result['version']} ({mode}) in "
         f"{result['metrics']['train_seconds']:.1f} s ({result['metrics']['epochs']} epochs); "
-        f"test ROC-AUC {test['roc_auc']:.4f}, PR-AUC {test['pr_auc']:.4f} "
-        f"on {test['n']} newest labels"
+        f"test ROC-AUC {test['roc_auc']:.4f}, PR-AUC {test['pr_auc']:.4f} {held_out}"
     )
     if result["comparison"]:
         view = Table(title="test split (newest labels), same snapshots")
@@ -1047,6 +1094,7 @@ def gnn_evaluate(
             {
                 "version": version,
                 "model": manifest.model,
+                "label_mode": manifest.label_mode,
                 "created_at": manifest.created_at,
                 "snapshot": manifest.snapshot,
                 "labels": manifest.labels["counts"],
@@ -1067,7 +1115,14 @@ def gnn_evaluate(
         _emit(result)
         return
     view = Table(title=f"GNN models (champion: {result['champion']})")
-    for column in ("version", "test ROC-AUC", "test PR-AUC", "features GB PR-AUC", "emb+GB PR-AUC"):
+    for column in (
+        "version",
+        "labels",
+        "test ROC-AUC",
+        "test PR-AUC",
+        "features GB PR-AUC",
+        "emb+GB PR-AUC",
+    ):
         view.add_column(column)
     for row in models:
         test = row["test"] or {}
@@ -1079,6 +1134,7 @@ def gnn_evaluate(
 
         view.add_row(
             row["version"],
+            row["label_mode"],
             f"{test.get('roc_auc', float('nan')):.4f}",
             f"{test.get('pr_auc', float('nan')):.4f}",
             pr("features_gb"),

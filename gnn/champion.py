@@ -1,12 +1,14 @@
 """Champion-challenger: a new model replaces the current one only when measurably better.
 
-The challenger and the champion are scored in shadow on the same held-out labels: the
+The challenger and the champion are scored in shadow on the same held-out examples: the
 test part of the time split of the store's current labels, without any account either
-model was trained or validated on (the registry records the labels each model saw). Each
-example is read on its own point-in-time snapshot, as in training. The challenger is
-promoted when its metric (PR-AUC by default: the positive class is rare) beats the
-champion's by at least ``margin``; the first model is promoted because there is no
-champion. Every decision, promoted or not, is appended to the registry's decision log.
+model was trained or validated on (the registry records the labels, and the unlabelled
+negatives, each model saw). Each example is read on its own point-in-time snapshot, as in
+training. With fraud labels only the split is positive-unlabelled and the figures are
+those of fraud labels against unlabelled accounts (:func:`gnn.pu.pu_metrics`). The
+challenger is promoted when its metric (PR-AUC by default: the positive class is rare)
+beats the champion's by at least ``margin``; the first model is promoted because there is
+no champion. Every decision, promoted or not, is appended to the registry's decision log.
 """
 
 from __future__ import annotations
@@ -19,19 +21,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import torch
 
-from gnn.dataset import LabelSplit, TemporalGraph, build_temporal_graph, time_split
+from gnn.dataset import TemporalGraph, build_temporal_graph
+from gnn.labels import AccountFirstSeen, LabelSplit, time_split
 from gnn.models import AccountModel
 from gnn.registry import ModelRegistry
 from gnn.sampling import FanoutSampler
-from gnn.training import (
-    Examples,
-    TrainConfig,
-    TrainingRun,
-    binary_metrics,
-    sampled_scores,
-)
+from gnn.training import Examples, TrainConfig, TrainingRun, sampled_scores, split_metrics
 from graph_service.errors import InvalidInput
 from graph_service.store import GraphStore
 
@@ -183,14 +179,13 @@ def challenge(
         raise InvalidInput(f"{challenger} is already the champion")
     versions = [challenger] + ([champion] if champion else [])
     models = {v: registry.load(v) for v in versions}
-    config = TrainConfig(**_config_fields(registry.manifest(challenger).config))
+    config = TrainConfig.from_dict(registry.manifest(challenger).config)
     if run is not None:
         temporal, split, sampler = run.temporal, run.split, run.sampler
     else:
-        split = time_split(store.labels(), config.split)
-        temporal = build_temporal_graph(
-            store.export_nodes(), store.export_links(), split.cutoffs_us
-        )
+        nodes, links = store.export_nodes(), store.export_links()
+        split = time_split(store.labels(), config.split, accounts=AccountFirstSeen.of(nodes, links))
+        temporal = build_temporal_graph(nodes, links, split.cutoffs_us)
         sampler = FanoutSampler(
             temporal.full.data,
             config.fanout,
@@ -234,12 +229,14 @@ def shadow_metrics(
     *,
     exclude: np.ndarray,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of every model on the test labels of ``split`` minus ``exclude``.
+    """Metrics of every model on the test examples of ``split`` minus ``exclude``
+    (:func:`gnn.training.split_metrics`: lower bounds when the split is
+    positive-unlabelled).
 
     Raises
     ------
     InvalidInput
-        If no held-out label of each class is left.
+        If no held-out fraud label or no other held-out example is left.
     """
     keep = ~np.isin(split.test_ids, exclude)
     y = split.test_y[keep]
@@ -247,35 +244,23 @@ def shadow_metrics(
         raise InvalidInput(
             "no held-out labels of both classes left that neither model saw; add labels"
         )
-    examples = Examples(
-        index=torch.from_numpy(temporal.full.account_index(split.test_ids[keep])),
-        snapshot=torch.from_numpy(split.snapshot_of(split.test_ts[keep])),
-        y=torch.from_numpy(y),
+    examples = Examples.select(
+        temporal, split, split.test_ids[keep], split.test_ts[keep], split.test_kind[keep]
     )
     graphs = [temporal.at(k) for k in range(len(temporal.features))]
     return {
-        version: binary_metrics(y, sampled_scores(model, sampler, graphs, examples, config))
+        version: split_metrics(
+            split, "test", sampled_scores(model, sampler, graphs, examples, config), keep=keep
+        )
         for version, model in models.items()
     }
 
 
 def _trained_on(registry: ModelRegistry, versions: list[str]) -> np.ndarray:
-    """Account ids any of ``versions`` trained or validated on."""
+    """Account ids any of ``versions`` trained or validated on (labelled or not)."""
     parts = []
     for version in versions:
         seen = registry.labels_seen(version)
         used = seen.filter(pc.is_in(seen.column("split"), pa.array(["train", "val"])))
         parts.append(used.column("entity_id").to_numpy())
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-
-def _config_fields(config: dict[str, Any]) -> dict[str, Any]:
-    """A manifest's training configuration as :class:`TrainConfig` arguments."""
-    from gnn.dataset import SplitConfig
-    from gnn.models import ModelKind
-
-    fields = dict(config)
-    fields["model"] = ModelKind(fields["model"])
-    fields["fanout"] = tuple(fields["fanout"])
-    fields["split"] = SplitConfig(**fields["split"])
-    return fields

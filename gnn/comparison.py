@@ -1,7 +1,10 @@
 """The GNN against gradient boosting, on the same time split and the same snapshots.
 
 Two comparators are fitted on the training accounts (read on the training snapshot) and
-scored on the test accounts (read on the test snapshot), exactly like the GNN:
+scored on the test accounts (read on the test snapshot), exactly like the GNN. With a
+positive-unlabelled split they learn fraud against the unlabelled negatives (Elkan &
+Noto's unlabelled-as-negative classifier) and are judged like the GNN, by
+:func:`gnn.pu.pu_metrics`:
 
 ``features_gb``
     ``HistGradientBoostingClassifier`` on the account's own graph features only
@@ -19,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gnn.training import TrainingRun, binary_metrics, sampled_scores
+from gnn.training import TrainingRun, sampled_scores, split_metrics
 from graph_service.model import NodeType
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,8 @@ def compare_with_boosting(run: TrainingRun, *, seed: int | None = None) -> dict[
     Returns
     -------
     dict
-        ``{"gnn": metrics, "features_gb": metrics, "embeddings_gb": metrics}``, each with
-        ``roc_auc``, ``pr_auc``, ``n``, ``fraud`` on the test labels.
+        ``{"gnn": metrics, "features_gb": metrics, "embeddings_gb": metrics}``, each
+        :func:`gnn.training.split_metrics` of the test examples.
 
     Notes
     -----
@@ -75,7 +78,7 @@ def compare_with_boosting(run: TrainingRun, *, seed: int | None = None) -> dict[
         with threadpool_limits(limits=max(1, run.config.threads)):
             model.fit(train, split.train_y.astype(np.int64))
             scores = model.predict_proba(test)[:, 1]
-        return binary_metrics(split.test_y, np.asarray(scores, np.float64))
+        return split_metrics(split, "test", np.asarray(scores, np.float64))
 
     result = {
         "gnn": run.metrics["test"],

@@ -1,4 +1,4 @@
-"""Point-in-time heterogeneous graphs and time-split labels from a ``GraphStore`` export.
+"""Point-in-time heterogeneous graphs from a ``GraphStore`` export.
 
 :func:`build_graph` turns ``export_nodes()`` / ``export_links()`` (either backend, Arrow)
 into a PyG ``HeteroData``: one node type per :class:`~graph_service.model.NodeType`, one
@@ -16,10 +16,9 @@ the whole history, and the seeded ones from every label, so they would leak the 
 and the labels into a training example. ``n_events`` and ``amount_sum`` of a link are not
 used either: they aggregate events after the cutoff too.
 
-:func:`time_split` splits the latest label of every labelled account by label time:
-the oldest ``train_fraction`` train, the next ``val_fraction`` validate, the newest test.
-The training and validation examples are read on the snapshot at the first validation
-label's time; test examples on the snapshot at the first test label's time.
+The examples (labelled accounts and, without enough legit labels, unlabelled ones) and
+their reference times come from :mod:`gnn.labels`; :func:`build_temporal_graph` computes
+the features at the snapshot times they are read on.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from typing import Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 from torch_geometric.data import HeteroData
 
@@ -135,201 +133,6 @@ class GraphSnapshot:
         if ids.shape[0] and (accounts.shape[0] == 0 or np.any(accounts[position] != ids)):
             raise InvalidInput("some ids are not accounts of this graph")
         return position
-
-
-@dataclass(frozen=True)
-class LabelSplit:
-    """Labelled accounts split by label time.
-
-    Attributes
-    ----------
-    train_ids, val_ids, test_ids : ndarray of int64
-        Store ids of the accounts in each part.
-    train_y, val_y, test_y : ndarray of float32
-        1 = fraud, 0 = legit (the account's latest label).
-    train_cutoff_us : int
-        First validation label time: every training label is older.
-    test_cutoff_us : int
-        First test label time: every validation label is older.
-    labels : pa.Table
-        ``entity_id, label, ts, author, split``: the latest label of every labelled
-        account and the part it went to.
-    train_ts, val_ts, test_ts : ndarray of int64
-        Label times (µs) of each part's accounts.
-    cutoffs_us : ndarray of int64
-        Ascending snapshot times (the first is the oldest label time); see
-        :meth:`snapshot_of`.
-    """
-
-    def snapshot_of(self, ts: np.ndarray) -> np.ndarray:
-        """Index of the latest snapshot at or before each label time."""
-        index = np.searchsorted(self.cutoffs_us, ts, side="right") - 1
-        return np.maximum(index, 0)
-
-    train_ids: np.ndarray
-    train_y: np.ndarray
-    val_ids: np.ndarray
-    val_y: np.ndarray
-    test_ids: np.ndarray
-    test_y: np.ndarray
-    train_cutoff_us: int
-    test_cutoff_us: int
-    labels: pa.Table
-    train_ts: np.ndarray
-    val_ts: np.ndarray
-    test_ts: np.ndarray
-    cutoffs_us: np.ndarray
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Fraud and legit counts per part."""
-        out = {}
-        for name, y in (("train", self.train_y), ("val", self.val_y), ("test", self.test_y)):
-            out[name] = {"fraud": int(y.sum()), "legit": int(y.shape[0] - y.sum())}
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class SplitConfig:
-    """How labels are split by time.
-
-    Parameters
-    ----------
-    train_fraction : float
-        Oldest share of labelled accounts used for training (0.6).
-    val_fraction : float
-        Next share, for early stopping and model selection (0.2); the newest rest tests.
-    min_per_class : int
-        Fraud and legit labels each part needs (3).
-    snapshots : int
-        Feature snapshots taken at label-time quantiles (16). Every example is read on the
-        latest snapshot at or before its own label time, so its features and sampled
-        neighbourhood hold only links first seen before it was labelled.
-    """
-
-    train_fraction: float = 0.6
-    val_fraction: float = 0.2
-    min_per_class: int = 3
-    snapshots: int = 16
-
-
-def latest_account_labels(labels: pa.Table) -> pa.Table:
-    """The latest label of every labelled account in the graph.
-
-    Parameters
-    ----------
-    labels : pa.Table
-        ``store.labels()``.
-
-    Returns
-    -------
-    pa.Table
-        ``entity_id`` (int64), ``label`` (string), ``ts`` (int64 µs), ``author`` (string),
-        ordered by ``ts`` then ``entity_id``.
-
-    Notes
-    -----
-    O(l log l) for l labels.
-    """
-    if labels.num_rows == 0:
-        return pa.table(
-            {
-                "entity_id": pa.array([], pa.int64()),
-                "label": pa.array([], pa.string()),
-                "ts": pa.array([], pa.int64()),
-                "author": pa.array([], pa.string()),
-            }
-        )
-    mask = pc.and_(
-        pc.equal(labels.column("entity_type"), NodeType.ACCOUNT.value),
-        pc.is_valid(labels.column("entity_id")),
-    )
-    rows = labels.filter(mask)
-    ids = rows.column("entity_id").to_numpy().astype(np.int64)
-    ts = rows.column("ts").cast(pa.int64()).fill_null(0).to_numpy()
-    order = np.lexsort((np.arange(ids.shape[0]), ts, ids))
-    last = np.r_[ids[order][1:] != ids[order][:-1], True] if ids.size else np.zeros(0, bool)
-    keep = order[last]
-    keep = keep[np.lexsort((ids[keep], ts[keep]))]
-    author = rows.column("author") if "author" in rows.column_names else pa.nulls(rows.num_rows)
-    return pa.table(
-        {
-            "entity_id": pa.array(ids[keep], pa.int64()),
-            "label": rows.column("label").take(pa.array(keep)),
-            "ts": pa.array(ts[keep], pa.int64()),
-            "author": author.cast(pa.string()).take(pa.array(keep)),
-        }
-    )
-
-
-def time_split(labels: pa.Table, config: SplitConfig | None = None) -> LabelSplit:
-    """Split labelled accounts into train / validation / test by label time.
-
-    Parameters
-    ----------
-    labels : pa.Table
-        ``store.labels()``.
-    config : SplitConfig, optional
-
-    Returns
-    -------
-    LabelSplit
-
-    Raises
-    ------
-    InvalidInput
-        If a part would hold fewer than ``min_per_class`` labels of either class, or the
-        fractions are out of range.
-
-    Notes
-    -----
-    O(l log l). Accounts whose label time equals a boundary go to the later part, so no
-    training label is as recent as the snapshot it is read on.
-    """
-    config = config or SplitConfig()
-    if not (0 < config.train_fraction < 1 and 0 < config.val_fraction < 1) or (
-        config.train_fraction + config.val_fraction >= 1
-    ):
-        raise InvalidInput("train_fraction and val_fraction must be in (0, 1) and sum below 1")
-    latest = latest_account_labels(labels)
-    ids = latest.column("entity_id").to_numpy()
-    ts = latest.column("ts").to_numpy()
-    fraud = np.asarray(pc.equal(latest.column("label"), "fraud").to_numpy(zero_copy_only=False))
-    n = ids.shape[0]
-    if n < 3:
-        raise InvalidInput(f"need labelled accounts to train on, found {n}")
-    t1 = int(ts[min(int(n * config.train_fraction), n - 1)])
-    t2 = int(ts[min(int(n * (config.train_fraction + config.val_fraction)), n - 1)])
-    part = np.where(ts < t1, 0, np.where(ts < t2, 1, 2))
-    chosen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for index, name in enumerate(("train", "validation", "test")):
-        mask = part == index
-        y = fraud[mask].astype(np.float32)
-        positives, negatives = int(y.sum()), int(y.shape[0] - y.sum())
-        if min(positives, negatives) < config.min_per_class:
-            raise InvalidInput(
-                f"the {name} labels hold {positives} fraud / {negatives} legit; each part "
-                f"needs {config.min_per_class} of each (add labels or change the split)"
-            )
-        chosen.append((ids[mask], y, ts[mask]))
-    quantiles = np.linspace(0.0, 1.0, max(config.snapshots, 1), endpoint=False)
-    cutoffs = np.unique(ts[np.minimum((quantiles * n).astype(np.int64), n - 1)])
-    names = np.array(["train", "val", "test"])[part]
-    table = latest.append_column("split", pa.array(names, pa.string()))
-    return LabelSplit(
-        train_ids=chosen[0][0],
-        train_y=chosen[0][1],
-        val_ids=chosen[1][0],
-        val_y=chosen[1][1],
-        test_ids=chosen[2][0],
-        test_y=chosen[2][1],
-        train_cutoff_us=t1,
-        test_cutoff_us=t2,
-        labels=table,
-        train_ts=chosen[0][2],
-        val_ts=chosen[1][2],
-        test_ts=chosen[2][2],
-        cutoffs_us=cutoffs.astype(np.int64),
-    )
 
 
 def build_graph(nodes: pa.Table, links: pa.Table, *, cutoff_us: int | None = None) -> GraphSnapshot:

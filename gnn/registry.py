@@ -3,10 +3,12 @@
 Layout under the registry root (by default ``STORE/models/gnn``)::
 
     <version>/model.pt            weights (``state_dict``)
-    <version>/manifest.json       version, model kind and sizes, training data snapshot id,
-                                  feature schema, metrics, created_at, label counts
+    <version>/manifest.json       version, model kind and sizes, label mode, training data
+                                  snapshot id, feature schema, metrics, created_at, label
+                                  counts
     <version>/labels_seen.parquet every label the model saw: entity_id, label, ts, author,
-                                  split (train / val / test)
+                                  split (train / val / test); unlabelled negatives as
+                                  label ``unlabelled`` with their reference time
     champion.json                 the version inference uses
     decisions.jsonl               every champion-challenger decision
     drift.jsonl                   score-distribution drift per inference run
@@ -68,9 +70,14 @@ class ModelManifest:
     config : dict
         The training configuration.
     labels : dict
-        Fraud / legit counts per split part, and the latest label time seen.
+        Fraud / legit / unlabelled counts per split part, labelled accounts in all, and
+        the latest label time seen.
     created_at : str
         ISO 8601, UTC.
+    label_mode : str
+        ``supervised`` (fraud against legit labels) or ``positive_unlabelled`` (fraud
+        against unlabelled accounts); models saved before the mode existed were
+        supervised.
     """
 
     version: str
@@ -85,6 +92,7 @@ class ModelManifest:
     config: dict[str, Any]
     labels: dict[str, Any]
     created_at: str
+    label_mode: str = "supervised"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (with the format marker)."""
@@ -143,12 +151,13 @@ class ModelRegistry:
             config=run.config.as_dict(),
             labels={
                 "counts": run.split.counts(),
-                "total": labels.num_rows,
+                "total": run.split.labelled_rows(),
                 "latest_ts_us": int(labels.column("ts").to_numpy().max())
                 if labels.num_rows
                 else None,
             },
             created_at=created.isoformat(),
+            label_mode=run.split.mode.value,
         )
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".{version}.partial"

@@ -1,13 +1,19 @@
 """Training: time-split labels, point-in-time snapshots, mini-batches, early stopping.
 
 :func:`train` reads a store through its exports, splits the labelled accounts by label
-time (:func:`gnn.dataset.time_split`), builds the snapshot at the training cutoff (train
+time (:func:`gnn.labels.time_split`), builds the snapshot at the training cutoff (train
 and validation examples) and the one at the test cutoff (test examples), and trains on
 mini-batches of training accounts with a fixed neighbour fan-out. After every epoch the
-validation PR-AUC is measured with full-graph inference; training stops when it has not
-improved for ``patience`` epochs and the best epoch's weights are kept.
+validation PR-AUC is measured on the validation examples' sampled neighbourhoods; training
+stops when it has not improved for ``patience`` epochs and the best epoch's weights are
+kept.
 
-Class imbalance: the ``sage`` baseline uses class-weighted cross-entropy
+Label modes (:mod:`gnn.labels`): ``supervised`` (fraud against legit labels) or, when legit
+labels are missing or too few, ``positive_unlabelled`` (fraud against unlabelled
+accounts; the loss and the held-out figures are those of :mod:`gnn.pu`, and the
+validation PR-AUC of early stopping is that of fraud against unlabelled).
+
+Class imbalance, supervised: the ``sage`` baseline uses class-weighted cross-entropy
 (``pos_weight = legit / fraud``); ``h2sage`` uses the focal loss (Lin et al., 2017),
 :math:`-\\alpha_t (1 - p_t)^\\gamma \\log p_t`, with :math:`\\alpha` the legit share.
 
@@ -31,15 +37,21 @@ from torch_geometric.data import HeteroData
 
 from gnn.dataset import (
     GraphSnapshot,
-    LabelSplit,
-    SplitConfig,
     TemporalGraph,
     build_temporal_graph,
     edge_types,
     snapshot_id,
+)
+from gnn.labels import (
+    AccountFirstSeen,
+    ExampleKind,
+    LabelMode,
+    LabelSplit,
+    SplitConfig,
     time_split,
 )
 from gnn.models import ACCOUNT, AccountModel, ModelKind, build_model, sparse_adjacency
+from gnn.pu import PUMethod, nnpu_loss, pu_metrics, weighted_example_loss
 from gnn.sampling import FanoutSampler, sampled_batches
 from graph_service.errors import InvalidInput
 from graph_service.store import GraphStore
@@ -81,6 +93,14 @@ class TrainConfig:
         the small mini-batch operations several times slower; raise it on a dedicated
         host).
     split : SplitConfig
+        How labels become examples, including the label mode (``auto`` by default).
+    pu_method : PUMethod
+        Loss of positive-unlabelled training (``unlabelled_negative`` by default; see
+        :mod:`gnn.pu`).
+    class_prior : float
+        Share of fraud among all accounts assumed by ``nnpu`` (0.01; unused otherwise).
+    legit_weight : float
+        Weight of a legit label relative to an unlabelled account, positive-unlabelled (2).
     """
 
     model: ModelKind = ModelKind.H2SAGE
@@ -98,6 +118,9 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 1
     split: SplitConfig = field(default_factory=SplitConfig)
+    pu_method: PUMethod = PUMethod.UNLABELLED_NEGATIVE
+    class_prior: float = 0.01
+    legit_weight: float = 2.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -109,15 +132,36 @@ class TrainConfig:
             problems.append("dropout must be in [0, 1)")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             problems.append(f"device must be cpu or cuda, got {self.device!r}")
+        if not 0.0 < self.class_prior < 1.0:
+            problems.append("class_prior must be in (0, 1)")
+        if self.legit_weight <= 0:
+            problems.append("legit_weight must be > 0")
         if problems:
             raise InvalidInput("; ".join(problems))
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready parameters."""
+        """JSON-ready parameters (see :meth:`from_dict`)."""
         out = asdict(self)
         out["model"] = self.model.value
         out["fanout"] = list(self.fanout)
+        out["pu_method"] = self.pu_method.value
+        out["split"]["label_mode"] = self.split.label_mode.value
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The configuration of :meth:`as_dict` (a manifest's ``config``); options a model
+        saved before they existed take their defaults."""
+        fields = dict(data)
+        fields["model"] = ModelKind(fields["model"])
+        fields["fanout"] = tuple(fields["fanout"])
+        split = dict(fields.get("split") or {})
+        if "label_mode" in split:
+            split["label_mode"] = LabelMode(split["label_mode"])
+        fields["split"] = SplitConfig(**split)
+        if "pu_method" in fields:
+            fields["pu_method"] = PUMethod(fields["pu_method"])
+        return cls(**fields)
 
 
 @dataclass
@@ -133,8 +177,10 @@ class TrainingRun:
     snapshot : str
         Fingerprint of the exported data (:func:`gnn.dataset.snapshot_id`).
     metrics : dict
-        ``val`` / ``test``: ``roc_auc``, ``pr_auc``, ``n``, ``fraud``; ``epochs``,
-        ``best_epoch``, ``train_seconds``, ``history`` (validation PR-AUC per epoch).
+        ``val`` / ``test``: :func:`split_metrics` (supervised: ``roc_auc``, ``pr_auc``,
+        ``n``, ``fraud``; positive-unlabelled: :func:`gnn.pu.pu_metrics`); ``label_mode``,
+        ``epochs``, ``best_epoch``, ``train_seconds``, ``history`` (validation PR-AUC per
+        epoch).
     temporal : TemporalGraph
         The graph and its feature snapshots the run read.
     sampler : FanoutSampler
@@ -182,9 +228,10 @@ def train(
 
     Raises
     ------
+    TooFewLabels
+        If there are too few fraud labels (or, supervised, legit labels) to split.
     InvalidInput
-        If the labels cannot be split (too few of a class in a part) or the configuration
-        is invalid.
+        If the configuration is invalid.
 
     Notes
     -----
@@ -210,7 +257,7 @@ def train_on_tables(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInput("device cuda asked for, but no CUDA device is available")
     started = time.perf_counter()
-    split = time_split(labels, config.split)
+    split = time_split(labels, config.split, accounts=AccountFirstSeen.of(nodes, links))
     temporal = build_temporal_graph(nodes, links, split.cutoffs_us)
     graphs = [temporal.at(k) for k in range(len(temporal.features))]
     sampler = FanoutSampler(
@@ -238,9 +285,7 @@ def train_on_tables(
     train = Examples.of(temporal, split, "train")
     val = Examples.of(temporal, split, "val")
     test = Examples.of(temporal, split, "test")
-    positives = float(split.train_y.sum())
-    negatives = float(split.train_y.shape[0]) - positives
-    loss_fn = _loss(config, positives, negatives)
+    loss_fn = _loss(config, split)
     order = torch.Generator().manual_seed(config.seed)
     best_score, best_epoch, best_state = -1.0, -1, None
     history: list[float] = []
@@ -259,7 +304,7 @@ def train_on_tables(
             size = int(batch[ACCOUNT].batch_size)
             optimiser.zero_grad()
             logits = model(batch.x_dict, batch.edge_index_dict)[:size]
-            loss = loss_fn(logits, train.y[positions].to(device))
+            loss = loss_fn(logits, train.kind[positions].to(device))
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
         val_pr = _pr_auc(split.val_y, sampled_scores(model, sampler, graphs, val, config))
@@ -277,15 +322,19 @@ def train_on_tables(
     model.eval()
     train_seconds = time.perf_counter() - started
     metrics: dict[str, Any] = {
-        "val": binary_metrics(split.val_y, sampled_scores(model, sampler, graphs, val, config)),
-        "test": binary_metrics(split.test_y, sampled_scores(model, sampler, graphs, test, config)),
+        "label_mode": split.mode.value,
+        "val": split_metrics(split, "val", sampled_scores(model, sampler, graphs, val, config)),
+        "test": split_metrics(split, "test", sampled_scores(model, sampler, graphs, test, config)),
         "epochs": len(history),
         "best_epoch": best_epoch,
         "train_seconds": round(train_seconds, 3),
         "history": history,
     }
     model.to("cpu")
-    log.info("gnn trained", extra={"val": metrics["val"], "test": metrics["test"]})
+    log.info(
+        "gnn trained",
+        extra={"label_mode": split.mode.value, "val": metrics["val"], "test": metrics["test"]},
+    )
     return TrainingRun(
         model=model,
         config=config,
@@ -300,19 +349,35 @@ def train_on_tables(
 
 @dataclass(frozen=True)
 class Examples:
-    """One part of the split as sampler inputs: local index, snapshot, label."""
+    """One part of the split as sampler inputs: local index, snapshot, label, kind
+    (:class:`~gnn.labels.ExampleKind`)."""
 
     index: Tensor
     snapshot: Tensor
     y: Tensor
+    kind: Tensor
 
     @classmethod
     def of(cls, temporal: TemporalGraph, split: LabelSplit, part: str) -> Examples:
-        ids, ts, y = (getattr(split, f"{part}_{name}") for name in ("ids", "ts", "y"))
+        ids, ts, kind = (getattr(split, f"{part}_{name}") for name in ("ids", "ts", "kind"))
+        return cls.select(temporal, split, ids, ts, kind)
+
+    @classmethod
+    def select(
+        cls,
+        temporal: TemporalGraph,
+        split: LabelSplit,
+        ids: np.ndarray,
+        ts: np.ndarray,
+        kind: np.ndarray,
+    ) -> Examples:
+        """Examples of store ``ids`` read at reference times ``ts``."""
+        kind = np.asarray(kind, np.int64)
         return cls(
             index=torch.from_numpy(temporal.full.account_index(ids)),
             snapshot=torch.from_numpy(split.snapshot_of(ts)),
-            y=torch.from_numpy(np.asarray(y, np.float32)),
+            y=torch.from_numpy((kind == ExampleKind.FRAUD).astype(np.float32)),
+            kind=torch.from_numpy(kind),
         )
 
 
@@ -408,6 +473,29 @@ def full_graph_embeddings(
     return _FullGraph(snapshot, torch.device(device)).embeddings(model.to(device))
 
 
+def split_metrics(
+    split: LabelSplit, part: str, scores: np.ndarray, *, keep: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Held-out figures of one part: :func:`binary_metrics` when the split is supervised,
+    :func:`gnn.pu.pu_metrics` (lower bounds) when it is positive-unlabelled.
+
+    Parameters
+    ----------
+    split : LabelSplit
+    part : {"train", "val", "test"}
+    scores : ndarray of float
+        One score per kept example of the part, in order.
+    keep : ndarray of bool, optional
+        The part's examples that were scored (default: all).
+    """
+    kind = getattr(split, f"{part}_kind")
+    if keep is not None:
+        kind = kind[keep]
+    if split.mode == LabelMode.POSITIVE_UNLABELLED:
+        return pu_metrics(kind, scores)
+    return binary_metrics((kind == ExampleKind.FRAUD).astype(np.float32), scores)
+
+
 def binary_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """ROC-AUC, PR-AUC (average precision), rows and fraud count."""
     from sklearn.metrics import average_precision_score, roc_auc_score
@@ -428,27 +516,55 @@ def _pr_auc(y: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(y, scores))
 
 
-def _loss(
+def _loss(config: TrainConfig, split: LabelSplit) -> Callable[[Tensor, Tensor], Tensor]:
+    """``loss(logits, kind)`` of the training examples.
+
+    Supervised: class-weighted cross-entropy (``sage``) or the focal loss (``h2sage``).
+    Positive-unlabelled: the nnPU risk, or (``unlabelled_negative``) the architecture's
+    loss with unlabelled accounts as negatives and legit labels weighing ``legit_weight``.
+    """
+    counts = split.counts()["train"]
+    if split.mode == LabelMode.POSITIVE_UNLABELLED:
+        if config.pu_method == PUMethod.NNPU:
+            return nnpu_loss(config.class_prior, config.legit_weight)
+        negatives = counts["unlabelled"] + config.legit_weight * counts["legit"]
+        return weighted_example_loss(
+            _weighted_loss(config, float(counts["fraud"]), float(negatives)), config.legit_weight
+        )
+    positives, negatives = float(counts["fraud"]), float(counts["legit"])
+    supervised = _weighted_loss(config, positives, negatives)
+
+    def loss(logits: Tensor, kind: Tensor) -> Tensor:
+        return supervised(logits, (kind == ExampleKind.FRAUD).to(logits.dtype), None)
+
+    return loss
+
+
+def _weighted_loss(
     config: TrainConfig, positives: float, negatives: float
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """Class-weighted cross-entropy (``sage``) or the focal loss (``h2sage``)."""
+) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
+    """Class-weighted cross-entropy (``sage``) or the focal loss (``h2sage``), with
+    optional per-example weights."""
     if config.model == ModelKind.SAGE:
         weight = torch.tensor(negatives / max(positives, 1.0))
 
-        def weighted(logits: Tensor, y: Tensor) -> Tensor:
+        def weighted(logits: Tensor, y: Tensor, example_weight: Tensor | None) -> Tensor:
             return torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, y, pos_weight=weight.to(logits.device)
+                logits, y, weight=example_weight, pos_weight=weight.to(logits.device)
             )
 
         return weighted
     alpha = negatives / max(positives + negatives, 1.0)
     gamma = config.focal_gamma
 
-    def focal(logits: Tensor, y: Tensor) -> Tensor:
+    def focal(logits: Tensor, y: Tensor, example_weight: Tensor | None) -> Tensor:
         ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
         p = torch.sigmoid(logits)
         p_t = p * y + (1 - p) * (1 - y)
         alpha_t = alpha * y + (1 - alpha) * (1 - y)
-        return (alpha_t * (1 - p_t) ** gamma * ce).mean()
+        per_example = alpha_t * (1 - p_t) ** gamma * ce
+        if example_weight is not None:
+            per_example = per_example * example_weight
+        return per_example.mean()
 
     return focal

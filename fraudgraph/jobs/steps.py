@@ -235,7 +235,13 @@ def ingest(ctx: StepContext) -> dict[str, Any]:
 
 
 def gnn_train(ctx: StepContext) -> dict[str, Any]:
-    """Train a GNN and challenge the champion (when the spec asks for it or none exists)."""
+    """Train a GNN and challenge the champion (when the spec asks for it or none exists).
+
+    Too few labels to train (:class:`gnn.labels.TooFewLabels`, none at all included) is a
+    skip with the counts as its reason, not a failure: the run goes on with the champion,
+    if there is one, or without ``gnn_score``.
+    """
+    from gnn.labels import TooFewLabels
     from gnn.training import TrainConfig
 
     if ctx.spec.gnn == "off":
@@ -258,10 +264,9 @@ def gnn_train(ctx: StepContext) -> dict[str, Any]:
                 margin=0.005,
                 progress=on_epoch,
             )
-        except InvalidInput as exc:
-            if champion is None and "label" in str(exc):
-                raise StepSkipped(f"no GNN trained: {exc}") from exc
-            raise
+        except TooFewLabels as exc:
+            keeps = f"; champion {champion} stays" if champion else ""
+            raise StepSkipped(f"no GNN trained: {exc}{keeps}") from exc
     ingested = ctx.result_of("ingest")
     if "data" in ingested:
         # The run scores with the champion it leaves behind: a later run over the same

@@ -45,6 +45,8 @@ def test_infer_before_training_fails_with_one_line(ingested: Path) -> None:
     [
         (["train", "--model", "gat"], "--model must be one of"),
         (["train", "--device", "tpu"], "device must be cpu or cuda"),
+        (["train", "--label-mode", "some"], "--label-mode must be one of"),
+        (["train", "--pu-method", "spy"], "--pu-method must be one of"),
         (["promote", "--version", "../x"], "is not a model version"),
         (["promote", "--metric", "accuracy"], "metric must be"),
     ],
@@ -53,6 +55,21 @@ def test_bad_input_exits_2_with_one_line(ingested: Path, args: list[str], messag
     """Each rejected input gives exit code 2 and one line on stderr."""
     result = fraudgraph("gnn", *args, "--store", str(ingested), "--json")
     _one_line_error(result, 2, message)
+
+
+def test_train_without_fraud_labels_fails_with_one_line_naming_the_counts(
+    ingested: Path,
+) -> None:
+    """A store with events and no labels: train exits 2 with one line giving the counts."""
+    events_only = ingested.parent / "store-events-only"
+    loaded = fraudgraph(
+        "ingest", str(ingested.parent / "scenario" / "events"), "--store", str(events_only)
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    result = fraudgraph("gnn", "train", "--store", str(events_only), "--json")
+    _one_line_error(
+        result, 2, "too few fraud labels to train: 0 fraud (train 0, validation 0, test 0)"
+    )
 
 
 def test_train_infer_evaluate_promote(ingested: Path) -> None:
@@ -87,6 +104,7 @@ def test_train_infer_evaluate_promote(ingested: Path) -> None:
     report = json.loads(evaluated.stdout)
     assert report["champion"] == result["version"]
     assert [m["version"] for m in report["models"]] == [result["version"]]
+    assert report["models"][0]["label_mode"] == "supervised"
     assert len(report["decisions"]) == 1 and len(report["drift"]) == 1
     again = fraudgraph("gnn", "promote", "--store", str(ingested), "--json")
     _one_line_error(again, 2, "already the champion")

@@ -34,6 +34,28 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> ScenarioSummary:
 
 
 @pytest.fixture(scope="module")
+def fraud_only_store(
+    scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmbeddedStore]:
+    """The scenario's events and only its fraud labels, as a bank has them."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    work = tmp_path_factory.mktemp("gnn-fraud-only")
+    labels = pacsv.read_csv(scenario.labels_path)
+    fraud_labels = work / "fraud-labels.csv"
+    pacsv.write_csv(labels.filter(pc.equal(labels.column("label"), "fraud")), fraud_labels)
+    embedded = EmbeddedStore(work / "store", memory_limit="1GB", threads=2)
+    ingestor = Ingestor(embedded, quarantine_dir=work / "quarantine")
+    try:
+        ingestor.run([scenario.events_path, fraud_labels])
+    finally:
+        ingestor.close()
+    yield embedded
+    embedded.close()
+
+
+@pytest.fixture(scope="module")
 def store(
     scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EmbeddedStore]:

@@ -5,6 +5,7 @@ accounts each with their own device and phone, a few two-person households shari
 address, everyone on one carrier IP and a popular merchant; fraud rings of four accounts
 share one emulator device and one phone. Accounts are created over 100 days and labelled
 thirty days after creation, so a time split has every class in every part.
+:func:`fraud_only` drops the legit labels (a positive-unlabelled split then follows).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
@@ -163,3 +165,12 @@ def planted_graph(
         future_device=future_device,
         last_label=last_label,
     )
+
+
+def fraud_only(labels: pa.Table, *, keep_legit: int = 0) -> pa.Table:
+    """``labels`` without its legit rows (the first ``keep_legit`` of them kept), as a bank
+    that confirms fraud but rarely confirms legitimacy has them."""
+    legit = np.flatnonzero(np.asarray(labels.column("label").to_pylist()) == "legit")
+    drop = np.zeros(labels.num_rows, bool)
+    drop[legit[keep_legit:]] = True
+    return labels.filter(pa.array(~drop))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from gnn.dataset import build_graph_from_store, time_split
+from gnn.dataset import build_graph_from_store
+from gnn.labels import time_split
 from graph_service.embedded.store import EmbeddedStore
 from ingestion.synthetic import ScenarioSummary
 from tests.gnn.conftest import ingest

@@ -81,3 +81,29 @@ def test_train_challenge_promote_and_infer(
     assert Decision(**log[1]).champion == first
     with pytest.raises(InvalidInput):
         challenge(store, registry, second)
+
+
+def test_fraud_only_labels_train_challenge_and_infer(
+    fraud_only_store: EmbeddedStore, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A store with fraud labels only: training is positive-unlabelled and says so in the
+    manifest; champion-challenger rebuilds the same split from the store and scores both
+    models on the same held-out fraud labels and unlabelled accounts (lower bounds);
+    inference writes gnn_score with the champion."""
+    registry = ModelRegistry(tmp_path_factory.mktemp("registry-pu"))
+    config = TrainConfig(hidden=16, max_epochs=3, batch_size=64, threads=1)
+    first = registry.register(train(fraud_only_store, config))
+    assert first.label_mode == "positive_unlabelled"
+    assert first.metrics["test"]["lower_bound"] and first.metrics["test"]["unlabelled"] > 0
+    assert challenge(fraud_only_store, registry, first.version).promoted
+    second = registry.register(
+        train(fraud_only_store, TrainConfig(hidden=16, max_epochs=2, batch_size=64, seed=7))
+    ).version
+    kept = challenge(fraud_only_store, registry, second, policy=ChampionPolicy(margin=0.99))
+    assert kept.challenger_metrics is not None and kept.champion_metrics is not None
+    assert kept.challenger_metrics["lower_bound"] and kept.champion_metrics["lower_bound"]
+    for figure in ("n", "fraud", "unlabelled"):
+        assert kept.challenger_metrics[figure] == kept.champion_metrics[figure] > 0
+    result = infer(fraud_only_store, registry)
+    assert result.version == first.version
+    assert fraud_only_store.read_scores(GNN_SCORE).num_rows == result.ids.shape[0]

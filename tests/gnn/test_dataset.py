@@ -12,17 +12,15 @@ import torch
 from gnn.dataset import (
     ACCOUNT_FEATURES,
     IDENTIFIER_FEATURES,
-    SplitConfig,
     build_graph,
     build_temporal_graph,
     edge_types,
-    latest_account_labels,
-    time_split,
 )
+from gnn.labels import PARTS, ExampleKind, LabelMode, time_split
 from gnn.training import TrainConfig, train_on_tables
 from graph_service.errors import InvalidInput
 from graph_service.model import LinkType, NodeType
-from tests.gnn.graphs import day, planted_graph
+from tests.gnn.graphs import day, fraud_only, planted_graph
 
 FAST = TrainConfig(hidden=16, max_epochs=4, patience=4, batch_size=16, threads=1)
 
@@ -79,42 +77,6 @@ def test_a_cutoff_keeps_only_older_links_and_features() -> None:
     assert torch.all(full.data["Account"].x[:, links_column] > 0)
 
 
-def test_time_split_orders_parts_by_label_time() -> None:
-    """Training labels are older than validation ones, which are older than test ones;
-    every example's snapshot is at or before its own label time."""
-    g = planted_graph()
-    split = time_split(g.labels)
-    assert split.train_ts.max() < split.val_ts.min() <= split.val_ts.max() < split.test_ts.min()
-    assert split.train_cutoff_us == split.val_ts.min()
-    for ts in (split.train_ts, split.val_ts, split.test_ts):
-        assert np.all(split.cutoffs_us[split.snapshot_of(ts)] <= ts)
-    counts = split.counts()
-    assert all(part["fraud"] > 0 and part["legit"] > 0 for part in counts.values())
-    assert split.labels.column("split").to_pylist().count("train") == split.train_ids.shape[0]
-
-
-def test_time_split_needs_both_classes_in_every_part() -> None:
-    """Too few fraud labels for a part raises InvalidInput naming the part."""
-    g = planted_graph(legit=40, rings=1)
-    with pytest.raises(InvalidInput, match="labels hold"):
-        time_split(g.labels, SplitConfig(min_per_class=3))
-    with pytest.raises(InvalidInput, match="fraction"):
-        time_split(g.labels, SplitConfig(train_fraction=0.9, val_fraction=0.2))
-
-
-def test_the_latest_label_of_an_account_wins() -> None:
-    """An account relabelled legit after a fraud label counts as legit."""
-    g = planted_graph(legit=10, rings=1)
-    first = g.labels.slice(0, 1).to_pylist()[0]
-    relabel = dict(first, label="fraud" if first["label"] == "legit" else "legit")
-    relabel["ts"] = first["ts"] + timedelta(days=1)
-    table = pa.concat_tables([g.labels, pa.Table.from_pylist([relabel], schema=g.labels.schema)])
-    latest = latest_account_labels(table)
-    assert latest.num_rows == g.labels.num_rows
-    row = latest.filter(pa.compute.equal(latest.column("entity_id"), first["entity_id"]))
-    assert row.column("label").to_pylist() == [relabel["label"]]
-
-
 def test_a_future_only_signal_is_invisible() -> None:
     """Links first seen after every label (every fraud account on one shared emulator)
     change no snapshot's features and not the trained model; the same links in the past
@@ -139,6 +101,43 @@ def test_a_future_only_signal_is_invisible() -> None:
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert run_base.metrics["test"] == run_future.metrics["test"]
     run_past = train_on_tables(past.nodes, past.links, past.labels, FAST)
+    state_c = run_past.model.state_dict()
+    assert not all(torch.equal(state_a[k], state_c[k]) for k in state_a)
+
+
+def test_unlabelled_negatives_see_nothing_after_their_reference_time() -> None:
+    """Fraud labels only (positive-unlabelled): every unlabelled negative is read on a
+    snapshot no later than its reference time and its sampled neighbourhood holds no link
+    first seen at or after that time; links planted after every label leave the split,
+    the weights and the figures unchanged, the same links in the past change them."""
+    base, future, past = (
+        planted_graph(future_signal=f, past_signal=p)
+        for f, p in ((False, False), (True, False), (False, True))
+    )
+    run = train_on_tables(base.nodes, base.links, fraud_only(base.labels), FAST)
+    assert run.split.mode == LabelMode.POSITIVE_UNLABELLED
+    checked = 0
+    for part in PARTS:
+        examples = run.examples[part]
+        ts = getattr(run.split, f"{part}_ts")
+        unlabelled = (examples.kind == ExampleKind.UNLABELLED).numpy()
+        assert unlabelled.any()
+        cutoffs = run.temporal.cutoffs_us[examples.snapshot.numpy()]
+        assert np.all(cutoffs[unlabelled] <= ts[unlabelled])
+        for k in np.unique(examples.snapshot.numpy()[unlabelled]):
+            rows = unlabelled & (examples.snapshot.numpy() == k)
+            sample = run.sampler.sample("Account", examples.index[rows], cutoff=int(k))
+            for edge_type, edge in sample.edge.items():
+                when = run.temporal.full.edge_time[edge_type][edge]
+                assert bool(torch.all(when < int(ts[rows].min()))), edge_type
+                checked += int(edge.shape[0])
+    assert checked > 0
+    run_future = train_on_tables(future.nodes, future.links, fraud_only(future.labels), FAST)
+    assert np.array_equal(run.split.train_ids, run_future.split.train_ids)
+    state_a, state_b = run.model.state_dict(), run_future.model.state_dict()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert run.metrics["test"] == run_future.metrics["test"]
+    run_past = train_on_tables(past.nodes, past.links, fraud_only(past.labels), FAST)
     state_c = run_past.model.state_dict()
     assert not all(torch.equal(state_a[k], state_c[k]) for k in state_a)
 

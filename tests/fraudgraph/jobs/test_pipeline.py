@@ -141,6 +141,52 @@ def test_a_failing_step_fails_the_run_and_frees_the_store(scenario, tmp_path: Pa
     assert run_inline(pipeline_spec(scenario, store))["status"] == "succeeded"
 
 
+def test_gnn_steps_skip_cleanly_without_fraud_labels(scenario, tmp_path: Path) -> None:
+    """Labels without a single fraud label: gnn_train is skipped with the counts as its
+    reason, gnn_infer for want of a champion, and the rest of the run succeeds. With a
+    champion in place, a run asked to retrain on too few labels keeps it and scores with
+    it."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    from gnn.registry import ModelRegistry, default_registry_root
+    from gnn.training import TrainConfig, train_on_tables
+    from tests.gnn.graphs import planted_graph
+
+    labels = pacsv.read_csv(scenario.labels_path)
+    legit_only = tmp_path / "legit-labels.csv"
+    pacsv.write_csv(labels.filter(pc.equal(labels.column("label"), "legit")), legit_only)
+    store = tmp_path / "store"
+    inputs = (str(scenario.events_path), str(legit_only))
+    run = run_inline(pipeline_spec(scenario, store, gnn="auto", inputs=inputs))
+    assert run["status"] == "succeeded" and run["error"] is None
+    statuses = _statuses(run)
+    assert statuses["gnn_train"] == statuses["gnn_infer"] == "skipped"
+    assert {statuses[s] for s in ("analyse", "flag", "publish", "evaluate")} == {"succeeded"}
+    steps = run["step_records"]
+    reason = steps["gnn_train"]["result"]["skipped"]
+    assert "too few fraud labels to train: 0 fraud (train 0, validation 0, test 0)" in reason
+    assert "no champion" in steps["gnn_infer"]["result"]["skipped"]
+
+    g = planted_graph(legit=80, rings=6)
+    config = TrainConfig(hidden=8, max_epochs=2, batch_size=16)
+    registry = ModelRegistry(default_registry_root(store))
+    version = registry.register(train_on_tables(g.nodes, g.links, g.labels, config)).version
+    registry.set_champion(version)
+    retrain = pipeline_spec(
+        scenario, store, gnn="train", inputs=inputs, steps=("ingest", "gnn_train", "gnn_infer")
+    )
+    again = run_inline(retrain)
+    assert again["status"] == "succeeded"
+    assert _statuses(again) == {
+        "ingest": "succeeded",
+        "gnn_train": "skipped",
+        "gnn_infer": "succeeded",
+    }
+    assert f"champion {version} stays" in again["step_records"]["gnn_train"]["result"]["skipped"]
+    assert again["step_records"]["gnn_infer"]["result"]["version"] == version
+
+
 def test_redelivered_steps_are_harmless(scenario, tmp_path: Path) -> None:
     """A step delivered again after it finished returns its record and changes nothing; a
     step left "running" by a dead worker runs again (attempt 2) to the same final state."""
