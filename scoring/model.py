@@ -1,15 +1,14 @@
-"""Calibrated entity risk: a versioned model trained on the store's labels, or a
-transparent weighted score when labels are too few.
+"""Entity risk learned from the store's labels, however few and one-sided they are.
 
-Training rows are the labelled accounts (``fraud`` = 1, ``legit`` = 0). The model is a
-``HistGradientBoostingClassifier`` wrapped in isotonic ``CalibratedClassifierCV``; its
-quality is measured out of fold (every labelled row scored by a model that did not see
-it) before it is refitted on every label. Labelled accounts keep their out-of-fold risk,
-so a label never scores its own account. No
-feature is derived from the account's own label (see :mod:`scoring.features`).
-
-With fewer than ``min_labels_per_class`` labels of either class, :func:`fallback_risk`
-gives a documented weighted score instead, still in [0, 1].
+Banks know confirmed fraud (chargebacks, SARs, investigators' verdicts) and rarely
+confirm anyone legitimate: everyone else is simply unlabelled. :func:`train_pu_model`
+learns from exactly that (positive-unlabelled learning): confirmed fraud against
+unlabelled accounts as weighted negatives, the legit labels there are as stronger
+negatives, every account scored out of fold so that no label scores its own account, the
+scores calibrated to a fraud probability through the label frequency (Elkan & Noto,
+2008). :func:`label_mode` says which regime a store is in; with too few fraud labels the
+analysis scores accounts by their population-relative evidence instead
+(:mod:`scoring.surprise`).
 
 A :class:`ScoringModel` is saved and loaded as one file (pickle of the fitted estimator
 with its version, feature names and metrics); loading refuses a feature schema that does
@@ -36,27 +35,6 @@ log = logging.getLogger(__name__)
 
 #: Format marker of saved model files.
 MODEL_FORMAT: Final = "fraudgraph-scoring-model/1"
-
-#: Transparent fallback: feature -> (weight, scale). Each feature contributes
-#: ``weight * min(value / scale, 1)``; the risk is ``1 - exp(-sum)``.
-FALLBACK_WEIGHTS: Final[dict[str, tuple[float, float]]] = {
-    "rare_shared_device": (0.8, 1.0),
-    "rare_shared_phone": (0.6, 1.0),
-    "rare_shared_email": (0.6, 1.0),
-    "rare_shared_card": (0.6, 1.0),
-    "rare_shared_address": (0.3, 1.0),
-    "rare_shared_merchant": (0.3, 2.0),
-    "emulator_devices": (1.0, 1.0),
-    "rooted_devices": (0.4, 1.0),
-    "proxy_ips": (0.6, 1.0),
-    "signup_burst": (1.0, 5.0),
-    "in_cycle": (0.8, 1.0),
-    "fan_in": (0.4, 5.0),
-    "seeded_score": (1.0, 20.0),
-    "community_fraud_fraction": (1.5, 0.3),
-    "community_density": (0.3, 1.0),
-    "gnn_score": (1.0, 1.0),
-}
 
 
 class SchemaMismatch(InvalidInput):
@@ -195,127 +173,6 @@ def _single_thread() -> Any:
     return threadpool_limits(limits=1)
 
 
-def _estimator(seed: int) -> Any:
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    base = HistGradientBoostingClassifier(
-        max_iter=100,
-        learning_rate=0.1,
-        max_leaf_nodes=15,
-        l2_regularization=1.0,
-        random_state=seed,
-    )
-    return CalibratedClassifierCV(base, method="isotonic", cv=3)
-
-
-def train_model(
-    features: pa.Table,
-    labels: np.ndarray,
-    feature_names: Sequence[str],
-    *,
-    seed: int = 42,
-    folds: int = 3,
-) -> tuple[ScoringModel, np.ndarray]:
-    """Fit and version a calibrated model on labelled rows, with out-of-fold risks.
-
-    Every labelled row is scored once by a model fitted on the other folds; those
-    out-of-fold risks give the held-out metrics and are returned, so a caller can score
-    labelled accounts without their own label. The final model is then fitted on every
-    row.
-
-    Parameters
-    ----------
-    features : pa.Table
-        The labelled rows only.
-    labels : ndarray of int, shape (rows,)
-        1 = fraud, 0 = legit.
-    feature_names : sequence of str
-    seed : int
-        Seeds the folds and the trees (same data, same model).
-    folds : int
-        Stratified folds of the out-of-fold scoring (at most the rows of the rarer class).
-
-    Returns
-    -------
-    model : ScoringModel
-        ``metrics``: out-of-fold ``auc`` and ``brier``, ``positives``, ``negatives``,
-        ``held_out`` (rows scored out of fold: all of them).
-    out_of_fold : ndarray of float64, shape (rows,)
-
-    Raises
-    ------
-    InvalidInput
-        If either class has fewer than 5 rows.
-
-    Notes
-    -----
-    ``(folds + 1) * 3`` gradient-boosting fits (three calibration folds each) on the
-    labelled rows only: O(rows * features * iterations) each.
-    """
-    from sklearn.metrics import brier_score_loss, roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    y = np.asarray(labels, np.int64)
-    positives, negatives = int(y.sum()), int((1 - y).sum())
-    if min(positives, negatives) < 5:
-        raise InvalidInput(f"need 5 labels per class, got {positives} fraud / {negatives} legit")
-    x = feature_matrix(features, feature_names)
-    splits = max(2, min(folds, positives, negatives))
-    cv = StratifiedKFold(n_splits=splits, shuffle=True, random_state=seed)
-    with _single_thread():
-        predicted = cross_val_predict(_estimator(seed), x, y, cv=cv, method="predict_proba")
-        estimator = _estimator(seed).fit(x, y)
-    out_of_fold = np.clip(np.asarray(predicted[:, 1], np.float64), 0.0, 1.0)
-    metrics = {
-        "auc": float(roc_auc_score(y, out_of_fold)),
-        "brier": float(brier_score_loss(y, out_of_fold)),
-        "positives": float(positives),
-        "negatives": float(negatives),
-        "held_out": float(y.shape[0]),
-    }
-    digest = hashlib.sha256()
-    digest.update(",".join(feature_names).encode())
-    digest.update(np.ascontiguousarray(x).tobytes())
-    digest.update(y.tobytes())
-    digest.update(str(seed).encode())
-    version = f"hgb-{digest.hexdigest()[:12]}"
-    log.info("entity model trained", extra={"version": version, **metrics})
-    model = ScoringModel(
-        version=version, feature_names=tuple(feature_names), metrics=metrics, estimator=estimator
-    )
-    return model, out_of_fold
-
-
-def fallback_risk(features: pa.Table) -> np.ndarray:
-    """The transparent score used without enough labels.
-
-    ``risk = 1 - exp(-sum_f w_f * min(x_f / s_f, 1))`` over :data:`FALLBACK_WEIGHTS`
-    (rare shared identifiers, device and IP flags, sign-up bursts, money cycles and
-    fan-in, fraud-seeded score and community fraud fraction, community density).
-
-    Parameters
-    ----------
-    features : pa.Table
-        :func:`scoring.features.account_features` output (missing columns count as 0).
-
-    Returns
-    -------
-    ndarray of float64, values in [0, 1)
-
-    Notes
-    -----
-    O(rows * len(FALLBACK_WEIGHTS)).
-    """
-    total = np.zeros(features.num_rows)
-    for name, (weight, scale) in FALLBACK_WEIGHTS.items():
-        if name not in features.column_names:
-            continue
-        values = feature_matrix(features, [name])[:, 0]
-        total += weight * np.minimum(np.maximum(values, 0.0) / scale, 1.0)
-    return 1.0 - np.exp(-total)
-
-
 class LabelMode(StrEnum):
     """How the entity model learned from the store's labels."""
 
@@ -390,56 +247,67 @@ def train_pu_model(
     *,
     seed: int = 42,
     folds: int = 3,
+    bags: int = 3,
+    unlabelled_per_positive: float = 10.0,
     max_unlabelled: int = 50_000,
-    legit_weight: float = 5.0,
+    legit_copies: int = 5,
 ) -> tuple[ScoringModel, np.ndarray]:
     """Learn fraud from positive and unlabelled accounts; score every account out of fold.
 
-    Every account is given a fold by a seeded hash of its row. For each fold, a gradient-
-    boosting classifier is trained on the labelled fraud of the other folds (positives)
-    against the legit labels of the other folds and a sample of at most
-    ``max_unlabelled`` of their unlabelled accounts (negatives: a few fraudsters hide
-    among them, which only costs the classifier a little sharpness), with the classes
-    balanced by weight and legit labels weighing ``legit_weight`` times an unlabelled
-    account; it then scores the fold's accounts. So every account, labelled or not, is
-    scored by a model that never saw it. The out-of-fold scores are calibrated to
-    ``P(labelled | x)`` by isotonic regression and divided by the label frequency ``c``
-    (Elkan & Noto, 2008): a probability of fraud whatever share of the fraud is labelled.
-    A final model fitted on every fold is kept for scoring other data.
+    Bagging positive-unlabelled learning (Mordelet & Vert, 2014): every account is given
+    one of ``folds`` folds by a seeded hash of its row. For each fold, ``bags``
+    gradient-boosting classifiers are trained, each on the labelled fraud of the other
+    folds (positives) against the legit labels of the other folds and its own random
+    sample of the other folds' unlabelled accounts (``unlabelled_per_positive`` per
+    positive, at most ``max_unlabelled``). A sample holds few of the fraudsters hiding
+    among the unlabelled, so no model learns them as legitimate, and the bags' average is
+    smooth. The fold's accounts, labelled or not, are scored by the mean of its bags, so
+    every account is scored by models that never saw it. A legit label counts
+    ``legit_copies`` times (its row repeated) against an unlabelled account's once. The out-of-fold
+    scores are calibrated to ``P(labelled | x)`` by isotonic regression and divided by
+    the label frequency ``c = P(labelled | fraud)``, the mean calibrated score of the
+    labelled fraud (Elkan & Noto, 2008): a probability of fraud whatever share of the
+    fraud is labelled. The first fold's bags are kept as the model that scores other
+    data.
 
     Parameters
     ----------
     features : pa.Table
         Every account's features.
     fraud, legit : ndarray of bool, shape (rows,)
-        Labelled fraud and labelled legit rows (disjoint).
+        Labelled fraud and labelled legit rows (a row in both counts as fraud).
     feature_names : sequence of str
     seed : int
     folds : int
         Out-of-fold partitions (>= 2).
+    bags : int
+        Classifiers per fold (>= 1).
+    unlabelled_per_positive : float
+        Unlabelled accounts sampled per positive in each bag.
     max_unlabelled : int
-        Unlabelled accounts sampled as negatives per fit.
-    legit_weight : float
+        At most this many unlabelled accounts per bag.
+    legit_copies : int
+        Times a legit label's row enters each bag (>= 1).
 
     Returns
     -------
     model : ScoringModel
         ``metrics``: out-of-fold ``auc`` and ``pr_auc`` of labelled fraud against every
         other account (a lower bound: unlabelled fraud counts as negative there),
-        ``recall_top_1pct`` (labelled fraud among the top 1% of scores), ``label_frequency``,
-        ``positives``, ``negatives`` (legit labels), ``unlabelled``.
+        ``recall_top_1pct`` (labelled fraud among the top 1% of scores),
+        ``label_frequency``, ``positives``, ``negatives`` (legit labels), ``unlabelled``.
     risk : ndarray of float64, shape (rows,)
         Out-of-fold fraud probability of every row.
 
     Raises
     ------
     InvalidInput
-        With fewer than 2 * folds fraud labels, or ``folds < 2``.
+        With fewer than 2 * folds fraud labels, ``folds < 2`` or ``bags < 1``.
 
     Notes
     -----
-    ``folds + 1`` gradient-boosting fits on at most ``|fraud| + |legit| + max_unlabelled``
-    rows each, and one prediction of every row: O(rows * features * iterations).
+    ``folds * bags`` gradient-boosting fits on ``|fraud| + |legit| + sample`` rows each,
+    and ``bags`` predictions of every row: O(rows * bags * trees).
     """
     from sklearn.isotonic import IsotonicRegression
     from sklearn.metrics import average_precision_score, roc_auc_score
@@ -447,8 +315,10 @@ def train_pu_model(
     fraud = np.asarray(fraud, np.bool_)
     legit = np.asarray(legit, np.bool_) & ~fraud
     rows = fraud.shape[0]
-    if folds < 2:
-        raise InvalidInput(f"folds must be >= 2, got {folds}")
+    if folds < 2 or bags < 1 or legit_copies < 1:
+        raise InvalidInput(
+            f"folds must be >= 2, bags and legit_copies >= 1; got {folds}, {bags}, {legit_copies}"
+        )
     if int(fraud.sum()) < 2 * folds:
         raise InvalidInput(f"need {2 * folds} fraud labels to learn from, got {int(fraud.sum())}")
     x = feature_matrix(features, feature_names)
@@ -456,26 +326,29 @@ def train_pu_model(
     fold = ((mixed >> np.uint64(17)) % np.uint64(folds)).astype(np.int64)
     rng = np.random.default_rng(seed)
     raw = np.zeros(rows)
+    kept: list[Any] = []
     with _single_thread():
         for f in range(folds):
-            train = _pu_training_rows(fold != f, fraud, legit, max_unlabelled, rng)
-            estimator = _pu_fit(x, train, fraud, legit, legit_weight, seed)
+            allowed = fold != f
+            positives = int((allowed & fraud).sum())
+            sample = int(min(max_unlabelled, unlabelled_per_positive * positives))
             held = np.flatnonzero(fold == f)
-            raw[held] = estimator.predict_proba(x[held])[:, 1]
-        final = _pu_fit(
-            x,
-            _pu_training_rows(np.ones(rows, np.bool_), fraud, legit, max_unlabelled, rng),
-            fraud,
-            legit,
-            legit_weight,
-            seed,
-        )
+            ensemble = [
+                _pu_fit(
+                    x,
+                    _pu_training_rows(allowed, fraud, legit, sample, legit_copies, rng),
+                    fraud,
+                    seed + b,
+                )
+                for b in range(bags)
+            ]
+            raw[held] = np.mean([m.predict_proba(x[held])[:, 1] for m in ensemble], axis=0)
+            if f == 0:
+                kept = ensemble
     calibration = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     calibration.fit(raw, fraud.astype(np.float64))
     label_frequency = float(np.mean(calibration.predict(raw[fraud])))
-    estimator = PUCalibrated(final, calibration, label_frequency)
-    # The final model's raw scores differ from the out-of-fold ones only by its training
-    # sample; its calibration is the out-of-fold one.
+    estimator = PUCalibrated(_BaggedClassifier(kept), calibration, label_frequency)
     risk = np.asarray(np.clip(calibration.predict(raw) / max(label_frequency, 1e-9), 0, 1))
     top = raw >= np.quantile(raw, 0.99) if rows else np.zeros(0, np.bool_)
     metrics = {
@@ -492,7 +365,8 @@ def train_pu_model(
     digest.update(np.ascontiguousarray(x).tobytes())
     digest.update(fraud.tobytes())
     digest.update(legit.tobytes())
-    digest.update(f"{seed}/{folds}/{max_unlabelled}/{legit_weight}".encode())
+    digest.update(f"{seed}/{folds}/{bags}/{unlabelled_per_positive}/{max_unlabelled}".encode())
+    digest.update(f"{legit_copies}".encode())
     version = f"pu-hgb-{digest.hexdigest()[:12]}"
     log.info("positive-unlabelled entity model trained", extra={"version": version, **metrics})
     model = ScoringModel(
@@ -501,43 +375,50 @@ def train_pu_model(
     return model, risk
 
 
+class _BaggedClassifier:
+    """The mean of several fitted classifiers' ``predict_proba``."""
+
+    def __init__(self, members: Sequence[Any]) -> None:
+        self.members = list(members)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Mean class probabilities of the members."""
+        return np.asarray(np.mean([m.predict_proba(x) for m in self.members], axis=0))
+
+
 def _pu_training_rows(
     allowed: np.ndarray,
     fraud: np.ndarray,
     legit: np.ndarray,
-    max_unlabelled: int,
+    sample: int,
+    legit_copies: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Training rows: every allowed labelled row and a sample of allowed unlabelled ones."""
-    labelled = np.flatnonzero(allowed & (fraud | legit))
+    """Training rows: every allowed fraud row, every allowed legit row ``legit_copies``
+    times, and a sample of the allowed unlabelled ones."""
+    positives = np.flatnonzero(allowed & fraud)
+    negatives = np.repeat(np.flatnonzero(allowed & legit), legit_copies)
     unlabelled = np.flatnonzero(allowed & ~fraud & ~legit)
-    if unlabelled.shape[0] > max_unlabelled:
-        unlabelled = np.sort(rng.choice(unlabelled, max_unlabelled, replace=False))
-    return np.concatenate([labelled, unlabelled])
+    if unlabelled.shape[0] > sample:
+        unlabelled = np.sort(rng.choice(unlabelled, sample, replace=False))
+    return np.concatenate([positives, negatives, unlabelled])
 
 
-def _pu_fit(
-    x: np.ndarray,
-    rows: np.ndarray,
-    fraud: np.ndarray,
-    legit: np.ndarray,
-    legit_weight: float,
-    seed: int,
-) -> Any:
-    """One class-balanced gradient-boosting fit on ``rows``."""
+def _pu_fit(x: np.ndarray, rows: np.ndarray, fraud: np.ndarray, seed: int) -> Any:
+    """One gradient-boosting fit on ``rows``.
+
+    Unweighted: the bag's sample already sets the class balance (and the calibration
+    undoes it), and per-row weights would send the feature binning down a far slower
+    weighted-quantile path.
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    y = fraud[rows].astype(np.int64)
-    weight = np.where(legit[rows], legit_weight, 1.0)
-    negatives = weight[y == 0].sum()
-    positives = max(float(y.sum()), 1.0)
-    weight = np.where(y == 1, negatives / positives, weight)
     estimator = HistGradientBoostingClassifier(
-        max_iter=150,
-        learning_rate=0.08,
+        max_iter=100,
+        learning_rate=0.1,
         max_leaf_nodes=15,
         min_samples_leaf=20,
         l2_regularization=1.0,
         random_state=seed,
     )
-    return estimator.fit(x[rows], y, sample_weight=weight)
+    return estimator.fit(x[rows], fraud[rows].astype(np.int64))

@@ -16,6 +16,7 @@ from graph_service.model import NodeType
 from ingestion.loader import Ingestor
 from ingestion.synthetic import ScenarioConfig, ScenarioSummary, generate_scenario
 from scoring.analysis import ENTITY_RISK_SCHEMA, TYPOLOGIES, AnalysisConfig, analyse
+from scoring.model import LabelMode
 from tests.conftest import GOOD_EVENTS, FileWriter
 
 CONFIG = AnalysisConfig(write_scores=False)
@@ -136,13 +137,61 @@ def test_scores_are_written_back(store: EmbeddedStore) -> None:
     assert written == pytest.approx(result.entity_risk.column("risk").to_numpy())
 
 
-def test_without_enough_labels_the_fallback_score_is_used(store: EmbeddedStore) -> None:
-    """min_labels_per_class above the labels available: no model, scores still in [0, 1] with reasons."""
-    result = analyse(store, AnalysisConfig(write_scores=False, min_labels_per_class=10_000))
-    assert result.model is None and result.version.startswith("fallback")
+def test_with_a_handful_of_fraud_labels_accounts_are_scored_by_evidence(
+    store: EmbeddedStore,
+) -> None:
+    """Fewer fraud labels than the model needs: no model, the label mode says so, and the
+    risks (in [0, 1], with reasons) come from the evidence channels."""
+    result = analyse(store, AnalysisConfig(write_scores=False, min_fraud_labels=10_000))
+    assert result.model is None and result.label_mode is LabelMode.FEW_LABELS
+    assert result.version.startswith("few_labels")
     risk = result.entity_risk.column("risk").to_numpy()
     assert ((risk >= 0) & (risk <= 1)).all()
     assert any(result.entity_risk.column("reasons").to_pylist())
+    assert "evidence" in result.account_features.column_names
+
+
+def test_labels_decide_the_mode(store: EmbeddedStore) -> None:
+    """Fraud and legit labels above the minimums: supervised; without enough legit
+    labels: positive-unlabelled. Both train a model."""
+    supervised = analyse(store, CONFIG)
+    assert supervised.label_mode is LabelMode.SUPERVISED and supervised.model is not None
+    pu = analyse(store, AnalysisConfig(write_scores=False, min_labels_per_class=10_000))
+    assert pu.label_mode is LabelMode.POSITIVE_UNLABELLED and pu.model is not None
+    assert pu.model.metrics["negatives"] > 0
+
+
+def test_without_labels_rings_are_still_found(
+    scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No label at all: the analysis runs unsupervised and still flags planted rings from
+    the evidence alone, with every flagged ring carrying evidence reasons."""
+    work = tmp_path_factory.mktemp("unlabelled")
+    embedded = EmbeddedStore(work / "store", memory_limit="1GB", threads=2)
+    try:
+        ingestor = Ingestor(embedded, quarantine_dir=work / "quarantine")
+        try:
+            ingestor.run([scenario.events_path])
+        finally:
+            ingestor.close()
+        result = analyse(embedded, CONFIG)
+        assert result.model is None and result.label_mode is LabelMode.UNSUPERVISED
+        rings = _truth(embedded, scenario)
+        flagged = [
+            (set(m), reasons)
+            for m, s, reasons in zip(
+                result.ring_candidates.column("members").to_pylist(),
+                result.ring_candidates.column("score").to_pylist(),
+                result.ring_candidates.column("reasons").to_pylist(),
+                strict=True,
+            )
+            if s >= 0.5
+        ]
+        found = sum(any(len(r & c) / len(r | c) >= 0.5 for c, _ in flagged) for r in rings.values())
+        assert found >= 0.6 * len(rings)
+        assert all(any("_OF_" in reason for reason in reasons) for _, reasons in flagged)
+    finally:
+        embedded.close()
 
 
 def test_a_saved_model_scores_a_later_run(store: EmbeddedStore, tmp_path: Path) -> None:
@@ -217,22 +266,37 @@ def test_a_tiny_store_still_gives_a_candidate_with_evidence(
     assert "SHARED_DEVICE_WITH_2_ACCOUNTS" in reasons[a1]
 
 
-def test_rings_keep_their_risky_members_not_the_hangers_on() -> None:
-    """A ring keeps members at least ``member_risk_fraction`` as risky as its riskiest
-    one; a ring that would shrink below ``min_ring_size`` keeps everyone."""
-    from scoring.analysis import _risky_members
+def test_rings_keep_their_members_with_evidence_not_the_hangers_on() -> None:
+    """A ring keeps the members marked to keep; a ring that would shrink below
+    ``min_ring_size`` keeps everyone."""
+    from scoring.analysis import _kept_members
 
-    # ring 0: three risky members and two low-risk hangers-on; ring 1: all low risk but
-    # only one would pass the cut, so the ring stays whole.
+    # ring 0: three members with evidence and two hangers-on; ring 1: only one would be
+    # kept, so the ring stays whole.
     flat = np.array([1, 2, 3, 4, 5, 6, 7, 8], np.int64)
     group = np.array([0, 0, 0, 0, 0, 1, 1, 1], np.int64)
-    risk = np.array([0.9, 0.8, 0.95, 0.1, 0.3, 0.5, 0.1, 0.1])
-    max_risk = np.array([0.95, 0.5])
-    config = AnalysisConfig(member_risk_fraction=0.4, min_ring_size=2)
-    members, kept, kept_group = _risky_members(flat, group, risk, max_risk, 2, config)
+    keep = np.array([True, True, True, False, False, True, False, False])
+    members, kept, kept_group = _kept_members(flat, group, keep, 2, 2)
     assert members.to_pylist() == [[1, 2, 3], [6, 7, 8]]
     assert kept.tolist() == [1, 2, 3, 6, 7, 8]
     assert kept_group.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_overlapping_candidates_keep_the_most_significant_reading() -> None:
+    """Candidates of two community levels that share members: the more significant one
+    wins, then candidates disjoint from it; ties go to the larger candidate."""
+    from scoring.analysis import _most_significant_disjoint
+
+    # candidate 0 = {0,1,2,3} (coarse), 1 = {0,1} and 2 = {2,3} (fine), 3 = {4,5}.
+    group = np.array([0, 0, 0, 0, 1, 1, 2, 2, 3, 3])
+    rows = np.array([0, 1, 2, 3, 0, 1, 2, 3, 4, 5])
+    sizes = np.array([4, 2, 2, 2])
+    coarse_wins = _most_significant_disjoint(group, rows, np.array([5.0, 3.0, 2.0, 0.0]), sizes, 4)
+    assert coarse_wins.tolist() == [True, False, False, True]
+    fine_wins = _most_significant_disjoint(group, rows, np.array([2.0, 3.0, 2.5, 0.0]), sizes, 4)
+    assert fine_wins.tolist() == [False, True, True, True]
+    tie = _most_significant_disjoint(group, rows, np.zeros(4), sizes, 4)
+    assert tie.tolist() == [True, False, False, True]
 
 
 def test_a_stored_gnn_score_is_an_entity_model_input(

@@ -149,9 +149,17 @@ def test_ring_features_of_the_farm() -> None:
 
 def test_a_stored_gnn_score_joins_the_model_features() -> None:
     """``with_stored_scores`` adds the stored score per account (0 where none is stored)
-    and ``model_feature_names`` then lists it after the base features; without stored
-    scores the table and the names are unchanged."""
-    from scoring.features import ACCOUNT_MODEL_FEATURES, model_feature_names, with_stored_scores
+    and ``model_feature_names`` then lists it after the account's own features (the
+    group-derived ones left out); without stored scores the table and the names are
+    unchanged."""
+    from scoring.features import (
+        ACCOUNT_MODEL_FEATURES,
+        GROUP_DERIVED_FEATURES,
+        model_feature_names,
+        with_stored_scores,
+    )
+
+    own = tuple(n for n in ACCOUNT_MODEL_FEATURES if n not in GROUP_DERIVED_FEATURES)
 
     features = pa.table({"id": pa.array([3, 5, 9], pa.int64())})
     stored = pa.table(
@@ -163,7 +171,18 @@ def test_a_stored_gnn_score_joins_the_model_features() -> None:
     )
     joined = with_stored_scores(features, stored, "gnn_score")
     assert joined.column("gnn_score").to_pylist() == [0.1, 0.0, 0.9]
-    assert model_feature_names(joined.column_names) == (*ACCOUNT_MODEL_FEATURES, "gnn_score")
+    assert model_feature_names(joined.column_names) == (*own, "gnn_score")
     empty = stored.slice(0, 0)
     assert with_stored_scores(features, empty, "gnn_score").equals(features)
-    assert model_feature_names(features.column_names) == ACCOUNT_MODEL_FEATURES
+    assert model_feature_names(features.column_names) == own
+    assert "community_fraud_fraction" not in own and "seeded_score" not in own
+
+
+def test_evidence_channels_join_the_model_features_but_not_propagation() -> None:
+    """The ``evidence_<channel>`` columns are model inputs, except known fraud nearby,
+    whose propagation from neighbours' labels would let a ring's risks move together."""
+    from scoring.features import model_feature_names
+
+    names = model_feature_names(["id", "evidence_device", "evidence_known_fraud", "evidence"])
+    assert "evidence_device" in names
+    assert "evidence_known_fraud" not in names and "evidence" not in names
