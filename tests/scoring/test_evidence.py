@@ -1,0 +1,156 @@
+"""Behavioural evidence per account on hand-built graphs with known answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from graph_service.model import LinkType, NodeType
+from scoring.evidence import EVIDENCE_FEATURES, account_evidence
+from scoring.features import NodeFacts
+from scoring.projection import ProjectionConfig, project_tables
+from tests.scoring.graphs import days, links_table, nodes_table
+
+A, D, IP, P, AD, M = (
+    NodeType.ACCOUNT,
+    NodeType.DEVICE,
+    NodeType.IP,
+    NodeType.PHONE,
+    NodeType.ADDRESS,
+    NodeType.MERCHANT,
+)
+
+
+def _evidence(nodes: pa.Table, links: pa.Table) -> dict[str, Any]:
+    projection = project_tables(nodes, links, ProjectionConfig())
+    facts = NodeFacts.from_table(nodes)
+    values = account_evidence(projection, facts.first_ts, facts.last_ts)
+    return {name: values[name].tolist() for name in values}
+
+
+def _accounts(
+    opened: list[float], last: float = 300.0
+) -> list[tuple[int, NodeType, dict[str, Any]]]:
+    return [(i, A, {"first_ts": days(day), "last_ts": days(last)}) for i, day in enumerate(opened)]
+
+
+def test_every_feature_is_computed_for_every_account() -> None:
+    """One value per account and feature, in account order."""
+    nodes = nodes_table([*_accounts([0, 1]), (2, P, {})])
+    links = links_table([(0, 2, LinkType.HAS_PHONE), (1, 2, LinkType.HAS_PHONE)])
+    evidence = _evidence(nodes, links)
+    assert set(evidence) == set(EVIDENCE_FEATURES)
+    assert all(len(values) == 2 for values in evidence.values())
+
+
+def test_accounts_opened_together_on_one_phone_are_a_cohort_a_household_is_not() -> None:
+    """Accounts 0-2 share phone 10 and opened within days: two cohort partners each.
+    Accounts 3-4 opened together too but live together (an address and an IP both keep
+    using): no cohort. Accounts 5-6 share a phone but opened a year apart: none."""
+    opened = [0, 2, 5, 100, 101, 0, 365, *range(200, 260, 2)]
+    nodes = nodes_table(
+        [*_accounts(opened, 400), (40, P, {}), (41, AD, {}), (42, IP, {}), (43, P, {})]
+    )
+    repeat = {"n_events": 30}
+    links = links_table(
+        [(i, 40, LinkType.HAS_PHONE) for i in (0, 1, 2)]
+        + [(3, 41, LinkType.HAS_ADDRESS), (4, 41, LinkType.HAS_ADDRESS)]
+        + [(3, 42, LinkType.LOGS_IN_FROM, repeat), (4, 42, LinkType.LOGS_IN_FROM, repeat)]
+        + [(5, 43, LinkType.HAS_PHONE), (6, 43, LinkType.HAS_PHONE)]
+    )
+    evidence = _evidence(nodes, links)
+    assert evidence["cohort_partners"][:7] == [2, 2, 2, 0, 0, 0, 0]
+    surprise = evidence["cohort_surprise"]
+    assert surprise[0] > 1.0 and surprise[3] == surprise[5] == 0.0
+
+
+def test_a_device_ties_a_cohort_only_when_both_keep_using_it() -> None:
+    """A branch tablet that two customers each touched once at opening is no tie; a phone
+    two accounts keep using is."""
+    nodes = nodes_table([*_accounts([0, 1, 0, 1]), (10, D, {}), (11, D, {})])
+    links = links_table(
+        [
+            (0, 10, LinkType.USES_DEVICE),
+            (1, 10, LinkType.USES_DEVICE),
+            (2, 11, LinkType.USES_DEVICE, {"n_events": 12}),
+            (3, 11, LinkType.USES_DEVICE, {"n_events": 9}),
+        ]
+    )
+    assert _evidence(nodes, links)["cohort_partners"] == [0, 0, 1, 1]
+
+
+def test_established_accounts_on_one_new_device_within_days_are_taken_over_together() -> None:
+    """Accounts 0-2, opened long ago, all took up device 10 within a week, 200 days in:
+    two late co-joined partners each. Account 3 took it up a month later: none."""
+    nodes = nodes_table([*_accounts([0, 10, 20, 30]), (10, D, {})])
+    links = links_table(
+        [(i, 10, LinkType.USES_DEVICE, {"first_ts": days(200 + i)}) for i in range(3)]
+        + [(3, 10, LinkType.USES_DEVICE, {"first_ts": days(240)})]
+    )
+    assert _evidence(nodes, links)["late_cojoin_partners"] == [2, 2, 2, 0]
+
+
+def test_money_passed_on_quickly_and_the_collector_it_reaches() -> None:
+    """Victims 0 and 1 pay mule 2 (1,000) and mule 3 (800); each passes most of it to
+    collector 4 a day later: ratios 0.95 and 0.94, the collector has two passing payers.
+    Account 5 receives 500 and sends 480 to its own savings 6 (same phone): not passed on."""
+    nodes = nodes_table([*_accounts([0] * 7), (20, P, {})])
+    t = LinkType.TRANSFERS_TO
+    links = links_table(
+        [
+            (0, 2, t, {"amount_sum": 1000.0, "first_ts": days(50), "last_ts": days(50)}),
+            (1, 3, t, {"amount_sum": 800.0, "first_ts": days(60), "last_ts": days(60)}),
+            (2, 4, t, {"amount_sum": 950.0, "first_ts": days(51), "last_ts": days(51)}),
+            (3, 4, t, {"amount_sum": 750.0, "first_ts": days(61), "last_ts": days(61)}),
+            (5, 6, t, {"amount_sum": 480.0, "first_ts": days(71), "last_ts": days(71)}),
+            (0, 5, t, {"amount_sum": 500.0, "first_ts": days(70), "last_ts": days(70)}),
+            (5, 20, LinkType.HAS_PHONE),
+            (6, 20, LinkType.HAS_PHONE),
+        ]
+    )
+    evidence = _evidence(nodes, links)
+    ratio = evidence["pass_through_ratio"]
+    assert abs(ratio[2] - 0.95) < 1e-9 and abs(ratio[3] - 750 / 800) < 1e-9
+    assert evidence["pass_through_days"][2] == 1.0
+    assert evidence["pass_through"][2] > 0.8
+    assert evidence["collector_inflows"][4] == 2
+    assert ratio[5] == 0.0 and evidence["pass_through"][5] == 0.0
+
+
+def test_a_late_spending_spike_at_a_new_merchant_and_its_accomplices() -> None:
+    """Accounts 0-2 spent 100 a month for 300 days at merchant 10, then 5,000 each at
+    small merchant 11 in their last week: a spike, and two accomplices each. Account 3
+    spent steadily only: no spike."""
+    nodes = nodes_table([*_accounts([0, 0, 0, 0], last=310), (10, M, {}), (11, M, {})])
+    steady = {"amount_sum": 1000.0, "first_ts": days(0), "last_ts": days(300), "n_events": 10}
+    links = links_table(
+        [(i, 10, LinkType.PAYS, steady) for i in range(4)]
+        + [
+            (i, 11, LinkType.PAYS, {"amount_sum": 5000.0, "first_ts": days(303 + i)})
+            for i in range(3)
+        ]
+    )
+    evidence = _evidence(nodes, links)
+    assert min(evidence["spend_spike"][:3]) > 50
+    assert evidence["spend_spike"][3] == 0.0
+    assert evidence["merchant_cospike"] == [2, 2, 2, 0]
+
+
+def test_age_and_events() -> None:
+    """Age is last minus first seen, in days; events count every link's events."""
+    nodes = nodes_table([(0, A, {"first_ts": days(10), "last_ts": days(40)}), (1, P, {})])
+    links = links_table([(0, 1, LinkType.HAS_PHONE, {"n_events": 7})])
+    evidence = _evidence(nodes, links)
+    assert evidence["age_days"] == [30.0]
+    assert evidence["events"] == [7.0]
+
+
+def test_nothing_to_see_gives_zeros() -> None:
+    """Accounts without shared identifiers, money or payments have no evidence."""
+    nodes = nodes_table(_accounts([0, 1, 2]))
+    evidence = _evidence(nodes, links_table([]))
+    for name in ("cohort_partners", "cohort_surprise", "late_cojoin_partners", "pass_through"):
+        assert evidence[name] == [0.0, 0.0, 0.0], name
+    assert np.all(np.array(evidence["pass_through_days"]) == -1.0)

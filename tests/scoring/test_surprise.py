@@ -1,0 +1,162 @@
+"""Population-relative evidence: tail surprise, channels, and the ring test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.stats import binom
+
+from scoring.surprise import (
+    CHANNELS,
+    ChannelEvidence,
+    SurpriseConfig,
+    account_channels,
+    ring_evidence,
+    tail_surprise,
+    with_channel,
+)
+
+
+def test_tail_surprise_counts_values_at_least_as_large() -> None:
+    """-log10 of the share at or above each value; zero and negative values give 0."""
+    surprise = tail_surprise([0.0, -1.0, 2.0, 2.0, 3.0, 1.0])
+    expected = [0.0, 0.0, -np.log10(3 / 6), -np.log10(3 / 6), -np.log10(1 / 6), -np.log10(4 / 6)]
+    assert surprise.tolist() == pytest.approx(expected)
+
+
+@given(st.lists(st.floats(-5, 50, allow_nan=False), min_size=1, max_size=60))
+def test_tail_surprise_is_monotone_and_bounded(values: list[float]) -> None:
+    """Larger positive values are never less surprising; nothing exceeds log10(n)."""
+    x = np.array(values)
+    s = tail_surprise(x)
+    assert (s >= 0).all() and (s <= np.log10(x.size) + 1e-12).all()
+    positive = x > 0
+    order = np.argsort(x[positive])
+    assert (np.diff(s[positive][order]) >= -1e-12).all()
+
+
+def test_channels_take_their_strongest_feature_capped_and_mark_the_rare_active() -> None:
+    """A channel's strength is the larger surprise of its features, capped; it is active
+    from the cut-off on; channels without a feature are left out; the total adds the
+    channels of CHANNELS."""
+    n = 1000
+    emulator = np.zeros(n)
+    emulator[:3] = 1.0
+    proxy = np.zeros(n)
+    proxy[:300] = 1.0
+    evidence = account_channels({"emulator_devices": emulator, "proxy_ips": proxy})
+    assert evidence.names == ("device", "network")
+    device, network = evidence.strength[:, 0], evidence.strength[:, 1]
+    assert device[0] == pytest.approx(min(-np.log10(3 / n), 3.0))
+    assert network[0] == pytest.approx(-np.log10(0.3))
+    assert evidence.active[0].tolist() == [True, False]
+    assert evidence.rate.tolist() == pytest.approx([0.003, 0.0])
+    assert evidence.total[0] == pytest.approx(device[0] + network[0])
+    assert evidence.per_member.tolist() == [True, True]
+
+
+def test_known_fraud_nearby_does_not_enter_the_ring_test() -> None:
+    """Propagation from neighbours' labels is shared by neighbours by construction, so
+    its channel is not per member."""
+    assert [c.name for c in CHANNELS if not c.per_member] == ["known_fraud"]
+    evidence = account_channels({"seeded_score": np.arange(10.0)})
+    assert evidence.per_member.tolist() == [False]
+
+
+def _independent(n: int, rate: float, seed: int = 0) -> ChannelEvidence:
+    rng = np.random.default_rng(seed)
+    active = rng.random((n, 1)) < rate
+    return ChannelEvidence(
+        names=("device",),
+        strength=active.astype(float) * 2.0,
+        active=active,
+        rate=np.array([active.mean()]),
+        per_member=np.array([True]),
+    )
+
+
+def _groups(sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.arange(sum(sizes))
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    return rows, group
+
+
+def test_a_ring_whose_members_all_show_rare_evidence_is_significant() -> None:
+    """Among groups of five drawn at random, the one whose five members are all active in
+    a channel active for 2% of accounts stands out; the random ones do not."""
+    evidence = _independent(5_000, 0.02)
+    sizes = [5] * 1000
+    rows, group = _groups(sizes)
+    evidence.active[:5, 0] = True
+    result = ring_evidence(evidence, rows, group, len(sizes))
+    expected = -np.log10(binom.sf(4, 5, evidence.rate[0]))
+    assert result.surprise[0, 0] == pytest.approx(expected, rel=1e-6)
+    assert result.significance[0] > 3
+    assert np.median(result.significance[1:]) == 0.0
+
+
+def test_evidence_benign_groups_share_as_a_whole_counts_for_less() -> None:
+    """When many benign groups are active as a whole (families opening their accounts
+    together), the same all-active ring is less surprising than when activity falls on
+    members independently: the intra-group correlation is estimated from the groups."""
+    sizes = [4] * 500
+    rows, group = _groups(sizes)
+    independent = _independent(2_000, 0.05, seed=1)
+    independent.active[:4, 0] = True
+    correlated = _independent(2_000, 0.0, seed=1)
+    whole = np.repeat(np.random.default_rng(2).random(500) < 0.05, 4)
+    correlated.active[:, 0] = whole
+    correlated.active[:4, 0] = True
+    correlated = ChannelEvidence(
+        correlated.names,
+        correlated.strength,
+        correlated.active,
+        np.array([correlated.active.mean()]),
+        correlated.per_member,
+    )
+    free = ring_evidence(independent, rows, group, len(sizes)).surprise[0, 0]
+    shared = ring_evidence(correlated, rows, group, len(sizes)).surprise[0, 0]
+    assert free > 2 * shared
+
+
+def test_channels_that_are_not_per_member_do_not_count() -> None:
+    """A ring all active in a channel that is not per member gets no surprise from it."""
+    evidence = _independent(1_000, 0.01)
+    evidence = ChannelEvidence(
+        evidence.names, evidence.strength, evidence.active, evidence.rate, np.array([False])
+    )
+    evidence.active[:5, 0] = True
+    rows, group = _groups([5] * 200)
+    result = ring_evidence(evidence, rows, group, 200)
+    assert result.surprise[0, 0] == 0.0 and result.significance[0] == 0.0
+
+
+def test_significance_is_a_benjamini_hochberg_q_value() -> None:
+    """The significance is -log10 of the BH q-value of the combined p-values: never more
+    than the p-value's, never negative, and ordered like the p-values."""
+    evidence = _independent(3_000, 0.03, seed=3)
+    rows, group = _groups([6] * 500)
+    result = ring_evidence(evidence, rows, group, 500)
+    assert (result.significance >= 0).all()
+    assert (result.significance <= -result.log10_p + 1e-9).all()
+    order = np.argsort(result.log10_p)
+    assert (np.diff(result.significance[order]) <= 1e-9).all()
+
+
+def test_added_ring_channels_do_not_add_to_an_accounts_evidence() -> None:
+    """Labels and the model's verdict enter the ring test, not the account's total."""
+    evidence = account_channels({"emulator_devices": np.array([1.0, 0.0, 0.0, 0.0])})
+    labelled = with_channel(evidence, "labelled", np.array([True, False, False, False]))
+    assert labelled.names == ("device", "labelled")
+    assert labelled.total.tolist() == evidence.total.tolist()
+    assert labelled.rate[-1] == 0.25 and labelled.per_member[-1]
+
+
+def test_the_config_caps_each_channel() -> None:
+    """An account's channel strength never exceeds ``channel_cap``."""
+    x = np.zeros(100_000)
+    x[0] = 1.0
+    capped = account_channels({"emulator_devices": x}, SurpriseConfig(channel_cap=2.0))
+    assert capped.strength.max() == 2.0
