@@ -302,11 +302,11 @@ def new_ips(world: World, rng: np.random.Generator, count: int, residential: flo
 
 
 def logins(world: World, account: I64, ts: I64, device: I64, ip: I64) -> EventBatch:
-    """Logins on the given device and IP, or the account's own phone and home where
-    none is given."""
+    """Logins on the given device and IP, or the account's own phone and usual network
+    where none is given."""
     person = world.person[account].astype(np.int64)
     own_device = world.phone_device(person, ts)
-    own_ip = world.home_ip(world.household[account].astype(np.int64), ts)
+    own_ip = world.usual_ip(account, ts)
     return events(
         account,
         ts,

@@ -200,7 +200,7 @@ def _synthetic_identity(world: World, plan: RingPlan, rng: np.random.Generator) 
     others = np.flatnonzero(plan.role == 0)
     when = plan.end_us + (rng.random(others.size) * 3 * DAY).astype(np.int64)
     own = world.phone_device(m[others], when)
-    home = world.home_ip(world.household[m[others]].astype(np.int64), when)
+    home = world.usual_ip(m[others], when)
     amount = np.clip(rng.lognormal(math.log(1_500), 0.5, others.size), 500, 3_000)
     sent = sends(m[others], when, np.full(others.size, m[collector]), amount, own, home)
     plan.fraud_ts = np.full(s, plan.end_us)
@@ -273,7 +273,7 @@ def _mule_network(world: World, plan: RingPlan, rng: np.random.Generator) -> Eve
         m[who],
         amount,
         world.phone_device(person, ts),
-        world.home_ip(world.household[victim].astype(np.int64), ts),
+        world.usual_ip(victim, ts),
     )
     batches = [scammed]
     receipts = [(who, ts)]
@@ -289,7 +289,7 @@ def _mule_network(world: World, plan: RingPlan, rng: np.random.Generator) -> Eve
         device = np.where(item[DEVICE][who] >= 0, item[DEVICE][who], -1)
         batches.append(logins(world, m[who], when - 5 * MINUTE, device, item[IP][who]))
         own = world.phone_device(world.person[m[who]].astype(np.int64), when)
-        home = world.home_ip(world.household[m[who]].astype(np.int64), when)
+        home = world.usual_ip(m[who], when)
         batches.append(
             sends(
                 m[who],
@@ -333,7 +333,7 @@ def _bust_out(world: World, plan: RingPlan, rng: np.random.Generator) -> EventBa
     online = np.flatnonzero(rng.random(who.size) < 0.5)
     person = world.person[m[who[online]]].astype(np.int64)
     spend.device[online] = world.phone_device(person, ts[online])
-    spend.ip[online] = world.home_ip(world.household[m[who[online]]].astype(np.int64), ts[online])
+    spend.ip[online] = world.usual_ip(m[who[online]], ts[online])
     plan.fraud_ts = _first(ts, who, np.arange(s))
     return spend
 

@@ -391,6 +391,12 @@ class World:
         epoch = (ts - self.start_us + self.hh_phase[household]) // self.hh_lease[household]
         return code(IP_HOME, household.astype(np.int64) * 16 + epoch % 16)
 
+    def usual_ip(self, account: I64, ts: I64) -> I64:
+        """The network an account is usually on: home, or carrier NAT if mobile-only."""
+        home = self.home_ip(self.household[account].astype(np.int64), ts)
+        mobile_only = (self.flags[account] & MOBILE_ONLY) != 0
+        return np.where(mobile_only, self.nat_ip(account, ts), home)
+
     def nat_ip(self, account: I64, ts: I64) -> I64:
         """A carrier-grade NAT address of the account's carrier (new per session)."""
         carrier = self.carrier[account].astype(np.int64)
