@@ -140,15 +140,19 @@ def signups(world: World, account: I64, rng: np.random.Generator) -> EventBatch:
     device = world.phone_device(person, ts)
     web = ((world.flags[account] & SECOND_DEVICE) != 0) & (rng.random(n) < 0.3)
     device = np.where(web, world.second_device(person), device)
-    ip = ip_for(world, account, ts, ~web, rng)
+    ip = np.zeros(n, np.int64)
+    # Branch sign-ups happen on the branch tablet and network, students' on the campus
+    # network during term; everyone else signs up wherever they are.
     tablet = world.branch_device[account].astype(np.int64)
     branch = tablet >= 0
     device[branch] = code(DEV_BRANCH, tablet[branch])
     ip[branch] = code(IP_BANK, 16 + tablet[branch] // 2)
-    student = np.flatnonzero(((world.flags[account] & STUDENT) != 0) & world.in_term(ts))
-    campus = world.campus[account[student]].astype(np.int64)
-    ip[student] = world.campus_ip(campus, rng)
-    world.mark(BenignKind.CAMPUS, account[student])
+    student = ((world.flags[account] & STUDENT) != 0) & world.in_term(ts)
+    at = np.flatnonzero(student)
+    ip[at] = world.campus_ip(world.campus[account[at]].astype(np.int64), rng)
+    world.mark(BenignKind.CAMPUS, account[at])
+    at = np.flatnonzero(~branch & ~student)
+    ip[at] = ip_for(world, account[at], ts[at], ~web[at], rng)
     return events(
         account,
         ts,

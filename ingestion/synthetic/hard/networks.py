@@ -133,7 +133,7 @@ def _ipv4(world: World, codes: I64) -> I64:
         sub = np.flatnonzero((country == c) & v4)
         bases = np.asarray([x.base for x in COUNTRIES[int(c)].isps], np.int64)
         value[rows[sub]] = bases[isp[sub]] + offset[sub]
-    rows = np.flatnonzero((kind == IP_NAT) & (index % 4 != 3))
+    rows = np.flatnonzero((kind == IP_NAT) & (index % 4 != 1))
     bases = np.asarray([net.base for _, net in world.carriers], np.int64)
     value[rows] = bases[index[rows] // 4_096] + 257 + (index[rows] % 4_096) * 3
     for block_kind, networks, stride in _BLOCKS:

@@ -402,14 +402,19 @@ def _timestamps(
 
 
 def _malform(columns: dict[str, pa.Array], batch: EventBatch, draw: _Draws, fraction: float) -> int:
-    """Spoil one optional field in a share of the rows; return how many rows."""
-    bad = draw("malformed") < fraction
-    which = (draw("malformed_field") * 3).astype(np.int64)
+    """Spoil one optional field (ASN, phone or a flag) in a share ``fraction`` of all
+    rows, picked among the rows that have one; return how many rows."""
+    present = np.stack([batch.ip >= 0, batch.phone >= 0, batch.device >= 0])
+    options = present.sum(axis=0)
+    eligible = options > 0
+    rate = min(1.0, fraction * len(batch) / max(int(eligible.sum()), 1))
+    bad = eligible & (draw("malformed") < rate)
+    # The k-th field present in the row, k uniform over the fields it has.
+    k = (draw("malformed_field") * np.maximum(options, 1)).astype(np.int64)
+    which = np.argmax(np.cumsum(present, axis=0) > k, axis=0)
     spoiled = 0
-    for which_field, (field, present) in enumerate(
-        (("asn", batch.ip >= 0), ("phone", batch.phone >= 0), ("is_rooted", batch.device >= 0))
-    ):
-        rows = np.flatnonzero(bad & present & (which == which_field))
+    for which_field, field in enumerate(("asn", "phone", "is_rooted")):
+        rows = np.flatnonzero(bad & (which == which_field))
         if not rows.size:
             continue
         if field == "asn":

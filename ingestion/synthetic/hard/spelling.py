@@ -160,7 +160,10 @@ _V_FIRST: Final = Vocab(
 _V_LAST: Final = _cased(list(LAST_NAMES))
 _V_SEPARATORS: Final = Vocab([".", "_", ""])
 _V_TAGS: Final = Vocab(["", *MAIL_TAGS])
-_V_DOMAINS: Final = _cased([d for d, _ in MAIL_DOMAINS])
+#: Domains in upper case, capitalised (as phones auto-capitalise) and lower case.
+_V_DOMAINS: Final = Vocab(
+    [f(d) for f in (str.upper, str.capitalize, str.lower) for d, _ in MAIL_DOMAINS]
+)
 _SUBADDRESS: Final = np.asarray([i in SUBADDRESS_DOMAINS for i in range(len(MAIL_DOMAINS))])
 
 
