@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import networkx as nx
 import phonenumbers
 import pytest
 
@@ -362,8 +363,8 @@ def test_offices_and_campuses_log_in_from_a_few_ips_of_their_own(
             own AS (SELECT m.group_id, i.v FROM m JOIN ids i ON i.account_id = m.account_id AND i.k = 'ip'
                     JOIN (SELECT group_id, count(*) size FROM m GROUP BY 1) s ON s.group_id = m.group_id
                     JOIN users u ON u.v = i.v GROUP BY 1, 2, u.n
-                    HAVING count(DISTINCT m.account_id) >= 0.9 * u.n
-                       AND count(DISTINCT m.account_id) >= greatest(3, 0.1 * any_value(s.size)))
+                    HAVING count(DISTINCT m.account_id) >= u.n - greatest(2, 0.1 * u.n)
+                       AND count(DISTINCT m.account_id) >= greatest(2, 0.15 * any_value(s.size)))
             SELECT g.group_id, g.size, (SELECT count(*) FROM own WHERE own.group_id = g.group_id),
                    (SELECT count(DISTINCT m.account_id) FROM m JOIN ids i ON i.account_id = m.account_id
                     AND i.k = 'ip' JOIN own ON own.v = i.v AND own.group_id = m.group_id
@@ -437,7 +438,7 @@ def test_payroll_landlord_and_seller_groups_move_money_as_their_kind_says(hard: 
         assert rows
         for _, size, hub_links, gap in rows:
             assert hub_links == size - 1, kind  # one hub (employer, landlord) linked to all
-            assert gap is None or 10 <= gap <= 32, kind  # paid every two weeks to monthly
+            assert gap is None or 10 <= gap <= 33, kind  # paid every two weeks to monthly
     sellers = hard.rows(
         f"""WITH m AS {_members(hard, BenignKind.P2P_SELLER)}
             SELECT m.group_id, e.counterparty_account_id, count(DISTINCT e.account_id)
@@ -515,14 +516,25 @@ def test_rings_share_few_identifiers_each_through_several(hard: Scenario) -> Non
            LEFT JOIN ring_shared s USING (ring_id, account_id) GROUP BY 1)"""
     )
     assert median <= 2
-    rings = hard.rows(
-        """SELECT t.ring_id, count(DISTINCT t.account_id), count(DISTINCT (s.k, s.v)) FILTER (WHERE s.v IS NOT NULL),
-                  max(by_id.n) FROM truth t LEFT JOIN ring_shared s USING (ring_id, account_id)
-           LEFT JOIN (SELECT ring_id, k, v, count(DISTINCT account_id) n FROM ring_shared GROUP BY 1, 2, 3) by_id
-             USING (ring_id) GROUP BY 1"""
-    )
-    several = [ring for ring, size, kinds, biggest in rings if kinds >= 2 and (biggest or 0) < size]
-    assert len(several) >= 0.8 * len(rings)
+    rings: dict[str, nx.Graph] = {}
+    for ring, typology, account in hard.rows("SELECT ring_id, typology, account_id FROM truth"):
+        rings.setdefault(ring, nx.Graph(typology=typology)).add_node(account)
+    for ring, account, kind, value in hard.rows(
+        "SELECT ring_id, account_id, k, v FROM ring_shared"
+    ):
+        rings[ring].add_edge(account, (kind, value))
+    for graph in rings.values():
+        members = [n for n in graph if isinstance(n, str)]
+        identifiers = [n for n in graph if not isinstance(n, str)]
+        # Never a clique on one identifier: nothing is shared by every member.
+        assert all(graph.degree(i) < len(members) for i in identifiers)
+    # Rings other than mule networks (tied by money, a handler's device at most) are
+    # connected through several different identifiers.
+    tied = [g for g in rings.values() if g.graph["typology"] != "mule_network"]
+    chained = [
+        g for g in tied if nx.is_connected(g) and sum(not isinstance(n, str) for n in g) >= 2
+    ]
+    assert len(chained) >= 0.9 * len(tied)
 
 
 def test_ring_sign_ups_and_activity_spread_over_weeks(hard: Scenario) -> None:

@@ -240,11 +240,15 @@ def _offices_and_campuses(world: World, rng: np.random.Generator) -> None:
 
 
 def _standing_orders(world: World, rng: np.random.Generator) -> StandingOrders:
-    """Payroll, rent and household transfers as recurring orders."""
+    """Payroll, rent and household transfers as recurring orders.
+
+    Employers and landlords are legitimate; ring members can be employees or tenants.
+    """
     config = world.config
     n = world.n
     real = np.flatnonzero((world.flags & FAKE) == 0)
-    single = real[world.hh_size[world.household[real]] == 1]
+    legit = real[~world.is_member[real]]
+    single = legit[world.hh_size[world.household[legit]] == 1]
 
     target = round(config.payroll_fraction * n)
     sizes = _sizes(rng, target, *config.employer_sizes)
@@ -263,7 +267,7 @@ def _standing_orders(world: World, rng: np.random.Generator) -> StandingOrders:
     median = np.asarray(_PAY_MEDIANS)[frequency[per_employee]]
     pay = median * rng.lognormal(0.0, 0.45, employees.size)
 
-    landlords = rng.choice(real, _count(config.landlord_fraction, n), replace=False)
+    landlords = rng.choice(legit, _count(config.landlord_fraction, n), replace=False)
     counts = rng.integers(
         config.landlord_tenants[0], config.landlord_tenants[1] + 1, landlords.size
     )
@@ -300,9 +304,10 @@ def _standing_orders(world: World, rng: np.random.Generator) -> StandingOrders:
 
 
 def _sellers(world: World, rng: np.random.Generator) -> None:
-    """Small sellers and their own savings accounts (same person, same identifiers)."""
+    """Small sellers and their own savings accounts (same person, same identifiers);
+    both legitimate."""
     config = world.config
-    real = np.flatnonzero((world.flags & (FAKE | STUDENT)) == 0)
+    real = np.flatnonzero(((world.flags & (FAKE | STUDENT)) == 0) & ~world.is_member)
     single = real[world.hh_size[world.household[real]] == 1]
     taken = np.zeros(world.n, np.bool_)
     taken[world.orders.src] = True

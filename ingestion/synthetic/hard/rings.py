@@ -57,7 +57,6 @@ __all__ = [
     "MAILBOX_SPELLINGS",
     "PHONE",
     "RingPlan",
-    "items_of",
     "links",
     "logins",
     "new_devices",
@@ -133,6 +132,7 @@ def plan_rings(
     for i, typology in enumerate(chosen):
         members, role, fresh, t0, t1 = planners[typology](draft, rng, int(sizes[i]), start, end)
         draft.taken[members] = True
+        draft.member[members] = True
         plans.append(RingPlan(f"R{i + 1:05d}", typology, members, role, fresh, t0, t1))
     return plans
 
@@ -159,13 +159,15 @@ def _pick(
 
 
 def _open(draft: Draft, rng: np.random.Generator, count: int, t0: int, weeks: int) -> I64:
-    """``count`` accounts opened for the ring over ``weeks`` weeks from ``t0``."""
+    """``count`` accounts opened for the ring over ``weeks`` weeks from ``t0``; they stay
+    open unless the typology closes them."""
     accounts = _pick(draft, rng, count, np.iinfo(np.int64).max)
     offset = np.sort(rng.random(count)) * weeks * WEEK
-    created = t0 + offset.astype(np.int64)
-    hour = (created // DAY) * DAY + 13 * HOUR + (rng.random(count) * 12 * HOUR).astype(np.int64)
-    draft.created[accounts] = hour
-    draft.closed[accounts] = np.maximum(draft.closed[accounts], hour + 60 * DAY)
+    day = (
+        np.clip(t0 + offset.astype(np.int64), draft.start_us, draft.end_us - 2 * DAY) // DAY
+    ) * DAY
+    draft.created[accounts] = day + 13 * HOUR + (rng.random(count) * 10 * HOUR).astype(np.int64)
+    draft.closed[accounts] = draft.end_us
     draft.taken[accounts] = True
     return accounts
 
@@ -229,7 +231,7 @@ def _plan_account_takeover(
 ) -> _Members:
     weeks = int(rng.integers(2, 9))
     t0 = _window(rng, start, end, 0.35, weeks * WEEK + 2 * DAY)
-    drops = int(rng.integers(1, 4))
+    drops = min(int(rng.integers(1, 4)), s // 2)  # every drop gets a victim's money
     victims = _pick(d, rng, s - drops, t0 - 90 * DAY, min(end, t0 + weeks * WEEK + 30 * DAY))
     opened = _open(d, rng, drops, t0 - int(rng.integers(1, 7)) * WEEK, int(rng.integers(1, 4)))
     d.closed[opened] = np.minimum(end, t0 + weeks * WEEK + 30 * DAY)
@@ -244,25 +246,26 @@ def _plan_account_takeover(
 def links(rng: np.random.Generator, size: int, pool: int) -> tuple[I64, I64]:
     """One or two pool items per member, chained so that the ring is connected.
 
-    Members take items in blocks (member ``i`` gets item ``i * pool // size``); the last
-    member of each block also takes the next block's item, and a few take a random second
-    item. ``-1`` means no second item.
+    Members take the first ``m = min(pool, size)`` items in blocks (member ``i`` gets
+    item ``i * m // size``); the last member of each block also takes the next block's
+    item, which links consecutive blocks, and a few take a random second item. ``-1``
+    means no second item.
+
+    Examples
+    --------
+    >>> primary, secondary = links(np.random.default_rng(0), 4, 7)
+    >>> primary.tolist(), [int(x) for x in secondary[:3]]
+    ([0, 1, 2, 3], [1, 2, 3])
     """
-    primary = np.arange(size, dtype=np.int64) * pool // size
+    used = min(pool, size)
+    primary = np.arange(size, dtype=np.int64) * used // size
     secondary = np.full(size, -1, np.int64)
     boundary = np.flatnonzero(primary[:-1] != primary[1:])
     secondary[boundary] = primary[boundary] + 1
     extra = np.flatnonzero((secondary < 0) & (rng.random(size) < 0.2))
-    secondary[extra] = rng.integers(0, pool, extra.size)
+    secondary[extra] = rng.integers(0, used, extra.size)
     secondary[secondary == primary] = -1
     return primary, secondary
-
-
-def items_of(primary: I64, secondary: I64, kinds: I64, kind: int) -> I64:
-    """Per member, its pool item of ``kind`` (-1 if none)."""
-    first = np.where(kinds[primary] == kind, primary, -1)
-    second = np.where((secondary >= 0) & (kinds[np.maximum(secondary, 0)] == kind), secondary, -1)
-    return np.where(first >= 0, first, second)
 
 
 def new_devices(world: World, rng: np.random.Generator, count: int, emulators: float) -> I64:

@@ -34,7 +34,6 @@ from ingestion.synthetic.hard.rings import (
     MAILBOX_SPELLINGS,
     PHONE,
     RingPlan,
-    items_of,
     links,
     logins,
     new_devices,
@@ -72,28 +71,65 @@ def plant_rings(world: World, plans: list[RingPlan], rng: np.random.Generator) -
     for plan in plans:
         plan.fraud_ts = np.zeros(plan.members.size, np.int64)
         batch = planters[plan.typology](world, plan, rng)
-        batch.ts = np.clip(batch.ts, world.created[batch.account] + MINUTE, world.end_us - 1)
-        batches.append(batch)
-        plan.fraud_ts = np.clip(plan.fraud_ts, world.created[plan.members], world.end_us - 1)
+        # Nothing happens before an account's signup; what falls after the period is
+        # not in the feed.
+        batch.ts = np.maximum(batch.ts, world.created[batch.account] + MINUTE)
+        batches.append(batch.take(np.flatnonzero(batch.ts < world.end_us)))
+        plan.fraud_ts = np.maximum(plan.fraud_ts, world.created[plan.members])
     return EventBatch.concat(batches).sorted()
 
 
 def _pool(rng: np.random.Generator, items: list[tuple[int, I64]]) -> tuple[I64, I64]:
-    """Pool item codes and kinds, in random order."""
-    codes = np.concatenate([c for _, c in items])
-    kinds = np.concatenate([np.full(c.size, k, np.int64) for k, c in items])
-    order = rng.permutation(codes.size)
-    return codes[order], kinds[order]
+    """Pool item codes and kinds in random order, kinds interleaved so that neighbouring
+    items (which :func:`links` gives to one member) differ in kind where counts allow."""
+    remaining = {kind: [int(c) for c in rng.permutation(codes)] for kind, codes in items}
+    codes: list[int] = []
+    kinds: list[int] = []
+    while any(remaining.values()):
+        left = [k for k, v in remaining.items() if v]
+        options = [k for k in left if not kinds or k != kinds[-1]] or left
+        most = max(len(remaining[k]) for k in options)
+        best = [k for k in options if len(remaining[k]) == most]
+        kind = best[int(rng.integers(len(best)))]
+        codes.append(remaining[kind].pop())
+        kinds.append(kind)
+    return np.asarray(codes, np.int64), np.asarray(kinds, np.int64)
 
 
-def _assign(rng: np.random.Generator, size: int, codes: I64, kinds: I64) -> dict[int, I64]:
-    """For each pool item kind, each member's item code (-1 if it has none)."""
+def _assign(
+    rng: np.random.Generator, size: int, codes: I64, kinds: I64
+) -> tuple[dict[int, I64], dict[int, I64]]:
+    """Each member's pool items by kind: its first item of each kind, and a second one
+    when both its items are of one kind (-1 where it has none)."""
     primary, secondary = links(rng, size, codes.size)
-    out = {}
-    for kind in np.unique(kinds):
-        item = items_of(primary, secondary, kinds, int(kind))
-        out[int(kind)] = np.where(item >= 0, codes[np.maximum(item, 0)], -1)
-    return out
+    has_second = secondary >= 0
+    second_code = codes[np.maximum(secondary, 0)]
+    first: dict[int, I64] = {}
+    second: dict[int, I64] = {}
+    for kind in (int(k) for k in np.unique(kinds)):
+        in_primary = kinds[primary] == kind
+        in_secondary = has_second & (kinds[np.maximum(secondary, 0)] == kind)
+        first[kind] = np.where(in_primary, codes[primary], np.where(in_secondary, second_code, -1))
+        second[kind] = np.where(in_primary & in_secondary, second_code, -1)
+    return first, second
+
+
+def _second_uses(
+    world: World, plan: RingPlan, rng: np.random.Generator, second: dict[int, I64]
+) -> EventBatch:
+    """A login by each member holding a second item of one kind, carrying it: a second
+    device or IP, a changed phone, an address update."""
+    s = plan.members.size
+    none = np.full(s, -1, np.int64)
+    device, ip, phone, address = (second.get(k, none) for k in (DEVICE, IP, PHONE, ADDRESS))
+    rows = np.flatnonzero((device >= 0) | (ip >= 0) | (phone >= 0) | (address >= 0))
+    m = plan.members[rows]
+    low = np.maximum(world.created[m] + DAY, plan.start_us)
+    ts = _uniform(rng, low, np.maximum(plan.end_us, low + DAY))
+    batch = logins(world, m, ts, device[rows], ip[rows])
+    batch.phone = phone[rows]
+    batch.address = address[rows]
+    return batch
 
 
 def _uniform(rng: np.random.Generator, low: I64, high: I64 | int) -> I64:
@@ -129,7 +165,7 @@ def _device_farm(world: World, plan: RingPlan, rng: np.random.Generator) -> Even
     devices = new_devices(world, rng, int(rng.integers(2, 5)), float(rng.uniform(0.3, 0.6)))
     proxies = new_ips(world, rng, int(rng.integers(1, 4)), 0.6)
     codes, kinds = _pool(rng, [(DEVICE, devices), (IP, proxies)])
-    item = _assign(rng, s, codes, kinds)
+    item, second = _assign(rng, s, codes, kinds)
     own_ip = new_ips(world, rng, s, 0.9)  # a fresh residential proxy per account
     ip = np.where(item[IP] >= 0, item[IP], own_ip)
     created = world.created[m]
@@ -158,7 +194,8 @@ def _device_farm(world: World, plan: RingPlan, rng: np.random.Generator) -> Even
     device = np.where(item[DEVICE][who] >= 0, item[DEVICE][who], world.phone_device(m[who], ts))
     sent = sends(m[who], ts, m[to], amount, device, ip[who])
     plan.fraud_ts = _first(np.concatenate([ts, ts]), np.concatenate([who, to]), np.arange(s))
-    return EventBatch.concat([signup, login, sent, _cash_out(world, rng, m[to], ts, amount, 48)])
+    cash = _cash_out(world, rng, m[to], ts, amount, 48)
+    return EventBatch.concat([signup, login, sent, cash, _second_uses(world, plan, rng, second)])
 
 
 def _synthetic_identity(world: World, plan: RingPlan, rng: np.random.Generator) -> EventBatch:
@@ -173,7 +210,7 @@ def _synthetic_identity(world: World, plan: RingPlan, rng: np.random.Generator) 
     mailbox = np.asarray([((world.n + reg.mailboxes) << EMAIL_SHIFT) | GMAIL], np.int64)
     reg.mailboxes += 1
     codes, kinds = _pool(rng, [(PHONE, phones), (ADDRESS, addresses), (MAILBOX, mailbox)])
-    item = _assign(rng, s, codes, kinds)
+    item, second = _assign(rng, s, codes, kinds)
     _adopt(world, rng, m, item)
 
     created = world.created[m]
@@ -205,7 +242,8 @@ def _synthetic_identity(world: World, plan: RingPlan, rng: np.random.Generator) 
     sent = sends(m[others], when, np.full(others.size, m[collector]), amount, own, home)
     plan.fraud_ts = np.full(s, plan.end_us)
     cash = _cash_out(world, rng, np.full(others.size, m[collector]), when, amount, 24)
-    return EventBatch.concat([building, spend, sent, cash])
+    extra = _second_uses(world, plan, rng, second)
+    return EventBatch.concat([building, spend, sent, cash, extra])
 
 
 def _adopt(world: World, rng: np.random.Generator, members: I64, item: dict[int, I64]) -> None:
@@ -254,10 +292,12 @@ def _mule_network(world: World, plan: RingPlan, rng: np.random.Generator) -> Eve
         items.append((IP, new_ips(world, rng, 1, 0.8)))
     codes, kinds = _pool(rng, items)
     item = {k: np.full(s, -1, np.int64) for k in (DEVICE, IP)}
+    second = {k: np.full(s, -1, np.int64) for k in (DEVICE, IP)}
     if handled.size:
-        assigned = _assign(rng, handled.size, codes, kinds)
+        assigned, again = _assign(rng, handled.size, codes, kinds)
         for kind, values in assigned.items():
             item[kind][handled] = values
+            second[kind][handled] = again[kind]
 
     created = world.created[m]
     who = np.repeat(layer1, rng.integers(1, 6, layer1.size))
@@ -310,6 +350,7 @@ def _mule_network(world: World, plan: RingPlan, rng: np.random.Generator) -> Eve
     everyone = np.concatenate([r[0] for r in receipts])
     times = np.concatenate([r[1] for r in receipts])
     plan.fraud_ts = _first(times, everyone, np.arange(s))
+    batches.append(_second_uses(world, plan, rng, second))
     return EventBatch.concat(batches)
 
 
@@ -322,7 +363,8 @@ def _bust_out(world: World, plan: RingPlan, rng: np.random.Generator) -> EventBa
     address = np.asarray([world.hh_size.size + reg.addresses], np.int64)
     reg.addresses += 1
     codes, kinds = _pool(rng, [(PHONE, phones), (ADDRESS, address)])
-    _adopt(world, rng, m, _assign(rng, s, codes, kinds))
+    item, second = _assign(rng, s, codes, kinds)
+    _adopt(world, rng, m, item)
     colluding = world.n_merchants + reg.merchants + np.arange(int(rng.integers(1, 4)))
     reg.merchants += colluding.size
     who = np.repeat(np.arange(s), rng.integers(3, 11, s))
@@ -335,7 +377,7 @@ def _bust_out(world: World, plan: RingPlan, rng: np.random.Generator) -> EventBa
     spend.device[online] = world.phone_device(person, ts[online])
     spend.ip[online] = world.usual_ip(m[who[online]], ts[online])
     plan.fraud_ts = _first(ts, who, np.arange(s))
-    return spend
+    return EventBatch.concat([spend, _second_uses(world, plan, rng, second)])
 
 
 def _account_takeover(world: World, plan: RingPlan, rng: np.random.Generator) -> EventBatch:
@@ -346,7 +388,7 @@ def _account_takeover(world: World, plan: RingPlan, rng: np.random.Generator) ->
     proxies = new_ips(world, rng, int(rng.integers(2, 5)), 0.5)
     phone = world.new_phones(US, 1)
     codes, kinds = _pool(rng, [(DEVICE, devices), (IP, proxies), (PHONE, phone)])
-    item = _assign(rng, s, codes, kinds)
+    item, second = _assign(rng, s, codes, kinds)
     item[DEVICE] = np.where(item[DEVICE] >= 0, item[DEVICE], new_devices(world, rng, s, 0.1))
     item[IP] = np.where(item[IP] >= 0, item[IP], new_ips(world, rng, s, 0.5))
     victims = np.flatnonzero(plan.role == 0)
@@ -364,8 +406,10 @@ def _account_takeover(world: World, plan: RingPlan, rng: np.random.Generator) ->
     drained = sends(m[v], when, m[to], amount, item[DEVICE][v], item[IP][v])
     later = when + (rng.random(who.size) * 12 * HOUR).astype(np.int64) + HOUR
     drop_login = logins(world, m[to], later - 5 * MINUTE, item[DEVICE][to], item[IP][to])
+    drop_login.phone = item[PHONE][to]  # the attacker's number on the drop's profile
     plan.fraud_ts = _first(
         np.concatenate([attack, when]), np.concatenate([victims, to]), np.arange(s)
     )
     cash = _cash_out(world, rng, m[to], later, amount, 2)
-    return EventBatch.concat([takeover, drained, drop_login, cash])
+    extra = _second_uses(world, plan, rng, second)
+    return EventBatch.concat([takeover, drained, drop_login, cash, extra])

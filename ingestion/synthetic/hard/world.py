@@ -110,32 +110,40 @@ def _day_us(year: int, month: int, day: int) -> int:
     return microseconds(datetime(year, month, day, tzinfo=UTC))
 
 
+def _year(us: int) -> int:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).year
+
+
 def term_starts(start_us: int, end_us: int) -> I64:
-    """Term start days (UTC midnight) within ``[start_us - 1 week, end_us)``."""
-    year = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=start_us)).year
-    starts = [_day_us(y, m, d) for y in range(year, year + 5) for m, d in _TERM_STARTS]
-    return np.asarray([t for t in starts if start_us - WEEK <= t < end_us], np.int64)
+    """Start days (UTC midnight) of the terms that overlap ``[start_us, end_us)``."""
+    years = range(_year(start_us) - 1, _year(end_us) + 1)
+    starts = [_day_us(y, m, d) for y in years for m, d in _TERM_STARTS]
+    return np.asarray([t for t in starts if start_us - TERM_DAYS * DAY < t < end_us], np.int64)
 
 
 @dataclass(slots=True)
 class Draft:
     """Accounts before they are sorted by signup, indexed by draft number.
 
-    Ring planning moves new ring accounts' signups into the ring's window, marks fake
-    identities and sets when accounts go silent; ``taken`` marks accounts already given
-    a role (students and branch sign-ups keep theirs).
+    Ring planning moves new ring accounts' signups into the ring's window, marks ring
+    members and fake identities and sets when accounts go silent; ``taken`` marks
+    accounts already given a role (students and branch sign-ups keep theirs).
     """
 
+    start_us: int
+    end_us: int
     created: I64
     closed: I64
     student: Bool
     branch_device: I32
     weight: F64
     fake: Bool = field(init=False)
+    member: Bool = field(init=False)
     taken: Bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.fake = np.zeros(self.created.size, np.bool_)
+        self.member = np.zeros(self.created.size, np.bool_)
         self.taken = self.student | (self.branch_device >= 0)
 
 
@@ -157,9 +165,11 @@ def draft_accounts(config: HardScenarioConfig, rng: np.random.Generator) -> Draf
 
     student = rng.random(n) < config.student_fraction
     terms = term_starts(start_us, end_us)
-    term = terms[rng.integers(0, terms.size, n)]
-    wave = (rng.exponential(4.0, n).clip(0, 21) * DAY).astype(np.int64)
-    created = np.where(student, _daytime(np.maximum(term + wave, start_us), rng), created)
+    terms = terms[terms >= start_us - WEEK]
+    if terms.size:  # students sign up in the first weeks of a term
+        term = terms[rng.integers(0, terms.size, n)]
+        wave = (rng.exponential(4.0, n).clip(0, 21) * DAY).astype(np.int64)
+        created = np.where(student, _daytime(np.maximum(term + wave, start_us), rng), created)
 
     branch = ~student & (rng.random(n) < config.branch_signup_fraction)
     branch_device = np.full(n, -1, np.int32)
@@ -181,7 +191,9 @@ def draft_accounts(config: HardScenarioConfig, rng: np.random.Generator) -> Draf
     closed = np.where(closes, np.maximum(closed, created + 30 * DAY), end_us)
     weight = rng.pareto(config.activity_exponent, n) + 1.0
     weight = np.minimum(weight, 100.0 * weight.mean())
-    return Draft(created, np.minimum(closed, end_us), student, branch_device, weight)
+    return Draft(
+        start_us, end_us, created, np.minimum(closed, end_us), student, branch_device, weight
+    )
 
 
 def _daytime(ts: I64, rng: np.random.Generator) -> I64:
@@ -233,11 +245,9 @@ class RingRegistry:
     ip_asn: list[int] = field(default_factory=list)
     ip_country: list[int] = field(default_factory=list)
     ip_proxy: list[int] = field(default_factory=list)
-    phones: int = 0
     mailboxes: int = 0
     addresses: int = 0
     merchants: int = 0
-    cards: int = 0
 
 
 class World:
@@ -269,7 +279,7 @@ class World:
         self.office: I32 = np.full(n, -1, np.int32)
         self.campus: I32 = np.full(n, -1, np.int32)
         self.ring_signup: Bool = np.zeros(n, np.bool_)
-        self.is_member: Bool = np.zeros(n, np.bool_)
+        self.is_member: Bool = draft.member[order]
         self.used: dict[BenignKind, Bool] = {}
         self.registry = RingRegistry()
         self.terms = term_starts(self.start_us, self.end_us)
@@ -484,10 +494,8 @@ def foreign_phone_country(u: F64) -> I64:
 
 def _dst_windows(start_us: int, end_us: int) -> list[tuple[int, int, int, int]]:
     """Per year: US DST (local wall-clock bounds) and EU DST (UTC bounds)."""
-    year = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=start_us)).year
-    last = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=end_us)).year
     windows = []
-    for y in range(year, last + 1):
+    for y in range(_year(start_us), _year(end_us) + 1):
         march = datetime(y, 3, 1, tzinfo=UTC)
         second_sunday = march + timedelta(days=(6 - march.weekday()) % 7 + 7)
         november = datetime(y, 11, 1, tzinfo=UTC)
@@ -507,7 +515,6 @@ def _dst_windows(start_us: int, end_us: int) -> list[tuple[int, int, int, int]]:
     return windows
 
 
-DST_RULES: Final = _DST_RULES
 CITY_OFFSETS: Final = np.asarray([c.utc_offset for c in CITIES], np.int16)
 CITY_DST: Final = np.asarray([_DST_RULES[c.dst] for c in CITIES], np.int8)
 COUNTRY_OFFSETS: Final = np.asarray([c.utc_offset for c in COUNTRIES], np.int16)
