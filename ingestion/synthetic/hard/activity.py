@@ -133,7 +133,20 @@ def _is_phone(world: World, device: I64, person: I64) -> Bool:
 
 
 def signups(world: World, account: I64, rng: np.random.Generator) -> EventBatch:
-    """Signup events carrying every contact detail, on the device and network used."""
+    """Signup events carrying every contact detail, on the device and network used.
+
+    Parameters
+    ----------
+    world : World
+    account : ndarray of int64
+        Accounts signing up (their ``created`` time is the event time).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    EventBatch
+        One signup per account, in the order given.
+    """
     n = account.size
     ts = world.created[account]
     person = world.person[account].astype(np.int64)
@@ -167,6 +180,19 @@ def signups(world: World, account: I64, rng: np.random.Generator) -> EventBatch:
 
 def everyday(world: World, t0: int, t1: int, rng: np.random.Generator) -> EventBatch:
     """Logins, card payments and transfers of alive accounts in ``[t0, t1)``.
+
+    Parameters
+    ----------
+    world : World
+    t0, t1 : int
+        The time range, microseconds since the epoch.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    EventBatch
+        About ``world.rate`` times the alive accounts' weight times ``t1 - t0`` events,
+        none before an account's signup or after its closure.
 
     Notes
     -----
@@ -268,7 +294,25 @@ def _payees(world: World, account: I64, ts: I64, rng: np.random.Generator) -> I6
 
 def recurring(world: World, t0: int, t1: int, rng: np.random.Generator) -> EventBatch:
     """Pay, rent and household transfers due in ``[t0, t1)``; no device or IP (they
-    run in the core banking batch)."""
+    run in the core banking batch).
+
+    Parameters
+    ----------
+    world : World
+    t0, t1 : int
+        The time range, microseconds since the epoch.
+    rng : numpy.random.Generator
+        Draws small variations of pay.
+
+    Returns
+    -------
+    EventBatch
+        One transfer per order occurrence in the range while both ends are open.
+
+    Notes
+    -----
+    O(orders + occurrences).
+    """
     orders = world.orders
     first = np.maximum(0, -((orders.phase - t0) // orders.period))
     last = np.maximum(0, -((orders.phase - t1) // orders.period))
@@ -294,8 +338,20 @@ def recurring(world: World, t0: int, t1: int, rng: np.random.Generator) -> Event
 
 
 def one_offs(world: World, rng: np.random.Generator) -> EventBatch:
-    """Hotspot and hotel logins, call-centre sessions and small sellers' sales, with
-    each visitor recorded in ``world.pairs``; sorted by time."""
+    """Hotspot and hotel logins, call-centre sessions and small sellers' sales.
+
+    Parameters
+    ----------
+    world : World
+        Its ``pairs`` receive each group's members (visitors, customers served, sellers
+        with their savings accounts and buyers).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    EventBatch
+        Every one-off event of the period, sorted by time.
+    """
     batches = [
         _visits(world, rng, BenignKind.PUBLIC_WIFI, IP_WIFI, world.config.public_wifi_fraction,
                 world.config.public_wifi_users_per_venue),

@@ -218,7 +218,8 @@ class HardScenarioConfig:
     duplicate_fraction : float
         Rows re-sent verbatim by the feed (about 0.2%).
     rows_per_part : int
-        Target rows per CSV part; a part never exceeds twice this.
+        Target rows per CSV part (about 35 MB at 250,000); a part never exceeds twice
+        this. It also bounds memory: generation holds a few parts' worth of events.
     """
 
     accounts: int = 10_000
@@ -291,7 +292,7 @@ class HardScenarioConfig:
     mixed_formats: bool = True
     formats: FormatMix = field(default_factory=FormatMix)
     duplicate_fraction: float = 0.002
-    rows_per_part: int = 1_000_000
+    rows_per_part: int = 250_000
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))

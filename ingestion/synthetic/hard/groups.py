@@ -59,6 +59,19 @@ PAYROLL, RENT, HOUSEHOLD = range(3)
 def build_world(config: HardScenarioConfig, draft: Draft, rng: np.random.Generator) -> World:
     """Sort accounts by signup and draw households, identities and sharing groups.
 
+    Parameters
+    ----------
+    config : HardScenarioConfig
+    draft : Draft
+        Accounts after ring planning (ring members already marked).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    World
+        Accounts numbered by signup time, with households, identities, groups,
+        standing orders and the everyday activity rate.
+
     Notes
     -----
     O(A log A) for A accounts (one sort); everything else is O(A).

@@ -74,7 +74,19 @@ def _home(world: World, index: I64) -> tuple[I64, I64, I64]:
 
 
 def ip_attributes(world: World, codes: I64) -> tuple[I64, I64, I64]:
-    """``(asn, country index, is_proxy)`` of IP codes; is_proxy 1, 0 or -1 (unknown)."""
+    """What the IP intelligence feed says about each IP code.
+
+    Parameters
+    ----------
+    world : World
+    codes : ndarray of int64
+
+    Returns
+    -------
+    asn, country, is_proxy : ndarray of int64
+        ASN, country index (into ``tables.COUNTRIES``) and is_proxy: 1 true, 0 false,
+        -1 unknown (left blank in the feed).
+    """
     kind = kind_of(codes)
     index = index_of(codes)
     n = codes.size
@@ -192,7 +204,22 @@ def _ipv6(world: World, codes: I64) -> list[Text]:
 def ip_text(world: World, rows: int, at: I64, codes: I64) -> pa.Array:
     """IP strings of ``rows`` rows: ``codes`` at rows ``at``, null elsewhere.
 
-    IPs repeat a lot (NAT, VPN, homes), so each distinct one is rendered once.
+    Parameters
+    ----------
+    world : World
+    rows : int
+    at : ndarray of int64
+    codes : ndarray of int64
+
+    Returns
+    -------
+    pyarrow.StringArray
+        Dotted quads and compressed IPv6 (the forms ``ipaddress`` prints).
+
+    Notes
+    -----
+    IPs repeat a lot (NAT, VPN, homes), so each distinct one is rendered once:
+    O(n log n) for the distinct search plus O(distinct) text.
     """
     distinct, inverse = np.unique(codes, return_inverse=True)
     value = _ipv4(world, distinct)

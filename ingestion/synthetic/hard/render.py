@@ -118,8 +118,20 @@ def _choose(u: F64, weights: tuple[float, ...]) -> I64:
 def render(world: World, batch: EventBatch, first_event: int) -> Rendered:
     """Turn a coded batch into a table of all-text event columns (schema order).
 
-    Event ``i`` of the batch is event number ``first_event + i``; re-sent copies carry
-    the same number, hence the same id and the same spelling.
+    Parameters
+    ----------
+    world : World
+    batch : EventBatch
+        Time-sorted events of one part.
+    first_event : int
+        Number of the batch's first event; event ``i`` is number ``first_event + i``.
+        Re-sent copies carry their original's number, hence its id and spelling.
+
+    Returns
+    -------
+    Rendered
+        The table (``EVENT_SCHEMA`` column names, all strings, nulls for absent values)
+        and how many re-sent and malformed rows it holds.
     """
     config = world.config
     mixed = config.mixed_formats
@@ -450,8 +462,14 @@ def account_ids(world: World, accounts: I64) -> pa.Array:
 
 
 def write_csv(table: pa.Table, path: Path) -> None:
-    """Write a CSV file atomically (readers skip the hidden partial file); values are
-    quoted only where they need it (addresses hold commas)."""
+    """Write a CSV file atomically: readers skip the hidden partial file.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+    path : Path
+        Where the file ends up; ``.<name>.partial`` beside it while writing.
+    """
     partial = path.with_name(f".{path.name}.partial")
     pacsv.write_csv(table, partial, pacsv.WriteOptions(quoting_style="needed"))
     partial.replace(path)

@@ -102,6 +102,24 @@ def plan_rings(
 ) -> list[RingPlan]:
     """Choose ring typologies, sizes, members and windows; update ``draft`` in place.
 
+    Parameters
+    ----------
+    config : HardScenarioConfig
+    draft : Draft
+        Accounts in draft order; new ring accounts get their signup moved into the
+        ring's window, members are marked, fake identities flagged.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    list of RingPlan
+        One per ring, members in draft numbering.
+
+    Raises
+    ------
+    ValueError
+        If too few established accounts are left to recruit from.
+
     Notes
     -----
     One Python iteration per ring; members are drawn by rejection, O(ring size).

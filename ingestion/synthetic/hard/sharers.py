@@ -65,7 +65,18 @@ def _group_of(world: World, kind: BenignKind, accounts: I64) -> I64:
 
 
 def sharing_groups(world: World) -> dict[BenignKind, tuple[I64, I64]]:
-    """Per kind, ``(accounts, groups)``: legitimate members of groups of two or more.
+    """The benign sharing groups of the world, by kind.
+
+    Parameters
+    ----------
+    world : World
+        After all events were generated (participation is recorded as they are).
+
+    Returns
+    -------
+    dict of BenignKind to (ndarray, ndarray)
+        Per kind, ``(accounts, groups)``: the legitimate accounts that used the group's
+        shared resource, in groups where at least two did, one entry per membership.
 
     Notes
     -----
@@ -102,7 +113,20 @@ def sharing_groups(world: World) -> dict[BenignKind, tuple[I64, I64]]:
 
 
 def write_sharers(world: World, groups: dict[BenignKind, tuple[I64, I64]], path: Path) -> int:
-    """Write ``sharers.csv`` (sorted by kind, group, account); return its row count."""
+    """Write ``sharers.csv``: ``account_id,kind,group_id``, sorted by kind and group.
+
+    Parameters
+    ----------
+    world : World
+    groups : dict of BenignKind to (ndarray, ndarray)
+        From :func:`sharing_groups`.
+    path : Path
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
     kinds = list(groups)
     accounts = np.concatenate([groups[k][0] for k in kinds]) if kinds else np.zeros(0, np.int64)
     group = np.concatenate([groups[k][1] for k in kinds]) if kinds else np.zeros(0, np.int64)

@@ -82,11 +82,28 @@ def phones(
     national: npt.NDArray[np.bool_],
     keys: I64,
 ) -> pa.Array:
-    """Phone numbers: national format where ``national`` (the number's own country),
-    E.164 elsewhere.
+    """Phone numbers: national format for some of the rows whose country is the
+    number's own, E.164 elsewhere.
 
-    ``country`` is each number's row country; ``national`` says which rows may use the
-    national format (drawn by the caller); ``keys`` (event numbers) pick the layout.
+    Parameters
+    ----------
+    world : World
+    rows : int
+        Length of the column.
+    at : ndarray of int64
+        Rows holding a number; the other rows are null.
+    phone : ndarray of int64
+        Phone codes at those rows.
+    country : ndarray of int64
+        Each row's country index.
+    national : ndarray of bool
+        Rows that use the national format if the number is of the row's country.
+    keys : ndarray of int64
+        Event numbers of the rows; they pick the national layout.
+
+    Returns
+    -------
+    pyarrow.StringArray
     """
     owner = phone >> np.int64(PHONE_SHIFT)
     nsn = phone & np.int64((1 << PHONE_SHIFT) - 1)
@@ -168,7 +185,24 @@ _SUBADDRESS: Final = np.asarray([i in SUBADDRESS_DOMAINS for i in range(len(MAIL
 
 
 def emails(world: World, rows: int, at: I64, email: I64, variant: _I8) -> pa.Array:
-    """Email addresses in the given spellings (see the module docstring)."""
+    """Email addresses in the given spellings (see the module docstring).
+
+    Parameters
+    ----------
+    world : World
+    rows : int
+        Length of the column.
+    at : ndarray of int64
+        Rows holding an address; the other rows are null.
+    email : ndarray of int64
+        Email codes (mailbox and domain) at those rows.
+    variant : ndarray of int8
+        Spelling of each.
+
+    Returns
+    -------
+    pyarrow.StringArray
+    """
     k = email.size
     domain = email & np.int64((1 << EMAIL_SHIFT) - 1)
     mailbox = email >> np.int64(EMAIL_SHIFT)
@@ -230,7 +264,24 @@ _V_STATES: Final = Vocab(
 
 
 def addresses(world: World, rows: int, at: I64, address: I64, variant: _I16) -> pa.Array:
-    """US postal addresses in the given spellings (see the module docstring)."""
+    """US postal addresses in the given spellings (see the module docstring).
+
+    Parameters
+    ----------
+    world : World
+    rows : int
+        Length of the column.
+    at : ndarray of int64
+        Rows holding an address; the other rows are null.
+    address : ndarray of int64
+        Address codes at those rows (household numbers, then ring addresses).
+    variant : ndarray of int16
+        Spelling of each (bit fields, see the module docstring).
+
+    Returns
+    -------
+    pyarrow.StringArray
+    """
     k = address.size
     scrambled = world.scramble_address(address)
     city = scrambled % len(CITIES)

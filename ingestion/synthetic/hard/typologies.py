@@ -53,6 +53,19 @@ def plant_rings(world: World, plans: list[RingPlan], rng: np.random.Generator) -
     Members' shared phones, mailboxes and addresses are written into the world, so
     their everyday events carry them too.
 
+    Parameters
+    ----------
+    world : World
+    plans : list of RingPlan
+        From :func:`~ingestion.synthetic.hard.rings.plan_rings`; their members are
+        renumbered and each plan's ``fraud_ts`` is set.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    EventBatch
+        Every ring event within the period, sorted by time.
+
     Notes
     -----
     One Python iteration per ring, vectorised within.

@@ -150,6 +150,16 @@ class Draft:
 def draft_accounts(config: HardScenarioConfig, rng: np.random.Generator) -> Draft:
     """Draw signup and closure times, students and branch sign-ups.
 
+    Parameters
+    ----------
+    config : HardScenarioConfig
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    Draft
+        The accounts in draft order, for ring planning to adjust.
+
     Notes
     -----
     O(A) for A accounts.
