@@ -15,6 +15,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -129,6 +130,13 @@ def main(
     )
 
 
+class Profile(StrEnum):
+    """Synthetic scenario profiles (``fraudgraph generate --profile``)."""
+
+    DEFAULT = "default"
+    HARD = "hard"
+
+
 @app.command()
 @_fail_cleanly
 def generate(
@@ -136,13 +144,89 @@ def generate(
         "data/scenario"
     ),
     accounts: Annotated[
-        int, typer.Option("--accounts", min=100, help="Number of accounts.")
+        int,
+        typer.Option(
+            "--accounts", help="Number of accounts: 1,000 to 20,000,000 (hard: to 2,000,000)."
+        ),
     ] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
+    profile: Annotated[
+        Profile,
+        typer.Option(
+            "--profile",
+            help=(
+                "default: rings tied by rare identifiers, Parquet events. hard: a US bank's "
+                "book where benign sharing is the norm and rings are camouflaged, CSV feeds "
+                "in mixed formats, sharers.csv and scenario.json."
+            ),
+        ),
+    ] = Profile.DEFAULT,
+    rings_per_10k: Annotated[
+        float | None,
+        typer.Option(
+            "--rings-per-10k", min=0.0, help="Rings per 10,000 accounts (default 8; hard 25)."
+        ),
+    ] = None,
+    label_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--label-fraction",
+            min=0.0,
+            max=1.0,
+            help="Share of ring members labelled fraud (default 0.3).",
+        ),
+    ] = None,
+    legit_label_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--legit-label-fraction",
+            min=0.0,
+            max=1.0,
+            help="Share of other accounts labelled legit (default 0.01; hard 0).",
+        ),
+    ] = None,
+    mixed_formats: Annotated[
+        bool | None,
+        typer.Option(
+            "--mixed-formats/--canonical-formats",
+            help="hard only: spell values as bank feeds do (the default), or canonically.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate a synthetic scenario: events (Parquet), labels.csv and truth.csv."""
-    from ingestion.synthetic import ScenarioConfig, generate_scenario
+    """Generate a synthetic scenario: events, labels.csv and truth.csv (the hard profile
+    also writes sharers.csv and scenario.json)."""
+    from graph_service.errors import InvalidInput
+    from ingestion.synthetic import (
+        HardScenarioConfig,
+        HardScenarioSummary,
+        ScenarioConfig,
+        ScenarioSummary,
+        generate_hard_scenario,
+        generate_scenario,
+    )
+
+    overrides: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("rings_per_10k", rings_per_10k),
+            ("label_fraction", label_fraction),
+            ("legit_label_fraction", legit_label_fraction),
+        )
+        if value is not None
+    }
+    if mixed_formats is not None:
+        if profile is not Profile.HARD:
+            raise InvalidInput("--mixed-formats/--canonical-formats apply to --profile hard only")
+        overrides["mixed_formats"] = mixed_formats
+    try:
+        config: ScenarioConfig | HardScenarioConfig
+        if profile is Profile.HARD:
+            config = HardScenarioConfig(accounts=accounts, seed=seed, **overrides)
+        else:
+            config = ScenarioConfig(accounts=accounts, seed=seed, **overrides)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
 
     with _progress() as progress:
         tasks: dict[str, Any] = {}
@@ -152,12 +236,13 @@ def generate(
                 tasks[step] = progress.add_task(step, total=total)
             progress.update(tasks[step], completed=done, total=total)
 
-        summary = generate_scenario(
-            ScenarioConfig(accounts=accounts, seed=seed), out_dir, on_progress=on_progress
-        )
-    result = summary.as_dict()
+        summary: ScenarioSummary | HardScenarioSummary
+        if isinstance(config, HardScenarioConfig):
+            summary = generate_hard_scenario(config, out_dir, on_progress=on_progress)
+        else:
+            summary = generate_scenario(config, out_dir, on_progress=on_progress)
     if as_json:
-        _emit(result)
+        _emit(summary.as_dict())
     else:
         err.print(
             f"wrote {summary.events:,} events for {summary.accounts:,} accounts "
@@ -286,7 +371,9 @@ def demo(
     workdir: Annotated[Path, typer.Option("--workdir", help="Where the demo writes.")] = Path(
         "data/demo"
     ),
-    accounts: Annotated[int, typer.Option("--accounts", min=100)] = 20_000,
+    accounts: Annotated[
+        int, typer.Option("--accounts", help="Number of accounts (1,000 or more).")
+    ] = 20_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
     """The main job end to end on the embedded store: generate a scenario, then run the
@@ -295,8 +382,13 @@ def demo(
     import shutil
 
     from fraudgraph.jobs.steps import PipelineSpec
+    from graph_service.errors import InvalidInput
     from ingestion.synthetic import ScenarioConfig, generate_scenario
 
+    try:
+        config = ScenarioConfig(accounts=accounts, seed=seed)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
     scenario_dir = workdir / "scenario"
     settings = _settings(workdir / "store")
     if workdir.exists():
@@ -309,9 +401,7 @@ def demo(
                 tasks[step] = progress.add_task(f"generate: {step}", total=total)
             progress.update(tasks[step], completed=done, total=total)
 
-        summary = generate_scenario(
-            ScenarioConfig(accounts=accounts, seed=seed), scenario_dir, on_progress=on_generate
-        )
+        summary = generate_scenario(config, scenario_dir, on_progress=on_generate)
     out.print(
         f"[bold]scenario[/]: {summary.accounts:,} accounts, {summary.events:,} events, "
         f"{summary.rings} planted rings ({summary.ring_accounts:,} ring accounts)"

@@ -113,6 +113,54 @@ def test_generate_is_deterministic_and_reports_json(tmp_path: Path) -> None:
     assert truth[0] == "ring_id,typology,account_id"
 
 
+def test_generate_hard_profile_writes_feeds_sharers_and_scenario(tmp_path: Path) -> None:
+    """--profile hard writes CSV feeds, sharers.csv and scenario.json with the options given."""
+    runs = {}
+    for name, formats in (("mixed", "--mixed-formats"), ("canonical", "--canonical-formats")):
+        out = tmp_path / name
+        result = fraudgraph(
+            "generate", "--profile", "hard", "--accounts", "1000", "--seed", "3",
+            "--rings-per-10k", "60", "--label-fraction", "0.5", formats,
+            "--out", str(out), "--json",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["accounts"] == 1000 and summary["rings"] == 6
+        assert summary["events"] <= summary["rows"]
+        for key in ("truth_path", "labels_path", "sharers_path", "scenario_path"):
+            assert Path(summary[key]).is_file()
+        assert sorted(p.name for p in (out / "events").iterdir()) == ["part-00000.csv"]
+        runs[name] = json.loads((out / "scenario.json").read_text())
+    assert runs["mixed"]["profile"] == "hard"
+    assert runs["mixed"]["config"]["mixed_formats"] is True
+    assert runs["canonical"]["config"]["mixed_formats"] is False
+    assert runs["mixed"]["config"]["label_fraction"] == 0.5
+    header = (tmp_path / "mixed" / "sharers.csv").read_text().splitlines()[0]
+    assert header.replace('"', "") == "account_id,kind,group_id"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--accounts", "500"], "accounts must be in [1000, 20000000]"),
+        (["--profile", "hard", "--accounts", "2500000"], "accounts must be in [1000, 2000000]"),
+        (["--accounts", "1000", "--rings-per-10k", "900"], "more rings than the accounts can hold"),
+        (["--accounts", "1000", "--canonical-formats"], "apply to --profile hard only"),
+    ],
+)
+def test_generate_rejects_bad_settings_with_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """Settings the scenario config refuses exit 2 with one line on stderr, no traceback."""
+    result = fraudgraph("generate", *args, "--out", str(tmp_path / "out"), "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     """demo generates, ingests, analyses, flags and evaluates, with nothing lost."""
     result = fraudgraph("demo", "--workdir", str(tmp_path / "demo"), "--accounts", "2000")

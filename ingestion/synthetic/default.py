@@ -35,7 +35,6 @@ plus about 1 GB for the buckets in flight (2.2 GB peak at 10M accounts / 100M ev
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import math
@@ -56,6 +55,26 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ingestion.schema import EVENT_SCHEMA, TIMESTAMP, EventType
+from ingestion.synthetic.hashing import (
+    Scramble,
+    derive_salt,
+    hashed_below,
+    hashed_fraction,
+    hashed_unit,
+    splitmix,
+)
+from ingestion.synthetic.text import (
+    Text,
+    Vocab,
+    blank_unless,
+    const_text,
+    decimal_text,
+    digit_planes,
+    hex_text,
+    identifier_text,
+    optional_array,
+    string_array,
+)
 
 __all__ = ["RING_SIZES", "ScenarioConfig", "ScenarioSummary", "Typology", "generate_scenario"]
 
@@ -412,246 +431,6 @@ def _write_events(
     return written, parts
 
 
-# --------------------------------------------------------------------- text assembly
-#
-# Strings are assembled as byte matrices laid out (width, rows): every fragment is one
-# contiguous block per character position, which is several times faster than row-major
-# assembly. ``keep`` marks the bytes that belong to the string (variable-length text).
-
-
-@dataclass(frozen=True, slots=True)
-class _Text:
-    """One text fragment per row: the bytes ``chars[keep[:, i], i]`` of row ``i``.
-
-    ``keep`` is ``None`` when every byte is kept (fixed width).
-    """
-
-    chars: _U8
-    keep: _Bool | None
-
-
-class _Vocab:
-    """A fixed list of ASCII strings, gathered by index into fragments."""
-
-    def __init__(self, words: Sequence[str]) -> None:
-        encoded = [w.encode("ascii") for w in words]
-        width = max([1, *(len(e) for e in encoded)])
-        self.words: tuple[str, ...] = tuple(words)
-        chars = np.zeros((width, len(encoded)), np.uint8)
-        for i, e in enumerate(encoded):
-            chars[: len(e), i] = np.frombuffer(e, np.uint8)
-        lengths = np.array([len(e) for e in encoded], np.int64)
-        self.chars: _U8 = chars
-        self.keep: _Bool = np.arange(width)[:, None] < lengths[None, :]
-        self.fixed = bool(self.keep.all())
-        self.arrow: pa.Array = pa.array(self.words, pa.string())
-
-    def take(self, index: npt.NDArray[np.integer]) -> _Text:
-        """Fragments ``words[index[i]]``."""
-        return _Text(self.chars[:, index], None if self.fixed else self.keep[:, index])
-
-    def arrow_take(self, rows: int, at: _I64, index: npt.NDArray[np.integer]) -> pa.Array:
-        """A string array of ``rows`` rows: ``words[index]`` at rows ``at``, null elsewhere."""
-        full = np.zeros(rows, np.int32)
-        full[at] = index
-        valid = np.zeros(rows, np.bool_)
-        valid[at] = True
-        return self.arrow.take(pa.array(full, mask=~valid))
-
-
-def _const(text: str, rows: int) -> _Text:
-    """The same ASCII ``text`` on every row."""
-    column = np.frombuffer(text.encode("ascii"), np.uint8)[:, None]
-    return _Text(np.broadcast_to(column, (column.shape[0], rows)), None)
-
-
-def _digit_planes(values: npt.NDArray[np.integer], width: int, prefix: str = "") -> _U8:
-    """``prefix`` then the ``width`` low decimal digits of ``values``, as ASCII planes."""
-    lead = len(prefix)
-    planes = np.empty((lead + width, values.shape[0]), np.uint8)
-    planes[:lead] = np.frombuffer(prefix.encode("ascii"), np.uint8)[:, None]
-    remaining = values.astype(np.int64)
-    pending = width  # digits still to write, right to left
-    while pending > 0:
-        # Chunks of up to 9 digits fit uint32, whose division is much cheaper.
-        chunk = min(9, pending)
-        if pending > chunk:
-            remaining, low64 = np.divmod(remaining, 10**chunk)
-            low = low64.astype(np.uint32)
-        else:
-            low = remaining.astype(np.uint32)
-        for j in range(lead + pending - 1, lead + pending - chunk - 1, -1):
-            quotient = low // 10
-            np.subtract(low, quotient * 10, out=planes[j], casting="unsafe")
-            low = quotient
-        pending -= chunk
-    planes[lead:] += 48
-    return planes
-
-
-def _identifier(prefix: str, values: npt.NDArray[np.integer], width: int) -> _Text:
-    """Fixed-width opaque ids: ``prefix`` and ``values`` zero-padded to ``width`` digits."""
-    return _Text(_digit_planes(values, width, prefix), None)
-
-
-def _decimal(values: npt.NDArray[np.integer], width: int = 0) -> _Text:
-    """Decimal text of non-negative ``values``: zero-padded to ``width`` if given, else
-    without leading zeros."""
-    rows = values.shape[0]
-    top = int(values.max()) if rows else 0
-    digits = max(width, len(str(top)), 1)
-    planes = _digit_planes(values, digits)
-    if width >= digits:
-        return _Text(planes, None)
-    powers = 10 ** np.arange(digits - 1, -1, -1, dtype=np.int64)
-    keep = (values[None, :] >= powers[:, None]) | (np.arange(digits) >= digits - 1)[:, None]
-    return _Text(planes, keep)
-
-
-_HEX_DIGITS: Final = np.frombuffer(b"0123456789abcdef", np.uint8)
-
-
-def _hex(values: _I64, digits: int) -> _Text:
-    """Lower-case hexadecimal text of ``values`` (< 16**digits) without leading zeros."""
-    shifts = 4 * np.arange(digits - 1, -1, -1, dtype=np.int64)
-    nibbles = (values[None, :] >> shifts[:, None]) & 15
-    keep = (values[None, :] >= (np.int64(1) << shifts)[:, None]) | (
-        np.arange(digits) == digits - 1
-    )[:, None]
-    return _Text(_HEX_DIGITS[nibbles], keep)
-
-
-def _blank_unless(text: _Text, rows: _Bool) -> _Text:
-    """``text`` on the selected rows, empty elsewhere."""
-    keep = np.ones(text.chars.shape, np.bool_) if text.keep is None else text.keep
-    return _Text(text.chars, keep & rows[None, :])
-
-
-def _assemble(parts: Sequence[_Text]) -> tuple[_U8, _I64]:
-    """Concatenate fragments row-wise; return the bytes and the length of each row."""
-    rows = parts[0].chars.shape[1]
-    chars = parts[0].chars if len(parts) == 1 else np.concatenate([p.chars for p in parts])
-    if all(p.keep is None for p in parts):
-        width = chars.shape[0]
-        return np.ascontiguousarray(chars.T).reshape(-1), np.full(rows, width, np.int64)
-    keep = np.concatenate(
-        [np.ones(p.chars.shape, np.bool_) if p.keep is None else p.keep for p in parts], axis=0
-    )
-    keep_rows = np.ascontiguousarray(keep.T)
-    data = np.ascontiguousarray(chars.T)[keep_rows]
-    return data, keep_rows.sum(axis=1, dtype=np.int64)
-
-
-def _string_array(rows: int, pieces: Sequence[tuple[_I64, Sequence[_Text]]]) -> pa.Array:
-    """A string array of ``rows`` rows built from row subsets.
-
-    Each piece is ``(at, fragments)``: ascending row numbers and the fragments that,
-    concatenated, give those rows' strings. Rows in no piece are null.
-    """
-    assembled = [(at, *_assemble(parts)) for at, parts in pieces if at.size]
-    lengths = np.zeros(rows, np.int64)
-    valid = np.zeros(rows, np.bool_)
-    for at, _, row_lengths in assembled:
-        lengths[at] = row_lengths
-        valid[at] = True
-    offsets = np.zeros(rows + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    total = int(offsets[-1])
-    if total >= 2**31:
-        raise OverflowError("a part holds more than 2 GiB of text in one column")
-    if len(assembled) == 1:
-        data = assembled[0][1]
-    else:
-        data = np.empty(total, np.uint8)
-        for at, piece_data, row_lengths in assembled:
-            own_starts = np.cumsum(row_lengths) - row_lengths
-            target = np.repeat(offsets[at] - own_starts, row_lengths)
-            data[target + np.arange(piece_data.size)] = piece_data
-    n_valid = int(valid.sum())
-    validity = None if n_valid == rows else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pa.Array.from_buffers(
-        pa.string(),
-        rows,
-        [validity, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)],
-        null_count=rows - n_valid,
-    )
-
-
-def _optional(rows: int, at: _I64, values: npt.NDArray[np.generic], dtype: type) -> pa.Array:
-    """An array of ``rows`` rows holding ``values`` at rows ``at`` and nulls elsewhere."""
-    full: npt.NDArray[Any] = np.zeros(rows, dtype)
-    full[at] = values
-    valid = np.zeros(rows, np.bool_)
-    valid[at] = True
-    return pa.array(full, mask=~valid)
-
-
-# ------------------------------------------------------------ hashing and scrambling
-
-_GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
-_MIX1: Final = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2: Final = np.uint64(0x94D049BB133111EB)
-_MASK64: Final = (1 << 64) - 1
-
-
-def _salt(seed: int, purpose: str) -> int:
-    """A 64-bit salt for one purpose, derived from the seed."""
-    digest = hashlib.blake2b(f"{seed}/{purpose}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
-def _mix(values: npt.NDArray[np.integer], salt: int) -> _U64:
-    """SplitMix64 of ``values`` xor-ed with a salt: a stateless per-item random draw."""
-    z = values.astype(np.uint64) * _GOLDEN + np.uint64(salt & _MASK64)
-    z ^= z >> np.uint64(30)
-    z *= _MIX1
-    z ^= z >> np.uint64(27)
-    z *= _MIX2
-    z ^= z >> np.uint64(31)
-    return z
-
-
-def _unit(values: npt.NDArray[np.integer], salt: int) -> _F64:
-    """Stateless uniform draws in [0, 1), one per value."""
-    return (_mix(values, salt) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
-
-
-def _fraction(hashed: _U64, lowest_bit: int) -> _F64:
-    """A uniform draw in [0, 1) from 16 bits of a hash (one hash feeds four draws)."""
-    bits = (hashed >> np.uint64(lowest_bit)) & np.uint64(0xFFFF)
-    return bits.astype(np.float64) * (1.0 / 65_536)
-
-
-def _below(values: npt.NDArray[np.integer], salt: int, bound: int) -> _I64:
-    """Stateless uniform integers in [0, bound), one per value."""
-    return (_mix(values, salt) % np.uint64(bound)).astype(np.int64)
-
-
-@dataclass(frozen=True, slots=True)
-class _Scramble:
-    """A bijection of ``[0, modulus)``, ``x -> (factor * x + offset) % modulus``.
-
-    Makes sequential internal numbers look random while keeping them distinct.
-    """
-
-    modulus: int
-    factor: int
-    offset: int
-
-    @classmethod
-    def build(cls, modulus: int, salt: int) -> _Scramble:
-        # factor * x must stay below 2**63 for every x < modulus.
-        upper = max(3, min(modulus, (2**63 - 1) // modulus - 1))
-        factor = upper // 3 + salt % (upper - upper // 3)
-        while math.gcd(factor, modulus) != 1:
-            factor = factor + 1 if factor + 1 < upper else 2
-        return cls(modulus, factor, (salt >> 17) % modulus)
-
-    def __call__(self, values: npt.NDArray[np.integer]) -> _I64:
-        x = values.astype(np.int64) % self.modulus
-        return (x * self.factor + self.offset) % self.modulus
-
-
 # -------------------------------------------------------------------- vocabularies
 
 
@@ -785,35 +564,35 @@ _COUNTRY_CODE: Final = {c: i for i, c in enumerate(_COUNTRIES)}
 _EVENT_CODE: Final = {t: i for i, t in enumerate(EventType)}
 _SIGNUP, _LOGIN, _PAYMENT, _TRANSFER = (_EVENT_CODE[t] for t in EventType)
 
-_V_FIRST: Final = _Vocab(
+_V_FIRST: Final = Vocab(
     [*_FIRST_NAMES, *(n.title() for n in _FIRST_NAMES), *(n.upper() for n in _FIRST_NAMES)]
     + [f"{n[0]}.{n[1:]}" for n in _FIRST_NAMES]
 )
-_V_LAST: Final = _Vocab(
+_V_LAST: Final = Vocab(
     [*_LAST_NAMES, *(n.title() for n in _LAST_NAMES), *(n.upper() for n in _LAST_NAMES)]
 )
-_V_SEPARATORS: Final = _Vocab([".", "_", ""])
-_V_TAGS: Final = _Vocab(_MAIL_TAGS)
-_V_DOMAINS: Final = _Vocab(
+_V_SEPARATORS: Final = Vocab([".", "_", ""])
+_V_TAGS: Final = Vocab(_MAIL_TAGS)
+_V_DOMAINS: Final = Vocab(
     [*_MAIL_DOMAINS, *(d.title() for d in _MAIL_DOMAINS), *(d.upper() for d in _MAIL_DOMAINS)]
 )
-_V_STREETS: Final = _Vocab(
+_V_STREETS: Final = Vocab(
     [*_STREETS, *(s.upper() for s in _STREETS), *(s.lower() for s in _STREETS)]
 )
-_V_STREET_TYPES: Final = _Vocab(
+_V_STREET_TYPES: Final = Vocab(
     [f(w[a]) for f in (str, str.upper, str.lower) for a in (0, 1) for w in _STREET_TYPES]
 )
-_V_TOWNS: Final = _Vocab([f(t[0]) for f in (str, str.upper, str.lower) for t in _TOWNS])
-_V_AREAS: Final = _Vocab([t[1] for t in _TOWNS] + [t[1].lower() for t in _TOWNS])
-_V_UNITS: Final = _Vocab(
+_V_TOWNS: Final = Vocab([f(t[0]) for f in (str, str.upper, str.lower) for t in _TOWNS])
+_V_AREAS: Final = Vocab([t[1] for t in _TOWNS] + [t[1].lower() for t in _TOWNS])
+_V_UNITS: Final = Vocab(
     [a + b for a in _POSTCODE_LETTERS for b in _POSTCODE_LETTERS]
     + [(a + b).lower() for a in _POSTCODE_LETTERS for b in _POSTCODE_LETTERS]
 )
-_V_SPACES: Final = _Vocab(["", " ", "  "])
-_V_OCTETS: Final = _Vocab([str(i) for i in range(256)])
-_V_OS: Final = _Vocab(_OS_NAMES)
-_V_COUNTRIES: Final = _Vocab(_COUNTRIES)
-_V_EVENT_TYPES: Final = _Vocab([t.value for t in EventType])
+_V_SPACES: Final = Vocab(["", " ", "  "])
+_V_OCTETS: Final = Vocab([str(i) for i in range(256)])
+_V_OS: Final = Vocab(_OS_NAMES)
+_V_COUNTRIES: Final = Vocab(_COUNTRIES)
+_V_EVENT_TYPES: Final = Vocab([t.value for t in EventType])
 
 _N_NAME_COMBOS: Final = len(_FIRST_NAMES) * len(_LAST_NAMES) * 2
 _MAILBOX_SPACE: Final = _N_NAME_COMBOS * 1_000
@@ -952,8 +731,8 @@ def _layout(key: tuple[str, str]) -> tuple[str, dict[int, str]]:
     return (_GB_LAYOUTS if key[0] == "GB" else _US_LAYOUTS)[key[1]]
 
 
-_V_PHONE_PREFIX: Final = _Vocab([_layout(k)[0] for k in _LAYOUT_KEYS])
-_V_PHONE_SEPARATORS: Final = _Vocab(
+_V_PHONE_PREFIX: Final = Vocab([_layout(k)[0] for k in _LAYOUT_KEYS])
+_V_PHONE_SEPARATORS: Final = Vocab(
     [_layout(k)[1].get(pos, "") for k in _LAYOUT_KEYS for pos in range(10)]
 )
 
@@ -1047,17 +826,17 @@ class _Population:
         self.merchant_cdf /= self.merchant_cdf[-1]
         self.device_ring_base = 4 * n + self.n_households
         self.registry = _Registry()
-        self.salts = {p: _salt(seed, p) for p in _SALT_PURPOSES}
-        self.scramble_account = _Scramble.build(10**9, self.salts["account"])
-        self.scramble_device = _Scramble.build(10**10, self.salts["device"])
-        self.scramble_card = _Scramble.build(10**12, self.salts["card"])
-        self.scramble_merchant = _Scramble.build(10**7, self.salts["merchant"])
-        self.scramble_gb_phone = _Scramble.build(_GB_MOBILE_SPACE, self.salts["gb_phone"])
-        self.scramble_us_phone = _Scramble.build(_US_SPACE, self.salts["us_phone"])
-        self.scramble_mailbox = _Scramble.build(_MAILBOX_SPACE, self.salts["mailbox"])
-        self.scramble_address = _Scramble.build(_ADDRESS_SPACE, self.salts["address"])
-        self.scramble_home = _Scramble.build(_HOME_SPACE, self.salts["home_ip"])
-        self.scramble_hosting = _Scramble.build(65_000, self.salts["hosting_ip"])
+        self.salts = {p: derive_salt(seed, p) for p in _SALT_PURPOSES}
+        self.scramble_account = Scramble.build(10**9, self.salts["account"])
+        self.scramble_device = Scramble.build(10**10, self.salts["device"])
+        self.scramble_card = Scramble.build(10**12, self.salts["card"])
+        self.scramble_merchant = Scramble.build(10**7, self.salts["merchant"])
+        self.scramble_gb_phone = Scramble.build(_GB_MOBILE_SPACE, self.salts["gb_phone"])
+        self.scramble_us_phone = Scramble.build(_US_SPACE, self.salts["us_phone"])
+        self.scramble_mailbox = Scramble.build(_MAILBOX_SPACE, self.salts["mailbox"])
+        self.scramble_address = Scramble.build(_ADDRESS_SPACE, self.salts["address"])
+        self.scramble_home = Scramble.build(_HOME_SPACE, self.salts["home_ip"])
+        self.scramble_hosting = Scramble.build(65_000, self.salts["hosting_ip"])
 
     # -- households ------------------------------------------------------------------
 
@@ -1081,7 +860,7 @@ class _Population:
     def has_family_device(self, household: _I64) -> _Bool:
         """Whether the household shares a tablet (always, for the big families)."""
         size = self.household_size[household]
-        tablet = (size >= 2) & (_unit(household, self.salts["tablet"]) < 0.12)
+        tablet = (size >= 2) & (hashed_unit(household, self.salts["tablet"]) < 0.12)
         return tablet | (household < self.n_big_families)
 
     # -- devices and cards -----------------------------------------------------------
@@ -1092,32 +871,32 @@ class _Population:
 
     def habits(self, account: _I64) -> _U64:
         """The habit hash of each account."""
-        return _mix(account, self.salts["habits"])
+        return splitmix(account, self.salts["habits"])
 
     def profile(self, account: _I64) -> _U64:
         """The profile hash of each account."""
-        return _mix(account, self.salts["profile"])
+        return splitmix(account, self.salts["profile"])
 
     @staticmethod
     def is_developer(habits: _U64) -> _Bool:
         """Developers, who also log in from an Android emulator."""
-        return _fraction(habits, 16) < 0.002
+        return hashed_fraction(habits, 16) < 0.002
 
     @staticmethod
     def device_count(habits: _U64) -> _I64:
         """Personal devices per account: 1 (60%), 2 (30%) or 3; developers have 2+."""
-        u = _fraction(habits, 0)
+        u = hashed_fraction(habits, 0)
         count = 1 + (u < 0.4).astype(np.int64) + (u < 0.1).astype(np.int64)
         return np.where(_Population.is_developer(habits), np.maximum(count, 2), count)
 
     @staticmethod
     def is_office_worker(habits: _U64) -> _Bool:
         """Customers who sometimes log in from their office network."""
-        return _fraction(habits, 32) < 0.08
+        return hashed_fraction(habits, 32) < 0.08
 
     def is_vpn_user(self, habits: _U64) -> _Bool:
         """Customers who mostly log in through a commercial VPN."""
-        return _fraction(habits, 48) < self.config.vpn_user_fraction
+        return hashed_fraction(habits, 48) < self.config.vpn_user_fraction
 
     def everyday_device(
         self, account: _I64, household: _I64, login: _Bool, rng: np.random.Generator
@@ -1133,7 +912,7 @@ class _Population:
 
     def card_count(self, account: _I64) -> _I64:
         """Payment cards per account: 1 or 2."""
-        return 1 + (_fraction(self.profile(account), 0) < 0.35).astype(np.int64)
+        return 1 + (hashed_fraction(self.profile(account), 0) < 0.35).astype(np.int64)
 
     def everyday_card(self, account: _I64, rng: np.random.Generator) -> _I64:
         """The card of each payment: mostly the first."""
@@ -1146,10 +925,10 @@ class _Population:
         """E.164 number (as an integer) of each account; some family members share one."""
         household = self.household(account)
         shares = (self.household_size[household] >= 2) & (
-            _fraction(self.profile(account), 16) < 0.05
+            hashed_fraction(self.profile(account), 16) < 0.05
         )
         owner = np.where(shares, self.head(household), account)
-        foreign = _fraction(self.profile(owner), 32) < 0.03
+        foreign = hashed_fraction(self.profile(owner), 32) < 0.03
         domestic_gb = self.region.country == "GB"
         gb = foreign != domestic_gb
         return np.where(gb, self._gb_phone(owner), self._us_phone(owner))
@@ -1173,7 +952,7 @@ class _Population:
 
     def email(self, account: _I64) -> _I64:
         """Email code (mailbox * 16 + domain) of each account."""
-        u = _fraction(self.profile(account), 48)
+        u = hashed_fraction(self.profile(account), 48)
         cdf = np.cumsum(_MAIL_DOMAIN_WEIGHTS)
         domain = np.minimum(np.searchsorted(cdf / cdf[-1], u, side="right"), len(cdf) - 1)
         return account * 16 + domain
@@ -1182,7 +961,7 @@ class _Population:
 
     def home_ip(self, household: _I64) -> _I64:
         """Home IP code of each household; 15% of homes are on IPv6."""
-        v6 = _unit(household, self.salts["ipv6"]) < 0.15
+        v6 = hashed_unit(household, self.salts["ipv6"]) < 0.15
         return np.where(v6, _ip_code(_IP_HOME6, household), _ip_code(_IP_HOME, household))
 
     def everyday_ip(
@@ -1194,10 +973,14 @@ class _Population:
         _, _, os = self.device_attributes(device)
         mobile = (os == _ANDROID) | (os == _IOS)
         nat = mobile & (rng.random(n) < 0.45)
-        ip = np.where(nat, _ip_code(_IP_NAT, _below(account, self.salts["nat"], self.n_nat)), ip)
+        ip = np.where(
+            nat, _ip_code(_IP_NAT, hashed_below(account, self.salts["nat"], self.n_nat)), ip
+        )
         habits = self.habits(account)
         office = self.is_office_worker(habits) & (rng.random(n) < 0.2)
-        office_ip = _ip_code(_IP_OFFICE, _below(account, self.salts["office_id"], self.n_office))
+        office_ip = _ip_code(
+            _IP_OFFICE, hashed_below(account, self.salts["office_id"], self.n_office)
+        )
         ip = np.where(office, office_ip, ip)
         wifi = rng.random(n) < 0.02
         ip = np.where(wifi, _ip_code(_IP_WIFI, rng.integers(0, self.n_wifi, n)), ip)
@@ -1220,7 +1003,7 @@ class _Population:
         at_home = (self.household_size[household] > 1) & (rng.random(account.size) < 0.5)
         relative = self.other_member(account, rng)
         at_home &= self.created[relative] < ts
-        regular = _below(
+        regular = hashed_below(
             account * 4 + rng.integers(0, 3, account.size),
             self.salts["payee"],
             2**62,
@@ -1307,8 +1090,8 @@ class _Population:
         """``(is_emulator, is_rooted, os)`` of each device number."""
         personal = device < 4 * self.n
         ring = device >= self.device_ring_base
-        hashed = _mix(device, self.salts["device_traits"])
-        u = _fraction(hashed, 0)
+        hashed = splitmix(device, self.salts["device_traits"])
+        u = hashed_fraction(hashed, 0)
         os = np.select([u < 0.5, u < 0.92, u < 0.97], [_ANDROID, _IOS, _WINDOWS], _MACOS).astype(
             np.int64
         )
@@ -1321,7 +1104,7 @@ class _Population:
             personal
             & ~emulator
             & (os == _ANDROID)
-            & (_fraction(hashed, 16) < self.config.rooted_device_fraction)
+            & (hashed_fraction(hashed, 16) < self.config.rooted_device_fraction)
         )
         if ring.any():
             reg = self.registry
@@ -1359,7 +1142,7 @@ class _Population:
             asn[rows] = np.asarray([x.asn for x in networks], np.int64)[which]
         vpn = kind == _IP_VPN
         proxy[vpn] = True
-        vpn_country = _below(index[vpn], self.salts["vpn_country"], len(_VPN_COUNTRIES))
+        vpn_country = hashed_below(index[vpn], self.salts["vpn_country"], len(_VPN_COUNTRIES))
         country[vpn] = np.asarray([_COUNTRY_CODE[c] for c in _VPN_COUNTRIES])[vpn_country]
 
         for kind_code, net, spacing in (
@@ -2114,7 +1897,7 @@ def _signups(population: _Population, account: _I64, rng: np.random.Generator) -
     )
     _, _, os = population.device_attributes(device)
     mobile = (os == _ANDROID) | (os == _IOS)
-    nat = _ip_code(_IP_NAT, _below(account, population.salts["nat"], population.n_nat))
+    nat = _ip_code(_IP_NAT, hashed_below(account, population.salts["nat"], population.n_nat))
     return _events(
         account,
         population.created[account],
@@ -2204,7 +1987,7 @@ def _render(population: _Population, batch: _Batch, first_event: int) -> pa.Tabl
     n = len(batch)
     every = np.arange(n, dtype=np.int64)
     columns: dict[str, pa.Array] = {
-        "event_id": _string_array(n, [(every, [_identifier("E", first_event + every, 12)])]),
+        "event_id": string_array(n, [(every, [identifier_text("E", first_event + every, 12)])]),
         "ts": pa.Array.from_buffers(TIMESTAMP, n, [None, pa.py_buffer(batch.ts.copy())]),
         "event_type": _V_EVENT_TYPES.arrow.take(pa.array(batch.etype)),
         "account_id": _account_ids(population, every, batch.account),
@@ -2215,18 +1998,18 @@ def _render(population: _Population, batch: _Batch, first_event: int) -> pa.Tabl
 
     at = np.flatnonzero(batch.device >= 0)
     device = batch.device[at]
-    columns["device_id"] = _string_array(
-        n, [(at, [_identifier("D", population.scramble_device(device), 10)])]
+    columns["device_id"] = string_array(
+        n, [(at, [identifier_text("D", population.scramble_device(device), 10)])]
     )
     emulator, rooted, os = population.device_attributes(device)
-    columns["is_emulator"] = _optional(n, at, emulator, np.bool_)
-    columns["is_rooted"] = _optional(n, at, rooted, np.bool_)
+    columns["is_emulator"] = optional_array(n, at, emulator, np.bool_)
+    columns["is_rooted"] = optional_array(n, at, rooted, np.bool_)
     columns["os"] = _V_OS.arrow_take(n, at, os)
 
     at = np.flatnonzero(batch.ip >= 0)
     columns["ip"], proxy, asn, country = _ips(population, n, at, batch.ip[at])
-    columns["is_proxy"] = _optional(n, at, proxy, np.bool_)
-    columns["asn"] = _optional(n, at, asn, np.int64)
+    columns["is_proxy"] = optional_array(n, at, proxy, np.bool_)
+    columns["asn"] = optional_array(n, at, asn, np.int64)
     columns["country"] = _V_COUNTRIES.arrow_take(n, at, country)
 
     at = np.flatnonzero(batch.phone >= 0)
@@ -2237,15 +2020,15 @@ def _render(population: _Population, batch: _Batch, first_event: int) -> pa.Tabl
     columns["address"] = _addresses(population, n, at, batch.address[at], batch.address_var[at])
 
     at = np.flatnonzero(batch.card >= 0)
-    columns["card_id"] = _string_array(
-        n, [(at, [_identifier("C", population.scramble_card(batch.card[at]), 12)])]
+    columns["card_id"] = string_array(
+        n, [(at, [identifier_text("C", population.scramble_card(batch.card[at]), 12)])]
     )
     at = np.flatnonzero(batch.merchant >= 0)
     merchant = population.scramble_merchant(batch.merchant[at])
-    columns["merchant_id"] = _string_array(n, [(at, [_identifier("M", merchant, 7)])])
+    columns["merchant_id"] = string_array(n, [(at, [identifier_text("M", merchant, 7)])])
     at = np.flatnonzero(~np.isnan(batch.amount))
-    columns["amount"] = _optional(n, at, batch.amount[at], np.float64)
-    currency = _Vocab([population.region.currency])
+    columns["amount"] = optional_array(n, at, batch.amount[at], np.float64)
+    currency = Vocab([population.region.currency])
     columns["currency"] = currency.arrow_take(n, at, np.zeros(at.size, np.int64))
     return pa.Table.from_arrays([columns[name] for name in EVENT_SCHEMA.names], schema=EVENT_SCHEMA)
 
@@ -2253,7 +2036,7 @@ def _render(population: _Population, batch: _Batch, first_event: int) -> pa.Tabl
 def _account_ids(population: _Population, at: _I64, account: _I64) -> pa.Array:
     rows = account.size
     number = population.scramble_account(account[at])
-    return _string_array(rows, [(at, [_identifier("A", number, 9)])])
+    return string_array(rows, [(at, [identifier_text("A", number, 9)])])
 
 
 def _ips(
@@ -2270,23 +2053,23 @@ def _ips(
     v6 = np.flatnonzero(value < 0)
     four = value[v4]
     octets = [_V_OCTETS.take((four >> shift) & 255) for shift in (24, 16, 8, 0)]
-    dot = _const(".", four.size)
-    text = _string_array(
+    dot = const_text(".", four.size)
+    text = string_array(
         four.size,
         [(np.arange(four.size), [octets[0], dot, octets[1], dot, octets[2], dot, octets[3]])],
     )
     if v6.size:
         slot = population.scramble_home(distinct[v6] & _IP_INDEX_MASK)
-        prefixes = _Vocab([isp.ipv6_prefix for isp in population.region.isps])
+        prefixes = Vocab([isp.ipv6_prefix for isp in population.region.isps])
         k = slot.size
         six = [
             prefixes.take(slot & 3),
-            _hex(slot >> 12, 4),
-            _const(":", k),
-            _hex(0x1000 | (slot & 0xFFF), 4),  # never 0, so "::" compresses only the tail
-            _const("::1", k),
+            hex_text(slot >> 12, 4),
+            const_text(":", k),
+            hex_text(0x1000 | (slot & 0xFFF), 4),  # never 0, so "::" compresses only the tail
+            const_text("::1", k),
         ]
-        text = pa.concat_arrays([text, _string_array(k, [(np.arange(k), six)])])
+        text = pa.concat_arrays([text, string_array(k, [(np.arange(k), six)])])
     rank = np.empty(distinct.size, np.int64)
     rank[np.concatenate([v4, v6])] = np.arange(distinct.size)
     full = np.zeros(rows, np.int64)
@@ -2308,12 +2091,12 @@ def _phones(population: _Population, rows: int, at: _I64, code: _I64, fmt: _I8) 
         allowed = _PHONE_ALLOWED[(country, region)]
         table = np.asarray([_LAYOUT_INDEX[(country, name)] for name in allowed], np.int64)
         layout[mask] = table[fmt[mask].astype(np.int64) % len(allowed)]
-    digits = _digit_planes(nsn, 10)
-    parts: list[_Text] = [_V_PHONE_PREFIX.take(layout)]
+    digits = digit_planes(nsn, 10)
+    parts: list[Text] = [_V_PHONE_PREFIX.take(layout)]
     for position in range(10):
-        parts.append(_Text(digits[position : position + 1], None))
+        parts.append(Text(digits[position : position + 1], None))
         parts.append(_V_PHONE_SEPARATORS.take(layout * 10 + position))
-    return _string_array(rows, [(at, parts)])
+    return string_array(rows, [(at, parts)])
 
 
 def _emails(population: _Population, rows: int, at: _I64, code: _I64, variant: _I8) -> pa.Array:
@@ -2338,12 +2121,12 @@ def _emails(population: _Population, rows: int, at: _I64, code: _I64, variant: _
         _V_FIRST.take(first_style * n_first + first),
         _V_SEPARATORS.take(separator),
         _V_LAST.take(case * n_last + last),
-        _blank_unless(_decimal(suffix), suffix > 0),
+        blank_unless(decimal_text(suffix), suffix > 0),
         _V_TAGS.take(tag),
-        _const("@", k),
+        const_text("@", k),
         _V_DOMAINS.take(domain_case * len(_MAIL_DOMAINS) + domain),
     ]
-    return _string_array(rows, [(at, parts)])
+    return string_array(rows, [(at, parts)])
 
 
 def _addresses(population: _Population, rows: int, at: _I64, code: _I64, variant: _I8) -> pa.Array:
@@ -2356,7 +2139,7 @@ def _addresses(population: _Population, rows: int, at: _I64, code: _I64, variant
     rest //= len(_STREETS)
     street_type = rest % len(_STREET_TYPES)
     town = rest // len(_STREET_TYPES)
-    postcode = _mix(scrambled, population.salts["address"])
+    postcode = splitmix(scrambled, population.salts["address"])
     district = 1 + (postcode % np.uint64(28)).astype(np.int64)
     sector = ((postcode >> np.uint64(8)) % np.uint64(10)).astype(np.int64)
     unit = ((postcode >> np.uint64(16)) % np.uint64(len(_POSTCODE_LETTERS) ** 2)).astype(np.int64)
@@ -2367,23 +2150,23 @@ def _addresses(population: _Population, rows: int, at: _I64, code: _I64, variant
     n_types = len(_STREET_TYPES)
     parts = [
         _V_SPACES.take(spaced),
-        _decimal(number),
+        decimal_text(number),
         gap,
         _V_STREETS.take(case * len(_STREETS) + street),
-        _const(" ", k),
+        const_text(" ", k),
         _V_STREET_TYPES.take((case * 2 + abbreviated) * n_types + street_type),
-        _const(",", k),
+        const_text(",", k),
         gap,
         _V_TOWNS.take(case * len(_TOWNS) + town),
         gap,
         _V_AREAS.take(lower_postcode * len(_TOWNS) + town),
-        _decimal(district),
-        _const(" ", k),
-        _decimal(sector),
+        decimal_text(district),
+        const_text(" ", k),
+        decimal_text(sector),
         _V_UNITS.take(lower_postcode * len(_POSTCODE_LETTERS) ** 2 + unit),
         _V_SPACES.take(spaced),
     ]
-    return _string_array(rows, [(at, parts)])
+    return string_array(rows, [(at, parts)])
 
 
 # --------------------------------------------------------------------------- writing
@@ -2454,9 +2237,9 @@ _LABEL_KINDS: Final = [
     ("investigation", "analyst", "cleared after review"),
     ("kyc_review", "kyc_service", "identity verified"),
 ]
-_V_LABEL_SOURCES: Final = _Vocab([k[0] for k in _LABEL_KINDS])
-_V_LABEL_REASONS: Final = _Vocab([k[2] for k in _LABEL_KINDS])
-_V_LABEL_AUTHORS: Final = _Vocab([k[1] for k in _LABEL_KINDS])
+_V_LABEL_SOURCES: Final = Vocab([k[0] for k in _LABEL_KINDS])
+_V_LABEL_REASONS: Final = Vocab([k[2] for k in _LABEL_KINDS])
+_V_LABEL_AUTHORS: Final = Vocab([k[1] for k in _LABEL_KINDS])
 _BY_ANALYST: Final = np.asarray([k[1] == "analyst" for k in _LABEL_KINDS])
 
 
@@ -2497,12 +2280,15 @@ def _write_labels(
     by_analyst = _BY_ANALYST[kind]
     analyst = np.flatnonzero(by_analyst)
     system = np.flatnonzero(~by_analyst)
-    authors = _string_array(
+    authors = string_array(
         n,
         [
             (
                 analyst,
-                [_const("analyst_", analyst.size), _decimal(rng.integers(1, 41, n)[analyst], 3)],
+                [
+                    const_text("analyst_", analyst.size),
+                    decimal_text(rng.integers(1, 41, n)[analyst], 3),
+                ],
             ),
             (system, [_V_LABEL_AUTHORS.take(kind[system])]),
         ],
