@@ -7,6 +7,12 @@ knows, and, if it is not a valid number there (the country of an event is often 
 IP is, and people travel), in the configured default region (``FRAUDGRAPH_DEFAULT_REGION``).
 The vectorised path groups the rows by region and normalises each group against one
 process-wide cache of parsed values.
+
+A number valid in both regions is read in the row's country. Where ``country`` is where
+the event's IP is rather than where the customer lives, a home-region national number
+seen from abroad can therefore read as a foreign one (on the synthetic scenario, 15 of
+23,837 UK mobile numbers on events with Swedish, German or Brazilian IPs): feeds like
+that should send numbers in international form.
 """
 
 from __future__ import annotations
