@@ -65,14 +65,27 @@ QUARANTINE_SCHEMA = pa.schema(
 def conform_quarantine(table: pa.Table) -> pa.Table:
     """``table`` in ``QUARANTINE_SCHEMA``, adding the columns older stores lack.
 
-    A missing ``level`` is ``row`` (all quarantine was row-level before); the other
-    missing columns are null.
+    Parameters
+    ----------
+    table : pa.Table
+        Quarantine rows in the current layout or the one before field-level quarantine
+        (``source, path, row_number, reason, detail, raw``).
+
+    Returns
+    -------
+    pa.Table
+        The same rows in ``QUARANTINE_SCHEMA``: a missing ``level`` is ``row`` (all
+        quarantine was row-level before), the other missing columns are null.
 
     Examples
     --------
     >>> old = pa.table({n: pa.array([], pa.string()) for n in ("source", "path", "reason")})
     >>> conform_quarantine(old.append_column("row_number", pa.array([], pa.int64()))).schema.names[-4:]
     ['level', 'field', 'input_column', 'input_value']
+
+    Notes
+    -----
+    O(rows): casts and constant columns.
     """
     columns = []
     for spec in QUARANTINE_SCHEMA:
@@ -88,9 +101,19 @@ def conform_quarantine(table: pa.Table) -> pa.Table:
 def ordered_quarantine(table: pa.Table) -> pa.Table:
     """Quarantine rows by source, row number, level (``row`` first) and field.
 
+    Parameters
+    ----------
+    table : pa.Table
+        Rows in ``QUARANTINE_SCHEMA``.
+
+    Returns
+    -------
+    pa.Table
+        The same rows in the order both backends return them.
+
     Notes
     -----
-    O(n log n); the order both backends return.
+    O(n log n).
     """
     if table.num_rows <= 1:
         return table
@@ -105,7 +128,22 @@ def ordered_quarantine(table: pa.Table) -> pa.Table:
 
 
 def count_level(quarantine: pa.Table, level: QuarantineLevel) -> int:
-    """Rows of a quarantine table at ``level``."""
+    """Rows of a quarantine table at ``level``.
+
+    Parameters
+    ----------
+    quarantine : pa.Table
+        Quarantine rows, in either layout (without ``level`` every row is row-level).
+    level : QuarantineLevel
+
+    Returns
+    -------
+    int
+
+    Notes
+    -----
+    O(rows), one comparison kernel.
+    """
     if quarantine.num_rows == 0:
         return 0
     if "level" not in quarantine.column_names:

@@ -153,6 +153,16 @@ def discover(paths: list[Path]) -> Discovered:
     Inside a directory, hidden files and directories (names starting with ``.``) are not
     looked at; a file with an unknown suffix is skipped with the reason.
 
+    Parameters
+    ----------
+    paths : list of Path
+        Files and directories, in the order to ingest them.
+
+    Returns
+    -------
+    Discovered
+        The files to try, which of them were named, and the files skipped.
+
     Raises
     ------
     InvalidInput

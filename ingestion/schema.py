@@ -290,10 +290,25 @@ COLUMN_ALIASES: Final[Mapping[FileKind, Mapping[str, str]]] = MappingProxyType(
 def fold_column(name: str) -> str:
     """The folded form of a column name (see the module docstring).
 
+    Parameters
+    ----------
+    name : str
+        A column name as the file has it.
+
+    Returns
+    -------
+    str
+        Lower-case words joined by ``_``: camelCase split at each case change, every
+        run of other characters one ``_``, none at the ends.
+
     Examples
     --------
     >>> [fold_column(n) for n in ["eventId", "Event ID", "event-id", "IPAddress", " TS "]]
     ['event_id', 'event_id', 'event_id', 'ip_address', 'ts']
+
+    Notes
+    -----
+    O(length of the name).
     """
     split = _ACRONYM_BOUNDARY.sub(r"\1_\2", _CASE_BOUNDARY.sub(r"\1_\2", name))
     return _NOT_WORD.sub("_", split.lower()).strip("_")
@@ -335,7 +350,14 @@ class ColumnMapping:
         return {column: name for name, column in self.fields.items() if column != name}
 
     def missing(self) -> list[str]:
-        """Required fields no column provides (a label file's substitutes count)."""
+        """Required fields no column provides.
+
+        Returns
+        -------
+        list of str
+            In schema order. For labels, ``account_id`` stands for ``entity_type`` and
+            ``entity_key``, ``is_fraud`` for ``label``, and ``source`` is never missing.
+        """
         present = set(self.fields)
         for substitute, canonical in LABEL_SUBSTITUTES.items():
             if self.kind is FileKind.LABELS and substitute in present:

@@ -225,7 +225,7 @@ class Validator:
                 "_amount_given": pc.invert(_blank(amount)),
             }
         )
-        parsed_amount = _typed_expr("_amount", amount.type, "DOUBLE")
+        parsed_amount = _amount_expr("_amount", amount.type)
         money = "event_type IN ('payment', 'transfer')"
         sql = f"""
         WITH p AS (SELECT *, {parsed_amount} AS _parsed FROM work),
@@ -602,14 +602,11 @@ def _blank(column: pa.Array) -> pa.Array:
     return pc.is_null(column)
 
 
-def _typed_expr(column: str, arrow_type: pa.DataType, sql_type: str) -> str:
-    """Parse a column to ``sql_type``; native typed columns pass through unchanged."""
-    native = {
-        "DOUBLE": pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type),
-    }[sql_type]
-    if native:
-        return f"{column}::{sql_type}"
-    return f"TRY_CAST(trim({column}::VARCHAR) AS {sql_type})"
+def _amount_expr(column: str, arrow_type: pa.DataType) -> str:
+    """SQL parsing an amount column to DOUBLE; native numbers pass through unchanged."""
+    if pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type):
+        return f"{column}::DOUBLE"
+    return f"TRY_CAST(trim({column}::VARCHAR) AS DOUBLE)"
 
 
 _KEY_NORMALISERS: Final[dict[NodeType, Callable[[pa.Array], tuple[pa.Array, pa.Array]]]] = {

@@ -45,7 +45,6 @@ from ingestion.normalise._shared import (
     InvalidValue,
 )
 from ingestion.normalise.address import (
-    ADDRESS_ABBREVIATIONS,
     ADDRESS_WORDS,
     normalise_address,
     normalise_addresses,
@@ -77,7 +76,6 @@ from ingestion.normalise.phone import normalise_phone, normalise_phones
 from ingestion.normalise.timestamps import normalise_timestamp, normalise_timestamps
 
 __all__ = [
-    "ADDRESS_ABBREVIATIONS",
     "ADDRESS_WORDS",
     "CACHE_MAX_ENTRIES",
     "DEFAULT_EMAIL_RULES",

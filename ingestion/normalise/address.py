@@ -85,9 +85,6 @@ def _word_map() -> Mapping[str, str]:
 #: Every word the address rules rewrite -> its standard form (a fixed point itself).
 ADDRESS_WORDS: Final = _word_map()
 
-#: Kept for callers of the first address normaliser: the whole-word abbreviations.
-ADDRESS_ABBREVIATIONS: Final = ADDRESS_WORDS
-
 _TO_SPACE: Final = {ord(ch): " " for ch in WHITESPACE + ".,"}
 _OTHER_WHITESPACE_RE2: Final = (
     "[" + "".join(f"\\x{{{ord(ch):04x}}}" for ch in WHITESPACE if ch != " ") + "]"

@@ -411,10 +411,23 @@ def normalise_currencies(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, 
 def fold_name(raw: str) -> str:
     """An event type or label as looked up: lower case, no whitespace, ``_``, ``-``, ``.``.
 
+    Parameters
+    ----------
+    raw : str
+
+    Returns
+    -------
+    str
+        The name with whitespace and separators removed, ASCII letters lower-cased.
+
     Examples
     --------
     >>> fold_name(" Sign-Up "), fold_name("log_in"), fold_name("Bank Transfer")
     ('signup', 'login', 'banktransfer')
+
+    Notes
+    -----
+    O(length of the value).
     """
     return raw.translate(_FOLD_NAME).translate(ASCII_LOWER)
 

@@ -382,10 +382,25 @@ _SEPARATORS_RE2: Final = "[" + WS_CLASS_RE2 + re.escape(_SEPARATORS) + "]"
 def fold_country(raw: str) -> str:
     """The lookup key of a country spelling: upper case (ASCII), punctuation folded.
 
+    Parameters
+    ----------
+    raw : str
+        A country code or name as received.
+
+    Returns
+    -------
+    str
+        Upper-case words separated by single spaces: dots dropped, ``&`` read as ``AND``,
+        whitespace and other separators as a space, a leading ``THE`` removed.
+
     Examples
     --------
     >>> fold_country(" The U.S.A. "), fold_country("Bosnia & Herzegovina")
     ('USA', 'BOSNIA AND HERZEGOVINA')
+
+    Notes
+    -----
+    O(length of the value).
     """
     folded = " ".join(
         w for w in raw.translate(ASCII_UPPER).translate(_FOLD_TO_SPACE).split(" ") if w

@@ -114,12 +114,29 @@ def normalise_phone(
 
 
 def region_for(country: str | None, default_region: str) -> str:
-    """The region a national number is read in: ``country`` if usable, else the default.
+    """The region a national number is read in first: ``country`` if usable, else the
+    default.
+
+    Parameters
+    ----------
+    country : str or None
+        The row's normalised country (ISO 3166-1 alpha-2).
+    default_region : str
+        The configured default region.
+
+    Returns
+    -------
+    str
+        ``country`` when ``phonenumbers`` knows it as a region, else ``default_region``.
 
     Examples
     --------
     >>> region_for("US", "GB"), region_for(None, "GB"), region_for("XX", "GB")
     ('US', 'GB', 'GB')
+
+    Notes
+    -----
+    O(1).
     """
     return country if country in PHONE_REGIONS else default_region
 
