@@ -262,14 +262,17 @@ def ingest(
         str | None, typer.Option("--kind", help="Force the file kind: events|labels|entities.")
     ] = None,
     file_format: Annotated[
-        str | None, typer.Option("--format", help="Force the format: parquet|csv|jsonl.")
+        str | None,
+        typer.Option("--format", help="Force the format: parquet|csv|jsonl|json (an array)."),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Rows per transaction.")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Load files into the store; bad rows go to quarantine, re-ingesting is a no-op."""
+    """Load files into the store; bad rows and bad optional fields go to quarantine,
+    files of a directory that are not inputs are skipped and listed, re-ingesting is a
+    no-op."""
     from graph_service.errors import InvalidInput
 
     settings = _settings(store)
@@ -292,22 +295,62 @@ def ingest(
     if as_json:
         _emit(result)
         return
+    out.print(_ingest_table(report))
+    for unrecognised in report.unrecognised:
+        out.print(
+            f"not ingested (not events, labels or entity attributes): {unrecognised.path}: "
+            f"{unrecognised.reason}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    for ignored in result["columns_ignored"]:
+        out.print(
+            f"column {ignored['column']!r} of {Path(ignored['path']).name} not loaded: "
+            f"{ignored['reason']}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(
+        f"fields quarantined: {result['fields_quarantined']:,} "
+        f"(rows quarantined: {result['rows_quarantined']:,})"
+    )
+    if result["quarantine_path"]:
+        out.print(f"quarantine: {result['quarantine_path']}")
+
+
+def _ingest_table(report: IngestReport) -> Table:
+    """One row per file (rows read, loaded, quarantined, duplicate, and the fields
+    quarantined from loaded rows) and, with several files, a total row."""
     table = Table(title="ingest manifest")
-    for column in ("file", "read", "loaded", "quarantined", "duplicate", "note"):
-        table.add_column(column)
+    table.add_column("file", overflow="fold")
+    table.add_column("kind", no_wrap=True)
+    for column in ("read", "loaded", "quarantined", "duplicate", "fields q."):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("note")
     for m in report.files:
         note = "already ingested" if m.skipped else ("resumed" if m.batches_resumed else "")
         table.add_row(
             Path(m.path).name,
+            m.kind,
             f"{m.rows_read:,}",
             f"{m.rows_loaded:,}",
             f"{m.rows_quarantined:,}",
             f"{m.rows_duplicate:,}",
+            f"{m.fields_quarantined:,}",
             note,
         )
-    out.print(table)
-    if result["quarantine_path"]:
-        out.print(f"quarantine: {result['quarantine_path']}")
+    if len(report.files) > 1:
+        totals = ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")
+        table.add_row(
+            "total",
+            "",
+            *(f"{report.total(name):,}" for name in (*totals, "fields_quarantined")),
+            "",
+        )
+    table.caption = "fields q.: bad optional fields left out of loaded rows"
+    return table
 
 
 def _ingest_with_progress(
@@ -465,10 +508,17 @@ def _report_run(run: dict[str, Any], settings: Settings, *, top: int) -> None:
         out.print(
             f"[bold]ingest[/]: read {ingest['rows_read']:,}, loaded {ingest['rows_loaded']:,}, "
             f"quarantined {ingest['rows_quarantined']:,}, duplicate {ingest['rows_duplicate']:,} "
+            f"(fields quarantined {ingest.get('fields_quarantined', 0):,}) "
             f"in {ingest['seconds']:.1f} s (reconciled: {ingest['reconciled']})"
         )
-        if ingest.get("rows_quarantined"):
-            out.print(f"  quarantined rows: {ingest['quarantine_path']}")
+        if ingest.get("rows_quarantined") or ingest.get("fields_quarantined"):
+            out.print(f"  quarantine: {ingest['quarantine_path']}")
+        for unrecognised in ingest.get("files_unrecognised", []):
+            out.print(
+                f"  not ingested: {unrecognised['path']} ({unrecognised['reason']})",
+                markup=False,
+                highlight=False,
+            )
         _print_counts(ingest["data"]["counts"])
     for step, name in (("gnn_train", "gnn"), ("gnn_infer", "gnn scoring"), ("analyse", "analysis")):
         skipped = (steps.get(step) or {}).get("result") or {}

@@ -15,11 +15,13 @@ import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph_service.errors import BackendUnavailable
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
@@ -29,7 +31,21 @@ if TYPE_CHECKING:
     from graph_service.csr import CSRGraph
     from graph_service.settings import Settings
 
-#: Reasons a row can be quarantined for; the ``reason`` column of the quarantine table.
+
+class QuarantineLevel(StrEnum):
+    """What a quarantine row stands for (its ``level`` column)."""
+
+    ROW = "row"
+    """The input row was not loaded; ``raw`` holds it (as JSON)."""
+    FIELD = "field"
+    """The row was loaded without one field; ``input_value`` holds the field's value."""
+
+
+#: The quarantine table. ``reason`` is a machine-readable code (see ``ingestion.validate``);
+#: ``field`` the canonical field concerned (when there is one), ``input_column`` the
+#: column it was read from and ``input_value`` the value as text. ``level`` says whether
+#: the whole row or only that field was left out. The last four columns were added with
+#: field-level quarantine; rows stored before have ``level = 'row'`` and nulls.
 QUARANTINE_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string(), nullable=False),
@@ -38,8 +54,102 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("reason", pa.string(), nullable=False),
         pa.field("detail", pa.string()),
         pa.field("raw", pa.string()),
+        pa.field("level", pa.string(), nullable=False),
+        pa.field("field", pa.string()),
+        pa.field("input_column", pa.string()),
+        pa.field("input_value", pa.string()),
     ]
 )
+
+
+def conform_quarantine(table: pa.Table) -> pa.Table:
+    """``table`` in ``QUARANTINE_SCHEMA``, adding the columns older stores lack.
+
+    Parameters
+    ----------
+    table : pa.Table
+        Quarantine rows in the current layout or the one before field-level quarantine
+        (``source, path, row_number, reason, detail, raw``).
+
+    Returns
+    -------
+    pa.Table
+        The same rows in ``QUARANTINE_SCHEMA``: a missing ``level`` is ``row`` (all
+        quarantine was row-level before), the other missing columns are null.
+
+    Examples
+    --------
+    >>> old = pa.table({n: pa.array([], pa.string()) for n in ("source", "path", "reason")})
+    >>> conform_quarantine(old.append_column("row_number", pa.array([], pa.int64()))).schema.names[-4:]
+    ['level', 'field', 'input_column', 'input_value']
+
+    Notes
+    -----
+    O(rows): casts and constant columns.
+    """
+    columns = []
+    for spec in QUARANTINE_SCHEMA:
+        if spec.name in table.column_names:
+            columns.append(table.column(spec.name).cast(spec.type))
+        elif spec.name == "level":
+            columns.append(pa.array([QuarantineLevel.ROW.value] * table.num_rows, spec.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, spec.type))
+    return pa.Table.from_arrays(columns, schema=QUARANTINE_SCHEMA)
+
+
+def ordered_quarantine(table: pa.Table) -> pa.Table:
+    """Quarantine rows by source, row number, level (``row`` first) and field.
+
+    Parameters
+    ----------
+    table : pa.Table
+        Rows in ``QUARANTINE_SCHEMA``.
+
+    Returns
+    -------
+    pa.Table
+        The same rows in the order both backends return them.
+
+    Notes
+    -----
+    O(n log n).
+    """
+    if table.num_rows <= 1:
+        return table
+    keys = [
+        ("source", "ascending"),
+        ("row_number", "ascending"),
+        ("level", "descending"),
+        ("field", "ascending"),
+        ("reason", "ascending"),
+    ]
+    return table.take(pc.sort_indices(table, keys))
+
+
+def count_level(quarantine: pa.Table, level: QuarantineLevel) -> int:
+    """Rows of a quarantine table at ``level``.
+
+    Parameters
+    ----------
+    quarantine : pa.Table
+        Quarantine rows, in either layout (without ``level`` every row is row-level).
+    level : QuarantineLevel
+
+    Returns
+    -------
+    int
+
+    Notes
+    -----
+    O(rows), one comparison kernel.
+    """
+    if quarantine.num_rows == 0:
+        return 0
+    if "level" not in quarantine.column_names:
+        return quarantine.num_rows if level is QuarantineLevel.ROW else 0
+    return int(pc.sum(pc.equal(quarantine.column("level"), level.value)).as_py() or 0)
+
 
 #: Columns of ``export_nodes``: dense id, type code (see ``NODE_TYPE_CODE``), key, attributes.
 NODE_EXPORT_SCHEMA = pa.schema(
@@ -161,7 +271,8 @@ class BatchCommit:
     entity_attributes : pa.Table or None
         Entity attribute rows in the entity schema.
     quarantine : pa.Table
-        Rejected rows in ``QUARANTINE_SCHEMA``.
+        Quarantine rows in ``QUARANTINE_SCHEMA``: rejected rows (``level = 'row'``) and
+        fields left out of loaded rows (``level = 'field'``).
     """
 
     source: str
@@ -181,6 +292,16 @@ class BatchCommit:
             t.num_rows for t in (self.events, self.labels, self.entity_attributes) if t is not None
         )
 
+    @property
+    def rows_quarantined(self) -> int:
+        """Input rows this commit rejects (row-level quarantine rows)."""
+        return count_level(self.quarantine, QuarantineLevel.ROW)
+
+    @property
+    def fields_quarantined(self) -> int:
+        """Fields left out of loaded rows (field-level quarantine rows)."""
+        return count_level(self.quarantine, QuarantineLevel.FIELD)
+
 
 @dataclass(frozen=True, slots=True)
 class SourceProgress:
@@ -194,6 +315,7 @@ class SourceProgress:
     rows_duplicate: int
     complete: bool
     batch_size: int | None
+    fields_quarantined: int = 0
 
 
 @runtime_checkable
@@ -239,7 +361,10 @@ class GraphStore(Protocol):
         ...
 
     def quarantine(self, source: str | None = None) -> pa.Table:
-        """Quarantined rows (of one source, or all) in ``QUARANTINE_SCHEMA``."""
+        """Quarantine rows (of one source, or all) in ``QUARANTINE_SCHEMA``, both levels.
+
+        Rows stored before field-level quarantine existed come back with ``level = 'row'``.
+        """
         ...
 
     def manifests(self) -> list[dict[str, Any]]:

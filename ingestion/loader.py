@@ -3,14 +3,19 @@
 The guarantees, per input file (its *source* is the SHA-256 of its bytes):
 
 * every row read is loaded, quarantined or counted as a duplicate, and the manifest
-  checks ``rows_read == rows_loaded + rows_quarantined + rows_duplicate``;
+  checks ``rows_read == rows_loaded + rows_quarantined + rows_duplicate``; a loaded row
+  may leave malformed optional fields behind in quarantine (``fields_quarantined``,
+  counted per batch in the ledger like the rows);
 * each batch is committed in one transaction with its ledger row, so a process killed
   mid-ingest leaves whole batches only; the next run skips the committed batches and
   finishes the file;
 * a file already ingested completely is skipped (re-ingesting is a no-op);
 * an event id seen before (in this file or already stored) is a duplicate when its
   normalised content is the same, and is quarantined as ``conflicting_duplicate`` when
-  it differs.
+  it differs; only the loaded copy's quarantined fields are kept;
+* files inside a directory that are not events, labels or entity attributes (a README,
+  a ground-truth file, metadata) are skipped and reported in ``files_unrecognised``; a
+  file named explicitly that cannot be recognised is an error.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graph_service.errors import InvalidInput
-from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, GraphStore
+from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, GraphStore, QuarantineLevel
 from ingestion.readers import (
     FileFormat,
     RawChunk,
@@ -41,7 +46,7 @@ from ingestion.readers import (
     read_chunks,
     read_columns,
 )
-from ingestion.schema import REQUIRED, FileKind, detect_kind
+from ingestion.schema import ColumnMapping, FileKind, detect_kind, resolve_columns
 from ingestion.validate import Validated, Validator, quarantine_rows
 
 log = logging.getLogger(__name__)
@@ -66,11 +71,14 @@ class FileManifest:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    fields_quarantined: int = 0
     batches: int = 0
     batches_resumed: int = 0
     skipped: bool = False
     seconds: float = 0.0
     finished_at: str = ""
+    columns_renamed: dict[str, str] = field(default_factory=dict)
+    columns_ignored: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def reconciled(self) -> bool:
@@ -78,11 +86,20 @@ class FileManifest:
         return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
 
 
+@dataclass(frozen=True, slots=True)
+class UnrecognisedFile:
+    """A file found in a directory that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+
 @dataclass(slots=True)
 class IngestReport:
     """The manifest of one ingest run over one or more files."""
 
     files: list[FileManifest] = field(default_factory=list)
+    unrecognised: list[UnrecognisedFile] = field(default_factory=list)
     quarantine_path: str | None = None
     seconds: float = 0.0
 
@@ -91,14 +108,23 @@ class IngestReport:
         return sum(int(getattr(f, name)) for f in self.files)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready manifest (the CLI's ``ingest --json`` output)."""
+        """JSON-ready manifest (the CLI's ``ingest --json`` output).
+
+        ``files_skipped`` counts files already ingested (a no-op); ``files_unrecognised``
+        lists the files of a directory that were not events, labels or entity attributes.
+        """
         return {
             "rows_read": self.total("rows_read"),
             "rows_loaded": self.total("rows_loaded"),
             "rows_quarantined": self.total("rows_quarantined"),
             "rows_duplicate": self.total("rows_duplicate"),
+            "fields_quarantined": self.total("fields_quarantined"),
             "files": len(self.files),
             "files_skipped": sum(f.skipped for f in self.files),
+            "files_unrecognised": [asdict(u) for u in self.unrecognised],
+            "columns_ignored": [
+                {"path": f.path, **ignored} for f in self.files for ignored in f.columns_ignored
+            ],
             "quarantine_path": self.quarantine_path,
             "seconds": round(self.seconds, 3),
             "reconciled": all(f.reconciled for f in self.files),
@@ -118,7 +144,7 @@ class Ingestor:
         Rows per batch (one transaction each). An interrupted source resumes with the
         batch size it started with.
     default_region : str
-        Region for phone numbers without a country code.
+        Region for national phone numbers whose row has no usable ``country``.
     kind : FileKind, optional
         Force the kind of every file instead of detecting it from the columns.
     file_format : FileFormat, optional
@@ -150,27 +176,46 @@ class Ingestor:
     def run(self, paths: Sequence[Path]) -> IngestReport:
         """Ingest every file under ``paths`` (files or directories), in order.
 
+        A file found in a directory that is not events, labels or entity attributes (an
+        unknown suffix, another format than its suffix says, columns of no known kind) is
+        skipped and reported in ``IngestReport.unrecognised``.
+
         Raises
         ------
         InvalidInput
-            On a file that is not of its declared format or lacks required columns; files
-            before it stay ingested, and the error names the file.
+            On a file named in ``paths`` that is not of its declared format, is of no
+            known kind or lacks required columns (files before it stay ingested, and the
+            error names the file), or when nothing under ``paths`` can be ingested.
         """
         started = time.perf_counter()
         report = IngestReport()
-        files = discover(list(paths))
-        if not files:
-            raise InvalidInput(f"no input files under {', '.join(map(str, paths))}")
+        found = discover(list(paths))
+        report.unrecognised.extend(UnrecognisedFile(str(p), why) for p, why in found.skipped)
         sources: list[str] = []
         try:
-            for path in files:
-                manifest = self._ingest_file(path)
+            for path in found.files:
+                try:
+                    recognised = self._recognise(path)
+                except InvalidInput as exc:
+                    if path in found.named:
+                        raise
+                    reason = str(exc).removeprefix(f"{path}: ")
+                    log.info("skipping unrecognised file", extra={"path": str(path)})
+                    report.unrecognised.append(UnrecognisedFile(str(path), reason))
+                    continue
+                manifest = self._ingest_file(path, recognised)
                 report.files.append(manifest)
                 if not manifest.skipped:
                     sources.append(manifest.source)
         finally:
             report.quarantine_path = self._write_quarantine(sources)
             report.seconds = time.perf_counter() - started
+        if not report.files:
+            skipped = "; ".join(f"{Path(u.path).name}: {u.reason}" for u in report.unrecognised)
+            raise InvalidInput(
+                f"no input files under {', '.join(map(str, paths))}"
+                + (f" (skipped {skipped})" if skipped else "")
+            )
         return report
 
     def close(self) -> None:
@@ -178,29 +223,43 @@ class Ingestor:
         self._engine.close()
 
     # -- one file -------------------------------------------------------------------------
-    def _ingest_file(self, path: Path) -> FileManifest:
-        started = time.perf_counter()
+    def _recognise(self, path: Path) -> _Recognised:
+        """Format, kind and columns of a file, before anything is written for it.
+
+        Raises
+        ------
+        InvalidInput
+            If the file is not of its format, of no known kind, or lacks required columns.
+        """
         fmt = format_of(path, self.file_format)
-        source = file_checksum(path)
-        progress = self.store.source_progress(source)
-        truncated: TruncatedFile | None = None
         try:
             columns = read_columns(path, fmt)
         except TruncatedFile as exc:
-            columns, truncated = [], exc
-        kind = self.kind or (_detect(path, columns) if truncated is None else FileKind.EVENTS)
+            return _Recognised(fmt, self.kind or FileKind.EVENTS, None, exc)
+        kind = self.kind or _detect(path, columns)
+        mapping = resolve_columns(columns, kind)
+        missing = mapping.missing()
+        if missing:
+            raise InvalidInput(f"{path}: {kind.value} file lacks required column(s) {missing}")
+        return _Recognised(fmt, kind, mapping, None)
+
+    def _ingest_file(self, path: Path, recognised: _Recognised) -> FileManifest:
+        started = time.perf_counter()
+        fmt, kind = recognised.format, recognised.kind
+        source = file_checksum(path)
+        progress = self.store.source_progress(source)
         manifest = FileManifest(path=str(path), source=source, kind=kind.value, format=fmt.value)
+        if recognised.columns is not None:
+            manifest.columns_renamed = recognised.columns.renamed
+            manifest.columns_ignored = [asdict(c) for c in recognised.columns.ignored]
         if progress is not None and progress.complete:
             log.info("already ingested, skipping", extra={"path": str(path)})
             manifest.skipped = True
             return manifest
-        if truncated is not None:
+        if recognised.truncated is not None:
             self.store.begin_source(source, path=str(path), kind=kind.value, batch_size=1)
-            self._quarantine_truncated(path, source, 0, truncated)
+            self._quarantine_truncated(path, source, 0, recognised.truncated)
             return self._finish(path, source, manifest, started)
-        missing = [c for c in REQUIRED[kind] if c not in {x.strip().lower() for x in columns}]
-        if missing:
-            raise InvalidInput(f"{path}: {kind.value} file lacks required column(s) {missing}")
         batch_size = progress.batch_size if progress and progress.batch_size else self.batch_size
         done = progress.batches_done if progress else frozenset()
         self.store.begin_source(source, path=str(path), kind=kind.value, batch_size=batch_size)
@@ -220,6 +279,7 @@ class Ingestor:
                 self.store.commit_batch(
                     self._commit(kind, validated, source, str(path), index, rows_read)
                 )
+                _note_columns(manifest, validated.columns)
                 if self.on_progress:
                     self.on_progress(path, rows_seen, total)
         except TruncatedFile as exc:
@@ -238,6 +298,7 @@ class Ingestor:
         manifest.rows_loaded = final.rows_loaded
         manifest.rows_quarantined = final.rows_quarantined
         manifest.rows_duplicate = final.rows_duplicate
+        manifest.fields_quarantined = final.fields_quarantined
         manifest.batches = len(final.batches_done)
         manifest.seconds = round(time.perf_counter() - started, 3)
         manifest.finished_at = datetime.now(UTC).isoformat()
@@ -257,10 +318,15 @@ class Ingestor:
     ) -> BatchCommit:
         clean = validated.clean
         rejects = [validated.rejects]
+        fields = validated.field_rejects
         duplicates = 0
         payload: dict[str, pa.Table] = {}
         if kind is FileKind.EVENTS:
             clean, duplicates, conflicts = self._deduplicate(clean)
+            if fields.num_rows and clean.num_rows != validated.clean.num_rows:
+                # A repeat or a conflict is not loaded, so neither are its fields.
+                loaded = pc.is_in(fields.column("row_number"), value_set=clean.column("row_number"))
+                fields = fields.filter(loaded)
             if conflicts.num_rows:
                 rejects.append(
                     quarantine_rows(
@@ -282,7 +348,7 @@ class Ingestor:
             batch_index=index,
             rows_read=rows_read,
             rows_duplicate=duplicates,
-            quarantine=pa.concat_tables(rejects),
+            quarantine=pa.concat_tables([*rejects, fields]),
             **payload,
         )
 
@@ -335,6 +401,7 @@ class Ingestor:
             "reason": "truncated_file",
             "detail": str(exc),
             "raw": None,
+            "level": QuarantineLevel.ROW.value,
         }
         self.store.commit_batch(
             BatchCommit(
@@ -357,6 +424,21 @@ class Ingestor:
         out = self.quarantine_dir / f"quarantine-{stamp}.parquet"
         pq.write_table(rows, out)
         return str(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recognised:
+    format: FileFormat
+    kind: FileKind
+    columns: ColumnMapping | None  # None for a file whose header could not be read
+    truncated: TruncatedFile | None
+
+
+def _note_columns(manifest: FileManifest, columns: ColumnMapping) -> None:
+    """Add a chunk's column matches to the file's (JSON lines may vary line by line)."""
+    manifest.columns_renamed.update(columns.renamed)
+    known = {c["column"] for c in manifest.columns_ignored}
+    manifest.columns_ignored.extend(asdict(c) for c in columns.ignored if c.column not in known)
 
 
 def _detect(path: Path, columns: list[str]) -> FileKind:

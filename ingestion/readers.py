@@ -1,4 +1,4 @@
-"""Streaming readers for Parquet, CSV and JSONL input, in record batches.
+"""Streaming readers for Parquet, CSV, JSON lines and JSON-array input, in record batches.
 
 Readers never hold a whole file in memory: they yield :class:`RawChunk` objects of at most
 ``batch_size`` rows, numbered from the start of the file, so a batch boundary is the same
@@ -7,6 +7,14 @@ on every run (which is what lets an interrupted ingestion resume by batch index)
 Rows a reader cannot parse at all (a CSV line with the wrong number of fields, a JSONL line
 that is not a JSON object, the torn last line of a truncated file) are handed on as
 :class:`BadRow` objects with their raw text, to be quarantined, never dropped.
+
+A ``.json`` file is read as one JSON array of objects when its first non-blank character
+is ``[``, and as JSON lines otherwise. An array is parsed element by element (a Python
+JSON decode per element, so it is slower than the other formats: prefer JSON lines or
+Parquet for large inputs), without holding the file in memory.
+
+:func:`discover` expands directories into the files to read and the files it leaves out
+(with the reason), so that a directory of mixed content can be ingested in part.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Final
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -36,6 +45,7 @@ class FileFormat(StrEnum):
     PARQUET = "parquet"
     CSV = "csv"
     JSONL = "jsonl"
+    JSON = "json"
 
 
 _SUFFIXES: dict[str, FileFormat] = {
@@ -85,6 +95,9 @@ class RawChunk:
 def format_of(path: Path, declared: FileFormat | None = None) -> FileFormat:
     """The declared format, or the one the file's suffix names.
 
+    A ``.json`` file is a JSON array when its first non-blank byte is ``[``, JSON lines
+    otherwise.
+
     Raises
     ------
     InvalidInput
@@ -95,30 +108,89 @@ def format_of(path: Path, declared: FileFormat | None = None) -> FileFormat:
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise InvalidInput(
-            f"{path}: unknown file type {path.suffix!r}; use .parquet, .csv or .jsonl or pass --format"
+            f"{path}: unknown file type {path.suffix!r}; use .parquet, .csv, .jsonl or .json "
+            "or pass --format"
         )
+    if path.suffix.lower() == ".json" and _first_byte(path) == b"[":
+        return FileFormat.JSON
     return fmt
 
 
-def discover(paths: list[Path]) -> list[Path]:
-    """Expand directories into their input files (sorted), keep files as given.
+def _first_byte(path: Path) -> bytes:
+    """The first byte that is not whitespace (or a byte-order mark), or ``b""``."""
+    with path.open("rb") as fh:
+        while block := fh.read(4096):
+            stripped = block.lstrip(b" \t\r\n\xef\xbb\xbf")
+            if stripped:
+                return stripped[:1]
+    return b""
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """What a list of paths expands to.
+
+    Attributes
+    ----------
+    files : list of Path
+        Every file to try, in order: named files as given, directories' files sorted.
+    named : frozenset of Path
+        The files named explicitly (a file that cannot be read is an error for these, a
+        skipped file for the others).
+    skipped : list of (Path, str)
+        Files inside directories that are not read at all, with the reason (an unknown
+        file type).
+    """
+
+    files: list[Path]
+    named: frozenset[Path]
+    skipped: list[tuple[Path, str]]
+
+
+def discover(paths: list[Path]) -> Discovered:
+    """Expand directories into their files (sorted), keep files as given.
+
+    Inside a directory, hidden files and directories (names starting with ``.``) are not
+    looked at; a file with an unknown suffix is skipped with the reason.
+
+    Parameters
+    ----------
+    paths : list of Path
+        Files and directories, in the order to ingest them.
+
+    Returns
+    -------
+    Discovered
+        The files to try, which of them were named, and the files skipped.
 
     Raises
     ------
     InvalidInput
         If a path does not exist.
+
+    Notes
+    -----
+    O(entries under the directories).
     """
-    found: list[Path] = []
+    files: list[Path] = []
+    named: set[Path] = set()
+    skipped: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
-            )
+            for found in sorted(path.rglob("*")):
+                hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
+                if hidden or not found.is_file():
+                    continue
+                if found.suffix.lower() in _SUFFIXES:
+                    files.append(found)
+                else:
+                    skipped.append((found, f"unknown file type {found.suffix or '(none)'!r}"))
         elif path.is_file():
-            found.append(path)
+            files.append(path)
+            named.add(path)
         else:
             raise InvalidInput(f"{path}: no such file or directory")
-    return found
+    return Discovered(files, frozenset(named), skipped)
 
 
 def file_checksum(path: Path) -> str:
@@ -147,6 +219,8 @@ def read_columns(path: Path, fmt: FileFormat) -> list[str]:
         return list(_open_parquet(path).schema_arrow.names)
     if fmt is FileFormat.CSV:
         return _csv_header(path)
+    if fmt is FileFormat.JSON:
+        return list(_first_array_object(path).keys())
     return list(_first_json_object(path).keys())
 
 
@@ -162,6 +236,8 @@ def read_chunks(path: Path, fmt: FileFormat, batch_size: int) -> Iterator[RawChu
         yield from _parquet_chunks(path, batch_size)
     elif fmt is FileFormat.CSV:
         yield from _csv_chunks(path, batch_size)
+    elif fmt is FileFormat.JSON:
+        yield from _json_array_chunks(path, batch_size)
     else:
         yield from _jsonl_chunks(path, batch_size)
 
@@ -314,10 +390,12 @@ def _first_json_object(path: Path) -> dict[str, object]:
                 obj = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise InvalidInput(
-                    f"{path}: not a JSONL file (first line is not JSON: {exc})"
+                    f"{path}: not a JSONL file (first line is not JSON: {exc}){_hint(path)}"
                 ) from exc
             if not isinstance(obj, dict):
-                raise InvalidInput(f"{path}: not a JSONL file (first line is not a JSON object)")
+                raise InvalidInput(
+                    f"{path}: not a JSONL file (first line is not a JSON object){_hint(path)}"
+                )
             return obj
     raise InvalidInput(f"{path}: empty JSONL file")
 
@@ -377,9 +455,173 @@ def _jsonable(value: object) -> object:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _hint(path: Path) -> str:
+    if path.suffix.lower() != ".json":
+        return ""
+    return "; a .json file must hold JSON lines or one JSON array of objects"
+
+
 def _read_json_bytes(data: bytes) -> pa.Table:
     return pajson.read_json(
         io.BytesIO(data),
         read_options=pajson.ReadOptions(block_size=max(1 << 20, len(data) + 1)),
         parse_options=pajson.ParseOptions(newlines_in_values=False),
     )
+
+
+# -- json array ------------------------------------------------------------------------
+
+_BLOCK_CHARS: Final = 1 << 20
+#: Longest element the array reader waits for before calling the rest damaged.
+_MAX_ELEMENT_CHARS: Final = 64 << 20
+_JSON_WHITESPACE: Final = " \t\r\n"
+
+
+class _Expect(StrEnum):
+    ARRAY = "["
+    SEPARATOR = ", or ]"
+    NOTHING = "end"
+
+
+class _ArrayElements:
+    """The elements of a top-level JSON array, decoded one at a time from a text stream.
+
+    Memory holds one block of text (plus the element being decoded), never the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.index = 0  # elements returned so far
+        self._fh = path.open(encoding="utf-8-sig")
+        self._buffer = ""
+        self._pos = 0
+        self._decoder = json.JSONDecoder()
+        self._expect = _Expect.ARRAY
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
+
+    def next(self) -> object | None:
+        """The next element (``NULL`` for a JSON ``null``), or ``None`` after the last.
+
+        Raises
+        ------
+        InvalidInput
+            If the file is not a JSON array or not UTF-8.
+        TruncatedFile
+            If the array is cut short or damaged after ``index`` elements.
+        """
+        if self._expect is _Expect.NOTHING:
+            return None
+        if self._expect is _Expect.ARRAY:
+            if self._peek() != "[":
+                raise InvalidInput(f"{self.path}: not a JSON array of objects")
+            self._pos += 1
+            if self._peek() == "]":
+                self._finish()
+                return None
+        elif self._expect is _Expect.SEPARATOR:
+            mark = self._peek()
+            if mark == "]":
+                self._finish()
+                return None
+            if mark != ",":
+                raise self._damaged(f"expected ',' or ']', found {mark or 'the end'!r}")
+            self._pos += 1
+        while True:
+            if self._peek() == "":
+                raise self._damaged("the file ends inside the array")
+            try:
+                value, end = self._decoder.raw_decode(self._buffer, self._pos)
+            except json.JSONDecodeError as exc:
+                if len(self._buffer) - self._pos < _MAX_ELEMENT_CHARS and self._fill():
+                    continue  # the element may run past the buffer: read on and retry
+                raise self._damaged(exc.msg) from exc
+            if end == len(self._buffer) and self._fill():
+                continue  # a number at the end of the buffer may go on in the next block
+            self._pos = end
+            self.index += 1
+            self._expect = _Expect.SEPARATOR
+            return NULL if value is None else value
+
+    def _finish(self) -> None:
+        self._pos += 1
+        self._expect = _Expect.NOTHING
+        if self._peek() != "":
+            raise self._damaged("text after the closing ']'")
+
+    def _fill(self) -> bool:
+        """Append one more block; False at the end of the file."""
+        try:
+            block = self._fh.read(_BLOCK_CHARS)
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{self.path}: not a UTF-8 JSON file ({exc.reason})") from exc
+        if not block:
+            return False
+        self._buffer = self._buffer[self._pos :] + block
+        self._pos = 0
+        return True
+
+    def _peek(self) -> str:
+        """The next non-blank character (not consumed), or ``""`` at the end of the file."""
+        while True:
+            while self._pos < len(self._buffer) and self._buffer[self._pos] in _JSON_WHITESPACE:
+                self._pos += 1
+            if self._pos < len(self._buffer):
+                return self._buffer[self._pos]
+            if not self._fill():
+                return ""
+
+    def _damaged(self, what: str) -> TruncatedFile:
+        return TruncatedFile(
+            f"{self.path}: JSON array is damaged after element {self.index} ({what})"
+        )
+
+
+#: Stands for a JSON ``null`` element (``None`` means "no more elements").
+NULL: Final = object()
+
+
+def _first_array_object(path: Path) -> dict[str, object]:
+    elements = _ArrayElements(path)
+    try:
+        first = elements.next()
+    finally:
+        elements.close()
+    if first is None:
+        raise InvalidInput(f"{path}: empty JSON array")
+    if not isinstance(first, dict):
+        raise InvalidInput(f"{path}: not a JSON array of objects (the first element is not one)")
+    return first
+
+
+def _json_array_chunks(path: Path, batch_size: int) -> Iterator[RawChunk]:
+    _first_array_object(path)
+    elements = _ArrayElements(path)
+    lines: list[bytes] = []
+    numbers: list[int] = []
+    bad: list[BadRow] = []
+    try:
+        while (element := elements.next()) is not None:
+            if isinstance(element, dict):
+                record = {k: _jsonable(v) for k, v in element.items()}
+                lines.append(json.dumps(record).encode() + b"\n")
+                numbers.append(elements.index)
+            else:
+                raw = "null" if element is NULL else json.dumps(element)
+                bad.append(
+                    BadRow(elements.index, "malformed_row", "element is not a JSON object", raw)
+                )
+            if len(lines) + len(bad) >= batch_size:
+                yield _array_chunk(lines, numbers, bad)
+                lines, numbers, bad = [], [], []
+    finally:
+        elements.close()
+    if lines or bad:
+        yield _array_chunk(lines, numbers, bad)
+
+
+def _array_chunk(lines: list[bytes], numbers: list[int], bad: list[BadRow]) -> RawChunk:
+    table = _read_json_bytes(b"".join(lines)) if lines else pa.table({})
+    return RawChunk(table, pa.array(numbers, pa.int64()), list(bad))

@@ -1,39 +1,60 @@
 """Row validation and normalisation: raw chunks in, clean rows and quarantine rows out.
 
 Every input row ends in exactly one of two places: the clean table (normalised, typed to
-the canonical schema) or the rejects table (``graph_service.store.QUARANTINE_SCHEMA``,
-with the original row as JSON and a machine-readable ``reason``). Reasons:
+the canonical schema) or the quarantine (``graph_service.store.QUARANTINE_SCHEMA``, with
+``level = 'row'``, the original row as JSON in ``raw`` and a machine-readable ``reason``).
 
-================== ==============================================================
-reason             meaning (``detail`` names the column)
-================== ==============================================================
-malformed_row      the reader could not parse the row (wrong field count, not JSON,
-                   torn last line of a truncated file)
-missing_field      a required column is empty (also ``merchant_id``/``amount`` for
-                   payments, ``counterparty_account_id``/``amount`` for transfers)
-unknown_event_type ``event_type`` is not signup/login/payment/transfer
-bad_timestamp      ``ts`` is not an ISO-8601 timestamp
-bad_amount         ``amount`` is not a finite number
-negative_amount    ``amount`` < 0
-bad_type           a flag or number column holds something else (e.g. ``asn=abc``)
-bad_value          a code column is malformed (currency, country)
-invalid_ip         not an IPv4/IPv6 address
-invalid_phone      not a valid phone number
-invalid_email      not an email address
-self_transfer      a transfer to the same account
-unknown_entity_type / unknown_label   (labels and entity files)
-conflicting_duplicate   an event id seen before with different content
-================== ==============================================================
+A row is quarantined whole only when it cannot be loaded at all: a field the event cannot
+exist without is missing or malformed. A malformed *optional* field does not cost the row:
+the row loads without that field (null) and the field alone goes to quarantine, with
+``level = 'field'``, the same reason code, the canonical ``field``, the ``input_column``
+it came from and the original ``input_value``. A row can leave several fields behind.
+Field quarantine is not a row outcome: ``rows_read = rows_loaded + rows_quarantined +
+rows_duplicate`` still holds, and the manifest counts ``fields_quarantined`` beside it.
 
-Type parsing runs in DuckDB (vectorised ``TRY_CAST``: a bad value becomes NULL for that
-row only); identifier normalisation runs in ``ingestion.normalise``.
+========================= ===== ===========================================================
+reason                    level meaning (``detail`` names the column and the value)
+========================= ===== ===========================================================
+malformed_row             row   the reader could not parse the row (wrong field count, not
+                                JSON, torn last line of a truncated file)
+truncated_file            row   the rest of a damaged file could not be read
+missing_field             row   a required column is empty: ``event_id, ts, event_type,
+                                account_id``; ``merchant_id``/``amount`` of a payment,
+                                ``counterparty_account_id``/``amount`` of a transfer;
+                                ``entity_type``/``entity_key``/``label``/``ts`` of a label
+unknown_event_type        row   ``event_type`` names no event type (after synonyms)
+bad_timestamp             row   ``ts`` is not a timestamp in an accepted form
+bad_amount                row   a payment's or transfer's ``amount`` is not a finite number
+                          field the same for any other event (the event loads without it)
+negative_amount           row   a payment's or transfer's ``amount`` < 0
+                          field the same for any other event
+self_transfer             row   a transfer to the same account
+unknown_entity_type       row   labels and entity files: ``entity_type`` is not a node type
+bad_value                 row   labels and entity files: the ``entity_key`` is not valid for
+                                its type (an IP, phone or email key)
+unknown_label             row   the label (or ``is_fraud``) is not fraud/legit
+conflicting_duplicate     row   an event id seen before with different content
+bad_type                  field a flag or number column holds something else (``asn=abc``,
+                                ``is_rooted=maybe``)
+bad_value                 field a code column is malformed (``country``, ``currency``)
+invalid_ip                field not an IPv4/IPv6 address
+invalid_phone             field not a valid phone number (national numbers are read in
+                                the row's country, else the default region)
+invalid_email             field not an email address
+========================= ===== ===========================================================
+
+Entity-attribute files follow the same rule for their attribute columns. Identifier keys
+(``device_id``, ``card_id``, ``merchant_id``...) are never invalid: any non-blank text is a
+key. Parsing runs in Arrow kernels (``ingestion.normalise``) and, for the row-level rules,
+one DuckDB query per chunk.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Final
 
 import duckdb
@@ -41,19 +62,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph_service.model import NodeType
-from graph_service.store import QUARANTINE_SCHEMA
+from graph_service.store import QUARANTINE_SCHEMA, QuarantineLevel
 from ingestion import normalise as norm
 from ingestion.readers import RawChunk
 from ingestion.schema import (
-    ENTITY_ATTRIBUTE_FIELDS,
     ENTITY_SCHEMA,
     EVENT_SCHEMA,
     LABEL_SCHEMA,
-    EventType,
+    ColumnMapping,
     FileKind,
+    resolve_columns,
 )
 
-#: Identifier columns and the normaliser each goes through, with its invalid reason.
+#: Identifier columns kept as trimmed keys.
 _KEY_COLUMNS: Final = (
     "event_id",
     "account_id",
@@ -63,30 +84,68 @@ _KEY_COLUMNS: Final = (
     "counterparty_account_id",
 )
 
-
 #: Content fingerprint of a normalised event: DuckDB's vectorised 64-bit ``hash`` over every
 #: canonical column. ``hash`` is pinned with the engine version; if an engine upgrade ever
 #: changed it, a true repeat would be quarantined as a conflicting duplicate (visible,
 #: never loaded twice) rather than silently double counted.
 FINGERPRINT_SQL: Final = "hash({})".format(", ".join(f.name for f in EVENT_SCHEMA))
 
+_SCHEMAS: Final = {
+    FileKind.EVENTS: EVENT_SCHEMA,
+    FileKind.LABELS: LABEL_SCHEMA,
+    FileKind.ENTITIES: ENTITY_SCHEMA,
+}
+
+#: Label-file substitutes and the field whose reasons they answer for.
+_STANDS_FOR: Final = {"entity_key": "account_id", "label": "is_fraud"}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """Rows whose ``field`` could not be loaded, and why (one reason, or one per row)."""
+
+    field: str
+    reason: str | pa.Array
+    rows: pa.Array
+
 
 @dataclass(frozen=True, slots=True)
 class Validated:
-    """Result of validating one chunk."""
+    """Result of validating one chunk.
+
+    Attributes
+    ----------
+    clean : pa.Table
+        Loadable rows in the kind's schema plus ``row_number`` (and ``fingerprint`` for
+        events).
+    rejects : pa.Table
+        Row-level quarantine rows (``QUARANTINE_SCHEMA``).
+    field_rejects : pa.Table
+        Field-level quarantine rows of rows in ``clean`` (``QUARANTINE_SCHEMA``).
+    columns : ColumnMapping
+        How this chunk's columns were matched to fields.
+    """
 
     clean: pa.Table
     rejects: pa.Table
+    field_rejects: pa.Table
+    columns: ColumnMapping
+
+
+@dataclass(slots=True)
+class _Parsed:
+    table: pa.Table  # row_number, the kind's fields, _reason ("code:field" or null)
+    problems: list[FieldProblem] = field(default_factory=list)
 
 
 class Validator:
-    """Validates chunks of one file kind. Holds an in-memory DuckDB for vectorised parsing.
+    """Validates chunks of one file kind. Holds an in-memory DuckDB for the row rules.
 
     Parameters
     ----------
     kind : FileKind
     default_region : str
-        Region for phone numbers without a country code.
+        Region for national phone numbers whose row has no usable ``country``.
     """
 
     def __init__(self, kind: FileKind, *, default_region: str = "GB") -> None:
@@ -100,196 +159,219 @@ class Validator:
         self._con.close()
 
     def validate(self, chunk: RawChunk, *, source: str, path: str) -> Validated:
-        """Split a chunk into clean rows and quarantine rows.
+        """Split a chunk into clean rows, quarantined rows and quarantined fields.
 
         Parameters
         ----------
         chunk : RawChunk
         source, path : str
-            Written into each quarantine row.
+            Written into each quarantine row; a label file's default ``source`` is
+            ``file:<name of path>``.
 
         Returns
         -------
         Validated
-            ``clean`` in the kind's schema plus ``row_number`` (and ``fingerprint`` for
-            events); ``rejects`` in
-            ``QUARANTINE_SCHEMA``. ``clean.num_rows + rejects.num_rows == chunk.rows_read``.
+            ``clean.num_rows + rejects.num_rows == chunk.rows_read``.
+
+        Notes
+        -----
+        O(rows x columns) in Arrow and DuckDB kernels; Python work per *rejected* row
+        (its JSON for ``raw``) and per distinct phone or unusual IP value.
         """
-        table = _canonical_columns(chunk.table)
+        mapping = resolve_columns(chunk.table.column_names, self.kind)
+        n = chunk.table.num_rows
+        columns = {
+            name: _plain(chunk.table.column(chunk.table.column_names.index(column)))
+            for name, column in mapping.fields.items()
+        }
         if self.kind is FileKind.EVENTS:
-            parsed = self._events(table, chunk.row_numbers)
+            parsed = self._events(columns, chunk.row_numbers, n)
         elif self.kind is FileKind.LABELS:
-            parsed = self._labels(table, chunk.row_numbers)
+            parsed = self._labels(columns, chunk.row_numbers, n, PurePath(path).name)
         else:
-            parsed = self._entities(table, chunk.row_numbers)
-        return self._split(parsed, chunk, source=source, path=path)
+            parsed = self._entities(columns, chunk.row_numbers, n)
+        return self._split(parsed, chunk, mapping, columns, source=source, path=path)
 
     # -- per kind -----------------------------------------------------------------------
-    def _events(self, table: pa.Table, row_numbers: pa.Array) -> pa.Table:
-        n = table.num_rows
+    def _events(self, columns: Mapping[str, pa.Array], row_numbers: pa.Array, n: int) -> _Parsed:
+        def get(name: str) -> pa.Array:
+            return columns.get(name, pa.nulls(n, pa.string()))
+
         cols: dict[str, Any] = {"row_number": row_numbers}
-        flags: dict[str, Any] = {}
         for name in _KEY_COLUMNS:
-            cols[name], flags[f"_bad_{name}"] = norm.normalise_keys(_strings(table, name, n))
-        cols["ip"], flags["_bad_ip"] = norm.normalise_ips(_strings(table, "ip", n))
-        cols["phone"], flags["_bad_phone"] = norm.normalise_phones(
-            _strings(table, "phone", n), self.default_region
+            cols[name] = norm.normalise_keys(_strings(get(name)))[0]
+        flags: dict[str, pa.Array] = {}
+        cols["ip"], flags["ip"] = norm.normalise_ips(_strings(get("ip")))
+        cols["country"], flags["country"] = norm.normalise_countries(_strings(get("country")))
+        cols["phone"], flags["phone"] = norm.normalise_phones(
+            _strings(get("phone")), self.default_region, countries=cols["country"]
         )
-        cols["email"], flags["_bad_email"] = norm.normalise_emails(_strings(table, "email", n))
-        cols["address"], flags["_bad_address"] = norm.normalise_addresses(
-            _strings(table, "address", n)
+        cols["email"], flags["email"] = norm.normalise_emails(_strings(get("email")))
+        cols["address"], _ = norm.normalise_addresses(_strings(get("address")))
+        cols["currency"], flags["currency"] = norm.normalise_currencies(get("currency"))
+        cols["os"] = norm.normalise_keys(_strings(get("os")))[0]
+        for name in ("is_emulator", "is_rooted", "is_proxy"):
+            cols[name], flags[name] = norm.normalise_bools(get(name))
+        cols["asn"], flags["asn"] = norm.normalise_asns(get("asn"))
+        cols["ts"], bad_ts = norm.normalise_timestamps(get("ts"))
+        cols["event_type"], bad_type = norm.normalise_event_types(get("event_type"))
+        amount = get("amount")
+        work = pa.table(
+            {
+                **cols,
+                "_amount": amount,
+                "_bad_ts": bad_ts,
+                "_bad_type": bad_type,
+                "_amount_given": pc.invert(_blank(amount)),
+            }
         )
-        for name in (
-            "ts",
-            "event_type",
-            "amount",
-            "currency",
-            "is_emulator",
-            "is_rooted",
-            "os",
-            "is_proxy",
-            "asn",
-            "country",
-        ):
-            cols[name] = _column(table, name, n)
-        work = pa.table({**cols, **flags})
-        ts = _ts_expr(work.schema.field("ts").type)
-        amount = _typed_expr("amount", work.schema.field("amount").type, "DOUBLE")
-        bools = {
-            c: _typed_expr(c, work.schema.field(c).type, "BOOLEAN")
-            for c in ("is_emulator", "is_rooted", "is_proxy")
-        }
-        asn = _typed_expr("asn", work.schema.field("asn").type, "BIGINT")
-        types = ", ".join(f"'{t.value}'" for t in EventType)
+        parsed_amount = _amount_expr("_amount", amount.type)
+        money = "event_type IN ('payment', 'transfer')"
         sql = f"""
-        WITH p AS (
-            SELECT *, {ts} AS _ts, lower(trim(event_type::VARCHAR)) AS _event_type,
-                   {amount} AS _amount, {bools["is_emulator"]} AS _is_emulator,
-                   {bools["is_rooted"]} AS _is_rooted, {bools["is_proxy"]} AS _is_proxy,
-                   {asn} AS _asn, nullif(upper(trim(currency::VARCHAR)), '') AS _currency,
-                   nullif(upper(trim(country::VARCHAR)), '') AS _country,
-                   nullif(trim(os::VARCHAR), '') AS _os
-            FROM work)
-        SELECT _ts AS ts, _event_type AS event_type, _amount AS amount, _currency AS currency,
-               _is_emulator AS is_emulator, _is_rooted AS is_rooted, _os AS os,
-               _is_proxy AS is_proxy, _asn AS asn, _country AS country,
+        WITH p AS (SELECT *, {parsed_amount} AS _parsed FROM work),
+        q AS (
+            SELECT *, CASE
+                WHEN _amount_given AND (_parsed IS NULL OR isnan(_parsed) OR isinf(_parsed))
+                    THEN 'bad_amount'
+                WHEN _parsed < 0 THEN 'negative_amount'
+            END AS _amount_problem
+            FROM p)
+        SELECT CASE WHEN _amount_problem IS NULL THEN _parsed END AS amount,
+               CASE WHEN NOT ({money}) THEN _amount_problem END AS _amount_field,
                CASE
                  WHEN event_id IS NULL THEN 'missing_field:event_id'
-                 WHEN {_blank("ts", work.schema.field("ts").type)} THEN 'missing_field:ts'
-                 WHEN {_blank("event_type", work.schema.field("event_type").type)} THEN 'missing_field:event_type'
+                 WHEN ts IS NULL AND NOT _bad_ts THEN 'missing_field:ts'
+                 WHEN event_type IS NULL AND NOT _bad_type THEN 'missing_field:event_type'
                  WHEN account_id IS NULL THEN 'missing_field:account_id'
-                 WHEN _event_type NOT IN ({types}) THEN 'unknown_event_type:event_type'
-                 WHEN _ts IS NULL THEN 'bad_timestamp:ts'
-                 WHEN NOT {_blank("amount", work.schema.field("amount").type)} AND (_amount IS NULL OR isnan(_amount)
-                      OR isinf(_amount)) THEN 'bad_amount:amount'
-                 WHEN _amount < 0 THEN 'negative_amount:amount'
-                 WHEN NOT {_blank("is_emulator", work.schema.field("is_emulator").type)} AND _is_emulator IS NULL THEN 'bad_type:is_emulator'
-                 WHEN NOT {_blank("is_rooted", work.schema.field("is_rooted").type)} AND _is_rooted IS NULL THEN 'bad_type:is_rooted'
-                 WHEN NOT {_blank("is_proxy", work.schema.field("is_proxy").type)} AND _is_proxy IS NULL THEN 'bad_type:is_proxy'
-                 WHEN NOT {_blank("asn", work.schema.field("asn").type)} AND (_asn IS NULL OR _asn < 0) THEN 'bad_type:asn'
-                 WHEN _currency IS NOT NULL AND NOT regexp_full_match(_currency, '[A-Z]{{3}}')
-                      THEN 'bad_value:currency'
-                 WHEN _country IS NOT NULL AND NOT regexp_full_match(_country, '[A-Z]{{2}}')
-                      THEN 'bad_value:country'
-                 WHEN _bad_ip THEN 'invalid_ip:ip'
-                 WHEN _bad_phone THEN 'invalid_phone:phone'
-                 WHEN _bad_email THEN 'invalid_email:email'
-                 WHEN _bad_address THEN 'bad_value:address'
-                 WHEN _event_type = 'payment' AND merchant_id IS NULL THEN 'missing_field:merchant_id'
-                 WHEN _event_type IN ('payment', 'transfer') AND _amount IS NULL
-                      THEN 'missing_field:amount'
-                 WHEN _event_type = 'transfer' AND counterparty_account_id IS NULL
+                 WHEN _bad_type THEN 'unknown_event_type:event_type'
+                 WHEN _bad_ts THEN 'bad_timestamp:ts'
+                 WHEN {money} AND _amount_problem IS NOT NULL
+                      THEN _amount_problem || ':amount'
+                 WHEN event_type = 'payment' AND merchant_id IS NULL
+                      THEN 'missing_field:merchant_id'
+                 WHEN {money} AND _parsed IS NULL THEN 'missing_field:amount'
+                 WHEN event_type = 'transfer' AND counterparty_account_id IS NULL
                       THEN 'missing_field:counterparty_account_id'
-                 WHEN _event_type = 'transfer' AND counterparty_account_id = account_id
+                 WHEN event_type = 'transfer' AND counterparty_account_id = account_id
                       THEN 'self_transfer:counterparty_account_id'
                END AS _reason
-        FROM p
+        FROM q
         """
-        # Only parsed columns come back from the engine; identifiers stay in Arrow.
         parsed = self._run(sql, work)
-        identifiers = {k: v for k, v in cols.items() if k not in parsed.column_names}
-        return pa.table({**identifiers, **{c: parsed.column(c) for c in parsed.column_names}})
+        table = pa.table({**cols, **{c: parsed.column(c) for c in ("amount", "_reason")}})
+        problems = [
+            FieldProblem("ip", norm.InvalidReason.IP.value, flags["ip"]),
+            FieldProblem("phone", norm.InvalidReason.PHONE.value, flags["phone"]),
+            FieldProblem("email", norm.InvalidReason.EMAIL.value, flags["email"]),
+            FieldProblem("currency", norm.InvalidReason.BAD_VALUE.value, flags["currency"]),
+            FieldProblem("country", norm.InvalidReason.BAD_VALUE.value, flags["country"]),
+            FieldProblem("asn", norm.InvalidReason.BAD_TYPE.value, flags["asn"]),
+            *(
+                FieldProblem(name, norm.InvalidReason.BAD_TYPE.value, flags[name])
+                for name in ("is_emulator", "is_rooted", "is_proxy")
+            ),
+        ]
+        amount_field = parsed.column("_amount_field").combine_chunks()
+        problems.append(FieldProblem("amount", amount_field, pc.is_valid(amount_field)))
+        return _Parsed(table, problems)
 
-    def _labels(self, table: pa.Table, row_numbers: pa.Array) -> pa.Table:
-        n = table.num_rows
-        entity_type, key, bad_key, bad_type = _typed_keys(table, n, self.default_region)
+    def _labels(
+        self, columns: Mapping[str, pa.Array], row_numbers: pa.Array, n: int, file_name: str
+    ) -> _Parsed:
+        def get(name: str) -> pa.Array:
+            return columns.get(name, pa.nulls(n, pa.string()))
+
+        by_account = "entity_key" not in columns and "account_id" in columns
+        raw_types = _strings(get("entity_type"))
+        if by_account:
+            raw_types = pc.if_else(_blank(raw_types), pa.scalar(NodeType.ACCOUNT.value), raw_types)
+        raw_keys = _strings(get("account_id") if by_account else get("entity_key"))
+        entity_type, key, bad_key, bad_type = _typed_keys(raw_types, raw_keys, self.default_region)
+        if "label" not in columns and "is_fraud" in columns:
+            flags, bad_label = norm.normalise_bools(columns["is_fraud"])
+            label = pc.if_else(flags, pa.scalar("fraud"), pa.scalar("legit"))
+        else:
+            label, bad_label = norm.normalise_labels(get("label"))
+        ts, bad_ts = norm.normalise_timestamps(get("ts"))
+        source = norm.normalise_keys(_strings(get("source")))[0]
+        source = pc.fill_null(source, f"file:{file_name}")
+        reason = _strings(get("reason"))
+        reason = pc.if_else(_blank(reason), pa.scalar(None, pa.string()), reason)
         work = pa.table(
             {
                 "row_number": row_numbers,
                 "entity_type": entity_type,
                 "entity_key": key,
+                "label": label,
+                "source": source,
+                "ts": ts,
+                "author": norm.normalise_keys(_strings(get("author")))[0],
+                "reason": reason,
                 "_bad_type": bad_type,
                 "_bad_key": bad_key,
-                "label": _column(table, "label", n),
-                "source": norm.normalise_keys(_strings(table, "source", n))[0],
-                "ts": _column(table, "ts", n),
-                "author": norm.normalise_keys(_strings(table, "author", n))[0],
-                "reason": _strings(table, "reason", n),
-                "_raw_type": _strings(table, "entity_type", n),
+                "_bad_label": bad_label,
+                "_bad_ts": bad_ts,
+                "_blank_type": _blank(raw_types),
             }
         )
-        ts = _ts_expr(work.schema.field("ts").type)
-        sql = f"""
-        WITH p AS (SELECT *, {ts} AS _ts, lower(trim(label::VARCHAR)) AS _label FROM work)
-        SELECT row_number, entity_type, entity_key, _label AS label, source, _ts AS ts,
-               author, nullif(trim(reason), '') AS reason,
+        sql = """
+        SELECT row_number, entity_type, entity_key, label, source, ts, author, reason,
                CASE
-                 WHEN {_blank("_raw_type", work.schema.field("_raw_type").type)} THEN 'missing_field:entity_type'
+                 WHEN _blank_type THEN 'missing_field:entity_type'
                  WHEN _bad_type THEN 'unknown_entity_type:entity_type'
                  WHEN entity_key IS NULL AND NOT _bad_key THEN 'missing_field:entity_key'
                  WHEN _bad_key THEN 'bad_value:entity_key'
-                 WHEN {_blank("label", work.schema.field("label").type)} THEN 'missing_field:label'
-                 WHEN _label NOT IN ('fraud', 'legit') THEN 'unknown_label:label'
-                 WHEN source IS NULL THEN 'missing_field:source'
-                 WHEN {_blank("ts", work.schema.field("ts").type)} THEN 'missing_field:ts'
-                 WHEN _ts IS NULL THEN 'bad_timestamp:ts'
+                 WHEN label IS NULL AND NOT _bad_label THEN 'missing_field:label'
+                 WHEN _bad_label THEN 'unknown_label:label'
+                 WHEN ts IS NULL AND NOT _bad_ts THEN 'missing_field:ts'
+                 WHEN _bad_ts THEN 'bad_timestamp:ts'
                END AS _reason
-        FROM p
+        FROM work
         """
-        return self._run(sql, work)
+        return _Parsed(self._run(sql, work))
 
-    def _entities(self, table: pa.Table, row_numbers: pa.Array) -> pa.Table:
-        n = table.num_rows
-        entity_type, key, bad_key, bad_type = _typed_keys(table, n, self.default_region)
+    def _entities(self, columns: Mapping[str, pa.Array], row_numbers: pa.Array, n: int) -> _Parsed:
+        def get(name: str) -> pa.Array:
+            return columns.get(name, pa.nulls(n, pa.string()))
+
+        raw_types = _strings(get("entity_type"))
+        entity_type, key, bad_key, bad_type = _typed_keys(
+            raw_types, _strings(get("entity_key")), self.default_region
+        )
         cols: dict[str, Any] = {
             "row_number": row_numbers,
             "entity_type": entity_type,
             "entity_key": key,
-            "_bad_type": bad_type,
-            "_bad_key": bad_key,
-            "_raw_type": _strings(table, "entity_type", n),
         }
-        for f in ENTITY_ATTRIBUTE_FIELDS:
-            cols[f.name] = _column(table, f.name, n)
-        work = pa.table(cols)
-        exprs = []
-        checks = []
-        for f in ENTITY_ATTRIBUTE_FIELDS:
-            if f.type == pa.string():
-                upper = "upper" if f.name == "country" else ""
-                exprs.append(f"nullif({upper}(trim({f.name}::VARCHAR)), '') AS {f.name}")
-                continue
-            sql_type = "BOOLEAN" if f.type == pa.bool_() else "BIGINT"
-            exprs.append(
-                f"{_typed_expr(f.name, work.schema.field(f.name).type, sql_type)} AS {f.name}"
-            )
-            checks.append(
-                f"WHEN NOT {_blank(f.name, work.schema.field(f.name).type)} AND "
-                f"{_typed_expr(f.name, work.schema.field(f.name).type, sql_type)} IS NULL "
-                f"THEN 'bad_type:{f.name}'"
-            )
-        sql = f"""
-        SELECT row_number, entity_type, entity_key, {", ".join(exprs)},
-               CASE
-                 WHEN {_blank("_raw_type", work.schema.field("_raw_type").type)} THEN 'missing_field:entity_type'
+        problems: list[FieldProblem] = []
+        for name in ("is_emulator", "is_rooted", "is_proxy"):
+            cols[name], bad = norm.normalise_bools(get(name))
+            problems.append(FieldProblem(name, norm.InvalidReason.BAD_TYPE.value, bad))
+        cols["os"] = norm.normalise_keys(_strings(get("os")))[0]
+        cols["asn"], bad = norm.normalise_asns(get("asn"))
+        problems.append(FieldProblem("asn", norm.InvalidReason.BAD_TYPE.value, bad))
+        cols["country"], bad = norm.normalise_countries(_strings(get("country")))
+        problems.append(FieldProblem("country", norm.InvalidReason.BAD_VALUE.value, bad))
+        work = pa.table(
+            {
+                "row_number": row_numbers,
+                "entity_key": key,
+                "_bad_type": bad_type,
+                "_bad_key": bad_key,
+                "_blank_type": _blank(raw_types),
+            }
+        )
+        sql = """
+        SELECT CASE
+                 WHEN _blank_type THEN 'missing_field:entity_type'
                  WHEN _bad_type THEN 'unknown_entity_type:entity_type'
                  WHEN entity_key IS NULL AND NOT _bad_key THEN 'missing_field:entity_key'
                  WHEN _bad_key THEN 'bad_value:entity_key'
-                 {" ".join(checks)}
                END AS _reason
         FROM work
         """
-        return self._run(sql, work)
+        reasons = self._run(sql, work).column("_reason")
+        return _Parsed(pa.table({**cols, "_reason": reasons}), problems)
 
     # -- shared -------------------------------------------------------------------------
     def _run(self, sql: str, work: pa.Table) -> pa.Table:
@@ -299,29 +381,35 @@ class Validator:
         finally:
             self._con.unregister("work")
 
-    def _split(self, parsed: pa.Table, chunk: RawChunk, *, source: str, path: str) -> Validated:
-        reason = parsed.column("_reason")
+    def _split(
+        self,
+        parsed: _Parsed,
+        chunk: RawChunk,
+        mapping: ColumnMapping,
+        columns: Mapping[str, pa.Array],
+        *,
+        source: str,
+        path: str,
+    ) -> Validated:
+        reason = parsed.table.column("_reason").combine_chunks()
         bad_mask = pc.is_valid(reason)
-        schema = {
-            FileKind.EVENTS: EVENT_SCHEMA,
-            FileKind.LABELS: LABEL_SCHEMA,
-            FileKind.ENTITIES: ENTITY_SCHEMA,
-        }[self.kind]
-        clean = parsed.filter(pc.invert(bad_mask)).drop_columns(["_reason"])
+        keep = pc.invert(bad_mask)
+        schema = _SCHEMAS[self.kind]
+        clean = parsed.table.filter(keep).drop_columns(["_reason"])
         clean = clean.select(["row_number", *schema.names]).cast(
             pa.schema([pa.field("row_number", pa.int64()), *schema])
         )
         if self.kind is FileKind.EVENTS:
             fingerprint = self._run(f"SELECT {FINGERPRINT_SQL} AS fingerprint FROM work", clean)
             clean = clean.append_column("fingerprint", fingerprint.column("fingerprint"))
+        input_columns = _input_columns(mapping)
         rejected_idx = pc.indices_nonzero(bad_mask)
-        reasons = pc.take(reason, rejected_idx).to_pylist()
         originals = chunk.table.take(rejected_idx).to_pylist()
         rows = [
-            _quarantine_row(source, path, int(num), r, original)
+            _quarantine_row(source, path, int(num), r, original, input_columns)
             for num, r, original in zip(
-                pc.take(parsed.column("row_number"), rejected_idx).to_pylist(),
-                reasons,
+                pc.take(parsed.table.column("row_number"), rejected_idx).to_pylist(),
+                pc.take(reason, rejected_idx).to_pylist(),
                 originals,
                 strict=True,
             )
@@ -334,16 +422,34 @@ class Validator:
                 "reason": b.reason,
                 "detail": b.detail,
                 "raw": b.raw,
+                "level": QuarantineLevel.ROW.value,
             }
             for b in chunk.bad_rows
         )
-        return Validated(clean=clean, rejects=pa.Table.from_pylist(rows, QUARANTINE_SCHEMA))
+        fields = _field_rejects(
+            parsed.problems,
+            keep,
+            parsed.table.column("row_number"),
+            columns,
+            input_columns,
+            source=source,
+            path=path,
+        )
+        return Validated(
+            clean=clean,
+            rejects=pa.Table.from_pylist(rows, QUARANTINE_SCHEMA),
+            field_rejects=fields,
+            columns=mapping,
+        )
 
 
 def quarantine_rows(
     source: str, path: str, rows: pa.Table, reason: str, detail: str | None
 ) -> pa.Table:
-    """Quarantine rows for clean rows rejected later (e.g. conflicting duplicates)."""
+    """Row-level quarantine rows for clean rows rejected later (conflicting duplicates).
+
+    ``raw`` holds the normalised row as JSON (the original is no longer at hand).
+    """
     records = [
         {
             "source": source,
@@ -352,18 +458,39 @@ def quarantine_rows(
             "reason": reason,
             "detail": detail,
             "raw": json.dumps(r, default=str, sort_keys=True),
+            "level": QuarantineLevel.ROW.value,
         }
         for r in rows.to_pylist()
     ]
     return pa.Table.from_pylist(records, QUARANTINE_SCHEMA)
 
 
+def _input_columns(mapping: ColumnMapping) -> dict[str, str]:
+    """Field -> input column, with a label file's substitutes standing for their fields."""
+    columns = dict(mapping.fields)
+    for canonical, substitute in _STANDS_FOR.items():
+        if canonical not in columns and substitute in columns:
+            columns[canonical] = columns[substitute]
+    return columns
+
+
 def _quarantine_row(
-    source: str, path: str, row_number: int, reason: str, original: dict[str, Any]
+    source: str,
+    path: str,
+    row_number: int,
+    reason: str,
+    original: dict[str, Any],
+    input_columns: Mapping[str, str],
 ) -> dict[str, Any]:
-    code, _, column = reason.partition(":")
+    code, _, name = reason.partition(":")
+    column = input_columns.get(name) if name else None
     value = original.get(column) if column else None
-    detail = f"{column}={value!r}" if column and code != "missing_field" else column
+    if not column:
+        detail: str | None = name or None
+    elif code == "missing_field":
+        detail = column
+    else:
+        detail = f"{column}={value!r}"
     return {
         "source": source,
         "path": path,
@@ -371,55 +498,115 @@ def _quarantine_row(
         "reason": code,
         "detail": detail,
         "raw": json.dumps(original, default=str, sort_keys=True),
+        "level": QuarantineLevel.ROW.value,
+        "field": name or None,
+        "input_column": column,
+        "input_value": None if value is None else str(value),
     }
 
 
-def _canonical_columns(table: pa.Table) -> pa.Table:
-    """Column names trimmed and lower-cased (``Event_ID `` reads as ``event_id``)."""
-    return table.rename_columns([c.strip().lower() for c in table.column_names])
+def _field_rejects(
+    problems: list[FieldProblem],
+    keep: pa.Array,
+    row_numbers: pa.Array,
+    columns: Mapping[str, pa.Array],
+    input_columns: Mapping[str, str],
+    *,
+    source: str,
+    path: str,
+) -> pa.Table:
+    """Field-level quarantine rows for the loaded rows' rejected fields.
+
+    Notes
+    -----
+    O(rows) per field, in Arrow kernels: no Python per quarantined field.
+    """
+    pieces: list[pa.Table] = []
+    for problem in problems:
+        rows = pc.indices_nonzero(pc.and_(pc.fill_null(problem.rows, False), keep))
+        count = len(rows)
+        if count == 0:
+            continue
+        column = input_columns[problem.field]
+        value = pc.take(_text(columns[problem.field]), rows)
+        reason = (
+            pa.repeat(problem.reason, count)
+            if isinstance(problem.reason, str)
+            else pc.take(problem.reason, rows)
+        )
+        detail = pc.binary_join_element_wise(
+            pa.scalar(f"{column}='"), value, pa.scalar("'"), pa.scalar("")
+        )
+
+        def constant(text: str, n: int = count) -> pa.Array:
+            return pa.repeat(pa.scalar(text, pa.string()), n)
+
+        pieces.append(
+            pa.Table.from_arrays(
+                [
+                    constant(source),
+                    constant(path),
+                    pc.take(row_numbers, rows),
+                    reason.cast(pa.string()),
+                    detail,
+                    pa.nulls(count, pa.string()),
+                    constant(QuarantineLevel.FIELD.value),
+                    constant(problem.field),
+                    constant(column),
+                    value,
+                ],
+                schema=QUARANTINE_SCHEMA,
+            )
+        )
+    if not pieces:
+        return QUARANTINE_SCHEMA.empty_table()
+    return pa.concat_tables(pieces)
 
 
-def _column(table: pa.Table, name: str, n: int) -> pa.Array:
-    if name in table.column_names:
-        column = table.column(name)
-        return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return pa.nulls(n, pa.string())
+def _plain(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One contiguous array, dictionary-decoded."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array
 
 
-def _strings(table: pa.Table, name: str, n: int) -> pa.Array:
-    column = _column(table, name, n)
+def _strings(column: pa.Array) -> pa.Array:
+    """Any column as text (for the string normalisers)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return column
     if pa.types.is_null(column.type):
-        return pa.nulls(n, pa.string())
-    return pc.cast(column, pa.string())
+        return pa.nulls(len(column), pa.string())
+    return _text(column)
 
 
-def _blank(column: str, arrow_type: pa.DataType | None = None) -> str:
-    """SQL: the column is absent (null, or only whitespace for text columns)."""
-    if arrow_type is not None and not (
-        pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
-    ):
-        return f"{column} IS NULL"  # typed columns: no text to trim (and no costly cast)
-    return f"coalesce(trim({column}::VARCHAR), '') = ''"
+def _text(column: pa.Array) -> pa.Array:
+    """A column's values as the text to report (JSON for nested values)."""
+    if pa.types.is_string(column.type):
+        return column
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        # Lists and structs have no cast to text; quarantine keeps their JSON.
+        return pa.array(
+            [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()],
+            pa.string(),
+        )
 
 
-def _typed_expr(column: str, arrow_type: pa.DataType, sql_type: str) -> str:
-    """Parse a column to ``sql_type``; native typed columns pass through unchanged."""
-    native = {
-        "DOUBLE": pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type),
-        "BOOLEAN": pa.types.is_boolean(arrow_type),
-        "BIGINT": pa.types.is_integer(arrow_type),
-    }[sql_type]
-    if native:
-        return f"{column}::{sql_type}"
-    return f"TRY_CAST(trim({column}::VARCHAR) AS {sql_type})"
+def _blank(column: pa.Array) -> pa.Array:
+    """True where the column is absent: null, or only whitespace for text."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        trimmed = pc.utf8_trim(column, characters=norm.WHITESPACE)
+        return pc.fill_null(pc.equal(trimmed, ""), True)
+    return pc.is_null(column)
 
 
-def _ts_expr(arrow_type: pa.DataType) -> str:
-    if pa.types.is_timestamp(arrow_type):
-        return "ts::TIMESTAMPTZ"
-    return "TRY_CAST(trim(ts::VARCHAR) AS TIMESTAMPTZ)"
+def _amount_expr(column: str, arrow_type: pa.DataType) -> str:
+    """SQL parsing an amount column to DOUBLE; native numbers pass through unchanged."""
+    if pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type):
+        return f"{column}::DOUBLE"
+    return f"TRY_CAST(trim({column}::VARCHAR) AS DOUBLE)"
 
 
 _KEY_NORMALISERS: Final[dict[NodeType, Callable[[pa.Array], tuple[pa.Array, pa.Array]]]] = {
@@ -430,26 +617,26 @@ _KEY_NORMALISERS: Final[dict[NodeType, Callable[[pa.Array], tuple[pa.Array, pa.A
 
 
 def _typed_keys(
-    table: pa.Table, n: int, default_region: str
+    raw_types: pa.Array, raw_keys: pa.Array, default_region: str
 ) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
     """Parse ``entity_type`` and normalise ``entity_key`` with the normaliser of its type.
 
     Returns (type name, normalised key, key invalid, type unknown).
     """
-    raw_types = pc.utf8_lower(pc.utf8_trim_whitespace(_strings(table, "entity_type", n)))
+    n = len(raw_keys)
+    folded = pc.utf8_lower(pc.utf8_trim_whitespace(raw_types))
     by_folded = {t.value.lower(): t for t in NodeType}
     type_names = pc.if_else(
-        pc.is_in(raw_types, pa.array(list(by_folded))),
+        pc.is_in(folded, pa.array(list(by_folded))),
         pc.take(
             pa.array([t.value for t in by_folded.values()]),
-            pc.index_in(raw_types, pa.array(list(by_folded))),
+            pc.index_in(folded, pa.array(list(by_folded))),
         ),
         pa.scalar(None, pa.string()),
     )
     unknown = pc.and_(
-        pc.is_valid(raw_types), pc.and_(pc.not_equal(raw_types, ""), pc.is_null(type_names))
+        pc.is_valid(folded), pc.and_(pc.not_equal(folded, ""), pc.is_null(type_names))
     )
-    raw_keys = _strings(table, "entity_key", n)
     keys = pa.nulls(n, pa.string())
     bad = pa.array([False] * n, pa.bool_())
     for node_type in NodeType:

@@ -53,15 +53,16 @@ from graph_service.store import (
     ENTITY_ATTRIBUTES,
     LINK_EXPORT_SCHEMA,
     NODE_EXPORT_SCHEMA,
-    QUARANTINE_SCHEMA,
     BatchCommit,
     Entity,
     GraphCounts,
     Neighbour,
     SourceProgress,
     Subgraph,
+    conform_quarantine,
     link_type_of,
     node_type_of,
+    ordered_quarantine,
 )
 
 if TYPE_CHECKING:
@@ -115,14 +116,26 @@ CREATE TABLE IF NOT EXISTS ingest_sources (
 CREATE TABLE IF NOT EXISTS ingest_batches (
     source VARCHAR NOT NULL, batch_index BIGINT NOT NULL, rows_read BIGINT NOT NULL,
     rows_loaded BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
-    rows_duplicate BIGINT NOT NULL, events_file VARCHAR, committed_at TIMESTAMPTZ NOT NULL);
+    rows_duplicate BIGINT NOT NULL, events_file VARCHAR, committed_at TIMESTAMPTZ NOT NULL,
+    fields_quarantined BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS quarantine (
     source VARCHAR NOT NULL, path VARCHAR NOT NULL, row_number BIGINT NOT NULL,
-    reason VARCHAR NOT NULL, detail VARCHAR, raw VARCHAR);
+    reason VARCHAR NOT NULL, detail VARCHAR, raw VARCHAR, level VARCHAR DEFAULT 'row',
+    field VARCHAR, input_column VARCHAR, input_value VARCHAR);
 CREATE TABLE IF NOT EXISTS analytics_catalog (
     name VARCHAR NOT NULL, version VARCHAR NOT NULL, seq BIGINT NOT NULL,
     physical VARCHAR NOT NULL, n_rows BIGINT NOT NULL, schema VARCHAR NOT NULL,
     written_at TIMESTAMPTZ NOT NULL);
+"""
+
+#: Columns added after the first stores were written: brought in on a write open, with the
+#: value every earlier row had (all quarantine was row-level, no field was quarantined).
+_MIGRATIONS = """
+ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS fields_quarantined BIGINT DEFAULT 0;
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS level VARCHAR DEFAULT 'row';
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS field VARCHAR;
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS input_column VARCHAR;
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS input_value VARCHAR;
 """
 
 #: ``(type, key) -> id`` ordered by the key's hash: a lookup by key reads the few row groups
@@ -208,6 +221,7 @@ class EmbeddedStore:
         self._con.execute("SET TimeZone = 'UTC'")
         if not read_only:
             self._con.execute(_DDL)
+            self._con.execute(_MIGRATIONS)
             self._con.execute(
                 "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
                 [SCHEMA_VERSION],
@@ -291,20 +305,26 @@ class EmbeddedStore:
         ).fetchone()
         if head is None:
             return None
-        rows = self._con.execute(
-            "SELECT batch_index, rows_read, rows_loaded, rows_quarantined, rows_duplicate "
-            "FROM ingest_batches WHERE source = ?",
-            [source],
-        ).fetchall()
+        # SELECT *: a store opened read-only may predate fields_quarantined.
+        batches = self._con.execute(
+            "SELECT * FROM ingest_batches WHERE source = ?", [source]
+        ).to_arrow_table()
+
+        def total(column: str) -> int:
+            if column not in batches.column_names:
+                return 0
+            return int(pc.sum(batches.column(column)).as_py() or 0)
+
         return SourceProgress(
             source=source,
-            batches_done=frozenset(int(r[0]) for r in rows),
-            rows_read=sum(int(r[1]) for r in rows),
-            rows_loaded=sum(int(r[2]) for r in rows),
-            rows_quarantined=sum(int(r[3]) for r in rows),
-            rows_duplicate=sum(int(r[4]) for r in rows),
+            batches_done=frozenset(batches.column("batch_index").to_pylist()),
+            rows_read=total("rows_read"),
+            rows_loaded=total("rows_loaded"),
+            rows_quarantined=total("rows_quarantined"),
+            rows_duplicate=total("rows_duplicate"),
             complete=bool(head[1]),
             batch_size=int(head[0]),
+            fields_quarantined=total("fields_quarantined"),
         )
 
     def begin_source(self, source: str, *, path: str, kind: str, batch_size: int) -> None:
@@ -343,12 +363,14 @@ class EmbeddedStore:
             self._con.unregister("_probe")
 
     def quarantine(self, source: str | None = None) -> pa.Table:
-        """Quarantined rows, in ``QUARANTINE_SCHEMA``, ordered by source and row."""
+        """Quarantine rows (both levels), in ``QUARANTINE_SCHEMA``, by source and row.
+
+        Within a row, the row-level entry comes first, then its fields by name.
+        """
         where, params = ("WHERE source = ?", [source]) if source else ("", [])
-        table = self._con.execute(
-            f"SELECT * FROM quarantine {where} ORDER BY source, row_number", params
-        ).to_arrow_table()
-        return table.cast(QUARANTINE_SCHEMA)
+        # SELECT *: a store opened read-only may predate the field-level columns.
+        table = self._con.execute(f"SELECT * FROM quarantine {where}", params).to_arrow_table()
+        return ordered_quarantine(conform_quarantine(table))
 
     def commit_batch(self, commit: BatchCommit) -> None:
         """Apply one batch and its ledger row in a single transaction (see protocol)."""
@@ -375,19 +397,22 @@ class EmbeddedStore:
             if commit.labels is not None and commit.labels.num_rows:
                 self._load_labels(commit.labels)
             if commit.quarantine.num_rows:
-                con.register("_q", commit.quarantine.cast(QUARANTINE_SCHEMA))
-                con.execute("INSERT INTO quarantine SELECT * FROM _q")
+                con.register("_q", conform_quarantine(commit.quarantine))
+                con.execute("INSERT INTO quarantine BY NAME SELECT * FROM _q")
                 con.unregister("_q")
             con.execute(
-                "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+                "INSERT INTO ingest_batches (source, batch_index, rows_read, rows_loaded, "
+                "rows_quarantined, rows_duplicate, events_file, committed_at, "
+                "fields_quarantined) VALUES (?, ?, ?, ?, ?, ?, ?, now(), ?)",
                 [
                     commit.source,
                     commit.batch_index,
                     commit.rows_read,
                     commit.rows_loaded,
-                    commit.quarantine.num_rows,
+                    commit.rows_quarantined,
                     commit.rows_duplicate,
                     events_file,
+                    commit.fields_quarantined,
                 ],
             )
             con.execute("COMMIT")

@@ -232,6 +232,7 @@ BATCH_DONE: Final = ReadQuery(
 CREATE_BATCH: Final = (
     "CREATE (:_IngestBatch {source: $source, batch_index: $batch_index, rows_read: $rows_read, "
     "rows_loaded: $rows_loaded, rows_quarantined: $rows_quarantined, "
+    "fields_quarantined: $fields_quarantined, "
     "rows_duplicate: $rows_duplicate, events_file: $events_file, "
     "quarantine_file: $quarantine_file, committed_at: datetime.transaction()})"
 )
@@ -252,9 +253,11 @@ SOURCE_PROGRESS: Final = ReadQuery(
     "OPTIONAL MATCH (b:_IngestBatch {source: $source}) "
     "WITH s, collect(b.batch_index) AS batches, sum(b.rows_read) AS rows_read, "
     "sum(b.rows_loaded) AS rows_loaded, sum(b.rows_quarantined) AS rows_quarantined, "
-    "sum(b.rows_duplicate) AS rows_duplicate "
+    "sum(b.rows_duplicate) AS rows_duplicate, "
+    # Ledger nodes written before field-level quarantine have no fields_quarantined.
+    "sum(coalesce(b.fields_quarantined, 0)) AS fields_quarantined "
     "RETURN s.batch_size AS batch_size, s.completed_at IS NOT NULL AS complete, batches, "
-    "rows_read, rows_loaded, rows_quarantined, rows_duplicate LIMIT $cap"
+    "rows_read, rows_loaded, rows_quarantined, rows_duplicate, fields_quarantined LIMIT $cap"
 )
 
 MANIFESTS: Final = ReadQuery(

@@ -120,8 +120,10 @@ from graph_service.store import (
     Neighbour,
     SourceProgress,
     Subgraph,
+    conform_quarantine,
     link_type_of,
     node_type_of,
+    ordered_quarantine,
 )
 
 if TYPE_CHECKING:
@@ -629,7 +631,7 @@ class Neo4jStore:
         rows = self._read(cypher.SOURCE_PROGRESS, {"source": source}, cap=1)
         if not rows:
             return None
-        batch_size, complete, batches, read, loaded, quarantined, duplicate = rows[0]
+        batch_size, complete, batches, read, loaded, quarantined, duplicate, fields = rows[0]
         return SourceProgress(
             source=source,
             batches_done=frozenset(int(b) for b in batches),
@@ -639,6 +641,7 @@ class Neo4jStore:
             rows_duplicate=int(duplicate),
             complete=bool(complete),
             batch_size=None if batch_size is None else int(batch_size),
+            fields_quarantined=int(fields),
         )
 
     def begin_source(self, source: str, *, path: str, kind: str, batch_size: int) -> None:
@@ -700,12 +703,13 @@ class Neo4jStore:
         return found.cast(_FINGERPRINTS_SCHEMA)
 
     def quarantine(self, source: str | None = None) -> pa.Table:
-        """Quarantined rows (of one source, or all), ordered by source and row number.
+        """Quarantine rows (both levels, of one source or all), by source and row number.
 
         Returns
         -------
         pa.Table
-            In ``QUARANTINE_SCHEMA``.
+            In ``QUARANTINE_SCHEMA``; files written before field-level quarantine read
+            as ``level = 'row'``.
 
         Raises
         ------
@@ -724,12 +728,10 @@ class Neo4jStore:
                     f"quarantine file {path} named in the Neo4j ledger is missing; is "
                     f"store_dir {self.store_dir} the one the data was ingested with?"
                 )
-            tables.append(pq.read_table(path).cast(QUARANTINE_SCHEMA))
+            tables.append(conform_quarantine(pq.read_table(path)))
         if not tables:
             return QUARANTINE_SCHEMA.empty_table()
-        table = pa.concat_tables(tables)
-        order = pc.sort_indices(table, [("source", "ascending"), ("row_number", "ascending")])
-        return table.take(order)
+        return ordered_quarantine(pa.concat_tables(tables))
 
     def events_files(self) -> list[Path]:
         """Committed event Parquet files, in commit order (orphans are left out)."""
@@ -788,7 +790,7 @@ class Neo4jStore:
             labels = _plan_labels(commit.labels)
         if commit.quarantine.num_rows:
             quarantine_file = name
-            pq.write_table(commit.quarantine.cast(QUARANTINE_SCHEMA), self.quarantine_dir / name)
+            pq.write_table(conform_quarantine(commit.quarantine), self.quarantine_dir / name)
         return _BatchPlan(
             commit=commit,
             events=events_plan,
@@ -926,7 +928,8 @@ class Neo4jStore:
                 "batch_index": commit.batch_index,
                 "rows_read": commit.rows_read,
                 "rows_loaded": commit.rows_loaded,
-                "rows_quarantined": commit.quarantine.num_rows,
+                "rows_quarantined": commit.rows_quarantined,
+                "fields_quarantined": commit.fields_quarantined,
                 "rows_duplicate": commit.rows_duplicate,
                 "events_file": plan.events_file,
                 "quarantine_file": plan.quarantine_file,

@@ -78,6 +78,62 @@ def test_failures_exit_non_zero_with_one_line(
     assert message in lines[0]
 
 
+def _mixed_directory(root: Path) -> Path:
+    """Events (one with a bad optional field), labels, a truth file and a README."""
+    events = [*GOOD_EVENTS[:5], {**GOOD_EVENTS[5], "asn": "not-a-number"}]
+    write_rows(root / "feed" / "events.csv", [*events, {"event_id": "bad"}])
+    write_rows(
+        root / "feed" / "labels.csv",
+        [{"account_id": "A1", "label": "fraud", "ts": "2026-02-01", "colour": "red"}],
+        ["account_id", "label", "ts", "colour"],
+    )
+    write_rows(
+        root / "feed" / "truth.csv",
+        [{"ring_id": "R1", "typology": "mule", "account_id": "A1"}],
+        ["ring_id", "typology", "account_id"],
+    )
+    (root / "feed" / "README.md").write_text("# feed\n")
+    return root / "feed"
+
+
+def test_ingest_of_a_mixed_directory_reports_fields_columns_and_skipped_files(
+    tmp_path: Path,
+) -> None:
+    """--json carries fields_quarantined, columns_ignored and files_unrecognised; the table
+    shows fields quarantined per file and in total, and lists the skipped files."""
+    feed = _mixed_directory(tmp_path)
+    result = fraudgraph("ingest", str(feed), "--store", str(tmp_path / "s"), "--json")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    assert (manifest["rows_loaded"], manifest["rows_quarantined"]) == (7, 1)
+    assert manifest["fields_quarantined"] == 1
+    assert [m["fields_quarantined"] for m in manifest["manifests"]] == [1, 0]
+    assert sorted(Path(u["path"]).name for u in manifest["files_unrecognised"]) == [
+        "README.md",
+        "truth.csv",
+    ]
+    assert [(c["column"], c["reason"]) for c in manifest["columns_ignored"]] == [
+        ("colour", "matches no field")
+    ]
+    table = fraudgraph("ingest", str(feed), "--store", str(tmp_path / "t"))
+    assert table.returncode == 0, table.stderr
+    assert "fields q." in table.stdout and "total" in table.stdout
+    assert "fields quarantined: 1 (rows quarantined: 1)" in table.stdout
+    assert "truth.csv" in table.stdout and "cannot tell the kind of file" in table.stdout
+    assert "README.md" in table.stdout and "colour" in table.stdout
+
+
+def test_an_unrecognised_file_named_explicitly_fails_with_exit_2(tmp_path: Path) -> None:
+    """A file given by name that is no input kind is an error (one line, exit 2)."""
+    truth = _mixed_directory(tmp_path) / "truth.csv"
+    result = fraudgraph("ingest", str(truth), "--store", str(tmp_path / "s"), "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "truth.csv" in lines[0] and "cannot tell the kind of file" in lines[0]
+
+
 def test_help_lists_the_commands() -> None:
     """--help documents every command."""
     result = fraudgraph("--help")

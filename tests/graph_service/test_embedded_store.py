@@ -73,3 +73,41 @@ def test_a_read_only_open_of_an_out_of_step_store_says_how_to_upgrade_it(tmp_pat
         assert reader.get_entity(entity.type, entity.key).id == 0
     finally:
         reader.close()
+
+
+_OLD_LEDGER = """
+CREATE TABLE ingest_sources (
+    source VARCHAR NOT NULL, path VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    batch_size BIGINT NOT NULL, started_at TIMESTAMPTZ NOT NULL,
+    completed_at TIMESTAMPTZ, manifest VARCHAR);
+CREATE TABLE ingest_batches (
+    source VARCHAR NOT NULL, batch_index BIGINT NOT NULL, rows_read BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
+    rows_duplicate BIGINT NOT NULL, events_file VARCHAR, committed_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE quarantine (
+    source VARCHAR NOT NULL, path VARCHAR NOT NULL, row_number BIGINT NOT NULL,
+    reason VARCHAR NOT NULL, detail VARCHAR, raw VARCHAR);
+INSERT INTO ingest_sources VALUES ('s', 'old.csv', 'events', 10, now(), NULL, NULL);
+INSERT INTO ingest_batches VALUES ('s', 0, 2, 1, 1, 0, NULL, now());
+INSERT INTO quarantine VALUES ('s', 'old.csv', 2, 'invalid_ip', 'ip=''x''', '{}');
+"""
+
+
+def test_a_store_from_before_field_quarantine_opens_and_reads(tmp_path: Path) -> None:
+    """A store whose quarantine and ledger predate field-level quarantine opens read-only
+    as it is and, on a write open, gains the new columns: its rows read as row-level."""
+    import duckdb
+
+    (tmp_path / "store").mkdir()
+    con = duckdb.connect(str(tmp_path / "store" / "graph.duckdb"))
+    con.execute(_OLD_LEDGER)
+    con.close()
+    for read_only in (True, False, True):
+        with EmbeddedStore(tmp_path / "store", read_only=read_only) as store:
+            rows = store.quarantine().to_pylist()
+            assert [(r["reason"], r["level"], r["field"]) for r in rows] == [
+                ("invalid_ip", "row", None)
+            ]
+            progress = store.source_progress("s")
+            assert progress is not None
+            assert (progress.rows_quarantined, progress.fields_quarantined) == (1, 0)

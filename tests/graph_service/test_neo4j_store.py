@@ -159,6 +159,28 @@ def test_same_input_gives_the_same_graph_on_both_backends(neo4j_store: Any, tmp_
 
 
 @neo4j_only
+def test_ledger_nodes_from_before_field_quarantine_count_no_fields(
+    neo4j_store: Any, tmp_path: Path
+) -> None:
+    """A ledger written before fields_quarantined existed still reports its progress, with
+    no fields quarantined, and a resumed ingest adds the new batches' fields to it."""
+    rows = [dict(GOOD_EVENTS[0], ip="bad"), GOOD_EVENTS[1], dict(GOOD_EVENTS[2], asn="x")]
+    path = write_rows(tmp_path / "events.csv", rows)
+    report = ingest(neo4j_store, tmp_path, [path], batch_size=1)
+    source = report.files[0].source
+    progress = neo4j_store.source_progress(source)
+    assert progress is not None and progress.fields_quarantined == 2
+    neo4j_store._write(
+        "MATCH (b:_IngestBatch {source: $source}) WHERE b.batch_index = 0 "
+        "REMOVE b.fields_quarantined",
+        {"source": source},
+    )
+    older = neo4j_store.source_progress(source)
+    assert older is not None
+    assert (older.fields_quarantined, older.rows_read, len(older.batches_done)) == (1, 3, 3)
+
+
+@neo4j_only
 def test_reingesting_is_a_no_op(neo4j_store: Any, tmp_path: Path) -> None:
     """A second run over the same files skips them all and changes nothing."""
     path = write_rows(tmp_path / "events.csv", GOOD_EVENTS)

@@ -458,3 +458,95 @@ def test_analytics_dropping_a_version_removes_only_that_version(store: GraphStor
     assert store.table_versions("rings") == []
     store.write_table("rings", _rings_table([0.4]), version="v1")
     assert store.read_table("rings").column("score").to_pylist() == [0.4]
+
+
+# -- quarantine levels --------------------------------------------------------------------
+
+
+def _quarantine(rows: list[dict[str, object]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, QUARANTINE_SCHEMA)
+
+
+def test_quarantine_keeps_row_and_field_levels(store: GraphStore, tmp_path: Path) -> None:
+    """A rejected row and the bad fields of a loaded row are both stored and read back with
+    level, field, input column and original value; the ledger counts them apart."""
+    rows = [
+        {**GOOD_EVENTS[0], "ts": "not a time"},
+        {**GOOD_EVENTS[1], "ip": "10.0.0.300", "asn": "ASx"},
+        GOOD_EVENTS[2],
+    ]
+    ingestor = Ingestor(store, quarantine_dir=tmp_path / "q")
+    report = ingestor.run([write_rows(tmp_path / "events.csv", rows)])
+    ingestor.close()
+    summary = report.as_dict()
+    assert (summary["rows_loaded"], summary["rows_quarantined"], summary["fields_quarantined"]) == (
+        2,
+        1,
+        2,
+    )
+    stored = store.quarantine().to_pylist()
+    assert [
+        (r["row_number"], r["level"], r["reason"], r["field"], r["input_value"]) for r in stored
+    ] == [
+        (1, "row", "bad_timestamp", "ts", "not a time"),
+        (2, "field", "bad_type", "asn", "ASx"),
+        (2, "field", "invalid_ip", "ip", "10.0.0.300"),
+    ]
+    assert stored[0]["raw"] is not None and stored[1]["raw"] is None
+    progress = store.source_progress(summary["manifests"][0]["source"])
+    assert progress is not None
+    assert (progress.rows_quarantined, progress.fields_quarantined) == (1, 2)
+    assert store.manifests()[0]["fields_quarantined"] == 2
+
+
+def test_commit_counts_quarantine_levels_in_the_ledger(store: GraphStore) -> None:
+    """A batch's row-level entries count as rows quarantined, its field-level ones as
+    fields quarantined; a quarantine table in the layout written before field-level
+    quarantine existed reads back as row-level."""
+    store.begin_source("s1", path="p", kind="events", batch_size=3)
+    store.commit_batch(
+        BatchCommit(
+            source="s1",
+            path="p",
+            batch_index=0,
+            rows_read=2,
+            rows_duplicate=0,
+            quarantine=_quarantine(
+                [
+                    {"source": "s1", "path": "p", "row_number": 1, "reason": "bad_timestamp",
+                     "level": "row", "field": "ts"},
+                    {"source": "s1", "path": "p", "row_number": 2, "reason": "invalid_ip",
+                     "level": "field", "field": "ip", "input_column": "IP", "input_value": "x"},
+                    {"source": "s1", "path": "p", "row_number": 2, "reason": "bad_type",
+                     "level": "field", "field": "asn", "input_column": "asn", "input_value": "y"},
+                ]
+            ),
+        )
+    )  # fmt: skip
+    old_layout = pa.table(
+        {
+            "source": ["s1"],
+            "path": ["p"],
+            "row_number": pa.array([3], pa.int64()),
+            "reason": ["malformed_row"],
+            "detail": [None],
+            "raw": ["x,y"],
+        }
+    )
+    store.commit_batch(
+        BatchCommit(
+            source="s1", path="p", batch_index=1, rows_read=1, rows_duplicate=0,
+            quarantine=old_layout,
+        )
+    )  # fmt: skip
+    progress = store.source_progress("s1")
+    assert progress is not None
+    assert (progress.rows_read, progress.rows_quarantined, progress.fields_quarantined) == (3, 2, 2)
+    got = store.quarantine("s1")
+    assert got.schema == QUARANTINE_SCHEMA
+    assert [(r["row_number"], r["level"], r["field"]) for r in got.to_pylist()] == [
+        (1, "row", "ts"),
+        (2, "field", "asn"),
+        (2, "field", "ip"),
+        (3, "row", None),
+    ]

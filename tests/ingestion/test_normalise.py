@@ -19,6 +19,11 @@ from ingestion.normalise import (
     EmailRules,
     InvalidReason,
     InvalidValue,
+    _shared,
+    address,
+    codes,
+    countries,
+    identifiers,
     normalise_address,
     normalise_addresses,
     normalise_email,
@@ -29,6 +34,16 @@ from ingestion.normalise import (
     normalise_keys,
     normalise_phone,
     normalise_phones,
+    phone,
+    timestamps,
+)
+from tests.ingestion.strategies import (
+    SURROUNDING_WHITESPACE,
+    TEXT,
+    TEXT_LISTS,
+    ascii_case_variant,
+    assert_matches,
+    outcome,
 )
 
 Scalar = Callable[[str | None], str | None]
@@ -50,27 +65,6 @@ SCALARS = {name: scalar for name, scalar, _ in NORMALISERS}
 PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ----------------------------------------------------------------------- strategies
-
-SURROUNDING_WHITESPACE = st.text(alphabet=WHITESPACE, max_size=3)
-
-#: Pieces that make the normalisers' branches likely: separators, '@', domains,
-#: address words, phone and IP fragments, non-ASCII letters with case mappings.
-FRAGMENTS = st.sampled_from(
-    [
-        " ", "\t", "\n", "\u00a0", "\u3000", "\u2029", "\u200b", "\ufeff", "\x1c", "\x85",
-        "@", "+", ".", "-", ",", "#", "(", ")", ":", "%",
-        "gmail.com", "GoogleMail.COM", "outlook.com", "example.org", "j", "John",
-        "STREET", "street", "Road", "Apartment", "flat",
-        "0", "07911", "123456", "+44", "1", "255", "192.168.0.1", "::ffff:", "2001:DB8::", "ff",
-        "ß", "İ", "Σ", "ﬁ", "é",
-    ]
-)  # fmt: skip
-TEXT = st.one_of(
-    st.text(max_size=30),
-    st.lists(st.one_of(FRAGMENTS, st.text(max_size=2)), max_size=8).map("".join),
-)
-TEXT_LISTS = st.lists(st.one_of(st.none(), TEXT), max_size=20)
-
 
 PHONE_REGIONS = ["GB", "US", "DE", "FR", "IN", "AU", "IE", "NG", "NL", "BR", "JP"]
 
@@ -107,33 +101,12 @@ MOSTLY_VALID: dict[str, st.SearchStrategy[str]] = {
 }
 
 
-def ascii_case_variant(text: str, flips: list[bool]) -> str:
-    """Swap the case of the ASCII letters of ``text`` where ``flips`` says so."""
-    return "".join(
-        ch.swapcase() if ch.isascii() and flip else ch
-        for ch, flip in zip(text, flips + [False] * len(text), strict=False)
-    )
-
-
-def outcome(scalar: Scalar, raw: str | None) -> tuple[str | None, bool]:
-    """The scalar normaliser's answer as (normalised, invalid)."""
-    try:
-        return scalar(raw), False
-    except InvalidValue:
-        return None, True
-
-
 def assert_vectorised_matches_scalar(
     scalar: Scalar, vectorised: Vectorised, values: list[str | None]
 ) -> None:
     """The vectorised normaliser gives the scalar one's answer for every element."""
-    normalised, invalid = vectorised(pa.array(values, pa.string()))
-    expected = [outcome(scalar, value) for value in values]
-    assert normalised.type == pa.string()
-    assert invalid.type == pa.bool_()
-    assert invalid.null_count == 0
-    assert normalised.to_pylist() == [value for value, _ in expected]
-    assert invalid.to_pylist() == [bad for _, bad in expected]
+    assert vectorised(pa.array(values, pa.string()))[0].type == pa.string()
+    assert_matches(scalar, vectorised, values)
 
 
 # ------------------------------------------------------------------ all normalisers
@@ -206,10 +179,14 @@ def test_whitespace_is_python_isspace_plus_zero_width() -> None:
     assert len(WHITESPACE) == len(set(WHITESPACE))
 
 
-def test_docstring_examples_run() -> None:
-    """Every docstring example in the module gives the output it shows."""
-    result = doctest.testmod(normalise)
-    assert result.attempted > 0
+@pytest.mark.parametrize(
+    "module",
+    [normalise, _shared, address, codes, countries, identifiers, phone, timestamps],
+    ids=lambda m: m.__name__,
+)
+def test_docstring_examples_run(module: Any) -> None:
+    """Every docstring example in the normaliser modules gives the output it shows."""
+    result = doctest.testmod(module)
     assert result.failed == 0
 
 
@@ -411,7 +388,7 @@ def test_phone_formatting_variants_share_one_e164(
 
 def test_phone_cache_is_bounded_and_keeps_recent_entries() -> None:
     """The parse cache evicts the least recently used entry once over its cap."""
-    cache = normalise._BoundedCache(max_entries=2)
+    cache = _shared.BoundedCache(max_entries=2)
     calls: list[str] = []
 
     def compute(key: str) -> str:
@@ -430,15 +407,15 @@ def test_phone_vectorised_parses_each_distinct_value_once(
 ) -> None:
     """Values needing libphonenumber are parsed once per batch and not again in the next;
     well-formed numbers of the default region never reach the parser."""
-    normalise._clear_caches()
+    normalise.clear_caches()
     parsed: list[str] = []
-    real = normalise._phone_e164
+    real = phone._phone_e164
 
     def counting(trimmed: str, region: str) -> str:
         parsed.append(trimmed)
         return real(trimmed, region)
 
-    monkeypatch.setattr(normalise, "_phone_e164", counting)
+    monkeypatch.setattr(phone, "_phone_e164", counting)
     batch = pa.array(["07911 123456", " 07911 123456 ", None, "123", "07911 123456", "123"])
     first, invalid = normalise_phones(batch)
     second, _ = normalise_phones(batch)
@@ -541,10 +518,10 @@ def test_ip_fast_path_agrees_with_ipaddress(values: list[str | None]) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("12 Baker Street, Apt. 4", "12 BAKER ST APT 4"),
-        ("12  baker st apt 4", "12 BAKER ST APT 4"),
-        ("Flat 3, 5 Court Road", "FLAT 3 5 CT RD"),
-        ("Apartment #7,Park Avenue", "APT 7 PARK AVE"),
+        ("12 Baker Street, Apt. 4", "12 BAKER ST UNIT 4"),
+        ("12  baker st apt 4", "12 BAKER ST UNIT 4"),
+        ("Flat 3, 5 Court Road", "UNIT 3 5 CT RD"),
+        ("Apartment #7,Park Avenue", "UNIT 7 PARK AVE"),
         ("Earl's Court Court Lane", "EARL'S CT CT LN"),
         ("Streetly Road", "STREETLY RD"),
         ("1 Market\tPlace\u00a0Square", "1 MARKET PL SQ"),
@@ -554,7 +531,8 @@ def test_ip_fast_path_agrees_with_ipaddress(values: list[str | None]) -> None:
     ],
 )
 def test_address_examples(raw: str, expected: str | None) -> None:
-    """Addresses are upper-cased, de-punctuated, collapsed and abbreviated by whole word."""
+    """Addresses are upper-cased, de-punctuated, collapsed and abbreviated by whole word;
+    apartment, flat and other unit designators become UNIT (UK forms included)."""
     assert normalise_address(raw) == expected
 
 
@@ -599,3 +577,97 @@ def test_phone_fast_shapes_agree_with_libphonenumber(national: str, style: str) 
     if phonenumbers.is_valid_number(number):
         expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         assert normalise_phone(raw, "GB") == expected
+
+
+# ------------------------------------------------------------------- phone by country
+
+
+@PROPERTY
+@given(
+    area=st.sampled_from(["201", "212", "305", "415", "614", "646", "702", "917"]),
+    exchange=st.integers(min_value=200, max_value=999),
+    line=st.integers(min_value=0, max_value=9999),
+    default=st.sampled_from(["GB", "DE", "US"]),
+)
+def test_us_national_formats_with_country_us_share_one_e164(
+    area: str, exchange: int, line: int, default: str
+) -> None:
+    """Six common US national formats, read with country=US whatever the default region,
+    give the E.164 form that the international spelling gives."""
+    digits = f"{area}{exchange:03d}{line:04d}"
+    expected = f"+1{digits}"
+    assume(phonenumbers.is_valid_number(phonenumbers.parse(expected)))
+    a, b, c = digits[:3], digits[3:6], digits[6:]
+    formats = [
+        f"({a}) {b}-{c}",
+        digits,
+        f"{a}-{b}-{c}",
+        f"{a}.{b}.{c}",
+        f"1 {a} {b} {c}",
+        f"1-{a}-{b}-{c}",
+    ]
+    assert {normalise_phone(f, default, country="US") for f in formats} == {expected}
+    normalised, invalid = normalise_phones(
+        pa.array(formats), default, countries=pa.array(["US"] * len(formats))
+    )
+    assert set(normalised.to_pylist()) == {expected}
+    assert not any(invalid.to_pylist())
+
+
+def test_number_not_valid_in_the_rows_country_is_read_in_the_default_region() -> None:
+    """A UK mobile on an event whose IP is in France is still the UK number; a number that
+    is valid in the row's country is read there."""
+    assert normalise_phone("07911 123456", "GB", country="FR") == "+447911123456"
+    assert normalise_phone("01 42 68 53 00", "GB", country="FR") == "+33142685300"
+    normalised, invalid = normalise_phones(
+        pa.array(["07911 123456", "01 42 68 53 00", "12"]),
+        "GB",
+        countries=pa.array(["FR", "FR", "FR"]),
+    )
+    assert normalised.to_pylist() == ["+447911123456", "+33142685300", None]
+    assert invalid.to_pylist() == [False, False, True]
+
+
+@pytest.mark.parametrize("country", ["US", "CA", "JP", "AU"])
+def test_double_zero_international_prefix_works_in_every_region(country: str) -> None:
+    """'0044 ...' is an international number even where the dialling prefix is not 00."""
+    assert normalise_phone("0044 7911 123456", country=country) == "+447911123456"
+    assert normalise_phone("+44 7911 123456", country=country) == "+447911123456"
+
+
+@PROPERTY
+@given(
+    values=st.lists(
+        st.one_of(
+            st.none(),
+            TEXT,
+            valid_phone_numbers().map(
+                lambda pair: phonenumbers.format_number(
+                    pair[1], phonenumbers.PhoneNumberFormat.NATIONAL
+                )
+            ),
+        ),
+        max_size=12,
+    ),
+    data=st.data(),
+)
+def test_phones_by_country_vectorised_equals_scalar(
+    values: list[str | None], data: st.DataObject
+) -> None:
+    """With a country per row (known, unknown or null), both paths agree everywhere."""
+    countries = data.draw(
+        st.lists(
+            st.one_of(st.none(), st.sampled_from([*PHONE_REGIONS, "XX", "ZZ", ""])),
+            min_size=len(values),
+            max_size=len(values),
+        )
+    )
+    expected = [
+        outcome(lambda v, c=c: normalise_phone(v, "GB", country=c), value)
+        for value, c in zip(values, countries, strict=True)
+    ]
+    normalised, invalid = normalise_phones(
+        pa.array(values, pa.string()), "GB", countries=pa.array(countries, pa.string())
+    )
+    assert normalised.to_pylist() == [v for v, _ in expected]
+    assert invalid.to_pylist() == [b for _, b in expected]
