@@ -154,7 +154,7 @@ class AnalysisConfig:
         Ring significance (``-log10`` of the q-value of its evidence) at which the ring
         score is 0.5 (1.3: q = 0.05): ``score = sig / (sig + significance_half)``.
     min_ring_size : int
-        Smallest core reported as a ring candidate (2).
+        Smallest core reported as a ring candidate (3: two accounts are a pair, scored as accounts).
     member_risk_fraction : float
         A ring keeps the members that show evidence of their own (an active channel) or
         are at least this fraction as risky as its riskiest member (0.4); the rest of its
@@ -186,7 +186,7 @@ class AnalysisConfig:
     max_unlabelled: int = 50_000
     surprise: SurpriseConfig = field(default_factory=SurpriseConfig)
     significance_half: float = 1.3
-    min_ring_size: int = 2
+    min_ring_size: int = 3
     member_risk_fraction: float = 0.4
     top_reasons: int = TOP_REASONS
     evidence_links: int = 5

@@ -20,13 +20,14 @@ so it is the same on every backend:
     Established accounts (not living with this one) that took up the same new device or
     IP within days of it, long after they were opened: a takeover
     attacker's device working through its victims.
-``pass_through_ratio``, ``pass_through_days``, ``pass_through``
-    Money passed on: the smaller of money in and money out over the larger, how soon the
-    first payment out followed the first payment in, and the two combined (a mule).
-    Money sent on to accounts sharing an identity attribute (own savings, family) does
-    not count as passed on.
+``passed_on``, ``pass_through``
+    Payments out that pass on money just received: at most ``pass_through_days`` after
+    money came in, and most of it (a mule keeps a cut); their number, and the share of
+    the account's money in they amount to. Money between accounts sharing an identity
+    attribute (own savings, family) counts neither in nor out.
 ``collector_inflows``
-    Distinct payers that are themselves passing money through: a mule network's collector.
+    Distinct payers whose payment to this account passed on money they had just
+    received: a mule network's collector.
 ``spend_spike``
     Spending at merchants first paid in the account's last ``spike_days`` of activity,
     over its usual spend in such a window: a bust-out.
@@ -79,8 +80,7 @@ EVIDENCE_FEATURES: Final[tuple[str, ...]] = (
     "cohort_partners",
     "cohort_surprise",
     "late_cojoin_partners",
-    "pass_through_ratio",
-    "pass_through_days",
+    "passed_on",
     "pass_through",
     "collector_inflows",
     "spend_spike",
@@ -98,9 +98,12 @@ class EvidenceConfig:
     ----------
     cohort_days : float
         Accounts first seen within this many days of each other form a cohort (30).
-    pass_through_window_days : float
-        Scale of the pass-through delay: money out ``d`` days after money in keeps
-        ``exp(-d / window)`` of the ratio (7).
+    pass_through_days : float
+        Money out counts as passed on when money came in at most this many days before
+        it (3).
+    pass_through_ratio : float
+        ... and the payment is at least this share of that money (0.7: a mule's cut is
+        a few percent).
     spike_days : float
         Window of the spending spike and of the merchant co-spike (14).
     small_merchant : int
@@ -109,7 +112,8 @@ class EvidenceConfig:
     """
 
     cohort_days: float = 30.0
-    pass_through_window_days: float = 7.0
+    pass_through_days: float = 3.0
+    pass_through_ratio: float = 0.7
     spike_days: float = 14.0
     small_merchant: int = 50
 
@@ -217,35 +221,49 @@ def _degree(u: _I64, v: _I64, n: int) -> _F64:
 def _money_evidence(
     projection: AccountProjection, accounts: _I64, config: EvidenceConfig
 ) -> dict[str, _F64]:
-    """Pass-through ratio, delay and strength, and collector inflows."""
+    """Money passed on, the share of money in it makes, and collector inflows.
+
+    A payment out is *passed on* when money came in during the ``pass_through_days``
+    before it and the payment is between ``pass_through_ratio`` and 1.02 times that
+    money (a mule keeps a cut). Each aggregated link stands for its first payment at its
+    mean amount. Money between accounts sharing an identity attribute (the customer's own
+    savings, family, flatmates) neither comes in nor goes out for this purpose: a
+    household passing rent shares on to the one who pays the landlord is not a mule.
+    """
     n = int(accounts.shape[0])
     flow = projection.money_flow
     payer = np.searchsorted(accounts, flow.src)
     payee = np.searchsorted(accounts, flow.dst)
     own = _shares_identity(projection, payer, payee, n)
-    amount_in = np.bincount(payee, weights=flow.amount, minlength=n)
-    # Money sent to an account of the same person or household is not passed on.
-    amount_out = np.bincount(payer[~own], weights=flow.amount[~own], minlength=n)
-    never = np.iinfo(np.int64).max
-    first_in = np.full(n, never, np.int64)
-    np.minimum.at(first_in, payee, flow.first_ts)
-    first_out = np.full(n, never, np.int64)
-    np.minimum.at(first_out, payer[~own], flow.first_ts[~own])
-    both = (amount_in > 0) & (amount_out > 0)
-    larger = np.maximum(amount_in, amount_out)
-    ratio = np.divide(
-        np.minimum(amount_in, amount_out), larger, out=np.zeros(n), where=both & (larger > 0)
+    amount_in = np.bincount(payee[~own], weights=flow.amount[~own], minlength=n)
+    each = flow.amount / np.maximum(flow.n_events, 1)
+    window = int(config.pass_through_days * _DAY_US)
+    if flow.first_ts.size:
+        base = int(flow.first_ts.min())
+        span = int(flow.first_ts.max()) - base + 2 * window + 1
+    else:
+        base, span = 0, 1
+    out = np.flatnonzero(~own)
+    in_key = payee[out].astype(np.int64) * span + (flow.first_ts[out] - base)
+    order = np.argsort(in_key, kind="stable")
+    in_key = in_key[order]
+    money_in = np.concatenate([[0.0], np.cumsum(each[out][order])])
+    out_key = payer[out].astype(np.int64) * span + (flow.first_ts[out] - base)
+    low = np.searchsorted(in_key, out_key - window, side="left")
+    high = np.searchsorted(in_key, out_key, side="right")
+    before = money_in[high] - money_in[low]
+    sent = each[out]
+    passed = (before > 0) & (sent >= config.pass_through_ratio * before) & (sent <= 1.02 * before)
+    passed_on = np.bincount(payer[out][passed], minlength=n).astype(np.float64)
+    passed_amount = np.bincount(payer[out][passed], weights=sent[passed], minlength=n)
+    share = np.minimum(
+        np.divide(passed_amount, amount_in, out=np.zeros(n), where=amount_in > 0), 1.0
     )
-    delay = np.zeros(n)
-    delay[both] = np.maximum(first_out[both] - first_in[both], 0) / _DAY_US
-    strength = ratio * np.exp(-delay / config.pass_through_window_days)
-    passing = strength >= 0.5
-    collector_inflows = np.bincount(payee, weights=passing[payer].astype(float), minlength=n)
+    collector_inflows = np.bincount(payee[out][passed], minlength=n)
     return {
-        "pass_through_ratio": ratio,
-        "pass_through_days": np.where(both, delay, -1.0),
-        "pass_through": strength,
-        "collector_inflows": collector_inflows,
+        "passed_on": passed_on,
+        "pass_through": share,
+        "collector_inflows": collector_inflows.astype(np.float64),
     }
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "RingEvidence",
     "SurpriseConfig",
     "account_channels",
+    "combined_log10_p",
     "ring_evidence",
     "tail_surprise",
     "with_channel",
@@ -86,7 +87,7 @@ CHANNELS: Final[tuple[Channel, ...]] = (
     Channel("device", ("emulator_devices",)),
     Channel("coordination", ("cohort_surprise",)),
     Channel("takeover", ("late_cojoin_partners",)),
-    Channel("money", ("pass_through", "collector_inflows", "in_cycle")),
+    Channel("money", ("passed_on", "collector_inflows")),
     Channel("spending", ("spend_spike", "merchant_cospike")),
     Channel("network", ("proxy_ips", "rooted_devices")),
 )
@@ -300,7 +301,6 @@ def ring_evidence(
     -----
     O(r c) for r ring members and c channels, plus a sort of the rings.
     """
-    from scipy.stats import chi2
 
     config = config or SurpriseConfig()
     c = len(channels.names)
@@ -316,17 +316,69 @@ def ring_evidence(
         ).astype(np.float64)
         surprise[:, j] = _group_tail_surprise(hits, sizes, float(channels.rate[j]))
     surprise = np.minimum(surprise, config.ring_channel_cap)
-    # Two tests, the better one taken at twice its p-value: Fisher's method (-2 sum ln p
-    # ~ chi2(2c) under the null), which gathers evidence spread over several channels,
-    # and the strongest channel alone (Bonferroni over the c channels), which keeps
-    # evidence concentrated in one channel from being diluted by the others.
-    tested = max(int(channels.per_member.sum()), 1)
-    statistic = 2.0 * np.log(10.0) * surprise.sum(axis=1)
-    fisher = chi2.logsf(statistic, 2 * tested) / np.log(10.0)
-    strongest = np.log10(tested) - (surprise.max(axis=1) if c else np.zeros(n_rings))
-    log10_p = np.minimum(np.minimum(fisher, strongest) + np.log10(2.0), 0.0)
+    log10_p = combined_log10_p(surprise[:, channels.per_member])
     significance = _benjamini_hochberg(log10_p)
     return RingEvidence(surprise, log10_p, significance)
+
+
+#: Channels combined by the strongest-channels tests (1, 2 and 3 at a time).
+_TOP_CHANNELS: Final = (1, 2, 3)
+
+
+def combined_log10_p(surprise: _F64) -> _F64:
+    """``log10`` of one p-value per row from independent channel p-values ``10**-surprise``.
+
+    Four tests, the best taken at four times its p-value: Fisher's method over every
+    channel (``-2 sum ln p ~ chi2(2c)``), which gathers evidence spread thin over many
+    channels, and the product of the ``K`` smallest p-values for ``K = 1, 2, 3`` with a
+    union bound over the ``C(c, K)`` choices of channels (``P(U_1...U_K <= w) =
+    w sum_{i<K} (-ln w)^i / i!`` for independent uniforms), which keep strong evidence
+    in a few channels from being diluted by the silent ones (the rank-truncated product,
+    Dudbridge & Koeleman, 2003).
+
+    Parameters
+    ----------
+    surprise : ndarray of float64, shape (k, c)
+        ``-log10`` p-value of each row's channels.
+
+    Returns
+    -------
+    ndarray of float64, shape (k,), values <= 0
+
+    Examples
+    --------
+    >>> combined_log10_p(np.array([[0.0, 0.0, 0.0]])).tolist()
+    [0.0]
+    >>> bool(combined_log10_p(np.array([[3.0, 3.0, 0.0]]))[0] < -3.0)
+    True
+
+    Notes
+    -----
+    O(k c log c).
+    """
+    from math import comb
+
+    from scipy.stats import chi2
+
+    k, c = surprise.shape
+    if c == 0:
+        return np.zeros(k)
+    ln10 = np.log(10.0)
+    tests = [chi2.logsf(2.0 * ln10 * surprise.sum(axis=1), 2 * c) / ln10]
+    ordered = -np.sort(-surprise, axis=1)
+    for top in _TOP_CHANNELS:
+        if top > c:
+            break
+        x = ln10 * ordered[:, :top].sum(axis=1)  # -ln of the product of the top p-values
+        series = np.zeros(k)
+        term = np.ones(k)
+        for i in range(top):
+            if i:
+                term = term * x / i
+            series += term
+        tests.append((-x + np.log(series)) / ln10 + np.log10(comb(c, top)))
+    best = np.min(np.vstack(tests), axis=0) + np.log10(len(tests))
+    return np.asarray(np.minimum(best, 0.0))
 
 
 def _group_tail_surprise(hits: _F64, sizes: _F64, rate: float) -> _F64:
