@@ -56,7 +56,6 @@ from scoring.surprise import (
     LABELLED,
     MODEL,
     ChannelEvidence,
-    RingEvidence,
     SurpriseConfig,
     account_channels,
     ring_evidence,
@@ -153,6 +152,10 @@ class AnalysisConfig:
     significance_half : float
         Ring significance (``-log10`` of the q-value of its evidence) at which the ring
         score is 0.5 (1.3: q = 0.05): ``score = sig / (sig + significance_half)``.
+    assemble_score, assemble_ties : float, int
+        Suspicious ring pieces (score at least ``assemble_score``, 0.3) whose members with
+        evidence are tied to each other at least ``assemble_ties`` times (2) are joined
+        into one ring (community detection cuts some rings apart).
     min_ring_size : int
         Smallest core reported as a ring candidate (3: two accounts are a pair, scored as accounts).
     member_risk_fraction : float
@@ -186,6 +189,8 @@ class AnalysisConfig:
     max_unlabelled: int = 50_000
     surprise: SurpriseConfig = field(default_factory=SurpriseConfig)
     significance_half: float = 1.3
+    assemble_score: float = 0.3
+    assemble_ties: int = 2
     min_ring_size: int = 3
     member_risk_fraction: float = 0.4
     top_reasons: int = TOP_REASONS
@@ -310,8 +315,13 @@ def analyse(
         channels = with_channel(channels, MODEL, risk >= 0.5, risk)
     done("model")
 
-    rings = _candidates_of_every_level(projection, features, facts, signals, config)
-    ring_table = _ring_candidates(rings, projection, nodes, risk, channels, config)
+    candidates = _candidates_of_every_level(projection, features, facts, signals, config)
+    groups = _ring_groups(candidates, projection, channels, config)
+    rings = ring_features(projection, features, facts, groups >= 0, groups)
+    rings = rings.filter(pc.greater_equal(rings.column("size"), float(config.min_ring_size)))
+    ring_table = _ring_candidates(
+        rings, projection, nodes, risk, channels, config, tests=candidates.num_rows
+    )
     entity_reasons = reason_codes(features, ACCOUNT_RULES, top=config.top_reasons)
     entity_risk = pa.table(
         {"id": projection.accounts, "risk": risk, "reasons": entity_reasons},
@@ -468,12 +478,14 @@ def _ring_candidates(
     risk: np.ndarray,
     channels: ChannelEvidence,
     config: AnalysisConfig,
+    *,
+    tests: int,
 ) -> pa.Table:
-    """Score, explain, classify and evidence every ring candidate.
+    """Score, explain, classify and evidence every ring.
 
     The score is the ring's significance (see :mod:`scoring.surprise`) mapped to [0, 1):
     how improbable the concentration of fraud evidence among its members would be for a
-    random group of the same size, corrected for the number of candidates tested.
+    random group of the same size, corrected for the ``tests`` candidates examined.
     """
     accounts = projection.accounts
     k = rings.num_rows
@@ -482,19 +494,8 @@ def _ring_candidates(
     sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
     group = np.repeat(np.arange(k), sizes)
     rows = np.searchsorted(accounts, flat)
-    evidence_of = ring_evidence(channels, rows, group, k, config.surprise)
+    evidence_of = ring_evidence(channels, rows, group, k, config.surprise, tests=tests)
     significance = evidence_of.significance
-    chosen = _most_significant_disjoint(group, rows, significance, sizes, k)
-    rings = rings.filter(pa.array(chosen))
-    picked = np.flatnonzero(chosen)
-    member_chosen = chosen[group]
-    flat, rows = flat[member_chosen], rows[member_chosen]
-    group = np.repeat(np.arange(picked.size), sizes[picked])
-    sizes, k = sizes[picked], int(picked.size)
-    significance = significance[picked]
-    evidence_of = RingEvidence(
-        evidence_of.surprise[picked], evidence_of.log10_p[picked], significance
-    )
     member_risk = risk[rows]
     score = significance / (significance + config.significance_half)
     mean_risk = np.bincount(group, weights=member_risk, minlength=k) / np.maximum(sizes, 1)
@@ -587,6 +588,70 @@ def _ring_reasons(
         for first, rest in zip(per_ring, descriptive, strict=True)
     ]
     return pa.array(merged, pa.list_(pa.string()))
+
+
+def _ring_groups(
+    candidates: pa.Table,
+    projection: AccountProjection,
+    channels: ChannelEvidence,
+    config: AnalysisConfig,
+) -> np.ndarray:
+    """The ring each account belongs to (a candidate label), or -1.
+
+    Candidates of every community level are tested; the most significant disjoint ones
+    are kept (:func:`_most_significant_disjoint`). Community detection can cut a ring in
+    pieces (a mule network whose members each live in their own household); suspicious
+    pieces (score at least ``assemble_score``) whose members with evidence are tied to each
+    other at least ``assemble_ties`` times are joined again.
+
+    Notes
+    -----
+    O(r log r + m) for r candidate members and m projected edges.
+    """
+    accounts = projection.accounts
+    k = candidates.num_rows
+    members = candidates.column("members").combine_chunks()
+    flat = np.asarray(pc.list_flatten(members).to_numpy(), np.int64)
+    sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
+    group = np.repeat(np.arange(k), sizes)
+    rows = np.searchsorted(accounts, flat)
+    significance = ring_evidence(channels, rows, group, k, config.surprise).significance
+    chosen = _most_significant_disjoint(group, rows, significance, sizes, k)
+    label = np.full(accounts.shape[0], -1, np.int64)
+    picked = chosen[group]
+    label[rows[picked]] = group[picked]
+    score = significance / (significance + config.significance_half)
+    suspicious = chosen & (score >= config.assemble_score)
+    showing = channels.active[:, channels.per_member].any(axis=1)
+    piece = np.where((label >= 0) & showing, label, -1)
+    piece[label >= 0] = np.where(suspicious[label[label >= 0]], piece[label >= 0], -1)
+    u = piece[np.searchsorted(accounts, projection.src)]
+    v = piece[np.searchsorted(accounts, projection.dst)]
+    across = (u >= 0) & (v >= 0) & (u != v)
+    root = np.arange(k)
+    if across.any():
+        a, b = np.minimum(u[across], v[across]), np.maximum(u[across], v[across])
+        pairs, ties = np.unique(a * k + b, return_counts=True)
+        joined = pairs[ties >= config.assemble_ties]
+        root = _union(k, joined // k, joined % k)
+    candidate_label = candidates.column("candidate").to_numpy()
+    out = np.full(accounts.shape[0], -1, np.int64)
+    inside = label >= 0
+    out[inside] = candidate_label[root[label[inside]]]
+    return out
+
+
+def _union(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Root (smallest index) of every element after joining the pairs ``(a, b)``."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    graph = sp.csr_array((np.ones(a.shape[0]), (a, b)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    smallest = np.full(int(component.max()) + 1 if n else 0, n, np.int64)
+    np.minimum.at(smallest, component, np.arange(n))
+    root: np.ndarray = smallest[component]
+    return root
 
 
 def _most_significant_disjoint(

@@ -21,19 +21,18 @@ so it is the same on every backend:
     IP within days of it, long after they were opened: a takeover
     attacker's device working through its victims.
 ``passed_on``, ``pass_through``
-    Payments out that pass on money just received: at most ``pass_through_days`` after
-    money came in, and most of it (a mule keeps a cut); their number, and the share of
-    the account's money in they amount to. Money between accounts sharing an identity
-    attribute (own savings, family) counts neither in nor out.
+    Payments out that pass on money just received (see :mod:`scoring.pass_through`):
+    their number, and the share of the account's money in (from unrelated accounts)
+    they amount to.
 ``collector_inflows``
     Distinct payers whose payment to this account passed on money they had just
     received: a mule network's collector.
 ``spend_spike``
     Spending at merchants first paid in the account's last ``spike_days`` of activity,
-    over its usual spend in such a window: a bust-out.
+    over its usual spend in such a window: a cash-out before the account goes quiet.
 ``merchant_cospike``
-    Other accounts that began paying the same small merchant within ``spike_days`` of
-    this account's late, large spend there: a bust-out ring's colluding merchant.
+    Other accounts with a big burst at the same small merchant within ``spike_days`` of
+    this account's: a bust-out ring's colluding merchant.
 ``age_days``, ``events``
     How long the account has been seen, and its events (a thin, new account).
 
@@ -98,24 +97,20 @@ class EvidenceConfig:
     ----------
     cohort_days : float
         Accounts first seen within this many days of each other form a cohort (30).
-    pass_through_days : float
-        Money out counts as passed on when money came in at most this many days before
-        it (3).
-    pass_through_ratio : float
-        ... and the payment is at least this share of that money (0.7: a mule's cut is
-        a few percent).
     spike_days : float
         Window of the spending spike and of the merchant co-spike (14).
     small_merchant : int
         Merchants paid by at most this many accounts are small (colluding merchants are;
         chains are not) (50).
+    burst_ratio : float
+        A burst at a merchant at least this many times the account's usual spend in the
+        window is big (3).
     """
 
     cohort_days: float = 30.0
-    pass_through_days: float = 3.0
-    pass_through_ratio: float = 0.7
     spike_days: float = 14.0
     small_merchant: int = 50
+    burst_ratio: float = 3.0
 
 
 def account_evidence(
@@ -172,8 +167,8 @@ def account_evidence(
     late = ((projection.late_kinds & (_DEVICE | _IP)) != 0) & ~household
     late_cojoin_partners = _degree(u[late], v[late], n)
 
-    money = _money_evidence(projection, accounts, config)
-    spend = _spend_evidence(projection, accounts, last_seen, config)
+    money = _money_evidence(projection, accounts)
+    spend = _spend_evidence(projection, accounts, first_seen, last_seen, config)
 
     memberships = projection.memberships
     row = np.searchsorted(accounts, memberships.account)
@@ -218,79 +213,43 @@ def _degree(u: _I64, v: _I64, n: int) -> _F64:
     return np.bincount(np.concatenate([u, v]), minlength=n).astype(np.float64)
 
 
-def _money_evidence(
-    projection: AccountProjection, accounts: _I64, config: EvidenceConfig
-) -> dict[str, _F64]:
-    """Money passed on, the share of money in it makes, and collector inflows.
-
-    A payment out is *passed on* when money came in during the ``pass_through_days``
-    before it and the payment is between ``pass_through_ratio`` and 1.02 times that
-    money (a mule keeps a cut). Each aggregated link stands for its first payment at its
-    mean amount. Money between accounts sharing an identity attribute (the customer's own
-    savings, family, flatmates) neither comes in nor goes out for this purpose: a
-    household passing rent shares on to the one who pays the landlord is not a mule.
-    """
+def _money_evidence(projection: AccountProjection, accounts: _I64) -> dict[str, _F64]:
+    """Payments passed on, the share of money in they make, and collector inflows."""
     n = int(accounts.shape[0])
     flow = projection.money_flow
     payer = np.searchsorted(accounts, flow.src)
     payee = np.searchsorted(accounts, flow.dst)
-    own = _shares_identity(projection, payer, payee, n)
-    amount_in = np.bincount(payee[~own], weights=flow.amount[~own], minlength=n)
+    free = ~flow.related
+    amount_in = np.bincount(payee[free], weights=flow.amount[free], minlength=n)
+    passed = flow.passed_on
     each = flow.amount / np.maximum(flow.n_events, 1)
-    window = int(config.pass_through_days * _DAY_US)
-    if flow.first_ts.size:
-        base = int(flow.first_ts.min())
-        span = int(flow.first_ts.max()) - base + 2 * window + 1
-    else:
-        base, span = 0, 1
-    out = np.flatnonzero(~own)
-    in_key = payee[out].astype(np.int64) * span + (flow.first_ts[out] - base)
-    order = np.argsort(in_key, kind="stable")
-    in_key = in_key[order]
-    money_in = np.concatenate([[0.0], np.cumsum(each[out][order])])
-    out_key = payer[out].astype(np.int64) * span + (flow.first_ts[out] - base)
-    low = np.searchsorted(in_key, out_key - window, side="left")
-    high = np.searchsorted(in_key, out_key, side="right")
-    before = money_in[high] - money_in[low]
-    sent = each[out]
-    passed = (before > 0) & (sent >= config.pass_through_ratio * before) & (sent <= 1.02 * before)
-    passed_on = np.bincount(payer[out][passed], minlength=n).astype(np.float64)
-    passed_amount = np.bincount(payer[out][passed], weights=sent[passed], minlength=n)
+    passed_on = np.bincount(payer[passed], minlength=n).astype(np.float64)
+    passed_amount = np.bincount(payer[passed], weights=each[passed], minlength=n)
     share = np.minimum(
         np.divide(passed_amount, amount_in, out=np.zeros(n), where=amount_in > 0), 1.0
     )
-    collector_inflows = np.bincount(payee[out][passed], minlength=n)
-    return {
-        "passed_on": passed_on,
-        "pass_through": share,
-        "collector_inflows": collector_inflows.astype(np.float64),
-    }
-
-
-def _shares_identity(
-    projection: AccountProjection, payer: _I64, payee: _I64, n: int
-) -> npt.NDArray[np.bool_]:
-    """Whether each transfer link joins two accounts sharing an identity attribute."""
-    accounts = projection.accounts
-    tied = (projection.kinds_shared & IDENTITY_KINDS) != 0
-    u = np.searchsorted(accounts, projection.src[tied])
-    v = np.searchsorted(accounts, projection.dst[tied])
-    width = np.int64(max(n, 1))
-    known = np.sort(u.astype(np.int64) * width + v)
-    lo = np.minimum(payer, payee).astype(np.int64)
-    hi = np.maximum(payer, payee).astype(np.int64)
-    key = lo * width + hi
-    position = np.minimum(np.searchsorted(known, key), max(known.shape[0] - 1, 0))
-    if known.shape[0] == 0:
-        return np.zeros(key.shape[0], np.bool_)
-    found: npt.NDArray[np.bool_] = known[position] == key
-    return found
+    collector_inflows = np.bincount(payee[passed], minlength=n).astype(np.float64)
+    return {"passed_on": passed_on, "pass_through": share, "collector_inflows": collector_inflows}
 
 
 def _spend_evidence(
-    projection: AccountProjection, accounts: _I64, last_seen: _I64, config: EvidenceConfig
+    projection: AccountProjection,
+    accounts: _I64,
+    first_seen: _I64,
+    last_seen: _I64,
+    config: EvidenceConfig,
 ) -> dict[str, _F64]:
-    """Spending spike at merchants new in the last window, and the merchant co-spike."""
+    """Spending spike and merchant co-spike.
+
+    ``spend_spike``: spending at merchants first paid in the account's last
+    ``spike_days`` of activity, over its usual spend in such a window (a cash-out before
+    the account goes quiet). A merchant link whose payments all fell within
+    ``spike_days`` is a *burst*; it is *big* at a small merchant when it is at least
+    ``burst_ratio`` times the account's usual spend in such a window (its whole spend
+    spread over the time it has been seen), and ``merchant_cospike`` counts the other
+    accounts with a big burst at the same merchant within ``spike_days`` of this
+    account's (a spree at a colluding merchant, whenever it happened).
+    """
     n = int(accounts.shape[0])
     links = projection.memberships
     paying = links.node_type == NODE_TYPE_CODE[NodeType.MERCHANT]
@@ -305,11 +264,14 @@ def _spend_evidence(
     earliest = np.full(n, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(earliest, row, first)
     history = np.maximum(last_seen[accounts] - earliest - window, 0).astype(np.float64)
-    usual = np.divide((total - late) * window, history, out=np.zeros(n), where=history >= window)
+    before = np.divide((total - late) * window, history, out=np.zeros(n), where=history >= window)
     # Without a history of at least one window the spike is undefined (0).
-    spike = np.divide(late, np.maximum(usual, 1.0), out=np.zeros(n), where=history >= window)
+    spike = np.divide(late, np.maximum(before, 1.0), out=np.zeros(n), where=history >= window)
 
-    small = recent & (links.share_count[paying] <= config.small_merchant)
-    big = small & (amount >= np.median(amount) if amount.size else small)
+    seen = np.maximum(last_seen[accounts] - first_seen[accounts], window).astype(np.float64)
+    usual = total * window / seen
+    burst = (links.last_ts[paying] - first) <= window
+    size = np.where(burst, amount / np.maximum(usual[row], 1.0), 0.0)
+    big = (size >= config.burst_ratio) & (links.share_count[paying] <= config.small_merchant)
     cospike = signup_burst(row[big], links.identifier[paying][big], first[big], n, window_us=window)
     return {"spend_spike": spike, "merchant_cospike": cospike}

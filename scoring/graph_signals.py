@@ -161,17 +161,9 @@ def compute_graph_signals(
     # The resolution is meant for the whole graph; on the lighter graph the same local
     # structure meets a smaller null model, so it is scaled by the weight kept.
     total = float(projection.weight.sum())
-    kept = float(projection.weight[strong].sum()) / total if total > 0 else 1.0
     resolutions = [resolution] if isinstance(resolution, float | int) else list(resolution)
     if method == CommunityMethod.LEIDEN:
-        levels = tuple(
-            _aligned(
-                algorithms.leiden(community_graph, seed=seed, resolution=max(r * kept, 1e-3)),
-                "community",
-                accounts,
-            )
-            for r in resolutions
-        )
+        levels = _nested_leiden(community_graph, algorithms, resolutions, total, seed)
     else:
         levels = (_aligned(algorithms.louvain(community_graph, seed=seed), "community", accounts),)
     pagerank = _aligned(algorithms.pagerank(graph, damping=damping), "score", accounts).astype(
@@ -194,6 +186,37 @@ def compute_graph_signals(
         clustering=clustering,
         **flow,
     )
+
+
+def _nested_leiden(
+    graph: EdgeListProjection,
+    algorithms: GraphAlgorithms,
+    resolutions: Sequence[float],
+    total_weight: float,
+    seed: int,
+) -> tuple[np.ndarray, ...]:
+    """Leiden at the first resolution, then each finer level inside the communities of the
+    one before: only the edges within a community are kept, so a finer community never
+    crosses a coarser one and each level works on a smaller graph.
+
+    Each level's resolution is scaled by the share of the total weight its graph keeps
+    (the null model shrinks with it, as for the light edges left out).
+    """
+    accounts = np.asarray(graph.nodes)
+    src, dst = graph.src, graph.dst
+    weight = graph.weight if graph.weight is not None else np.ones(src.shape[0])
+    levels: list[np.ndarray] = []
+    for resolution in resolutions:
+        if levels:
+            u = np.searchsorted(accounts, src)
+            v = np.searchsorted(accounts, dst)
+            inside = levels[-1][u] == levels[-1][v]
+            src, dst, weight = src[inside], dst[inside], weight[inside]
+        kept = float(weight.sum()) / total_weight if total_weight > 0 else 1.0
+        level_graph = EdgeListProjection(nodes=accounts, src=src, dst=dst, weight=weight)
+        table = algorithms.leiden(level_graph, seed=seed, resolution=max(resolution * kept, 1e-3))
+        levels.append(_aligned(table, "community", accounts))
+    return tuple(levels)
 
 
 def _aligned(table: pa.Table, column: str, accounts: np.ndarray) -> np.ndarray:

@@ -39,10 +39,17 @@ from graph_service.algorithms import EdgeListProjection
 from graph_service.errors import InvalidInput
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 from graph_service.store import GraphStore
+from scoring.pass_through import passed_on_links
 
 log = logging.getLogger(__name__)
 
 _DAY_US: Final = 86_400 * 1_000_000
+
+#: Identifier kinds that say who a customer is (sharing one relates two accounts).
+_IDENTITY_TYPES: Final = (NodeType.PHONE, NodeType.EMAIL, NodeType.CARD, NodeType.ADDRESS)
+
+#: Packs an account pair into one int64 key (store ids stay below it).
+_PAIR_BASE: Final = np.int64(1 << 31)
 
 #: ``super_nodes`` table: identifiers left out of the projection for being too common.
 SUPER_NODE_SCHEMA: Final = pa.schema(
@@ -125,6 +132,14 @@ class ProjectionConfig:
         Share of the identifier weight kept between two accounts that live together (they
         share an address and both keep using the same IP): their ties are explained, and a
         ring member's family must not pull it out of its ring (0.3).
+    pass_through_days, pass_through_ratio : float
+        A payment passes money on when money came in at most ``pass_through_days`` (3)
+        before it and the payment is at least ``pass_through_ratio`` (0.7) of that money
+        (see :func:`scoring.pass_through.passed_on_links`).
+    passed_weight : float
+        Weight of a money-flow edge that passes money on (3.0, against ``transfer_weight``
+        for an ordinary transfer): a laundering chain is held together by it, and a
+        mule's everyday transfers must not pull it away.
 
     Raises
     ------
@@ -145,6 +160,9 @@ class ProjectionConfig:
     late_join_days: float = 60.0
     cojoin_days: float = 7.0
     household_weight: float = 0.3
+    pass_through_days: float = 3.0
+    pass_through_ratio: float = 0.7
+    passed_weight: float = 3.0
 
     def __post_init__(self) -> None:
         if any(w < 0 or not np.isfinite(w) for w in self.type_weights.values()):
@@ -218,6 +236,12 @@ class MoneyFlow:
     amount : ndarray of float64, shape (t,)
     first_ts, last_ts : ndarray of int64, shape (t,)
         First and last transfer over the link (microseconds since the epoch).
+    related : ndarray of bool, shape (t,)
+        Whether payer and payee share an identity attribute (phone, email, card or
+        address: the customer's own savings, family).
+    passed_on : ndarray of bool, shape (t,)
+        Whether the link passes on money the payer had just received (see
+        :func:`scoring.pass_through.passed_on_links`).
     """
 
     src: np.ndarray
@@ -226,6 +250,8 @@ class MoneyFlow:
     amount: np.ndarray
     first_ts: np.ndarray
     last_ts: np.ndarray
+    related: np.ndarray
+    passed_on: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +287,8 @@ class AccountProjection:
     late_kinds : ndarray of int64, shape (m,)
         Kinds of the identifiers both accounts took up late and together (see
         ``ProjectionConfig.late_join_days`` and ``cojoin_days``): two established accounts
-        appearing on the same new device within days.
+        appearing on the same new device within days. IPs count only when flagged as
+        proxies: offices and homes renumbered onto a new IP move everyone at once.
     memberships : IdentifierMemberships
     money_flow : MoneyFlow
     super_nodes : pa.Table
@@ -370,15 +397,6 @@ def project_tables(
 
     transfer = link_type == LINK_TYPE_CODE[LinkType.TRANSFERS_TO]
     flow_keep = transfer & (link_src != link_dst)
-    money_flow = MoneyFlow(
-        src=link_src[flow_keep],
-        dst=link_dst[flow_keep],
-        n_events=link_events[flow_keep],
-        amount=link_amount[flow_keep],
-        first_ts=link_first[flow_keep],
-        last_ts=link_last[flow_keep],
-    )
-
     identifier_link = ~transfer
     memberships, super_nodes = _memberships(
         nodes,
@@ -396,8 +414,31 @@ def project_tables(
     )
     first_seen = np.zeros(int(node_id.max()) + 1 if node_id.size else 0, np.int64)
     first_seen[node_id] = nodes.column("first_ts").cast(pa.int64()).fill_null(0).to_numpy()
-    pairs = _identifier_pairs(memberships, first_seen, config)
-    edges = _combine(pairs, money_flow, config.transfer_weight)
+    proxy = np.zeros(first_seen.shape[0], np.bool_)
+    proxy[node_id] = nodes.column("is_proxy").fill_null(False).to_numpy(zero_copy_only=False)
+    pairs = _identifier_pairs(memberships, first_seen, proxy, config)
+    flow_src, flow_dst = link_src[flow_keep], link_dst[flow_keep]
+    related = _related(pairs, flow_src, flow_dst)
+    money_flow = MoneyFlow(
+        src=flow_src,
+        dst=flow_dst,
+        n_events=link_events[flow_keep],
+        amount=link_amount[flow_keep],
+        first_ts=link_first[flow_keep],
+        last_ts=link_last[flow_keep],
+        related=related,
+        passed_on=passed_on_links(
+            flow_src,
+            flow_dst,
+            link_first[flow_keep],
+            link_amount[flow_keep],
+            link_events[flow_keep],
+            related,
+            days=config.pass_through_days,
+            ratio=config.pass_through_ratio,
+        ),
+    )
+    edges = _combine(pairs, money_flow, config.transfer_weight, config.passed_weight)
     if config.household_weight < 1.0:
         address = 1 << NODE_TYPE_CODE[NodeType.ADDRESS]
         ip = 1 << NODE_TYPE_CODE[NodeType.IP]
@@ -511,7 +552,10 @@ class _Pairs:
 
 
 def _identifier_pairs(
-    memberships: IdentifierMemberships, first_seen: np.ndarray, config: ProjectionConfig
+    memberships: IdentifierMemberships,
+    first_seen: np.ndarray,
+    proxy: np.ndarray,
+    config: ProjectionConfig,
 ) -> _Pairs:
     """Every account pair sharing a non-super identifier, with the pair's weight.
 
@@ -551,8 +595,13 @@ def _identifier_pairs(
     gap = np.abs(joined[left] - joined[right])
     repeat = np.minimum(uses[left], uses[right]) >= 2
     late = int(config.late_join_days * _DAY_US)
-    late_together = (np.minimum(age_at_join[left], age_at_join[right]) >= late) & (
-        gap <= int(config.cojoin_days * _DAY_US)
+    # An office or a home renumbered onto a new IP moves its people onto it together; an
+    # attacker's device or proxy is what established accounts take up together.
+    takeover_kind = (node_code != NODE_TYPE_CODE[NodeType.IP]) | proxy[ident[left]]
+    late_together = (
+        (np.minimum(age_at_join[left], age_at_join[right]) >= late)
+        & (gap <= int(config.cojoin_days * _DAY_US))
+        & takeover_kind
     )
     weight = (
         type_weight[node_code]
@@ -630,7 +679,22 @@ class _Edges:
     late_kinds: np.ndarray
 
 
-def _combine(pairs: _Pairs, money_flow: MoneyFlow, transfer_weight: float) -> _Edges:
+def _related(pairs: _Pairs, payer: np.ndarray, payee: np.ndarray) -> np.ndarray:
+    """Whether each transfer joins two accounts sharing an identity attribute."""
+    identity = np.isin(pairs.node_code, [NODE_TYPE_CODE[t] for t in _IDENTITY_TYPES])
+    known = np.unique(pairs.u[identity].astype(np.int64) * _PAIR_BASE + pairs.v[identity])
+    lo, hi = np.minimum(payer, payee), np.maximum(payer, payee)
+    key = lo.astype(np.int64) * _PAIR_BASE + hi
+    if known.shape[0] == 0:
+        return np.zeros(key.shape[0], np.bool_)
+    position = np.minimum(np.searchsorted(known, key), known.shape[0] - 1)
+    found: np.ndarray = known[position] == key
+    return found
+
+
+def _combine(
+    pairs: _Pairs, money_flow: MoneyFlow, transfer_weight: float, passed_weight: float
+) -> _Edges:
     """Sum identifier and money-flow contributions per pair; keep the strongest evidence,
     the number of identifiers shared, the kinds shared (a bit per node type code) and the
     smallest gap between first uses."""
@@ -642,7 +706,9 @@ def _combine(pairs: _Pairs, money_flow: MoneyFlow, transfer_weight: float) -> _E
     u = np.concatenate([pairs.u, flow_u])
     v = np.concatenate([pairs.v, flow_v])
     shared = np.concatenate([pairs.weight, np.zeros(n_flow)])
-    flow = np.concatenate([np.zeros(n_pairs), np.full(n_flow, transfer_weight)])
+    flow = np.concatenate(
+        [np.zeros(n_pairs), np.where(money_flow.passed_on, passed_weight, transfer_weight)]
+    )
     ident = np.concatenate([pairs.identifier, np.full(n_flow, -1, np.int64)])
     kind = np.concatenate([pairs.link_code, np.full(n_flow, transfer_code, np.uint8)])
     counted = np.concatenate([np.ones(n_pairs, np.int64), np.zeros(n_flow, np.int64)])

@@ -280,6 +280,8 @@ def ring_evidence(
     ring_of_member: _I64,
     n_rings: int,
     config: SurpriseConfig | None = None,
+    *,
+    tests: int | None = None,
 ) -> RingEvidence:
     """Beta-binomial surprise per ring and channel, combined, as BH q-values.
 
@@ -292,6 +294,9 @@ def ring_evidence(
         Ring number (0..n_rings-1) of every member.
     n_rings : int
     config : SurpriseConfig, optional
+    tests : int, optional
+        Hypotheses examined in all, when these rings were picked among more candidates
+        (the q-values count them all); default ``n_rings``.
 
     Returns
     -------
@@ -317,7 +322,7 @@ def ring_evidence(
         surprise[:, j] = _group_tail_surprise(hits, sizes, float(channels.rate[j]))
     surprise = np.minimum(surprise, config.ring_channel_cap)
     log10_p = combined_log10_p(surprise[:, channels.per_member])
-    significance = _benjamini_hochberg(log10_p)
+    significance = _benjamini_hochberg(log10_p, max(tests or 0, n_rings))
     return RingEvidence(surprise, log10_p, significance)
 
 
@@ -424,10 +429,11 @@ def _intra_group_correlation(hits: _F64, sizes: _F64, p: float, trim: float = _R
     return float(np.clip(excess / pairs, 0.0, 0.95))
 
 
-def _benjamini_hochberg(log10_p: _F64) -> _F64:
+def _benjamini_hochberg(log10_p: _F64, tests: int) -> _F64:
     """``-log10`` of Benjamini-Hochberg q-values, clipped at 0 (q at most 1).
 
-    ``q_(i) = min over j >= i of p_(j) m / j`` for p-values sorted ascending: flagging the
+    ``q_(i) = min over j >= i of p_(j) m / j`` for p-values sorted ascending, ``m`` the
+    hypotheses tested (``tests``, at least the p-values given): flagging the
     rings with ``q <= alpha`` keeps the expected share of false rings among them at most
     ``alpha`` (under independence), which is what an alert queue's precision is.
     """
@@ -435,7 +441,7 @@ def _benjamini_hochberg(log10_p: _F64) -> _F64:
     if m == 0:
         return np.zeros(0)
     order = np.argsort(log10_p, kind="stable")
-    ranked = log10_p[order] + np.log10(m) - np.log10(np.arange(1, m + 1, dtype=np.float64))
+    ranked = log10_p[order] + np.log10(tests) - np.log10(np.arange(1, m + 1, dtype=np.float64))
     adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
     result = np.empty(m)
     result[order] = np.maximum(-adjusted, 0.0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from graph_service.model import LinkType, NodeType
@@ -94,35 +93,42 @@ def test_established_accounts_on_one_new_device_within_days_are_taken_over_toget
 
 def test_money_passed_on_quickly_and_the_collector_it_reaches() -> None:
     """Victims 0 and 1 pay mule 2 (1,000) and mule 3 (800); each passes most of it to
-    collector 4 a day later: ratios 0.95 and 0.94, the collector has two passing payers.
-    Account 5 receives 500 and sends 480 to its own savings 6 (same phone): not passed on."""
-    nodes = nodes_table([*_accounts([0] * 7), (20, P, {})])
+    collector 4 a day later: one payment passed on each, all their money in, and two
+    passed-on payments reaching the collector. Account 5 receives 500 and sends 480 to its
+    own savings 6 (same phone): not passed on. Account 7 receives 500 and pays 480 out
+    ten days later: too late."""
+    nodes = nodes_table([*_accounts([0] * 9), (20, P, {})])
     t = LinkType.TRANSFERS_TO
+
+    def at(day: float, amount: float) -> dict[str, Any]:
+        return {"amount_sum": amount, "first_ts": days(day), "last_ts": days(day)}
+
     links = links_table(
         [
-            (0, 2, t, {"amount_sum": 1000.0, "first_ts": days(50), "last_ts": days(50)}),
-            (1, 3, t, {"amount_sum": 800.0, "first_ts": days(60), "last_ts": days(60)}),
-            (2, 4, t, {"amount_sum": 950.0, "first_ts": days(51), "last_ts": days(51)}),
-            (3, 4, t, {"amount_sum": 750.0, "first_ts": days(61), "last_ts": days(61)}),
-            (5, 6, t, {"amount_sum": 480.0, "first_ts": days(71), "last_ts": days(71)}),
-            (0, 5, t, {"amount_sum": 500.0, "first_ts": days(70), "last_ts": days(70)}),
+            (0, 2, t, at(50, 1000.0)),
+            (1, 3, t, at(60, 800.0)),
+            (2, 4, t, at(51, 950.0)),
+            (3, 4, t, at(61, 750.0)),
+            (0, 5, t, at(70, 500.0)),
+            (5, 6, t, at(71, 480.0)),
             (5, 20, LinkType.HAS_PHONE),
             (6, 20, LinkType.HAS_PHONE),
+            (1, 7, t, at(80, 500.0)),
+            (7, 8, t, at(90, 480.0)),
         ]
     )
     evidence = _evidence(nodes, links)
-    ratio = evidence["pass_through_ratio"]
-    assert abs(ratio[2] - 0.95) < 1e-9 and abs(ratio[3] - 750 / 800) < 1e-9
-    assert evidence["pass_through_days"][2] == 1.0
-    assert evidence["pass_through"][2] > 0.8
+    assert evidence["passed_on"][:4] == [0, 0, 1, 1]
+    assert evidence["pass_through"][2] == 0.95
+    assert evidence["pass_through"][3] == 750 / 800
     assert evidence["collector_inflows"][4] == 2
-    assert ratio[5] == 0.0 and evidence["pass_through"][5] == 0.0
+    assert evidence["passed_on"][5] == 0 and evidence["pass_through"][5] == 0.0
+    assert evidence["passed_on"][7] == 0
 
 
-def test_a_late_spending_spike_at_a_new_merchant_and_its_accomplices() -> None:
+def test_a_late_spending_spike_at_a_new_merchant() -> None:
     """Accounts 0-2 spent 100 a month for 300 days at merchant 10, then 5,000 each at
-    small merchant 11 in their last week: a spike, and two accomplices each. Account 3
-    spent steadily only: no spike."""
+    merchant 11 in their last week: a spike. Account 3 spent steadily only: no spike."""
     nodes = nodes_table([*_accounts([0, 0, 0, 0], last=310), (10, M, {}), (11, M, {})])
     steady = {"amount_sum": 1000.0, "first_ts": days(0), "last_ts": days(300), "n_events": 10}
     links = links_table(
@@ -135,7 +141,25 @@ def test_a_late_spending_spike_at_a_new_merchant_and_its_accomplices() -> None:
     evidence = _evidence(nodes, links)
     assert min(evidence["spend_spike"][:3]) > 50
     assert evidence["spend_spike"][3] == 0.0
-    assert evidence["merchant_cospike"] == [2, 2, 2, 0]
+
+
+def test_a_spree_together_at_a_small_merchant_whenever_it_happened() -> None:
+    """Accounts 0-2 each spent 3,000 within two days at merchant 11, in the middle of
+    their lives (activity went on for months after): two accomplices each. Account 3 spent
+    3,000 there two months later: none. Account 4 spent 40 there with the others: too
+    small a burst for it."""
+    nodes = nodes_table([*_accounts([0] * 5, last=400), (10, M, {}), (11, M, {})])
+    steady = {"amount_sum": 2000.0, "first_ts": days(0), "last_ts": days(400), "n_events": 20}
+
+    def spree(day: float, amount: float) -> dict[str, Any]:
+        return {"amount_sum": amount, "first_ts": days(day), "last_ts": days(day + 1)}
+
+    links = links_table(
+        [(i, 10, LinkType.PAYS, steady) for i in range(5)]
+        + [(i, 11, LinkType.PAYS, spree(200 + i * 0.5, 3000.0)) for i in range(3)]
+        + [(3, 11, LinkType.PAYS, spree(260, 3000.0)), (4, 11, LinkType.PAYS, spree(200, 40.0))]
+    )
+    assert _evidence(nodes, links)["merchant_cospike"] == [2, 2, 2, 0, 0]
 
 
 def test_age_and_events() -> None:
@@ -151,6 +175,13 @@ def test_nothing_to_see_gives_zeros() -> None:
     """Accounts without shared identifiers, money or payments have no evidence."""
     nodes = nodes_table(_accounts([0, 1, 2]))
     evidence = _evidence(nodes, links_table([]))
-    for name in ("cohort_partners", "cohort_surprise", "late_cojoin_partners", "pass_through"):
+    for name in (
+        "cohort_partners",
+        "cohort_surprise",
+        "late_cojoin_partners",
+        "passed_on",
+        "pass_through",
+        "collector_inflows",
+        "merchant_cospike",
+    ):
         assert evidence[name] == [0.0, 0.0, 0.0], name
-    assert np.all(np.array(evidence["pass_through_days"]) == -1.0)

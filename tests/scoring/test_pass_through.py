@@ -1,0 +1,96 @@
+"""Money passed on: which payments forward money just received."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graph_service.model import LinkType, NodeType
+from scoring.pass_through import passed_on_links
+from scoring.projection import ProjectionConfig, project_tables
+from tests.scoring.graphs import days, links_table, nodes_table
+
+DAY = 86_400 * 1_000_000
+
+
+def _links(
+    rows: list[tuple[int, int, float, float]], related: list[bool] | None = None
+) -> list[bool]:
+    payer = np.array([r[0] for r in rows], np.int64)
+    payee = np.array([r[1] for r in rows], np.int64)
+    ts = np.array([int(r[2] * DAY) for r in rows], np.int64)
+    amount = np.array([r[3] for r in rows])
+    flags = np.array(related or [False] * len(rows))
+    passed: list[bool] = passed_on_links(
+        payer, payee, ts, amount, np.ones(len(rows), np.int64), flags
+    ).tolist()
+    return passed
+
+
+def test_a_payment_that_forwards_most_of_what_just_came_in_is_passed_on() -> None:
+    """In 1,000 on day 0; out 900 on day 2: passed on. Out 600 (too little of it), out
+    1,100 (more than came in) or out 900 on day 5 (too late): not."""
+    assert _links([(9, 1, 0, 1000), (1, 2, 2, 900)]) == [False, True]
+    assert _links([(9, 1, 0, 1000), (1, 2, 2, 600)]) == [False, False]
+    assert _links([(9, 1, 0, 1000), (1, 2, 2, 1100)]) == [False, False]
+    assert _links([(9, 1, 0, 1000), (1, 2, 5, 900)]) == [False, False]
+
+
+def test_money_in_from_several_payers_adds_up() -> None:
+    """Three victims' 400 each, then 1,100 out the next day: passed on."""
+    rows = [(7, 1, 0.1, 400), (8, 1, 0.2, 400), (9, 1, 0.3, 400), (1, 2, 1, 1100)]
+    assert _links(rows)[-1] is True
+
+
+def test_money_between_related_accounts_counts_neither_way() -> None:
+    """Rent shares in from flatmates, rent out to the landlord: not passed on when the
+    shares come from related accounts; a transfer to one's own savings never is."""
+    rows = [(5, 1, 0, 500), (6, 1, 0, 500), (1, 2, 1, 1000)]
+    assert _links(rows, [True, True, False])[-1] is False
+    assert _links(rows, [False, False, False])[-1] is True
+    assert _links([(9, 1, 0, 1000), (1, 2, 1, 950)], [False, True]) == [False, False]
+
+
+@given(
+    st.floats(1.0, 1e6),
+    st.floats(0.0, 1.1),
+    st.floats(0.0, 2.9),
+    st.floats(0.01, 1000.0),
+)
+def test_passing_on_ignores_the_currency_and_follows_the_rule(
+    amount: float, share: float, delay: float, scale: float
+) -> None:
+    """Whether a payment passes money on depends on the share and the delay only, never
+    on the unit amounts are in."""
+    rows = [(9, 1, 0, amount), (1, 2, delay, share * amount)]
+    scaled = [(a, b, t, x * scale) for a, b, t, x in rows]
+    expected = 0.7 <= share <= 1.02
+    assert _links(rows)[-1] is expected
+    assert _links(scaled)[-1] is _links(rows)[-1]
+
+
+def test_the_projection_ties_payer_and_payee_of_money_passed_on_more_strongly() -> None:
+    """A passed-on payment's edge weighs ``passed_weight``; an ordinary one
+    ``transfer_weight``; the money flow says which is which and which are related."""
+    a = NodeType.ACCOUNT
+    nodes = nodes_table([(i, a, {"first_ts": days(0)}) for i in range(4)])
+    t = LinkType.TRANSFERS_TO
+    links = links_table(
+        [
+            (0, 1, t, {"amount_sum": 1000.0, "first_ts": days(10), "last_ts": days(10)}),
+            (1, 2, t, {"amount_sum": 950.0, "first_ts": days(11), "last_ts": days(11)}),
+            (3, 2, t, {"amount_sum": 20.0, "first_ts": days(50), "last_ts": days(50)}),
+        ]
+    )
+    projection = project_tables(nodes, links, ProjectionConfig(passed_weight=3.0))
+    assert projection.money_flow.passed_on.tolist() == [False, True, False]
+    assert projection.money_flow.related.tolist() == [False, False, False]
+    weights = dict(
+        zip(
+            zip(projection.src.tolist(), projection.dst.tolist(), strict=True),
+            projection.transfer_weight.tolist(),
+            strict=True,
+        )
+    )
+    assert weights == {(0, 1): 1.0, (1, 2): 3.0, (2, 3): 1.0}
