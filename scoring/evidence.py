@@ -6,6 +6,11 @@ centres and payroll hubs share identifiers every day. What separates a ring from
 aggregated links alone (``first_ts``, ``last_ts``, ``n_events``, ``amount_sum`` per link),
 so it is the same on every backend:
 
+``identity_partners``
+    Accounts tied to this one by an identity attribute (phone, email, card, address) or
+    by a device both keep using, other than people living together (an address shared by
+    two accounts that both keep using the same IP): the same person's details reused
+    across accounts, a synthetic identity's fragments.
 ``cohort_partners``, ``cohort_surprise``
     Accounts tied to this one by an identity attribute (phone, email, card, address) or by
     a device both keep using (other than people living together: an address shared by two
@@ -76,6 +81,7 @@ _IP: Final = _bit(NodeType.IP)
 
 #: Evidence feature columns, in order.
 EVIDENCE_FEATURES: Final[tuple[str, ...]] = (
+    "identity_partners",
     "cohort_partners",
     "cohort_surprise",
     "late_cojoin_partners",
@@ -159,8 +165,9 @@ def account_evidence(
     tied = tie != 0
     cohort = tied & (np.abs(opened[u] - opened[v]) <= window)
     cohort_partners = _degree(u[cohort], v[cohort], n)
+    identity_partners = _degree(u[tied], v[tied], n)
     cohort_surprise = _binomial_surprise(
-        cohort_partners, _degree(u[tied], v[tied], n), _share_within(opened, window)
+        cohort_partners, identity_partners, _share_within(opened, window)
     )
 
     # Takeover: taken up late and together, not by people living together.
@@ -177,6 +184,7 @@ def account_evidence(
     events += np.bincount(np.searchsorted(accounts, flow.src), weights=flow.n_events, minlength=n)
     age_days = (last_seen[accounts] - opened).astype(np.float64) / _DAY_US
     return {
+        "identity_partners": identity_partners,
         "cohort_partners": cohort_partners,
         "cohort_surprise": cohort_surprise,
         "late_cojoin_partners": late_cojoin_partners,
