@@ -115,9 +115,18 @@ class GraphAlgorithms(Protocol):
         ...
 
     def leiden(
-        self, projection: Projection, *, seed: int = 42, resolution: float = 1.0
+        self,
+        projection: Projection,
+        *,
+        seed: int = 42,
+        resolution: float = 1.0,
+        max_levels: int = 10,
     ) -> pa.Table:
-        """Leiden communities (modularity): ``(id int64, community int64)``, canonical."""
+        """Leiden communities (modularity): ``(id int64, community int64)``, canonical.
+
+        ``max_levels`` bounds the refinement passes (GDS's ``maxLevels``): the first few
+        find nearly all of the structure.
+        """
         ...
 
     def pagerank(

@@ -102,6 +102,7 @@ def compute_graph_signals(
     damping: float = 0.85,
     folds: int = 5,
     community_min_weight: float = 0.0,
+    max_levels: Sequence[int] = (10,),
 ) -> GraphSignals:
     """Run every graph signal on the projection.
 
@@ -128,6 +129,8 @@ def compute_graph_signals(
         Community detection sees only edges at least this heavy (every account stays a
         node): the many faint ties (one common mid-popular merchant or IP) carry no ring
         evidence but dominate the edge count, hence the cost of Leiden/Louvain.
+    max_levels : sequence of int
+        Leiden's refinement passes per resolution (the last value repeats).
 
     Returns
     -------
@@ -163,7 +166,9 @@ def compute_graph_signals(
     total = float(projection.weight.sum())
     resolutions = [resolution] if isinstance(resolution, float | int) else list(resolution)
     if method == CommunityMethod.LEIDEN:
-        levels = _nested_leiden(community_graph, algorithms, resolutions, total, seed)
+        levels = _nested_leiden(
+            community_graph, algorithms, resolutions, total, seed, tuple(max_levels)
+        )
     else:
         levels = (_aligned(algorithms.louvain(community_graph, seed=seed), "community", accounts),)
     pagerank = _aligned(algorithms.pagerank(graph, damping=damping), "score", accounts).astype(
@@ -194,6 +199,7 @@ def _nested_leiden(
     resolutions: Sequence[float],
     total_weight: float,
     seed: int,
+    max_levels: Sequence[int],
 ) -> tuple[np.ndarray, ...]:
     """Leiden at the first resolution, then each finer level inside the communities of the
     one before: only the edges within a community are kept, so a finer community never
@@ -214,7 +220,12 @@ def _nested_leiden(
             src, dst, weight = src[inside], dst[inside], weight[inside]
         kept = float(weight.sum()) / total_weight if total_weight > 0 else 1.0
         level_graph = EdgeListProjection(nodes=accounts, src=src, dst=dst, weight=weight)
-        table = algorithms.leiden(level_graph, seed=seed, resolution=max(resolution * kept, 1e-3))
+        table = algorithms.leiden(
+            level_graph,
+            seed=seed,
+            resolution=max(resolution * kept, 1e-3),
+            max_levels=max_levels[min(len(levels), len(max_levels) - 1)],
+        )
         levels.append(_aligned(table, "community", accounts))
     return tuple(levels)
 

@@ -491,7 +491,9 @@ def _louvain_membership(graph: ProjectedGraph, seed: int) -> np.ndarray:
     return np.asarray(clustering.membership, np.int64)
 
 
-def _leiden_membership(graph: ProjectedGraph, seed: int, resolution: float) -> np.ndarray:
+def _leiden_membership(
+    graph: ProjectedGraph, seed: int, resolution: float, max_levels: int = LEIDEN_MAX_ITERATIONS
+) -> np.ndarray:
     import igraph as ig
 
     src, dst, weight = graph.edges()
@@ -505,7 +507,7 @@ def _leiden_membership(graph: ProjectedGraph, seed: int, resolution: float) -> n
     with _IGRAPH_RNG_LOCK:
         ig.set_random_number_generator(random.Random(seed))
         try:
-            for _ in range(LEIDEN_MAX_ITERATIONS):
+            for _ in range(max(max_levels, 1)):
                 clustering = g.community_leiden(
                     objective_function="modularity",
                     weights="weight",
@@ -806,21 +808,27 @@ class EmbeddedAlgorithms:
         return partition_table(graph.ids, membership, "community")
 
     def leiden(
-        self, projection: Projection, *, seed: int = 42, resolution: float = 1.0
+        self,
+        projection: Projection,
+        *,
+        seed: int = 42,
+        resolution: float = 1.0,
+        max_levels: int = LEIDEN_MAX_ITERATIONS,
     ) -> pa.Table:
         """Leiden communities (igraph, modularity with resolution): ``(id, community)``.
 
         igraph's Leiden with the modularity objective and ``resolution`` (GDS's
         ``gamma``), seeded with ``seed``, one iteration at a time from the previous
         partition until an iteration raises modularity by less than ``LEIDEN_TOLERANCE``
-        (GDS's default tolerance) or ``LEIDEN_MAX_ITERATIONS`` iterations ran.
+        (GDS's default tolerance) or ``max_levels`` iterations ran (GDS's ``maxLevels``,
+        default ``LEIDEN_MAX_ITERATIONS``).
 
         Notes
         -----
         Each iteration is about O(m); usually 2-4 iterations are needed.
         """
         graph = self._graph(projection, Algorithm.LEIDEN)
-        membership = _leiden_membership(graph, seed, resolution)
+        membership = _leiden_membership(graph, seed, resolution, max_levels)
         return partition_table(graph.ids, membership, "community")
 
     def pagerank(

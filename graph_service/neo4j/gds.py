@@ -311,13 +311,18 @@ class GdsAlgorithms:
             )
 
     def leiden(
-        self, projection: Projection, *, seed: int = 42, resolution: float = 1.0
+        self,
+        projection: Projection,
+        *,
+        seed: int = 42,
+        resolution: float = 1.0,
+        max_levels: int = 10,
     ) -> pa.Table:
         """Leiden communities (``gds.leiden.stream``, ``gamma = resolution``, seeded).
 
         Notes
         -----
-        GDS: about O(m) per level, at most 10 levels.
+        GDS: about O(m) per level, at most ``max_levels`` levels.
         """
         options = {"resolution": resolution, "seed": seed}
         with self._translated(), self._projected(projection, Algorithm.LEIDEN, options) as p:
@@ -327,6 +332,7 @@ class GdsAlgorithms:
                 p.graph,
                 gamma=float(resolution),
                 random_seed=int(seed),
+                max_levels=int(max_levels),
                 relationship_weight_property=p.weight_property,
                 concurrency=self.concurrency,
             )
