@@ -8,13 +8,13 @@ so it is the same on every backend:
 
 ``identity_partners``
     Accounts tied to this one by an identity attribute (phone, email, card, address) or
-    by a device both keep using, other than people living together (an address shared by
-    two accounts that both keep using the same IP): the same person's details reused
+    by a device both keep using, other than people living together (an address and an IP
+    shared): the same person's details reused
     across accounts, a synthetic identity's fragments.
 ``cohort_partners``, ``cohort_surprise``
     Accounts tied to this one by an identity attribute (phone, email, card, address) or by
-    a device both keep using (other than people living together: an address shared by two
-    accounts that both keep using the same IP), that were first seen within
+    a device both keep using (other than people living together: an address and an IP
+    shared), that were first seen within
     ``cohort_days`` of it; and how
     surprising that many are, ``-log10 P(X >= k)`` for ``X ~ Binomial(d, r)`` with ``d``
     the account's tied partners and ``r`` the share of all accounts first seen within
@@ -74,8 +74,6 @@ def _bit(*types: NodeType) -> int:
 
 #: Identity attributes: sharing one is a claim about who the customer is.
 IDENTITY_KINDS: Final = _bit(NodeType.PHONE, NodeType.EMAIL, NodeType.CARD, NodeType.ADDRESS)
-#: Kinds that tie a household together.
-HOUSEHOLD_KINDS: Final = _bit(NodeType.ADDRESS)
 _DEVICE: Final = _bit(NodeType.DEVICE)
 _IP: Final = _bit(NodeType.IP)
 
@@ -151,11 +149,8 @@ def account_evidence(
     opened = first_seen[accounts]
 
     # Coordination: ties through identity attributes or a device both keep using, other
-    # than a household's (an address shared by two accounts that both keep using the
-    # same IP: people living together, who often open their accounts together).
-    household = ((projection.kinds_shared & HOUSEHOLD_KINDS) != 0) & (
-        (projection.repeat_kinds & _IP) != 0
-    )
+    # than a household's (people living together often open their accounts together).
+    household = projection.living_together
     tie = np.where(
         household,
         0,

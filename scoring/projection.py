@@ -130,8 +130,8 @@ class ProjectionConfig:
         this many days apart (7); see ``AccountProjection.late_kinds``.
     household_weight : float
         Share of the identifier weight kept between two accounts that live together (they
-        share an address and both keep using the same IP): their ties are explained, and a
-        ring member's family must not pull it out of its ring (0.3).
+        share an address and an IP): their ties are explained, and a ring member's family
+        must not pull it out of its ring (0.3).
     pass_through_days, pass_through_ratio : float
         A payment passes money on when money came in at most ``pass_through_days`` (3)
         before it and the payment is at least ``pass_through_ratio`` (0.7) of that money
@@ -281,6 +281,9 @@ class AccountProjection:
     join_gap : ndarray of int64, shape (m,)
         Smallest gap between the two accounts' first uses of an identifier they share
         (µs; ``int64`` max for money flow only).
+    living_together : ndarray of bool, shape (m,)
+        Whether the pair shares an address and an IP: people living together (see
+        ``ProjectionConfig.household_weight``).
     repeat_kinds : ndarray of int64, shape (m,)
         Kinds of the identifiers the pair shares that both accounts used more than once
         (a device both keep using, not one visit to a branch tablet).
@@ -306,6 +309,7 @@ class AccountProjection:
     identifiers_shared: np.ndarray
     kinds_shared: np.ndarray
     join_gap: np.ndarray
+    living_together: np.ndarray
     repeat_kinds: np.ndarray
     late_kinds: np.ndarray
     memberships: IdentifierMemberships
@@ -439,11 +443,10 @@ def project_tables(
         ),
     )
     edges = _combine(pairs, money_flow, config.transfer_weight, config.passed_weight)
-    if config.household_weight < 1.0:
-        address = 1 << NODE_TYPE_CODE[NodeType.ADDRESS]
-        ip = 1 << NODE_TYPE_CODE[NodeType.IP]
-        together = ((edges.kinds & address) != 0) & ((edges.repeat_kinds & ip) != 0)
-        edges.shared[together] *= config.household_weight
+    address = 1 << NODE_TYPE_CODE[NodeType.ADDRESS]
+    ip = 1 << NODE_TYPE_CODE[NodeType.IP]
+    together = ((edges.kinds & address) != 0) & ((edges.kinds & ip) != 0)
+    edges.shared[together] *= config.household_weight
     log.info(
         "account projection built",
         extra={
@@ -463,6 +466,7 @@ def project_tables(
         evidence_identifier=edges.evidence,
         evidence_type=edges.evidence_type,
         identifiers_shared=edges.identifiers,
+        living_together=together,
         kinds_shared=edges.kinds,
         join_gap=edges.join_gap,
         repeat_kinds=edges.repeat_kinds,
