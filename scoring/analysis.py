@@ -156,10 +156,6 @@ class AnalysisConfig:
     significance_half : float
         Ring significance (``-log10`` of the q-value of its evidence) at which the ring
         score is 0.5 (1.3: q = 0.05): ``score = sig / (sig + significance_half)``.
-    assemble_score, assemble_ties : float, int
-        Suspicious ring pieces (score at least ``assemble_score``, 0.3) whose members with
-        evidence are tied to each other at least ``assemble_ties`` times (2) are joined
-        into one ring (community detection cuts some rings apart).
     min_ring_size : int
         Smallest core reported as a ring candidate (3: two accounts are a pair, scored as accounts).
     member_risk_fraction : float
@@ -194,8 +190,6 @@ class AnalysisConfig:
     max_unlabelled: int = 50_000
     surprise: SurpriseConfig = field(default_factory=SurpriseConfig)
     significance_half: float = 1.3
-    assemble_score: float = 0.3
-    assemble_ties: int = 2
     min_ring_size: int = 3
     member_risk_fraction: float = 0.4
     top_reasons: int = TOP_REASONS
@@ -622,14 +616,11 @@ def _ring_groups(
     """The ring each account belongs to (a candidate label), or -1.
 
     Candidates of every community level are tested; the most significant disjoint ones
-    are kept (:func:`_most_significant_disjoint`). Community detection can cut a ring in
-    pieces (a mule network whose members each live in their own household); suspicious
-    pieces (score at least ``assemble_score``) whose members with evidence are tied to each
-    other at least ``assemble_ties`` times are joined again.
+    are kept (:func:`_most_significant_disjoint`).
 
     Notes
     -----
-    O(r log r + m) for r candidate members and m projected edges.
+    O(r log r) for r candidate members.
     """
     accounts = projection.accounts
     k = candidates.num_rows
@@ -642,39 +633,8 @@ def _ring_groups(
     chosen = _most_significant_disjoint(group, rows, significance, sizes, k)
     label = np.full(accounts.shape[0], -1, np.int64)
     picked = chosen[group]
-    label[rows[picked]] = group[picked]
-    score = significance / (significance + config.significance_half)
-    suspicious = chosen & (score >= config.assemble_score)
-    showing = channels.active[:, channels.per_member].any(axis=1)
-    piece = np.where((label >= 0) & showing, label, -1)
-    piece[label >= 0] = np.where(suspicious[label[label >= 0]], piece[label >= 0], -1)
-    u = piece[np.searchsorted(accounts, projection.src)]
-    v = piece[np.searchsorted(accounts, projection.dst)]
-    across = (u >= 0) & (v >= 0) & (u != v)
-    root = np.arange(k)
-    if across.any():
-        a, b = np.minimum(u[across], v[across]), np.maximum(u[across], v[across])
-        pairs, ties = np.unique(a * k + b, return_counts=True)
-        joined = pairs[ties >= config.assemble_ties]
-        root = _union(k, joined // k, joined % k)
-    candidate_label = candidates.column("candidate").to_numpy()
-    out = np.full(accounts.shape[0], -1, np.int64)
-    inside = label >= 0
-    out[inside] = candidate_label[root[label[inside]]]
-    return out
-
-
-def _union(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Root (smallest index) of every element after joining the pairs ``(a, b)``."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
-    graph = sp.csr_array((np.ones(a.shape[0]), (a, b)), shape=(n, n))
-    _, component = connected_components(graph, directed=False)
-    smallest = np.full(int(component.max()) + 1 if n else 0, n, np.int64)
-    np.minimum.at(smallest, component, np.arange(n))
-    root: np.ndarray = smallest[component]
-    return root
+    label[rows[picked]] = candidates.column("candidate").to_numpy()[group[picked]]
+    return label
 
 
 def _most_significant_disjoint(
