@@ -156,6 +156,11 @@ class AnalysisConfig:
     significance_half : float
         Ring significance (``-log10`` of the q-value of its evidence) at which the ring
         score is 0.5 (1.3: q = 0.05): ``score = sig / (sig + significance_half)``.
+    self_training : bool
+        With too few fraud labels to learn from, train the entity model on the members of
+        the rings whose evidence is beyond doubt (significance at least
+        ``self_training_significance``, 2.0: q = 0.01) and score the rings again with its
+        verdict as one more channel (True). The label mode stays what the labels say.
     min_ring_size : int
         Smallest core reported as a ring candidate (3: two accounts are a pair, scored as accounts).
     member_risk_fraction : float
@@ -190,6 +195,8 @@ class AnalysisConfig:
     max_unlabelled: int = 50_000
     surprise: SurpriseConfig = field(default_factory=SurpriseConfig)
     significance_half: float = 1.3
+    self_training: bool = True
+    self_training_significance: float = 2.0
     min_ring_size: int = 3
     member_risk_fraction: float = 0.4
     top_reasons: int = TOP_REASONS
@@ -308,20 +315,29 @@ def analyse(
     features = _with_channels(features, channels)
     done("features")
 
-    risk, model, mode = _entity_risk(features, channels, config)
     labelled = features.column("known_fraud").to_numpy(zero_copy_only=False)
     channels = with_channel(channels, LABELLED, labelled)
+    candidates = _candidates_of_every_level(projection, signals, config)
+
+    def rings_with(evidence: ChannelEvidence, account_risk: np.ndarray) -> pa.Table:
+        groups = _ring_groups(candidates, projection, evidence, config)
+        found = ring_features(projection, features, facts, groups >= 0, groups)
+        found = found.filter(pc.greater_equal(found.column("size"), float(config.min_ring_size)))
+        return _ring_candidates(
+            found, projection, nodes, account_risk, evidence, config, tests=candidates.num_rows
+        )
+
+    risk, model, mode = _entity_risk(features, channels, config)
+    if model is None and config.self_training:
+        # Without labels to learn from, the members of the rings whose evidence is beyond
+        # doubt teach the model what the rest of the fraud looks like.
+        first = rings_with(channels, risk)
+        model, risk = _self_trained(features, first, projection.accounts, labelled, config)
     if model is not None:
         channels = with_channel(channels, MODEL, risk >= 0.5, risk)
     done("model")
 
-    candidates = _candidates_of_every_level(projection, signals, config)
-    groups = _ring_groups(candidates, projection, channels, config)
-    rings = ring_features(projection, features, facts, groups >= 0, groups)
-    rings = rings.filter(pc.greater_equal(rings.column("size"), float(config.min_ring_size)))
-    ring_table = _ring_candidates(
-        rings, projection, nodes, risk, channels, config, tests=candidates.num_rows
-    )
+    ring_table = rings_with(channels, risk)
     entity_reasons = reason_codes(features, ACCOUNT_RULES, top=config.top_reasons)
     entity_risk = pa.table(
         {"id": projection.accounts, "risk": risk, "reasons": entity_reasons},
@@ -436,6 +452,41 @@ def _candidates_of_every_level(
             "members": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int64())),
         }
     )
+
+
+def _self_trained(
+    features: pa.Table,
+    rings: pa.Table,
+    accounts: np.ndarray,
+    labelled: np.ndarray,
+    config: AnalysisConfig,
+) -> tuple[ScoringModel | None, np.ndarray]:
+    """A positive-unlabelled model whose positives are the members of the rings at least
+    ``self_training_significance`` significant (and any labelled fraud); ``(None, risk)``
+    unchanged when they are fewer than ``min_fraud_labels``."""
+    confident = rings.filter(
+        pc.greater_equal(rings.column("significance"), config.self_training_significance)
+    )
+    members = np.asarray(pc.list_flatten(confident.column("members")).to_numpy(), np.int64)
+    positive = np.isin(accounts, members) | labelled
+    evidence = evidence_risk(features.column("evidence").to_numpy())
+    if int(positive.sum()) < config.min_fraud_labels:
+        return None, evidence
+    known_legit = features.column("known_legit").to_numpy(zero_copy_only=False)
+    model, risk = train_pu_model(
+        features,
+        positive,
+        known_legit,
+        model_feature_names(features.column_names),
+        seed=config.seed,
+        folds=config.model_folds,
+        max_unlabelled=config.max_unlabelled,
+    )
+    log.info(
+        "entity model trained on the members of confident rings",
+        extra={"positives": int(positive.sum()), "rings": confident.num_rows},
+    )
+    return model, risk
 
 
 def _with_channels(features: pa.Table, channels: ChannelEvidence) -> pa.Table:
