@@ -589,7 +589,11 @@ def analyze(
     redis_url: RedisUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find and score rings: projection, communities, features, scores, flagged clusters."""
+    """Find and score rings: projection, communities, evidence, ring tests, flagged clusters.
+
+    Says how the labels were used: supervised, positive_unlabelled (fraud labels only),
+    few_labels or unsupervised.
+    """
     settings = _settings(store)
     with open_store(settings) as graph:
         summary = _analyse_and_flag(graph, settings, threshold=threshold, out_dir=out_dir)
