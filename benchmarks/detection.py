@@ -103,39 +103,22 @@ def _fraudgraph() -> list[str]:
 def generate(profile: str, accounts: int, seed: int, out: Path) -> Scenario:
     """Generate one scenario with 30% fraud and 1% legit labels."""
     shutil.rmtree(out, ignore_errors=True)
+    shared = [
+        "--accounts",
+        str(accounts),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--label-fraction",
+        str(GENERATED_FRAUD_RATE),
+        "--legit-label-fraction",
+        str(GENERATED_LEGIT_RATE),
+    ]
     if profile == "crosscheck":
-        command = [
-            sys.executable,
-            str(REPO / "benchmarks" / "crosscheck" / "generate.py"),
-            "--accounts",
-            str(accounts),
-            "--seed",
-            str(seed),
-            "--out",
-            str(out),
-            "--label-fraction",
-            str(GENERATED_FRAUD_RATE),
-            "--legit-label-fraction",
-            str(GENERATED_LEGIT_RATE),
-        ]
+        command = [sys.executable, str(REPO / "benchmarks" / "crosscheck" / "generate.py"), *shared]
     else:
-        command = [
-            *_fraudgraph(),
-            "generate",
-            "--profile",
-            profile,
-            "--accounts",
-            str(accounts),
-            "--seed",
-            str(seed),
-            "--out",
-            str(out),
-            "--label-fraction",
-            str(GENERATED_FRAUD_RATE),
-            "--legit-label-fraction",
-            str(GENERATED_LEGIT_RATE),
-            "--json",
-        ]
+        command = [*_fraudgraph(), "generate", "--profile", profile, *shared, "--json"]
     _run(command, cwd=REPO)
     sharers = out / "sharers.csv"
     return Scenario(
@@ -238,9 +221,11 @@ def pipeline_cell(
     )
     seconds = time.perf_counter() - started
     record = json.loads(done.stdout)
-    steps = {r["step"]: r for r in record["step_records"]} if isinstance(
-        record["step_records"], list
-    ) else record["step_records"]
+    steps = (
+        {r["step"]: r for r in record["step_records"]}
+        if isinstance(record["step_records"], list)
+        else record["step_records"]
+    )
     analysis = (steps.get("analyse") or {}).get("result") or {}
     evaluation_path = cell / "jobs" / "runs" / record["run_id"] / "evaluation.json"
     evaluation = json.loads(evaluation_path.read_text())
