@@ -164,8 +164,9 @@ def test_labels_decide_the_mode(store: EmbeddedStore) -> None:
 def test_without_labels_rings_are_still_found(
     scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No label at all: the analysis runs unsupervised and still flags planted rings from
-    the evidence alone, with every flagged ring carrying evidence reasons."""
+    """No label at all: the analysis runs unsupervised, the members of the rings beyond
+    doubt train the model (without that, there is no model), and it still flags planted
+    rings, every flagged ring carrying evidence reasons."""
     work = tmp_path_factory.mktemp("unlabelled")
     embedded = EmbeddedStore(work / "store", memory_limit="1GB", threads=2)
     try:
@@ -174,8 +175,11 @@ def test_without_labels_rings_are_still_found(
             ingestor.run([scenario.events_path])
         finally:
             ingestor.close()
+        plain = analyse(embedded, AnalysisConfig(write_scores=False, self_training=False))
+        assert plain.model is None and plain.label_mode is LabelMode.UNSUPERVISED
         result = analyse(embedded, CONFIG)
-        assert result.model is None and result.label_mode is LabelMode.UNSUPERVISED
+        assert result.label_mode is LabelMode.UNSUPERVISED
+        assert result.model is not None and result.model.metrics["negatives"] == 0
         rings = _truth(embedded, scenario)
         flagged = [
             (set(m), reasons)
