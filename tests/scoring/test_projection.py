@@ -136,7 +136,8 @@ def test_invalid_config_is_refused() -> None:
 def test_projection_from_an_ingested_store(
     embedded_store: EmbeddedStore, write_events: FileWriter, tmp_path: Path
 ) -> None:
-    """Through the real ingestion path: A1 and A2 share device, IP, phone, email, address."""
+    """Through the real ingestion path: A1 and A2 share device, IP, phone, email, address;
+    sharing an address and an IP, they live together and keep ``household_weight`` of it."""
     ingestor = Ingestor(embedded_store, quarantine_dir=tmp_path / "q")
     try:
         ingestor.run([write_events(GOOD_EVENTS)])
@@ -149,9 +150,86 @@ def test_projection_from_an_ingested_store(
     edges = {
         (int(u), int(v)): float(w) for u, v, w in zip(p.src, p.dst, p.shared_weight, strict=True)
     }
-    weights = ProjectionConfig().type_weights
+    config = ProjectionConfig()
+    weights = config.type_weights
     expected = (
-        weights[D] + weights[IP] + weights[P] + weights[NodeType.EMAIL] + weights[NodeType.ADDRESS]
-    ) / math.log(3)
+        (
+            weights[D]
+            + weights[IP]
+            + weights[P]
+            + weights[NodeType.EMAIL]
+            + weights[NodeType.ADDRESS]
+        )
+        / math.log(3)
+        * config.household_weight
+    )
     assert edges[(min(a1, a2), max(a1, a2))] == pytest.approx(expected)
     assert p.money_flow.src.tolist() == [a2] and p.money_flow.dst.tolist() == [a3]
+
+
+def test_people_living_together_keep_a_share_of_their_tie() -> None:
+    """Accounts 0 and 1 share an address and an IP (living together): their tie keeps
+    ``household_weight`` of it and is marked; accounts 1 and 2 share the address only:
+    untouched."""
+    ad = NodeType.ADDRESS
+    nodes = nodes_table([(0, A, {}), (1, A, {}), (2, A, {}), (3, ad, {}), (4, IP, {})])
+    links = links_table(
+        [
+            (0, 3, LinkType.HAS_ADDRESS),
+            (1, 3, LinkType.HAS_ADDRESS),
+            (2, 3, LinkType.HAS_ADDRESS),
+            (0, 4, LinkType.LOGS_IN_FROM),
+            (1, 4, LinkType.LOGS_IN_FROM),
+        ]
+    )
+    full = project_tables(nodes, links, ProjectionConfig(household_weight=1.0))
+    half = project_tables(nodes, links, ProjectionConfig(household_weight=0.5))
+    pairs = list(zip(half.src.tolist(), half.dst.tolist(), strict=True))
+    assert half.living_together.tolist() == [pair == (0, 1) for pair in pairs]
+    ratio = dict(zip(pairs, (half.shared_weight / full.shared_weight).tolist(), strict=True))
+    assert ratio == {(0, 1): 0.5, (0, 2): 1.0, (1, 2): 1.0}
+
+
+def test_late_joint_take_up_counts_devices_and_proxies_not_ordinary_ips() -> None:
+    """Accounts opened long ago that took up device 3 (and proxy 4) together are marked;
+    taking up ordinary IP 5 together (an office renumbered) is not; nor is a device taken
+    up together at opening."""
+    from tests.scoring.graphs import days
+
+    nodes = nodes_table(
+        [
+            (0, A, {"first_ts": days(0)}),
+            (1, A, {"first_ts": days(5)}),
+            (2, A, {"first_ts": days(300)}),
+            (6, A, {"first_ts": days(301)}),
+            (8, A, {"first_ts": days(0)}),
+            (9, A, {"first_ts": days(0)}),
+            (3, D, {}),
+            (4, IP, {"is_proxy": True}),
+            (5, IP, {}),
+            (7, D, {}),
+        ]
+    )
+    late = {"first_ts": days(200)}
+    links = links_table(
+        [
+            (0, 3, LinkType.USES_DEVICE, late),
+            (1, 3, LinkType.USES_DEVICE, {"first_ts": days(202)}),
+            (0, 4, LinkType.LOGS_IN_FROM, late),
+            (1, 4, LinkType.LOGS_IN_FROM, late),
+            (8, 5, LinkType.LOGS_IN_FROM, late),
+            (9, 5, LinkType.LOGS_IN_FROM, late),
+            (2, 7, LinkType.USES_DEVICE, {"first_ts": days(300)}),
+            (6, 7, LinkType.USES_DEVICE, {"first_ts": days(301)}),
+        ]
+    )
+    p = project_tables(nodes, links)
+    late_kinds = dict(
+        zip(zip(p.src.tolist(), p.dst.tolist(), strict=True), p.late_kinds.tolist(), strict=True)
+    )
+    from graph_service.model import NODE_TYPE_CODE
+
+    device, ip = 1 << NODE_TYPE_CODE[D], 1 << NODE_TYPE_CODE[IP]
+    assert late_kinds[(0, 1)] == device | ip
+    assert late_kinds[(8, 9)] == 0
+    assert late_kinds[(2, 6)] == 0
