@@ -160,3 +160,32 @@ def test_the_config_caps_each_channel() -> None:
     x[0] = 1.0
     capped = account_channels({"emulator_devices": x}, SurpriseConfig(channel_cap=2.0))
     assert capped.strength.max() == 2.0
+
+
+@given(
+    st.lists(st.floats(0.0, 20.0, allow_nan=False), min_size=1, max_size=8),
+    st.integers(0, 7),
+    st.floats(0.0, 5.0),
+)
+def test_combined_p_value_grows_with_any_channel(
+    surprises: list[float], channel: int, extra: float
+) -> None:
+    """More surprise in any channel never makes a ring less significant, and the combined
+    p-value is a probability."""
+    from scoring.surprise import combined_log10_p
+
+    base = np.array([surprises])
+    raised = base.copy()
+    raised[0, channel % base.shape[1]] += extra
+    before, after = combined_log10_p(base)[0], combined_log10_p(raised)[0]
+    assert before <= 0.0 and after <= before + 1e-9
+
+
+def test_combined_p_value_of_one_strong_channel_is_bonferroni_corrected() -> None:
+    """One channel at p = 1e-6 among four, the rest silent: the strongest-channel test
+    gives 4e-6, taken at four times (four tests): 1.6e-5."""
+    from scoring.surprise import combined_log10_p
+
+    value = combined_log10_p(np.array([[6.0, 0.0, 0.0, 0.0]]))[0]
+    assert value == pytest.approx(np.log10(4 * 4e-6), abs=1e-9)
+    assert combined_log10_p(np.zeros((2, 4))).tolist() == [0.0, 0.0]
