@@ -251,6 +251,7 @@ _SUMMARY_FIELDS = (
     ("PR-AUC", "pr_auc"),
     ("heavy FPR", "heavy_sharer_fpr"),
     ("sharer FPR", "sharer_fpr"),
+    ("sharer-only clusters", "sharer_only_clusters"),
     ("no-ring clusters", "clusters_without_ring_members"),
 )
 
@@ -282,6 +283,53 @@ def markdown(cells: list[dict[str, Any]]) -> str:
         row += [_figure(cell["report"], field) for _, field in _SUMMARY_FIELDS]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def summary(cells: list[dict[str, Any]]) -> str:
+    """Mean over seeds (min-max) per profile, size, label regime and detector."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for cell in cells:
+        key = (
+            cell["profile"],
+            cell["accounts"],
+            -1.0 if cell["label_rate"] is None else cell["label_rate"],
+            cell["legit"],
+            cell["detector"],
+        )
+        groups.setdefault(key, []).append(cell)
+    header = ["profile", "accounts", "fraud labels", "legit", "detector", "seeds"]
+    header += [name for name, _ in _SUMMARY_FIELDS]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for key in sorted(groups, key=lambda k: (k[0], k[1], -k[2], str(k[3]), k[4])):
+        rows = groups[key]
+        profile, accounts, rate, legit, detector = key
+        line = [
+            profile,
+            f"{accounts:,}",
+            "-" if rate < 0 else f"{rate:.0%}",
+            "-" if legit is None else ("yes" if legit else "no"),
+            detector,
+            str(len(rows)),
+        ]
+        for _, field in _SUMMARY_FIELDS:
+            values = [_value(r["report"], field) for r in rows]
+            known = [v for v in values if v is not None]
+            if not known:
+                line.append("-")
+            elif len(known) == 1:
+                line.append(f"{known[0]:.3f}" if isinstance(known[0], float) else str(known[0]))
+            else:
+                mean = sum(known) / len(known)
+                line.append(f"{mean:.3f} ({min(known):.3f}-{max(known):.3f})")
+        lines.append("| " + " | ".join(line) + " |")
+    return "\n".join(lines)
+
+
+def _value(report: dict[str, Any], field: str | tuple[str, str]) -> Any:
+    value: Any = report
+    for part in (field,) if isinstance(field, str) else field:
+        value = value.get(part) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def main() -> None:
@@ -366,9 +414,13 @@ def main() -> None:
                             file=sys.stderr,
                         )
     table = markdown(cells)
+    summarised = summary(cells)
     print(table, file=sys.stderr)
+    print(summarised, file=sys.stderr)
     if args.markdown:
-        args.markdown.write_text(table + "\n")
+        args.markdown.write_text(
+            "## Mean over seeds (min-max)\n\n" + summarised + "\n\n## Every cell\n\n" + table + "\n"
+        )
     output = {
         "benchmark": "detection",
         "units": {
