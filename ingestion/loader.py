@@ -172,6 +172,7 @@ class Ingestor:
         self.on_progress = on_progress
         self._engine = duckdb.connect(config={"threads": 2})
         self._engine.execute("SET TimeZone = 'UTC'")
+        self._engine.execute("SET enable_progress_bar = false")
 
     def run(self, paths: Sequence[Path]) -> IngestReport:
         """Ingest every file under ``paths`` (files or directories), in order.

@@ -153,6 +153,7 @@ class Validator:
         self.default_region = default_region
         self._con = duckdb.connect(config={"threads": 2})
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")
 
     def close(self) -> None:
         """Release the in-memory engine."""

@@ -219,6 +219,9 @@ class EmbeddedStore:
                 ) from exc
             raise
         self._con.execute("SET TimeZone = 'UTC'")
+        # DuckDB prints a progress bar on stdout for long queries; stdout belongs to the
+        # caller (the CLI's --json contract is one JSON object there).
+        self._con.execute("SET enable_progress_bar = false")
         if not read_only:
             self._con.execute(_DDL)
             self._con.execute(_MIGRATIONS)

@@ -343,6 +343,7 @@ class Neo4jStore:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         self._engine = duckdb.connect(config={"threads": 2})
         self._engine.execute("SET TimeZone = 'UTC'")
+        self._engine.execute("SET enable_progress_bar = false")
         log.info("opened Neo4j store", extra={"uri": uri, "database": database})
 
     @classmethod

@@ -111,3 +111,10 @@ def test_a_store_from_before_field_quarantine_opens_and_reads(tmp_path: Path) ->
             progress = store.source_progress("s")
             assert progress is not None
             assert (progress.rows_quarantined, progress.fields_quarantined) == (1, 0)
+
+
+def test_duckdb_never_draws_a_progress_bar_on_stdout(embedded_store: EmbeddedStore) -> None:
+    """A long query would otherwise draw DuckDB's progress bar on stdout, which belongs to
+    the caller (``--json`` prints exactly one JSON object there)."""
+    setting = embedded_store._con.sql("SELECT current_setting('enable_progress_bar')").fetchone()
+    assert setting == (False,)

@@ -907,3 +907,19 @@ def test_killed_ingest_with_field_quarantine_resumes_with_the_right_counts(
         ) == clean.source_progress(summary["manifests"][0]["source"])
         assert recovered.export_nodes().equals(clean.export_nodes())
         assert recovered.export_links().equals(clean.export_links())
+
+
+def test_ingestion_engines_never_draw_a_progress_bar(
+    embedded_store: EmbeddedStore, tmp_path: Path
+) -> None:
+    """The loader's and the validator's DuckDB engines keep stdout clean on long queries."""
+    from ingestion.validate import Validator
+
+    ingestor = Ingestor(embedded_store, quarantine_dir=tmp_path / "q")
+    validator = Validator(FileKind.EVENTS)
+    try:
+        for con in (ingestor._engine, validator._con):
+            assert con.sql("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+    finally:
+        ingestor.close()
+        validator.close()
