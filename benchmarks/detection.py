@@ -332,96 +332,10 @@ def _value(report: dict[str, Any], field: str | tuple[str, str]) -> Any:
     return float(value) if isinstance(value, int | float) else None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profiles", default="default,hard")
-    parser.add_argument("--sizes", default="20000,100000")
-    parser.add_argument("--seeds", default=",".join(map(str, HELD_OUT_SEEDS)))
-    parser.add_argument("--label-rates", default="0.3,0.05,0")
-    parser.add_argument("--legit", choices=("both", "with", "without"), default="both")
-    parser.add_argument("--gnn", choices=("auto", "off"), default="off")
-    parser.add_argument("--workdir", type=Path, default=None, help="kept when given")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    parser.add_argument("--markdown", type=Path, default=None)
-    args = parser.parse_args()
-
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fraudgraph-bench-detection-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    legit_options = {"both": (False, True), "with": (True,), "without": (False,)}[args.legit]
-    rates = [float(r) for r in args.label_rates.split(",")]
-    cells: list[dict[str, Any]] = []
-    scenarios: list[dict[str, Any]] = []
-    for profile in args.profiles.split(","):
-        for accounts in (int(s) for s in args.sizes.split(",")):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                tag = f"{profile}-{accounts}-{seed}"
-                started = time.perf_counter()
-                scenario = generate(profile, accounts, seed, workdir / tag / "scenario")
-                generated = time.perf_counter() - started
-                base = workdir / tag / "base"
-                started = time.perf_counter()
-                manifest = ingest_events(scenario, base)
-                ingested = time.perf_counter() - started
-                scenarios.append(
-                    {
-                        "profile": profile,
-                        "accounts": accounts,
-                        "seed": seed,
-                        "generate_s": round(generated, 3),
-                        "ingest_s": round(ingested, 3),
-                        "ingest": manifest,
-                    }
-                )
-                print(f"{tag}: generated, ingested", file=sys.stderr)
-                for name, report in baselines(scenario, base).items():
-                    cells.append(
-                        {
-                            "profile": profile,
-                            "accounts": accounts,
-                            "seed": seed,
-                            "label_rate": None,
-                            "legit": None,
-                            "detector": name,
-                            "report": report,
-                        }
-                    )
-                for rate in rates:
-                    for legit in legit_options:
-                        labels = workdir / tag / f"labels-{rate}-{int(legit)}.csv"
-                        counts = label_subset(scenario, rate, legit, labels)
-                        if counts["fraud"] + counts["legit"] == 0:
-                            labels.write_text("entity_type,entity_key,label,source,ts\n")
-                        cell_dir = workdir / tag / f"cell-{rate}-{int(legit)}"
-                        report = pipeline_cell(scenario, base, cell_dir, labels, args.gnn)
-                        shutil.rmtree(cell_dir, ignore_errors=True)
-                        cells.append(
-                            {
-                                "profile": profile,
-                                "accounts": accounts,
-                                "seed": seed,
-                                "label_rate": rate,
-                                "legit": legit,
-                                "labels": counts,
-                                "detector": "pipeline",
-                                "label_mode": report.get("label_mode"),
-                                "report": report,
-                            }
-                        )
-                        print(
-                            f"{tag} fraud {rate:.0%} legit {legit}: recall "
-                            f"{_figure(report, 'ring_recall')} precision "
-                            f"{_figure(report, 'cluster_precision')} ({report.get('label_mode')})",
-                            file=sys.stderr,
-                        )
-    table = markdown(cells)
-    summarised = summary(cells)
-    print(table, file=sys.stderr)
-    print(summarised, file=sys.stderr)
-    if args.markdown:
-        args.markdown.write_text(
-            "## Mean over seeds (min-max)\n\n" + summarised + "\n\n## Every cell\n\n" + table + "\n"
-        )
-    output = {
+def _output(
+    args: argparse.Namespace, rates: list[float], scenarios: list[Any], cells: list[Any]
+) -> dict[str, Any]:
+    return {
         "benchmark": "detection",
         "units": {
             "ring_recall": "share of planted rings matched by a flagged cluster (Jaccard >= 0.5)",
@@ -451,12 +365,133 @@ def main() -> None:
         "scenarios": scenarios,
         "cells": cells,
     }
-    text = json.dumps(output, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", default="default,hard")
+    parser.add_argument("--sizes", default="20000,100000")
+    parser.add_argument("--seeds", default=",".join(map(str, HELD_OUT_SEEDS)))
+    parser.add_argument("--label-rates", default="0.3,0.05,0")
+    parser.add_argument("--legit", choices=("both", "with", "without"), default="both")
+    parser.add_argument("--gnn", choices=("auto", "off"), default="off")
+    parser.add_argument("--workdir", type=Path, default=None, help="kept when given")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write the JSON here, after every scenario; a rerun with the same file "
+        "skips the scenarios it already holds",
+    )
+    parser.add_argument("--markdown", type=Path, default=None)
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fraudgraph-bench-detection-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    legit_options = {"both": (False, True), "with": (True,), "without": (False,)}[args.legit]
+    rates = [float(r) for r in args.label_rates.split(",")]
+    cells: list[dict[str, Any]] = []
+    scenarios: list[dict[str, Any]] = []
+    if args.out and args.out.is_file():
+        previous = json.loads(args.out.read_text())
+        scenarios, cells = previous["scenarios"], previous["cells"]
+    done = {(s["profile"], s["accounts"], s["seed"]) for s in scenarios}
+    for profile in args.profiles.split(","):
+        for accounts in (int(s) for s in args.sizes.split(",")):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                if (profile, accounts, seed) in done:
+                    continue
+                run_scenario(
+                    args, workdir, profile, accounts, seed, rates, legit_options, scenarios, cells
+                )
+                if args.out:
+                    args.out.write_text(
+                        json.dumps(_output(args, rates, scenarios, cells), indent=1) + "\n"
+                    )
+    table = markdown(cells)
+    summarised = summary(cells)
+    print(table, file=sys.stderr)
+    print(summarised, file=sys.stderr)
+    if args.markdown:
+        args.markdown.write_text(
+            "## Mean over seeds (min-max)\n\n" + summarised + "\n\n## Every cell\n\n" + table + "\n"
+        )
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(text)
+    print(json.dumps(_output(args, rates, scenarios, cells), indent=1))
+
+
+def run_scenario(
+    args: argparse.Namespace,
+    workdir: Path,
+    profile: str,
+    accounts: int,
+    seed: int,
+    rates: list[float],
+    legit_options: tuple[bool, ...],
+    scenarios: list[dict[str, Any]],
+    cells: list[dict[str, Any]],
+) -> None:
+    """Generate, ingest and evaluate one scenario: baselines and every label regime."""
+    tag = f"{profile}-{accounts}-{seed}"
+    started = time.perf_counter()
+    scenario = generate(profile, accounts, seed, workdir / tag / "scenario")
+    generated = time.perf_counter() - started
+    base = workdir / tag / "base"
+    started = time.perf_counter()
+    manifest = ingest_events(scenario, base)
+    ingested = time.perf_counter() - started
+    scenarios.append(
+        {
+            "profile": profile,
+            "accounts": accounts,
+            "seed": seed,
+            "generate_s": round(generated, 3),
+            "ingest_s": round(ingested, 3),
+            "ingest": manifest,
+        }
+    )
+    print(f"{tag}: generated, ingested", file=sys.stderr)
+    for name, report in baselines(scenario, base).items():
+        cells.append(
+            {
+                "profile": profile,
+                "accounts": accounts,
+                "seed": seed,
+                "label_rate": None,
+                "legit": None,
+                "detector": name,
+                "report": report,
+            }
+        )
+    for rate in rates:
+        for legit in legit_options:
+            labels = workdir / tag / f"labels-{rate}-{int(legit)}.csv"
+            counts = label_subset(scenario, rate, legit, labels)
+            if counts["fraud"] + counts["legit"] == 0:
+                labels.write_text("entity_type,entity_key,label,source,ts\n")
+            cell_dir = workdir / tag / f"cell-{rate}-{int(legit)}"
+            report = pipeline_cell(scenario, base, cell_dir, labels, args.gnn)
+            shutil.rmtree(cell_dir, ignore_errors=True)
+            cells.append(
+                {
+                    "profile": profile,
+                    "accounts": accounts,
+                    "seed": seed,
+                    "label_rate": rate,
+                    "legit": legit,
+                    "labels": counts,
+                    "detector": "pipeline",
+                    "label_mode": report.get("label_mode"),
+                    "report": report,
+                }
+            )
+            print(
+                f"{tag} fraud {rate:.0%} legit {legit}: recall "
+                f"{_figure(report, 'ring_recall')} precision "
+                f"{_figure(report, 'cluster_precision')} ({report.get('label_mode')})",
+                file=sys.stderr,
+            )
 
 
 if __name__ == "__main__":
