@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph_service.errors import InvalidInput
+from graph_service.labels import account_label_table, latest_account_labels
 from graph_service.model import NODE_TYPE_CODE, NodeType
 
 log = logging.getLogger(__name__)
@@ -250,48 +251,6 @@ class LabelSplit:
         return int(np.sum(pc.not_equal(self.labels.column("label"), UNLABELLED).to_numpy()))
 
 
-def latest_account_labels(labels: pa.Table) -> pa.Table:
-    """The latest label of every labelled account in the graph.
-
-    Parameters
-    ----------
-    labels : pa.Table
-        ``store.labels()``.
-
-    Returns
-    -------
-    pa.Table
-        ``entity_id`` (int64), ``label`` (string), ``ts`` (int64 µs), ``author`` (string),
-        ordered by ``ts`` then ``entity_id``.
-
-    Notes
-    -----
-    O(l log l) for l labels.
-    """
-    if labels.num_rows == 0:
-        return _label_table(
-            np.zeros(0, np.int64), pa.array([], pa.string()), np.zeros(0, np.int64), None
-        )
-    mask = pc.and_(
-        pc.equal(labels.column("entity_type"), NodeType.ACCOUNT.value),
-        pc.is_valid(labels.column("entity_id")),
-    )
-    rows = labels.filter(mask)
-    ids = rows.column("entity_id").to_numpy().astype(np.int64)
-    ts = rows.column("ts").cast(pa.int64()).fill_null(0).to_numpy()
-    order = np.lexsort((np.arange(ids.shape[0]), ts, ids))
-    last = np.r_[ids[order][1:] != ids[order][:-1], True] if ids.size else np.zeros(0, bool)
-    keep = order[last]
-    keep = keep[np.lexsort((ids[keep], ts[keep]))]
-    author = rows.column("author") if "author" in rows.column_names else pa.nulls(rows.num_rows)
-    return _label_table(
-        ids[keep],
-        rows.column("label").take(pa.array(keep)),
-        ts[keep],
-        author.cast(pa.string()).take(pa.array(keep)),
-    )
-
-
 def time_split(
     labels: pa.Table,
     config: SplitConfig | None = None,
@@ -438,7 +397,7 @@ def _assemble(
     table = latest.append_column("split", pa.array(split_names, pa.string()))
     if extra:
         negatives = pa.concat_tables(
-            _label_table(
+            account_label_table(
                 negative_ids,
                 pa.array(np.full(negative_ids.shape[0], UNLABELLED, object), pa.string()),
                 negative_ts,
@@ -524,16 +483,3 @@ def _draw_unlabelled(
         got = chosen >= 0
         out.append((pool_ids[chosen[got]], reference[got].astype(np.int64)))
     return out
-
-
-def _label_table(
-    ids: np.ndarray, label: pa.Array, ts: np.ndarray, author: pa.Array | None
-) -> pa.Table:
-    return pa.table(
-        {
-            "entity_id": pa.array(ids, pa.int64()),
-            "label": label,
-            "ts": pa.array(ts, pa.int64()),
-            "author": author if author is not None else pa.nulls(ids.shape[0], pa.string()),
-        }
-    )

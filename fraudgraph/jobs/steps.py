@@ -295,7 +295,7 @@ def gnn_infer(ctx: StepContext) -> dict[str, Any]:
 def analyse(ctx: StepContext) -> dict[str, Any]:
     """Projection, communities, features, scores; stage the run for flag and publish."""
     from scoring.analysis import analyse as run_analysis
-    from scoring.analysis import stage_analysis
+    from scoring.staging import stage_analysis
 
     def on_step(step: str, done: int, total: int) -> None:
         ctx.progress(f"analyse: {step}", done, total)
@@ -316,8 +316,8 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
 
 def flag(ctx: StepContext) -> dict[str, Any]:
     """Flag the run's rings: versioned Parquet + JSON report and the store's ring tables."""
-    from scoring.analysis import read_staged_analysis
     from scoring.flagging import flag_clusters
+    from scoring.staging import read_staged_analysis
 
     ctx.progress("flag clusters", None, None)
     with _open(ctx) as graph:
@@ -334,8 +334,8 @@ def flag(ctx: StepContext) -> dict[str, Any]:
 
 def publish(ctx: StepContext) -> dict[str, Any]:
     """Publish the feature snapshot under the run's id (store; Redis when configured)."""
-    from scoring.analysis import read_staged_analysis
     from scoring.feature_cache import publish_snapshot
+    from scoring.staging import read_staged_analysis
 
     redis_url = ctx.jobs.feature_redis_url if ctx.spec.publish_redis else None
     ctx.progress("publish feature snapshot", None, None)

@@ -18,10 +18,10 @@ from gnn.labels import (
     LabelMode,
     SplitConfig,
     TooFewLabels,
-    latest_account_labels,
     time_split,
 )
 from graph_service.errors import InvalidInput
+from graph_service.labels import latest_account_labels
 from graph_service.model import NODE_TYPE_CODE, NodeType
 from tests.gnn.graphs import fraud_only, planted_graph
 

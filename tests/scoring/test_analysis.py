@@ -273,14 +273,14 @@ def test_a_tiny_store_still_gives_a_candidate_with_evidence(
 def test_rings_keep_their_members_with_evidence_not_the_hangers_on() -> None:
     """A ring keeps the members marked to keep; a ring that would shrink below
     ``min_ring_size`` keeps everyone."""
-    from scoring.analysis import _kept_members
+    from scoring.candidates import kept_members
 
     # ring 0: three members with evidence and two hangers-on; ring 1: only one would be
     # kept, so the ring stays whole.
     flat = np.array([1, 2, 3, 4, 5, 6, 7, 8], np.int64)
     group = np.array([0, 0, 0, 0, 0, 1, 1, 1], np.int64)
     keep = np.array([True, True, True, False, False, True, False, False])
-    members, kept, kept_group = _kept_members(flat, group, keep, 2, 2)
+    members, kept, kept_group = kept_members(flat, group, keep, 2, 2)
     assert members.to_pylist() == [[1, 2, 3], [6, 7, 8]]
     assert kept.tolist() == [1, 2, 3, 6, 7, 8]
     assert kept_group.tolist() == [0, 0, 0, 1, 1, 1]
@@ -289,17 +289,17 @@ def test_rings_keep_their_members_with_evidence_not_the_hangers_on() -> None:
 def test_overlapping_candidates_keep_the_most_significant_reading() -> None:
     """Candidates of two community levels that share members: the more significant one
     wins, then candidates disjoint from it; ties go to the larger candidate."""
-    from scoring.analysis import _most_significant_disjoint
+    from scoring.candidates import most_significant_disjoint
 
     # candidate 0 = {0,1,2,3} (coarse), 1 = {0,1} and 2 = {2,3} (fine), 3 = {4,5}.
     group = np.array([0, 0, 0, 0, 1, 1, 2, 2, 3, 3])
     rows = np.array([0, 1, 2, 3, 0, 1, 2, 3, 4, 5])
     sizes = np.array([4, 2, 2, 2])
-    coarse_wins = _most_significant_disjoint(group, rows, np.array([5.0, 3.0, 2.0, 0.0]), sizes, 4)
+    coarse_wins = most_significant_disjoint(group, rows, np.array([5.0, 3.0, 2.0, 0.0]), sizes, 4)
     assert coarse_wins.tolist() == [True, False, False, True]
-    fine_wins = _most_significant_disjoint(group, rows, np.array([2.0, 3.0, 2.5, 0.0]), sizes, 4)
+    fine_wins = most_significant_disjoint(group, rows, np.array([2.0, 3.0, 2.5, 0.0]), sizes, 4)
     assert fine_wins.tolist() == [False, True, True, True]
-    tie = _most_significant_disjoint(group, rows, np.zeros(4), sizes, 4)
+    tie = most_significant_disjoint(group, rows, np.zeros(4), sizes, 4)
     assert tie.tolist() == [True, False, False, True]
 
 
@@ -330,7 +330,7 @@ def test_a_staged_analysis_reads_back_whole(
     """What a later job needs (candidates with evidence, super nodes, reasons, version)
     comes back from the store as it went in; only the newest runs are kept."""
     from graph_service.errors import EntityNotFound
-    from scoring.analysis import read_staged_analysis, stage_analysis
+    from scoring.staging import read_staged_analysis, stage_analysis
 
     result = analyse(store, CONFIG)
     target: Any = store if backend == "embedded" else request.getfixturevalue("neo4j_store")

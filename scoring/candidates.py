@@ -1,0 +1,353 @@
+"""Ring candidates: which communities are tested, which are kept, and how each kept ring
+is scored, explained, typed and evidenced.
+
+Communities of every Leiden level are candidates (:func:`candidates_of_every_level`);
+where they overlap, the one whose fraud evidence is most significant wins
+(:func:`ring_groups`); each ring is then scored by that significance, corrected for the
+number of candidates tested (:func:`score_candidates`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graph_service.model import LINK_TYPE_CODE, LinkType
+from scoring.features import ring_core
+from scoring.graph_signals import GraphSignals
+from scoring.projection import AccountProjection
+from scoring.reasons import RING_RULES, reason_codes
+from scoring.surprise import LABELLED, MODEL, ChannelEvidence, ring_evidence
+
+if TYPE_CHECKING:
+    from scoring.analysis import AnalysisConfig
+
+#: One evidence link of a ring.
+EVIDENCE_TYPE: Final = pa.struct(
+    [
+        pa.field("src", pa.int64()),
+        pa.field("dst", pa.int64()),
+        pa.field("type", pa.string()),
+        pa.field("key", pa.string()),
+    ]
+)
+
+#: Typology guesses (the values of ``truth.csv``'s typology, plus ``unknown``).
+TYPOLOGIES: Final[tuple[str, ...]] = (
+    "device_farm",
+    "synthetic_identity",
+    "mule_network",
+    "bust_out",
+    "account_takeover",
+    "unknown",
+)
+
+
+def candidates_of_every_level(
+    projection: AccountProjection, signals: GraphSignals, config: AnalysisConfig
+) -> pa.Table:
+    """Ring candidates of every community level: ``candidate`` and ``members``, the cores
+    of at least ``min_ring_size`` accounts.
+
+    A candidate's label is its community's label, offset by the level times ``(largest
+    account id + 1)`` so that labels stay distinct across levels.
+
+    Notes
+    -----
+    O(n log n + m) per level.
+    """
+    accounts = projection.accounts
+    offset = int(accounts.max()) + 1 if accounts.size else 1
+    labels: list[np.ndarray] = []
+    members: list[np.ndarray] = []
+    sizes: list[np.ndarray] = []
+    for level, community in enumerate(signals.community_levels):
+        core = ring_core(
+            projection,
+            community,
+            config.features.core_fraction,
+            config.features.core_reference_rank,
+        )
+        kept, label = accounts[core], community[core]
+        order = np.lexsort((kept, label))
+        kept, label = kept[order], label[order]
+        candidate, size = np.unique(label, return_counts=True)
+        big = size >= config.min_ring_size
+        keep_member = np.repeat(big, size)
+        labels.append(candidate[big] + level * offset)
+        members.append(kept[keep_member])
+        sizes.append(size[big])
+    size = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int32)
+    flat = np.concatenate(members) if members else np.zeros(0, np.int64)
+    return pa.table(
+        {
+            "candidate": pa.array(np.concatenate(labels) if labels else [], pa.int64()),
+            "members": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int64())),
+        }
+    )
+
+
+def score_candidates(
+    rings: pa.Table,
+    projection: AccountProjection,
+    nodes: pa.Table,
+    risk: np.ndarray,
+    channels: ChannelEvidence,
+    config: AnalysisConfig,
+    *,
+    tests: int,
+) -> pa.Table:
+    """Score, explain, classify and evidence every ring.
+
+    The score is the ring's significance (see :mod:`scoring.surprise`) mapped to [0, 1):
+    how improbable the concentration of fraud evidence among its members would be for a
+    random group of the same size, corrected for the ``tests`` candidates examined.
+    """
+    accounts = projection.accounts
+    k = rings.num_rows
+    members = rings.column("members").combine_chunks() if k else pa.array([], pa.list_(pa.int64()))
+    flat = np.asarray(pc.list_flatten(members).to_numpy(), np.int64)
+    sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
+    group = np.repeat(np.arange(k), sizes)
+    rows = np.searchsorted(accounts, flat)
+    evidence_of = ring_evidence(channels, rows, group, k, config.surprise, tests=tests)
+    significance = evidence_of.significance
+    member_risk = risk[rows]
+    score = significance / (significance + config.significance_half)
+    mean_risk = np.bincount(group, weights=member_risk, minlength=k) / np.maximum(sizes, 1)
+    max_risk = np.zeros(k)
+    np.maximum.at(max_risk, group, member_risk)
+    showing = channels.active[rows][:, channels.per_member].any(axis=1)
+    kept = showing | (member_risk >= config.member_risk_fraction * max_risk[group])
+    members, flat, group = kept_members(flat, group, kept, k, config.min_ring_size)
+
+    table = rings.append_column("mean_member_risk", pa.array(mean_risk))
+    table = table.append_column("max_member_risk", pa.array(max_risk))
+    table = table.append_column("significance", pa.array(significance))
+    for j, name in enumerate(channels.names):
+        table = table.append_column(f"evidence_{name}", pa.array(evidence_of.surprise[:, j]))
+    table = table.set_column(
+        table.column_names.index("size"),
+        "size",
+        pa.array(np.bincount(group, minlength=k).astype(np.float64)),
+    )
+    evidence, type_share = _evidence(projection, nodes, flat, group, k, config.evidence_links)
+    typology = _typology(table, type_share)
+    reasons = _ring_reasons(
+        table, channels, evidence_of.surprise, rows, np.repeat(np.arange(k), sizes), config
+    )
+    front = pa.table(
+        {
+            "candidate": table.column("candidate"),
+            "members": members,
+            "score": pa.array(np.clip(score, 0.0, 1.0), pa.float64()),
+            "reasons": reasons,
+            "typology": pa.array(typology, pa.string()),
+            "evidence": evidence,
+        }
+    )
+    for name in table.column_names:
+        if name not in front.column_names:
+            front = front.append_column(name, table.column(name))
+    if k == 0:
+        return front
+    return front.take(pa.array(np.lexsort((front.column("candidate").to_numpy(), -score))))
+
+
+#: Ring reason stems per evidence channel: ``<STEM>_<k>_OF_<size>``.
+CHANNEL_REASONS: Final[dict[str, str]] = {
+    "known_fraud": "NEAR_KNOWN_FRAUD",
+    "device": "RISKY_DEVICES",
+    "coordination": "OPENED_TOGETHER",
+    "takeover": "TAKEN_OVER_TOGETHER",
+    "money": "PASSING_MONEY_ON",
+    "spending": "SPENDING_SPIKE_TOGETHER",
+    "network": "PROXY_OR_ROOTED",
+    LABELLED: "CONFIRMED_FRAUD",
+    MODEL: "HIGH_MODEL_RISK",
+}
+
+
+def _ring_reasons(
+    table: pa.Table,
+    channels: ChannelEvidence,
+    surprise: np.ndarray,
+    rows: np.ndarray,
+    group: np.ndarray,
+    config: AnalysisConfig,
+) -> pa.Array:
+    """Evidence reasons (``OPENED_TOGETHER_5_OF_7``), most surprising channel first, then
+    the descriptive ring rules, ``top_reasons`` in all."""
+    k = table.num_rows
+    size = np.bincount(group, minlength=k)
+    per_ring: list[list[str]] = [[] for _ in range(k)]
+    order = np.argsort(-surprise, axis=1, kind="stable") if k else np.zeros((0, 0), np.int64)
+    hits = (
+        np.column_stack(
+            [
+                np.bincount(group, weights=channels.active[rows, j].astype(float), minlength=k)
+                for j in range(len(channels.names))
+            ]
+        )
+        if channels.names
+        else np.zeros((k, 0))
+    )
+    for ring in np.flatnonzero(surprise.max(axis=1) >= 1.0) if k and surprise.size else []:
+        for j in order[ring]:
+            if surprise[ring, j] < 1.0:
+                break
+            stem = CHANNEL_REASONS.get(channels.names[j], channels.names[j].upper())
+            per_ring[ring].append(f"{stem}_{int(hits[ring, j])}_OF_{int(size[ring])}")
+    descriptive = reason_codes(table, RING_RULES, top=config.top_reasons).to_pylist()
+    merged = [
+        (first + [r for r in rest if r not in first])[: config.top_reasons]
+        for first, rest in zip(per_ring, descriptive, strict=True)
+    ]
+    return pa.array(merged, pa.list_(pa.string()))
+
+
+def ring_groups(
+    candidates: pa.Table,
+    projection: AccountProjection,
+    channels: ChannelEvidence,
+    config: AnalysisConfig,
+) -> np.ndarray:
+    """The ring each account belongs to (a candidate label), or -1.
+
+    Candidates of every community level are tested; the most significant disjoint ones
+    are kept (:func:`most_significant_disjoint`).
+
+    Notes
+    -----
+    O(r log r) for r candidate members.
+    """
+    accounts = projection.accounts
+    k = candidates.num_rows
+    members = candidates.column("members").combine_chunks()
+    flat = np.asarray(pc.list_flatten(members).to_numpy(), np.int64)
+    sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
+    group = np.repeat(np.arange(k), sizes)
+    rows = np.searchsorted(accounts, flat)
+    significance = ring_evidence(channels, rows, group, k, config.surprise).significance
+    chosen = most_significant_disjoint(group, rows, significance, sizes, k)
+    label = np.full(accounts.shape[0], -1, np.int64)
+    picked = chosen[group]
+    label[rows[picked]] = candidates.column("candidate").to_numpy()[group[picked]]
+    return label
+
+
+def most_significant_disjoint(
+    group: np.ndarray, rows: np.ndarray, significance: np.ndarray, sizes: np.ndarray, k: int
+) -> np.ndarray:
+    """Candidates kept: most significant first (then larger), each sharing no member with
+    one kept before it. A coarse community and the finer ones inside it describe the same
+    accounts; the reading with the stronger evidence wins.
+
+    Notes
+    -----
+    O(r log r) plus a Python step per candidate for r candidate members.
+    """
+    order = np.lexsort((-sizes, -significance))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    taken = np.zeros(int(rows.max()) + 1 if rows.size else 0, np.bool_)
+    chosen = np.zeros(k, np.bool_)
+    by_group = np.argsort(group, kind="stable")
+    member_rows = rows[by_group]
+    for candidate in order.tolist():
+        members = member_rows[starts[candidate] : starts[candidate + 1]]
+        if taken[members].any():
+            continue
+        taken[members] = True
+        chosen[candidate] = True
+    return chosen
+
+
+def kept_members(
+    flat: np.ndarray, group: np.ndarray, keep: np.ndarray, k: int, min_size: int
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """The kept members of every ring; a ring that would shrink below ``min_size`` keeps
+    everyone. Returns the ``members`` list array and the kept ``flat`` ids with ``group``."""
+    too_small = np.bincount(group[keep], minlength=k) < min_size
+    keep = keep | too_small[group]
+    flat, group = flat[keep], group[keep]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k))])
+    members = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.int64()))
+    return members, flat, group
+
+
+def _evidence(
+    projection: AccountProjection,
+    nodes: pa.Table,
+    flat: np.ndarray,
+    group: np.ndarray,
+    k: int,
+    per_ring: int,
+) -> tuple[pa.Array, np.ndarray]:
+    """Strongest internal links per ring, and each ring's internal weight share per link type."""
+    accounts = projection.accounts
+    slot = np.full(accounts.shape[0], -1, np.int64)
+    slot[np.searchsorted(accounts, flat)] = group
+    u = np.searchsorted(accounts, projection.src)
+    v = np.searchsorted(accounts, projection.dst)
+    inside = np.flatnonzero((slot[u] >= 0) & (slot[u] == slot[v]))
+    ring = slot[u][inside]
+    n_types = len(LINK_TYPE_CODE)
+    by_type = np.bincount(
+        ring * n_types + projection.evidence_type[inside],
+        weights=projection.weight[inside],
+        minlength=k * n_types,
+    ).reshape(k, n_types)
+    type_share = by_type / np.maximum(by_type.sum(axis=1, keepdims=True), 1e-12)
+    order = np.lexsort((inside, -projection.weight[inside], ring))
+    ring, edge = ring[order], inside[order]
+    rank = np.arange(ring.size) - np.searchsorted(ring, ring)
+    keep = rank < per_ring
+    ring, edge = ring[keep], edge[keep]
+    type_names = np.array([t.value for t in LINK_TYPE_CODE], dtype=object)
+    ident = projection.evidence_identifier[edge]
+    node_ids = nodes.column("id").to_numpy()
+    positions = np.searchsorted(node_ids, np.maximum(ident, 0))
+    keys = (
+        nodes.column("key")
+        .combine_chunks()
+        .take(pa.array(np.minimum(positions, max(len(node_ids) - 1, 0))))
+    )
+    keys = pc.if_else(pa.array(ident >= 0), keys, pa.scalar("", pa.string()))
+    structs = pa.StructArray.from_arrays(
+        [
+            pa.array(projection.src[edge], pa.int64()),
+            pa.array(projection.dst[edge], pa.int64()),
+            pa.array(type_names[projection.evidence_type[edge]].tolist(), pa.string()),
+            keys,
+        ],
+        fields=list(EVIDENCE_TYPE),
+    )
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(ring, minlength=k))]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), structs), type_share
+
+
+def _typology(table: pa.Table, type_share: np.ndarray) -> list[str]:
+    """A typology guess per ring from its features and what ties it (first match wins)."""
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(table.column(name).to_numpy(), np.float64)
+
+    def share(*links: LinkType) -> np.ndarray:
+        picked: np.ndarray = type_share[:, [LINK_TYPE_CODE[t] for t in links]].sum(axis=1)
+        return picked
+
+    created_together = col("creation_spread_days") <= 30
+    conditions = [
+        ((col("emulator_share") >= 0.3) | (col("signup_burst_max") >= 5)) & created_together,
+        (col("money_cycle_share") >= 0.2) | (share(LinkType.TRANSFERS_TO) >= 0.4),
+        (col("proxy_share") >= 0.3) | (share(LinkType.USES_DEVICE, LinkType.LOGS_IN_FROM) >= 0.5),
+        (share(LinkType.PAYS) >= 0.2) | (col("rare_merchant_share") >= 0.5),
+        share(LinkType.HAS_EMAIL, LinkType.HAS_PHONE, LinkType.HAS_ADDRESS) >= 0.4,
+    ]
+    choices = np.array(TYPOLOGIES[:-1])[[0, 2, 4, 3, 1]]
+    guess = np.select(conditions, list(choices), default="unknown")
+    return [str(g) for g in guess.tolist()]
