@@ -43,11 +43,10 @@ from graph_service.model import (
     NodeType,
 )
 from graph_service.store import GraphStore
-from graph_service.temporal import signup_burst
+from graph_service.temporal import DAY_US, signup_burst
 
 log = logging.getLogger(__name__)
 
-_DAY_US: Final = 86_400 * 1_000_000
 
 #: An identifier shared by at least 2 and at most this many accounts counts as a rare share.
 RARE_SHARE_MAX: Final = 50
@@ -200,7 +199,7 @@ def build_graph(nodes: pa.Table, links: pa.Table, *, cutoff_us: int | None = Non
     )
     node_first = np.zeros(size, np.int64)
     node_first[node_ids] = nodes.column("first_ts").cast(pa.int64()).fill_null(now).to_numpy()
-    age_days = np.log1p(np.maximum(now - node_first, 0) / _DAY_US).astype(np.float32)
+    age_days = np.log1p(np.maximum(now - node_first, 0) / DAY_US).astype(np.float32)
 
     identifier_link = link_code != LINK_TYPE_CODE[LinkType.TRANSFERS_TO]
     # Accounts sharing each identifier on the snapshot.
@@ -230,7 +229,7 @@ def build_graph(nodes: pa.Table, links: pa.Table, *, cutoff_us: int | None = Non
         dst[device],
         first[device],
         n_accounts,
-        window_us=int(BURST_WINDOW_DAYS * _DAY_US),
+        window_us=int(BURST_WINDOW_DAYS * DAY_US),
     )
     transfer = ~identifier_link
     columns["fan_out"] = np.bincount(row[transfer], minlength=n_accounts)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
+
+#: Microseconds in a day (store timestamps are µs since the epoch).
+DAY_US: Final = 86_400 * 1_000_000
 
 
 def signup_burst(

@@ -54,12 +54,11 @@ import numpy as np
 import numpy.typing as npt
 
 from graph_service.model import NODE_TYPE_CODE, NodeType
-from graph_service.temporal import signup_burst
+from graph_service.temporal import DAY_US, signup_burst
 from scoring.projection import AccountProjection
 
 __all__ = ["EVIDENCE_FEATURES", "EvidenceConfig", "account_evidence"]
 
-_DAY_US: Final = 86_400 * 1_000_000
 
 _F64 = npt.NDArray[np.float64]
 _I64 = npt.NDArray[np.int64]
@@ -156,7 +155,7 @@ def account_evidence(
         0,
         (projection.kinds_shared & IDENTITY_KINDS) | (projection.repeat_kinds & _DEVICE),
     )
-    window = int(config.cohort_days * _DAY_US)
+    window = int(config.cohort_days * DAY_US)
     tied = tie != 0
     cohort = tied & (np.abs(opened[u] - opened[v]) <= window)
     cohort_partners = _degree(u[cohort], v[cohort], n)
@@ -177,7 +176,7 @@ def account_evidence(
     events = np.bincount(row, weights=memberships.n_events, minlength=n)
     flow = projection.money_flow
     events += np.bincount(np.searchsorted(accounts, flow.src), weights=flow.n_events, minlength=n)
-    age_days = (last_seen[accounts] - opened).astype(np.float64) / _DAY_US
+    age_days = (last_seen[accounts] - opened).astype(np.float64) / DAY_US
     return {
         "identity_partners": identity_partners,
         "cohort_partners": cohort_partners,
@@ -259,7 +258,7 @@ def _spend_evidence(
     row = np.searchsorted(accounts, links.account[paying])
     amount = links.amount[paying]
     first = links.first_ts[paying]
-    window = int(config.spike_days * _DAY_US)
+    window = int(config.spike_days * DAY_US)
     end = last_seen[accounts][row]
     recent = first >= end - window
     total = np.bincount(row, weights=amount, minlength=n)

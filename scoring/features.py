@@ -25,14 +25,13 @@ import numpy as np
 import pyarrow as pa
 
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
-from graph_service.temporal import signup_burst
+from graph_service.temporal import DAY_US, signup_burst
 from scoring.evidence import EVIDENCE_FEATURES, EvidenceConfig, account_evidence
 from scoring.graph_signals import GraphSignals
 from scoring.projection import IDENTIFIER_LINK_TYPES, AccountProjection
 
 log = logging.getLogger(__name__)
 
-_DAY_US: Final = 86_400 * 1_000_000
 
 #: Identifier types with share-count features, in order.
 SHARED_TYPES: Final[tuple[NodeType, ...]] = (
@@ -319,7 +318,7 @@ def account_features(
         links.identifier[device],
         links.first_ts[device],
         n,
-        window_us=int(config.burst_window_days * _DAY_US),
+        window_us=int(config.burst_window_days * DAY_US),
     )
 
     columns["fan_in"] = signals.fan_in.astype(float)
@@ -351,7 +350,7 @@ def account_features(
     columns["community_fraud_fraction"] = np.divide(
         fraud_in_group[group] - known_fraud, others, out=np.zeros(n), where=others > 0
     )
-    created = facts.first_ts[accounts].astype(float) / _DAY_US
+    created = facts.first_ts[accounts].astype(float) / DAY_US
     columns["community_signup_spread_days"] = _group_std(group, created)
     columns.update(account_evidence(projection, facts.first_ts, facts.last_ts, config.evidence))
 
@@ -504,7 +503,7 @@ def ring_features(
     )
     size = sizes.astype(float)
     possible = size * (size - 1) / 2
-    created = facts.first_ts[members].astype(float) / _DAY_US
+    created = facts.first_ts[members].astype(float) / DAY_US
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
     columns: dict[str, object] = {
         "candidate": candidates.astype(np.int64),

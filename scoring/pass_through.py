@@ -16,14 +16,13 @@ use the same links, computed once.
 
 from __future__ import annotations
 
-from typing import Final
-
 import numpy as np
 import numpy.typing as npt
 
+from graph_service.temporal import DAY_US
+
 __all__ = ["passed_on_links"]
 
-_DAY_US: Final = 86_400 * 1_000_000
 
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
@@ -77,7 +76,7 @@ def passed_on_links(
     O(t log t): one sort of the incoming links by (account, time) and two binary
     searches per outgoing link over the cumulative money in.
     """
-    window = int(days * _DAY_US)
+    window = int(days * DAY_US)
     each = amount / np.maximum(n_events, 1)
     free = np.flatnonzero(~related)
     passed = np.zeros(payer.shape[0], np.bool_)
