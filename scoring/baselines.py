@@ -31,6 +31,8 @@ import pyarrow.compute as pc
 from graph_service.algorithms import NativeProjection
 from graph_service.errors import InvalidInput
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
+from graph_service.tables import distinct
+from graph_service.typing import I64
 
 if TYPE_CHECKING:
     from graph_service.store import GraphStore
@@ -47,7 +49,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_I64 = npt.NDArray[np.int64]
 
 #: Flagged clusters, as the pipeline's flagging step emits them.
 FLAGGED_SCHEMA: Final = pa.schema(
@@ -288,8 +289,8 @@ def rules_baseline(
     )
     per_link = accounts_per_identifier[identifier_index]
 
-    hit_links: list[_I64] = []
-    hit_rules: list[_I64] = []
+    hit_links: list[I64] = []
+    hit_rules: list[I64] = []
     for kind, limit in limit_of.items():
         rule = _RULES.index(_SHARING_RULES[kind])
         triggered = np.flatnonzero((link_type == LINK_TYPE_CODE[kind]) & (per_link > limit))
@@ -329,16 +330,16 @@ def rules_baseline(
 
 
 def _identifier_clusters(
-    src: _I64,
-    dst: _I64,
-    triggering: _I64,
-    rules: _I64,
+    src: I64,
+    dst: I64,
+    triggering: I64,
+    rules: I64,
     min_cluster_size: int,
     rules_enabled: int,
 ) -> pa.Table:
     """The account sets behind the triggering identifiers, identical sets merged."""
     identifier_rule = _unique_pairs(triggering, rules)
-    identifiers = _distinct(identifier_rule[0])
+    identifiers = distinct(identifier_rule[0])
     behind = np.isin(dst, identifiers)
     order = np.lexsort((src[behind], dst[behind]))
     cluster_dst = dst[behind][order]
@@ -380,20 +381,11 @@ def _identifier_clusters(
     return _ordered(clusters)
 
 
-def _unique_pairs(first: _I64, rule: _I64) -> tuple[_I64, _I64]:
+def _unique_pairs(first: I64, rule: I64) -> tuple[I64, I64]:
     """Distinct ``(first, rule)`` pairs sorted by first then rule (rule < ``len(Rule)``)."""
     width = len(_RULES)
-    codes = _distinct(first.astype(np.int64) * width + rule)
+    codes = distinct(first.astype(np.int64) * width + rule)
     return codes // width, codes % width
-
-
-def _distinct(values: _I64) -> _I64:
-    """Sorted distinct values (a sort: numpy's hash-based ``unique`` is far slower here)."""
-    ordered = np.sort(values)
-    if ordered.size == 0:
-        return ordered
-    result: _I64 = ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
-    return result
 
 
 def _ordered(clusters: pa.Table) -> pa.Table:
@@ -405,17 +397,17 @@ def _ordered(clusters: pa.Table) -> pa.Table:
     return ranked.drop_columns(["_size"]).cast(FLAGGED_SCHEMA)
 
 
-def _account_ids(store: GraphStore) -> _I64:
+def _account_ids(store: GraphStore) -> I64:
     return _account_ids_of(store.export_nodes())
 
 
-def _account_ids_of(nodes: pa.Table) -> _I64:
+def _account_ids_of(nodes: pa.Table) -> I64:
     is_account = pc.equal(nodes.column("type"), NODE_TYPE_CODE[NodeType.ACCOUNT])
     ids = nodes.column("id").filter(is_account).to_numpy().astype(np.int64)
     return np.sort(ids)
 
 
-def _is_emulator(nodes: pa.Table, ids: _I64) -> npt.NDArray[np.bool_]:
+def _is_emulator(nodes: pa.Table, ids: I64) -> npt.NDArray[np.bool_]:
     """Whether each of ``ids`` is a node flagged ``is_emulator``."""
     flagged = pc.fill_null(nodes.column("is_emulator"), False)
     emulators = nodes.column("id").filter(flagged).to_numpy().astype(np.int64)

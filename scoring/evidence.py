@@ -51,17 +51,13 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-import numpy.typing as npt
 
 from graph_service.model import NODE_TYPE_CODE, NodeType
 from graph_service.temporal import DAY_US, signup_burst
+from graph_service.typing import F64, I64
 from scoring.projection import AccountProjection
 
 __all__ = ["EVIDENCE_FEATURES", "EvidenceConfig", "account_evidence"]
-
-
-_F64 = npt.NDArray[np.float64]
-_I64 = npt.NDArray[np.int64]
 
 
 def _bit(*types: NodeType) -> int:
@@ -118,10 +114,10 @@ class EvidenceConfig:
 
 def account_evidence(
     projection: AccountProjection,
-    first_seen: _I64,
-    last_seen: _I64,
+    first_seen: I64,
+    last_seen: I64,
     config: EvidenceConfig | None = None,
-) -> dict[str, _F64]:
+) -> dict[str, F64]:
     """Every evidence feature, aligned with ``projection.accounts``.
 
     Parameters
@@ -189,7 +185,7 @@ def account_evidence(
     }
 
 
-def _share_within(moments: _I64, window: int) -> _F64:
+def _share_within(moments: I64, window: int) -> F64:
     """Share of all ``moments`` within ``window`` of each one (itself excluded)."""
     n = int(moments.shape[0])
     if n < 2:
@@ -201,7 +197,7 @@ def _share_within(moments: _I64, window: int) -> _F64:
     return np.asarray((inside - 1) / (n - 1), np.float64)
 
 
-def _binomial_surprise(hits: _F64, trials: _F64, rate: _F64) -> _F64:
+def _binomial_surprise(hits: F64, trials: F64, rate: F64) -> F64:
     """``-log10 P(X >= hits)`` for ``X ~ Binomial(trials, rate)``; 0 where ``hits`` is 0."""
     from scipy.stats import binom
 
@@ -210,12 +206,12 @@ def _binomial_surprise(hits: _F64, trials: _F64, rate: _F64) -> _F64:
     return np.where(hits > 0, surprise, 0.0)
 
 
-def _degree(u: _I64, v: _I64, n: int) -> _F64:
+def _degree(u: I64, v: I64, n: int) -> F64:
     """Distinct partners per account over undirected pairs (each pair given once)."""
     return np.bincount(np.concatenate([u, v]), minlength=n).astype(np.float64)
 
 
-def _money_evidence(projection: AccountProjection, accounts: _I64) -> dict[str, _F64]:
+def _money_evidence(projection: AccountProjection, accounts: I64) -> dict[str, F64]:
     """Payments passed on, the share of money in they make, and collector inflows."""
     n = int(accounts.shape[0])
     flow = projection.money_flow
@@ -236,11 +232,11 @@ def _money_evidence(projection: AccountProjection, accounts: _I64) -> dict[str, 
 
 def _spend_evidence(
     projection: AccountProjection,
-    accounts: _I64,
-    first_seen: _I64,
-    last_seen: _I64,
+    accounts: I64,
+    first_seen: I64,
+    last_seen: I64,
     config: EvidenceConfig,
-) -> dict[str, _F64]:
+) -> dict[str, F64]:
     """Spending spike and merchant co-spike.
 
     ``spend_spike``: spending at merchants first paid in the account's last

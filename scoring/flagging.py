@@ -62,6 +62,7 @@ import pyarrow.parquet as pq
 from graph_service.analytics_tables import check_version
 from graph_service.errors import EntityNotFound, InvalidInput
 from graph_service.store import GraphStore
+from graph_service.tables import require_columns
 from scoring.rings import RingAssignment, assign_ring_ids
 
 __all__ = [
@@ -258,14 +259,7 @@ def flag_clusters(
     version = check_version(run_version or datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ"))
     analysis_version = str(analysis_like.version)
     candidates = analysis_like.ring_candidates
-    if not isinstance(candidates, pa.Table):
-        raise InvalidInput("ring_candidates must be a pyarrow.Table")
-    missing = [c for c in FLAG_CANDIDATE_COLUMNS if c not in candidates.column_names]
-    if missing:
-        raise InvalidInput(
-            f"ring candidates lack the column(s) {missing}; "
-            f"expected at least {list(FLAG_CANDIDATE_COLUMNS)}"
-        )
+    require_columns(candidates, FLAG_CANDIDATE_COLUMNS, "ring candidates")
     super_nodes = _checked_super_nodes(analysis_like.super_nodes)
 
     prior = _prior_version(store, version)
@@ -412,13 +406,7 @@ def _prior_version(store: GraphStore, version: str) -> str | None:
 
 
 def _checked_super_nodes(table: pa.Table) -> pa.Table:
-    if not isinstance(table, pa.Table):
-        raise InvalidInput("super_nodes must be a pyarrow.Table")
-    missing = [c for c in SUPER_NODE_COLUMNS if c not in table.column_names]
-    if missing:
-        raise InvalidInput(
-            f"super nodes lack the column(s) {missing}; expected {list(SUPER_NODE_COLUMNS)}"
-        )
+    require_columns(table, SUPER_NODE_COLUMNS, "super nodes")
     return table.sort_by([("share_count", "descending"), ("id", "ascending")])
 
 

@@ -20,21 +20,20 @@ import numpy as np
 import numpy.typing as npt
 
 from graph_service.temporal import DAY_US
+from graph_service.typing import F64, I64
 
 __all__ = ["passed_on_links"]
 
 
-_I64 = npt.NDArray[np.int64]
-_F64 = npt.NDArray[np.float64]
 _Bool = npt.NDArray[np.bool_]
 
 
 def passed_on_links(
-    payer: _I64,
-    payee: _I64,
-    first_ts: _I64,
-    amount: _F64,
-    n_events: _I64,
+    payer: I64,
+    payee: I64,
+    first_ts: I64,
+    amount: F64,
+    n_events: I64,
     related: _Bool,
     *,
     days: float = 3.0,

@@ -57,9 +57,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
 
 from graph_service.errors import InvalidInput
+from graph_service.tables import binary_incidence, require_columns
 
 __all__ = [
     "CANDIDATE_COLUMNS",
@@ -202,7 +202,7 @@ def assign_ring_ids(
     """
     if not 0.0 < min_overlap <= 1.0:
         raise InvalidInput(f"min_overlap must be in (0, 1], got {min_overlap}")
-    _require_columns(candidates, CANDIDATE_COLUMNS, "candidates")
+    require_columns(candidates, CANDIDATE_COLUMNS, "candidates")
     cand_sizes, cand_values = _members(candidates, "candidates")
     if cand_values.size:
         distinct, counts = np.unique(cand_values, return_counts=True)
@@ -216,7 +216,7 @@ def assign_ring_ids(
         previous = pa.table({"ring_id": pa.array([], pa.string()), "members": []}).cast(
             pa.schema([("ring_id", pa.string()), ("members", _MEMBERS_TYPE)])
         )
-    _require_columns(previous, PREVIOUS_COLUMNS, "previous rings")
+    require_columns(previous, PREVIOUS_COLUMNS, "previous rings")
     prev_ids = _previous_ids(previous)
     prev_sizes, prev_values = _members(previous, "previous rings")
 
@@ -231,8 +231,8 @@ def assign_ring_ids(
 
     _, account = np.unique(np.concatenate([cand_values, prev_values]), return_inverse=True)
     n_accounts = int(account.max()) + 1 if account.size else 0
-    cand_matrix = _incidence(cand_rows, account[: cand_values.size], n_cand, n_accounts)
-    prev_matrix = _incidence(prev_rows, account[cand_values.size :], n_prev, n_accounts)
+    cand_matrix = binary_incidence(cand_rows, account[: cand_values.size], n_cand, n_accounts)
+    prev_matrix = binary_incidence(prev_rows, account[cand_values.size :], n_prev, n_accounts)
     cand_size = np.asarray(cand_matrix.sum(axis=1)).ravel()
     prev_size = np.asarray(prev_matrix.sum(axis=1)).ravel()
 
@@ -348,16 +348,6 @@ def member_set_ring_ids(members: pa.Array | pa.ChunkedArray) -> list[str]:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _require_columns(table: pa.Table, columns: tuple[str, ...], what: str) -> None:
-    if not isinstance(table, pa.Table):
-        raise InvalidInput(f"{what} must be a pyarrow.Table, got {type(table)!r}")
-    missing = [c for c in columns if c not in table.column_names]
-    if missing:
-        raise InvalidInput(
-            f"{what} lack the column(s) {missing}; expected at least {list(columns)}"
-        )
-
-
 def _members(table: pa.Table, what: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Sizes of each ``members`` list and all members flattened, as int64 arrays."""
     column = table.column("members")
@@ -397,16 +387,6 @@ def _previous_ids(previous: pa.Table) -> npt.NDArray[np.object_]:
     if len(set(ids.tolist())) != len(ids):
         raise InvalidInput("previous rings: 'ring_id' values repeat")
     return ids
-
-
-def _incidence(
-    rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], n_rows: int, n_cols: int
-) -> sp.csr_matrix:
-    """0/1 ring x account matrix (an account listed twice in a ring counts once)."""
-    matrix = sp.csr_matrix((np.ones(rows.size, np.float64), (rows, cols)), shape=(n_rows, n_cols))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    return matrix
 
 
 def _smallest_members(

@@ -39,6 +39,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from graph_service.typing import F64, I64
+
 __all__ = [
     "CHANNELS",
     "Channel",
@@ -55,8 +57,6 @@ __all__ = [
 #: Share of groups left out of the intra-group correlation estimate (the most extreme).
 _RHO_TRIM: Final = 0.05
 
-_F64 = npt.NDArray[np.float64]
-_I64 = npt.NDArray[np.int64]
 _Bool = npt.NDArray[np.bool_]
 
 
@@ -138,17 +138,17 @@ class ChannelEvidence:
     """
 
     names: tuple[str, ...]
-    strength: _F64
+    strength: F64
     active: _Bool
-    rate: _F64
+    rate: F64
     per_member: _Bool
 
     @property
-    def total(self) -> _F64:
+    def total(self) -> F64:
         """Evidence of every account: the sum of the strengths of the channels of
         :data:`CHANNELS` (added ring-test channels excluded)."""
         own = np.isin(np.asarray(self.names, dtype=object), [c.name for c in CHANNELS])
-        total: _F64 = self.strength[:, own].sum(axis=1)
+        total: F64 = self.strength[:, own].sum(axis=1)
         return total
 
 
@@ -167,12 +167,12 @@ class RingEvidence:
         ``-log10`` of the Benjamini-Hochberg q-value (0 when not below 1).
     """
 
-    surprise: _F64
-    log10_p: _F64
-    significance: _F64
+    surprise: F64
+    log10_p: F64
+    significance: F64
 
 
-def tail_surprise(values: npt.ArrayLike) -> _F64:
+def tail_surprise(values: npt.ArrayLike) -> F64:
     """``-log10`` of the share of values at least as large as each one; 0 for values <= 0.
 
     Parameters
@@ -224,7 +224,7 @@ def account_channels(
     """
     config = config or SurpriseConfig()
     names: list[str] = []
-    strengths: list[_F64] = []
+    strengths: list[F64] = []
     per_member: list[bool] = []
     for channel in CHANNELS:
         present = [features[name] for name in channel.features if name in features]
@@ -276,8 +276,8 @@ def with_channel(
 
 def ring_evidence(
     channels: ChannelEvidence,
-    member_rows: _I64,
-    ring_of_member: _I64,
+    member_rows: I64,
+    ring_of_member: I64,
     n_rings: int,
     config: SurpriseConfig | None = None,
     *,
@@ -314,7 +314,7 @@ def ring_evidence(
     for j in range(c):
         if not channels.per_member[j]:
             continue
-        hits: _F64 = np.bincount(
+        hits: F64 = np.bincount(
             ring_of_member,
             weights=channels.active[member_rows, j].astype(np.float64),
             minlength=n_rings,
@@ -330,7 +330,7 @@ def ring_evidence(
 _TOP_CHANNELS: Final = (1, 2, 3)
 
 
-def combined_log10_p(surprise: _F64) -> _F64:
+def combined_log10_p(surprise: F64) -> F64:
     """``log10`` of one p-value per row from independent channel p-values ``10**-surprise``.
 
     Four tests, the best taken at four times its p-value: Fisher's method over every
@@ -386,7 +386,7 @@ def combined_log10_p(surprise: _F64) -> _F64:
     return np.asarray(np.minimum(best, 0.0))
 
 
-def _group_tail_surprise(hits: _F64, sizes: _F64, rate: float) -> _F64:
+def _group_tail_surprise(hits: F64, sizes: F64, rate: float) -> F64:
     """``-log10 P(X >= hits)`` per group for ``X`` beta-binomial over ``sizes`` members.
 
     The beta-binomial's mean is the channel's population ``rate``; its intra-group
@@ -410,7 +410,7 @@ def _group_tail_surprise(hits: _F64, sizes: _F64, rate: float) -> _F64:
     return np.where(hits > 0, surprise, 0.0)
 
 
-def _intra_group_correlation(hits: _F64, sizes: _F64, p: float, trim: float = _RHO_TRIM) -> float:
+def _intra_group_correlation(hits: F64, sizes: F64, p: float, trim: float = _RHO_TRIM) -> float:
     """Method-of-moments intra-group correlation of a binary trait, in [0, 0.95].
 
     ``Var(k_i) = s_i p (1 - p) (1 + (s_i - 1) rho)`` for group sizes ``s_i``, estimated
@@ -429,7 +429,7 @@ def _intra_group_correlation(hits: _F64, sizes: _F64, p: float, trim: float = _R
     return float(np.clip(excess / pairs, 0.0, 0.95))
 
 
-def _benjamini_hochberg(log10_p: _F64, tests: int) -> _F64:
+def _benjamini_hochberg(log10_p: F64, tests: int) -> F64:
     """``-log10`` of Benjamini-Hochberg q-values, clipped at 0 (q at most 1).
 
     ``q_(i) = min over j >= i of p_(j) m / j`` for p-values sorted ascending, ``m`` the

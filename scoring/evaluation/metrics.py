@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from graph_service.typing import F64
+
 __all__ = ["average_precision", "ranking_figures", "roc_auc"]
 
-_F64 = npt.NDArray[np.float64]
 _Bool = npt.NDArray[np.bool_]
 
 
-def roc_auc(labels: _Bool, scores: _F64) -> float | None:
+def roc_auc(labels: _Bool, scores: F64) -> float | None:
     """Area under the ROC curve, ties counted half (Mann-Whitney U).
 
     Parameters
@@ -41,7 +42,7 @@ def roc_auc(labels: _Bool, scores: _F64) -> float | None:
     return ranking_figures(positives, np.sort(negatives))[0]
 
 
-def average_precision(labels: _Bool, scores: _F64) -> float | None:
+def average_precision(labels: _Bool, scores: F64) -> float | None:
     """Average precision: the step-wise area under the precision-recall curve.
 
     Parameters
@@ -71,13 +72,13 @@ def average_precision(labels: _Bool, scores: _F64) -> float | None:
     return ranking_figures(positives, np.sort(negatives))[1]
 
 
-def _split(labels: _Bool, scores: _F64) -> tuple[_F64, _F64]:
+def _split(labels: _Bool, scores: F64) -> tuple[F64, F64]:
     labels = np.asarray(labels, np.bool_)
     scores = np.asarray(scores, np.float64)
     return scores[labels], scores[~labels]
 
 
-def ranking_figures(positives: _F64, sorted_negatives: _F64) -> tuple[float | None, float | None]:
+def ranking_figures(positives: F64, sorted_negatives: F64) -> tuple[float | None, float | None]:
     """(ROC-AUC, average precision) of positive scores against sorted negative scores.
 
     Each positive at score s contributes ``#neg < s + #neg == s / 2`` to the Mann-Whitney

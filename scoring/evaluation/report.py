@@ -15,8 +15,9 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from graph_service.errors import InvalidInput
+from graph_service.tables import binary_incidence, distinct, require_columns
+from graph_service.typing import F64, I64
 from scoring.evaluation.metrics import ranking_figures
-from scoring.evaluation.truth import _distinct, _require_columns
 
 __all__ = ["EvaluationReport", "TypologyReport", "evaluate", "format_table", "table_rows"]
 
@@ -28,8 +29,6 @@ DECIMALS: Final = 4
 #: At most this many ids are quoted in an error message.
 _ROWS_QUOTED: Final = 10
 
-_F64 = npt.NDArray[np.float64]
-_I64 = npt.NDArray[np.int64]
 _Bool = npt.NDArray[np.bool_]
 
 
@@ -284,16 +283,16 @@ def evaluate(
     """
     if not 0.0 < min_jaccard <= 1.0:
         raise InvalidInput(f"min_jaccard must be in (0, 1], got {min_jaccard}")
-    _require_columns(flagged, ("members",), "flagged clusters")
-    _require_columns(account_scores, ("id", "risk"), "account scores")
-    _require_columns(truth, ("ring_id", "typology", "id"), "resolved truth (use resolve_truth)")
-    population = _distinct(np.asarray(accounts, np.int64))
+    require_columns(flagged, ("members",), "flagged clusters")
+    require_columns(account_scores, ("id", "risk"), "account scores")
+    require_columns(truth, ("ring_id", "typology", "id"), "resolved truth (use resolve_truth)")
+    population = distinct(np.asarray(accounts, np.int64))
 
     rings = _RingIndex.build(truth, population)
     members = flagged.column("members").combine_chunks()
     cluster_of = pc.list_parent_indices(members).to_numpy().astype(np.int64)
     member_ids = pc.list_flatten(members).to_numpy(zero_copy_only=False).astype(np.int64)
-    universe = _distinct(np.concatenate([population, member_ids]))
+    universe = distinct(np.concatenate([population, member_ids]))
     cluster_incidence = _incidence(cluster_of, member_ids, flagged.num_rows, universe)
     ring_incidence = _incidence(rings.ring_of, rings.ids, rings.n_rings, universe)
 
@@ -493,12 +492,12 @@ class _RingIndex:
     n_rings: int
     ring_names: npt.NDArray[np.object_]
     typology_of_ring: npt.NDArray[np.object_]
-    ring_of: _I64
-    ids: _I64
+    ring_of: I64
+    ids: I64
     missing_rows: int
 
     @classmethod
-    def build(cls, truth: pa.Table, population: _I64) -> _RingIndex:
+    def build(cls, truth: pa.Table, population: I64) -> _RingIndex:
         ring_ids = truth.column("ring_id").cast(pa.string()).combine_chunks()
         typologies = truth.column("typology").cast(pa.string()).combine_chunks()
         if ring_ids.null_count or typologies.null_count:
@@ -509,7 +508,7 @@ class _RingIndex:
         typology_codes = pc.dictionary_encode(typologies)
         typology_of_row = typology_codes.indices.to_numpy().astype(np.int64)
         width = max(len(typology_codes.dictionary), 1)
-        pair_codes = _distinct(ring_of_row * width + typology_of_row)
+        pair_codes = distinct(ring_of_row * width + typology_of_row)
         per_ring = (pair_codes // width, pair_codes % width)
         if pair_codes.size != names.size:
             counts = np.bincount(per_ring[0], minlength=names.size)
@@ -526,7 +525,7 @@ class _RingIndex:
         if unknown.any():
             raise InvalidInput(
                 "truth ids are not among the accounts evaluated: "
-                f"{_distinct(ids[unknown])[:_ROWS_QUOTED].tolist()}"
+                f"{distinct(ids[unknown])[:_ROWS_QUOTED].tolist()}"
             )
         return cls(
             n_rings=int(names.size),
@@ -542,11 +541,11 @@ def _typology_report(
     name: str,
     rings: _RingIndex,
     ring_found: _Bool,
-    best_jaccard: _F64,
+    best_jaccard: F64,
     evaluated: _Bool,
-    population: _I64,
-    scores: _F64,
-    non_ring_scores: _F64,
+    population: I64,
+    scores: F64,
+    non_ring_scores: F64,
 ) -> TypologyReport:
     of_typology = (rings.typology_of_ring == name) & evaluated
     n_rings = int(of_typology.sum())
@@ -565,18 +564,12 @@ def _typology_report(
     )
 
 
-def _incidence(rows: _I64, ids: _I64, n_rows: int, universe: _I64) -> sp.csr_matrix:
+def _incidence(rows: I64, ids: I64, n_rows: int, universe: I64) -> sp.csr_matrix:
     """Binary ``n_rows x len(universe)`` CSR with a one at (row, position of id)."""
-    columns = np.searchsorted(universe, ids)
-    matrix = sp.csr_matrix(
-        (np.ones(ids.size, np.int64), (rows, columns)), shape=(n_rows, universe.size)
-    )
-    matrix.sum_duplicates()
-    matrix.data[:] = 1
-    return matrix
+    return binary_incidence(rows, np.searchsorted(universe, ids), n_rows, universe.size)
 
 
-def _scores_over(account_scores: pa.Table, population: _I64) -> _F64:
+def _scores_over(account_scores: pa.Table, population: I64) -> F64:
     """Each account's score, 0 where it has none."""
     ids_column = account_scores.column("id").combine_chunks()
     risk_column = account_scores.column("risk").combine_chunks()
@@ -590,7 +583,7 @@ def _scores_over(account_scores: pa.Table, population: _I64) -> _F64:
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if repeated.size:
         raise InvalidInput(
-            f"account scores repeat ids: {_distinct(repeated)[:_ROWS_QUOTED].tolist()}"
+            f"account scores repeat ids: {distinct(repeated)[:_ROWS_QUOTED].tolist()}"
         )
     scores = np.zeros(population.size)
     position = np.searchsorted(population, ids)
@@ -602,12 +595,12 @@ def _scores_over(account_scores: pa.Table, population: _I64) -> _F64:
 
 
 def _heavy_sharer_figures(
-    heavy_sharers: npt.ArrayLike | None, universe: _I64, cluster_incidence: sp.csr_matrix
+    heavy_sharers: npt.ArrayLike | None, universe: I64, cluster_incidence: sp.csr_matrix
 ) -> tuple[int | None, float | None, int | None]:
     """(number of heavy sharers, share of them flagged, clusters of heavy sharers only)."""
     if heavy_sharers is None:
         return None, None, None
-    heavy = _distinct(np.asarray(heavy_sharers, np.int64))
+    heavy = distinct(np.asarray(heavy_sharers, np.int64))
     is_heavy = np.isin(universe, heavy)
     flagged = np.zeros(universe.size, np.bool_)
     flagged[cluster_incidence.indices] = True
@@ -634,12 +627,12 @@ def _precision_at(
 
 
 def _sharer_figures(
-    sharers: pa.Table | None, ring_ids: _I64, universe: _I64, cluster_incidence: sp.csr_matrix
+    sharers: pa.Table | None, ring_ids: I64, universe: I64, cluster_incidence: sp.csr_matrix
 ) -> tuple[int | None, float | None, int | None, dict[str, SharerKindReport]]:
     """(listed sharers, share flagged, sharer-only clusters, figures per benign kind)."""
     if sharers is None:
         return None, None, None, {}
-    _require_columns(sharers, ("kind", "id"), "resolved sharers (use resolve_sharers)")
+    require_columns(sharers, ("kind", "id"), "resolved sharers (use resolve_sharers)")
     present = sharers.filter(pc.is_valid(sharers.column("id")))
     ids = present.column("id").to_numpy().astype(np.int64)
     kinds = np.asarray(present.column("kind").to_pylist(), dtype=object)
@@ -651,15 +644,15 @@ def _sharer_figures(
     per_kind: dict[str, SharerKindReport] = {}
     for kind in sorted(set(kinds.tolist())):
         of_kind = kinds == kind
-        accounts = _distinct(ids[of_kind])
-        hit = _distinct(ids[of_kind & is_flagged])
+        accounts = distinct(ids[of_kind])
+        hit = distinct(ids[of_kind & is_flagged])
         per_kind[kind] = SharerKindReport(
             kind=kind,
             n_accounts=int(accounts.size),
             n_flagged=int(hit.size),
             fpr=hit.size / accounts.size if accounts.size else None,
         )
-    everyone = _distinct(ids)
+    everyone = distinct(ids)
     is_sharer = np.isin(universe, everyone)
     sharer_members = cluster_incidence @ is_sharer.astype(np.int64)
     sizes = np.diff(cluster_incidence.indptr)

@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 
 from graph_service.errors import InvalidInput
 from graph_service.model import KEY_WHITESPACE, NODE_TYPE_CODE, LinkType, NodeType
+from graph_service.tables import distinct, require_columns
+from graph_service.typing import I64
 
 if TYPE_CHECKING:
     from graph_service.store import GraphStore
@@ -67,8 +69,6 @@ SHARED_IDENTIFIER_LINKS: Final[tuple[LinkType, ...]] = (
 _ROWS_QUOTED: Final = 10
 
 _PARQUET_MAGIC: Final = b"PAR1"
-
-_I64 = npt.NDArray[np.int64]
 
 
 def load_truth(path: str | Path) -> pa.Table:
@@ -144,7 +144,7 @@ def resolve_truth(truth: pa.Table, store: GraphStore) -> pa.Table:
     -----
     One ``export_nodes`` call and an O(n + t) hash lookup for n nodes and t truth rows.
     """
-    _require_columns(truth, TRUTH_COLUMNS, "truth")
+    require_columns(truth, TRUTH_COLUMNS, "truth")
     keys = _trim(truth.column("account_id"))
     if pc.any(pc.is_null(keys)).as_py():
         raise InvalidInput("truth has blank account_id values; load it with load_truth")
@@ -166,7 +166,7 @@ def resolve_truth(truth: pa.Table, store: GraphStore) -> pa.Table:
     return resolved
 
 
-def account_ids(store: GraphStore) -> _I64:
+def account_ids(store: GraphStore) -> I64:
     """Ids of every Account node: the population :func:`evaluate` scores over.
 
     Parameters
@@ -184,11 +184,11 @@ def account_ids(store: GraphStore) -> _I64:
     """
     nodes = store.export_nodes()
     is_account = pc.equal(nodes.column("type"), NODE_TYPE_CODE[NodeType.ACCOUNT])
-    ids: _I64 = np.sort(nodes.column("id").filter(is_account).to_numpy().astype(np.int64))
+    ids: I64 = np.sort(nodes.column("id").filter(is_account).to_numpy().astype(np.int64))
     return ids
 
 
-def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int = 3) -> _I64:
+def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int = 3) -> I64:
     """Accounts outside every ring that share an identifier with many other accounts.
 
     Households, carrier-NAT mobile users, office and public Wi-Fi users and VPN users share
@@ -222,7 +222,7 @@ def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int
     """
     if min_accounts < 2:
         raise InvalidInput(f"min_accounts must be >= 2, got {min_accounts}")
-    _require_columns(truth, ("id",), "resolved truth (use resolve_truth)")
+    require_columns(truth, ("id",), "resolved truth (use resolve_truth)")
     links = store.export_links(list(SHARED_IDENTIFIER_LINKS))
     src = links.column("src").to_numpy()
     dst = links.column("dst").to_numpy()
@@ -233,9 +233,9 @@ def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int
     identifiers, inverse, accounts_per_identifier = np.unique(
         dst, return_inverse=True, return_counts=True
     )
-    heavy = _distinct(src[accounts_per_identifier[inverse] >= min_accounts])
+    heavy = distinct(src[accounts_per_identifier[inverse] >= min_accounts])
     ring_members = _present_ids(truth)
-    result: _I64 = heavy[~np.isin(heavy, ring_members)].astype(np.int64)
+    result: I64 = heavy[~np.isin(heavy, ring_members)].astype(np.int64)
     log.info(
         "legit heavy sharers",
         extra={"heavy_sharers": int(result.size), "identifiers": int(identifiers.size)},
@@ -307,7 +307,7 @@ def resolve_sharers(sharers: pa.Table, store: GraphStore) -> pa.Table:
     -----
     One ``export_nodes`` call and an O(n + s) hash lookup.
     """
-    _require_columns(sharers, SHARER_COLUMNS, "sharers")
+    require_columns(sharers, SHARER_COLUMNS, "sharers")
     keys = _trim(sharers.column("account_id"))
     ids = _account_id_lookup(keys, store)
     return pa.table(
@@ -332,24 +332,9 @@ def _account_id_lookup(keys: pa.Array, store: GraphStore) -> pa.Array:
 # ----------------------------------------------------------------------- internals
 
 
-def _distinct(values: _I64) -> _I64:
-    """Sorted distinct values (a sort: numpy's hash-based ``unique`` is far slower here)."""
-    ordered = np.sort(values)
-    if ordered.size == 0:
-        return ordered
-    result: _I64 = ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
-    return result
-
-
-def _present_ids(truth: pa.Table) -> _I64:
+def _present_ids(truth: pa.Table) -> I64:
     ids = truth.column("id").cast(pa.int64()).drop_null()
-    return _distinct(ids.to_numpy().astype(np.int64))
-
-
-def _require_columns(table: pa.Table, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.column_names]
-    if missing:
-        raise InvalidInput(f"{what} lacks column(s) {missing}; it has {table.column_names}")
+    return distinct(ids.to_numpy().astype(np.int64))
 
 
 def _trim(values: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -511,8 +511,13 @@ def test_min_jaccard_outside_0_1_is_invalid(threshold: float) -> None:
 @pytest.mark.parametrize(
     ("flagged", "account_scores", "truth", "message"),
     [
-        (pa.table({"ring_id": ["x"]}), NO_SCORES, None, r"flagged clusters lacks .*members"),
-        (None, pa.table({"id": [1]}), None, r"account scores lacks .*risk"),
+        (
+            pa.table({"ring_id": ["x"]}),
+            NO_SCORES,
+            None,
+            r"flagged clusters: missing column.*members",
+        ),
+        (None, pa.table({"id": [1]}), None, r"account scores: missing column.*risk"),
         (None, NO_SCORES, pa.table({"ring_id": ["R"], "id": [1]}), "use resolve_truth"),
         (None, scores({1: float("nan")}), None, "NaN"),
         (None, pa.table({"id": [1, 1], "risk": [0.1, 0.2]}), None, r"repeat ids: \[1\]"),

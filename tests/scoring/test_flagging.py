@@ -315,10 +315,10 @@ def test_bad_inputs_are_invalid_input(embedded: GraphStore, tmp_path: Path) -> N
     with pytest.raises(InvalidInput, match="version"):
         _flag(embedded, good, out, "bad version")
     no_reasons = Analysis(good.ring_candidates.drop_columns(["reasons"]), good.super_nodes, "m")
-    with pytest.raises(InvalidInput, match=r"ring candidates lack the column\(s\) \['reasons'\]"):
+    with pytest.raises(InvalidInput, match=r"ring candidates: missing column\(s\) \[.reasons.\]"):
         _flag(embedded, no_reasons, out, "r1")
     no_count = Analysis(good.ring_candidates, good.super_nodes.drop_columns(["share_count"]), "m")
-    with pytest.raises(InvalidInput, match=r"super nodes lack the column\(s\) \['share_count'\]"):
+    with pytest.raises(InvalidInput, match=r"super nodes: missing column\(s\) \['share_count'\]"):
         _flag(embedded, no_count, out, "r1")
     assert embedded.table_versions("rings") == []
     assert not out.exists()

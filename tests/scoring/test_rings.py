@@ -268,10 +268,10 @@ def test_matching_agrees_with_a_set_arithmetic_oracle(seed: int) -> None:
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        (pa.table({"candidate": [0], "score": [0.5]}), r"lack the column\(s\) \['members'\]"),
+        (pa.table({"candidate": [0], "score": [0.5]}), r": missing column\(s\) \['members'\]"),
         (
             pa.table({"candidate": [0], "members": [[1, 2]]}),
-            r"lack the column\(s\) \['score'\]",
+            r": missing column\(s\) \['score'\]",
         ),
         (
             pa.table(
@@ -297,7 +297,7 @@ def test_bad_candidates_are_invalid_input(table: pa.Table, message: str) -> None
 def test_bad_previous_rings_and_min_overlap_are_invalid_input() -> None:
     """Previous rings need unique string ids and members; min_overlap lies in (0, 1]."""
     candidates = _candidates([[1, 2]])
-    with pytest.raises(InvalidInput, match=r"previous rings lack the column\(s\) \['ring_id'\]"):
+    with pytest.raises(InvalidInput, match=r"previous rings: missing column\(s\) \['ring_id'\]"):
         assign_ring_ids(pa.table({"members": [[1, 2]]}), candidates, version="v2")
     repeated = pa.table({"ring_id": ["R1", "R1"], "members": [[1, 2], [3, 4]]})
     with pytest.raises(InvalidInput, match="values repeat"):
