@@ -319,14 +319,12 @@ class SourceProgress:
 
 
 @runtime_checkable
-class GraphStore(Protocol):
-    """The storage contract shared by the embedded and the Neo4j backend.
+class IngestSink(Protocol):
+    """What ingestion writes to: the ledger of sources and batches, and the quarantine.
 
-    Every method is safe to call from one thread at a time; open one store per worker.
-    Both backends must return the same answers for the same data (parity tests).
+    A batch and its ledger entry commit in one transaction, so a crash never leaves half a
+    batch and a re-delivered batch is a no-op.
     """
-
-    backend: str
 
     # -- ingestion ledger ------------------------------------------------------------
     def source_progress(self, source: str) -> SourceProgress | None:
@@ -371,7 +369,11 @@ class GraphStore(Protocol):
         """Manifests of all completed sources, oldest first."""
         ...
 
-    # -- reads -----------------------------------------------------------------------
+
+@runtime_checkable
+class GraphReader(Protocol):
+    """Reads of the entity graph: entities, neighbourhoods, exports and the algorithm engine."""
+
     def get_entity(self, node_type: NodeType, key: str) -> Entity:
         """The entity with this type and normalised key.
 
@@ -413,6 +415,19 @@ class GraphStore(Protocol):
         """All aggregated links (optionally of some types) in ``LINK_EXPORT_SCHEMA``."""
         ...
 
+    def to_csr(self, link_types: Sequence[LinkType] | None = None) -> CSRGraph:
+        """The graph as an undirected CSR over all node ids, for algorithms."""
+        ...
+
+    def algorithms(self) -> GraphAlgorithms:
+        """The graph-algorithm engine of this backend (in-process or GDS)."""
+        ...
+
+
+@runtime_checkable
+class LabelBook(Protocol):
+    """The append-only history of verdicts (fraud / legit) on entities."""
+
     def labels(self) -> pa.Table:
         """The append-only labels table, with the entity id where the entity exists."""
         ...
@@ -437,6 +452,11 @@ class GraphStore(Protocol):
         """
         ...
 
+
+@runtime_checkable
+class AnalyticsStore(Protocol):
+    """Scores per entity and versioned analytics tables (see ``graph_service.analytics_tables``)."""
+
     def write_scores(self, name: str, ids: np.ndarray, values: np.ndarray, *, version: str) -> None:
         """Replace score ``name`` for the given entity ids with ``values`` (one version)."""
         ...
@@ -445,7 +465,6 @@ class GraphStore(Protocol):
         """Score ``name`` as ``(entity_id, value, version)``, for ``ids`` or all."""
         ...
 
-    # -- analytics tables (see graph_service.analytics_tables) ---------------------------
     def write_table(self, name: str, table: pa.Table, *, version: str) -> None:
         """Store ``table`` as version ``version`` of analytics table ``name``, atomically.
 
@@ -481,13 +500,18 @@ class GraphStore(Protocol):
         """
         ...
 
-    def to_csr(self, link_types: Sequence[LinkType] | None = None) -> CSRGraph:
-        """The graph as an undirected CSR over all node ids, for algorithms."""
-        ...
 
-    def algorithms(self) -> GraphAlgorithms:
-        """The graph-algorithm engine of this backend (in-process or GDS)."""
-        ...
+@runtime_checkable
+class GraphStore(IngestSink, GraphReader, LabelBook, AnalyticsStore, Protocol):
+    """The storage contract shared by the embedded and the Neo4j backend: every role.
+
+    A caller that needs one role only (ingestion: :class:`IngestSink`; queries:
+    :class:`GraphReader`; ...) should ask for that role, so it can be served by anything
+    implementing it. Every method is safe to call from one thread at a time; open one store
+    per worker. Both backends must return the same answers for the same data (parity tests).
+    """
+
+    backend: str
 
     def close(self) -> None:
         """Release connections and locks."""

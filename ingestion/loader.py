@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graph_service.errors import InvalidInput
-from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, GraphStore, QuarantineLevel
+from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, IngestSink, QuarantineLevel
 from ingestion.readers import (
     FileFormat,
     RawChunk,
@@ -137,7 +137,7 @@ class Ingestor:
 
     Parameters
     ----------
-    store : GraphStore
+    store : IngestSink
     quarantine_dir : Path
         Where the run's quarantine Parquet is written.
     batch_size : int
@@ -154,7 +154,7 @@ class Ingestor:
 
     def __init__(
         self,
-        store: GraphStore,
+        store: IngestSink,
         *,
         quarantine_dir: Path,
         batch_size: int = 1_000_000,

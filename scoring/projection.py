@@ -37,7 +37,7 @@ import pyarrow as pa
 from graph_service.algorithms import EdgeListProjection
 from graph_service.errors import InvalidInput
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
-from graph_service.store import GraphStore
+from graph_service.store import GraphReader
 from scoring.identifier_pairs import (
     IdentifierMemberships,
     LinkColumns,
@@ -278,13 +278,13 @@ class AccountProjection:
 
 
 def shared_identifier_projection(
-    store: GraphStore, config: ProjectionConfig | None = None
+    store: GraphReader, config: ProjectionConfig | None = None
 ) -> AccountProjection:
     """Project the entity graph onto accounts, weighting ties by identifier rarity.
 
     Parameters
     ----------
-    store : GraphStore
+    store : GraphReader
         Any backend; ``export_nodes`` and ``export_links`` are read once.
     config : ProjectionConfig, optional
         Weights and super-node caps (defaults documented on :class:`ProjectionConfig`).

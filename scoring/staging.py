@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Final
 import pyarrow as pa
 
 from graph_service.errors import EntityNotFound, InvalidInput
-from graph_service.store import GraphStore
+from graph_service.store import AnalyticsStore
 
 if TYPE_CHECKING:
     from scoring.analysis import AnalysisResult
@@ -50,7 +50,7 @@ class StagedAnalysis:
 
 
 def stage_analysis(
-    store: GraphStore, result: AnalysisResult, *, run_version: str, keep_runs: int = 3
+    store: AnalyticsStore, result: AnalysisResult, *, run_version: str, keep_runs: int = 3
 ) -> None:
     """Record the tables of ``result`` that later jobs consume, under ``run_version``.
 
@@ -61,7 +61,7 @@ def stage_analysis(
 
     Parameters
     ----------
-    store : GraphStore
+    store : AnalyticsStore
     result : AnalysisResult
     run_version : str
         A valid analytics table version (the pipeline run's).
@@ -96,7 +96,9 @@ def stage_analysis(
             store.drop_table_version(name, old)
 
 
-def read_staged_analysis(store: GraphStore, *, run_version: str | None = None) -> StagedAnalysis:
+def read_staged_analysis(
+    store: AnalyticsStore, *, run_version: str | None = None
+) -> StagedAnalysis:
     """The analysis staged under ``run_version`` (default: the latest complete one).
 
     Raises

@@ -33,7 +33,7 @@ from graph_service.tables import distinct, require_columns
 from graph_service.typing import I64
 
 if TYPE_CHECKING:
-    from graph_service.store import GraphStore
+    from graph_service.store import GraphReader
 
 __all__ = [
     "SHARED_IDENTIFIER_LINKS",
@@ -117,14 +117,14 @@ def load_truth(path: str | Path) -> pa.Table:
     return truth
 
 
-def resolve_truth(truth: pa.Table, store: GraphStore) -> pa.Table:
+def resolve_truth(truth: pa.Table, store: GraphReader) -> pa.Table:
     """Map the truth's account keys to the store's Account ids.
 
     Parameters
     ----------
     truth : pa.Table
         ``ring_id, typology, account_id`` as returned by :func:`load_truth`.
-    store : GraphStore
+    store : GraphReader
         The store the detectors ran on.
 
     Returns
@@ -166,12 +166,12 @@ def resolve_truth(truth: pa.Table, store: GraphStore) -> pa.Table:
     return resolved
 
 
-def account_ids(store: GraphStore) -> I64:
+def account_ids(store: GraphReader) -> I64:
     """Ids of every Account node: the population :func:`evaluate` scores over.
 
     Parameters
     ----------
-    store : GraphStore
+    store : GraphReader
 
     Returns
     -------
@@ -188,7 +188,7 @@ def account_ids(store: GraphStore) -> I64:
     return ids
 
 
-def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int = 3) -> I64:
+def legit_heavy_sharers(store: GraphReader, truth: pa.Table, *, min_accounts: int = 3) -> I64:
     """Accounts outside every ring that share an identifier with many other accounts.
 
     Households, carrier-NAT mobile users, office and public Wi-Fi users and VPN users share
@@ -197,7 +197,7 @@ def legit_heavy_sharers(store: GraphStore, truth: pa.Table, *, min_accounts: int
 
     Parameters
     ----------
-    store : GraphStore
+    store : GraphReader
     truth : pa.Table
         Resolved truth with an ``id`` column (see :func:`resolve_truth`); null ids are
         ignored.
@@ -283,14 +283,14 @@ def load_sharers(path: str | Path) -> pa.Table:
     return sharers
 
 
-def resolve_sharers(sharers: pa.Table, store: GraphStore) -> pa.Table:
+def resolve_sharers(sharers: pa.Table, store: GraphReader) -> pa.Table:
     """Map the sharers' account keys to the store's Account ids.
 
     Parameters
     ----------
     sharers : pa.Table
         ``account_id, kind, group_id`` as returned by :func:`load_sharers`.
-    store : GraphStore
+    store : GraphReader
 
     Returns
     -------
@@ -320,7 +320,7 @@ def resolve_sharers(sharers: pa.Table, store: GraphStore) -> pa.Table:
     )
 
 
-def _account_id_lookup(keys: pa.Array, store: GraphStore) -> pa.Array:
+def _account_id_lookup(keys: pa.Array, store: GraphReader) -> pa.Array:
     """Account id of every key (null where the store holds no such account)."""
     nodes = store.export_nodes()
     accounts = nodes.filter(pc.equal(nodes.column("type"), NODE_TYPE_CODE[NodeType.ACCOUNT]))
