@@ -1,11 +1,12 @@
 """The investigators' GraphQL schema: the root query and mutation, and its limits.
 
-Queries: ``entity``, ``neighbors``, ``sharedIdentifiers``, ``path``, ``ring``, ``rings``,
-``moneyFlow``; mutations: ``labelEntity``, ``labelRing``. Relationship reads go through
-:mod:`queries` (both backends); features, risk, reasons and rings come from the feature
-snapshot and the ring catalog, batched per request by DataLoaders, so listing fifty
-neighbours with their risk is one cache read, not fifty. Every list has a server-side cap.
-The types the queries return are in :mod:`api.graphql.types`.
+Queries: ``entity``, ``neighbours`` (``neighbors``, its deprecated old spelling, answers
+the same), ``sharedIdentifiers``, ``path``, ``ring``, ``rings``, ``moneyFlow``; mutations:
+``labelEntity``, ``labelRing``. Relationship reads go through :mod:`queries` (both
+backends); features, risk, reasons and rings come from the feature snapshot and the ring
+catalog, batched per request by DataLoaders, so listing fifty neighbours with their risk
+is one cache read, not fifty. Every list has a server-side cap. The types the queries
+return are in :mod:`api.graphql.types`.
 """
 
 from __future__ import annotations
@@ -87,6 +88,41 @@ def _reason(reason: str) -> str:
     return text
 
 
+async def _neighbours(
+    info: Ctx,
+    type: GqlNodeType,
+    key: str,
+    link_types: list[GqlLinkType] | None = None,
+    first: int = 50,
+    after: str | None = None,
+) -> NeighborConnection:
+    """One page of an entity's neighbours: the resolver of ``neighbours`` and ``neighbors``."""
+    limit = _page(info, first)
+    node_type, types = _node_type(type), _link_types(link_types)
+
+    def work(store: GraphStore) -> Any:
+        return neighbourhood(store, node_type, key, link_types=types, limit=limit, after=after)
+
+    page = await info.context.gateway.call(work)
+    return NeighborConnection(
+        entity=EntityNode.of(page.entity),
+        edges=[
+            NeighborEdge(
+                cursor=n.cursor,
+                node=EntityNode.of(n.neighbour),
+                link=LinkNode.of(n.link),
+                direction=n.direction,
+            )
+            for n in page.neighbours
+        ],
+        page_info=PageInfo(has_next_page=page.truncated, end_cursor=page.next_after),
+    )
+
+
+#: Why ``neighbors`` is deprecated (it answers exactly as ``neighbours``).
+NEIGHBORS_DEPRECATION = "Use `neighbours`, the product's spelling; `neighbors` answers the same."
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="An entity by type and key, with its risk and ring.")
@@ -98,36 +134,14 @@ class Query:
 
         return EntityNode.of(await info.context.gateway.call(work))
 
-    @strawberry.field(description="An entity's neighbours, one page at a time.")
-    async def neighbors(
-        self,
-        info: Ctx,
-        type: GqlNodeType,
-        key: str,
-        link_types: list[GqlLinkType] | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> NeighborConnection:
-        limit = _page(info, first)
-        node_type, types = _node_type(type), _link_types(link_types)
-
-        def work(store: GraphStore) -> Any:
-            return neighbourhood(store, node_type, key, link_types=types, limit=limit, after=after)
-
-        page = await info.context.gateway.call(work)
-        return NeighborConnection(
-            entity=EntityNode.of(page.entity),
-            edges=[
-                NeighborEdge(
-                    cursor=n.cursor,
-                    node=EntityNode.of(n.neighbour),
-                    link=LinkNode.of(n.link),
-                    direction=n.direction,
-                )
-                for n in page.neighbours
-            ],
-            page_info=PageInfo(has_next_page=page.truncated, end_cursor=page.next_after),
-        )
+    neighbours: NeighborConnection = strawberry.field(
+        resolver=_neighbours, description="An entity's neighbours, one page at a time."
+    )
+    neighbors: NeighborConnection = strawberry.field(
+        resolver=_neighbours,
+        description="An entity's neighbours, one page at a time (old spelling).",
+        deprecation_reason=NEIGHBORS_DEPRECATION,
+    )
 
     @strawberry.field(description="Accounts sharing identifiers with an account.")
     async def shared_identifiers(

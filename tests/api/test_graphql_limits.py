@@ -73,7 +73,7 @@ def test_negative_page_and_bad_cursor_are_400(client: TestClient) -> None:
     status, body = _post(client, '{ rings(after: "nope") { totalCount } }')
     assert status == 400 and "cursor" in str(_first_error(body)["message"])
     status, body = _post(
-        client, '{ neighbors(type: ACCOUNT, key: "A1", after: "x") { pageInfo { hasNextPage } } }'
+        client, '{ neighbours(type: ACCOUNT, key: "A1", after: "x") { pageInfo { hasNextPage } } }'
     )
     assert status in (400, 404)
 
