@@ -117,11 +117,14 @@ def create_app(
             await anyio.to_thread.run_sync(gateway.close)
 
     production = graph_settings.environment == "production"
+    # In production neither the OpenAPI document nor its pages are served, to anyone:
+    # the route map is not published (clients use a development instance's schema).
     app = FastAPI(
         title="fraudgraph API",
         version="1",
         summary="Investigator GraphQL and the real-time risk feature.",
         lifespan=lifespan,
+        openapi_url=None if production else "/openapi.json",
         docs_url=None if production else "/docs",
         redoc_url=None,
     )

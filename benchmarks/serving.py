@@ -10,7 +10,7 @@ analysed, flagged and published, then measures
   load-generator process, and the maximum throughput with ``wrk`` (closed loop);
 * ``POST /v1/features/batch`` with 100 entities per call: entity lookups per second (wrk);
 * the same GET figures with the Redis cache (``FRAUDGRAPH_API_FEATURE_CACHE=redis``);
-* GraphQL ``ring(id)`` and ``neighbors(first: 50)`` p50/p95 (sequential requests) on the
+* GraphQL ``ring(id)`` and ``neighbours(first: 50)`` p50/p95 (sequential requests) on the
   embedded store, and on Neo4j (a smaller store, ``--neo4j-accounts``; 0 skips it).
 
 The server runs pinned to CPU 0 (``taskset``), load generators and Redis to CPU 1.
@@ -394,13 +394,14 @@ def measure_graphql(
         "members(first: 100) { key risk } evidence { src dst type key } } }"
     )
     neighbor_query = (
-        "query($k: String!) { neighbors(type: ACCOUNT, key: $k, first: 50) { edges { cursor "
+        "query($k: String!) { neighbours(type: ACCOUNT, key: $k, first: 50) { edges { cursor "
         "node { key type risk } link { type nEvents } } pageInfo { hasNextPage endCursor } } }"
     )
     out: dict[str, Any] = {}
     with httpx.Client(base_url=url, headers={"X-API-Key": INVESTIGATOR_KEY}, timeout=60) as client:
         for name, query, values, var in (
             ("ring", ring_query, ring_ids, "id"),
+            # The result keeps its old name, so runs before the field's rename compare.
             ("neighbors_first_50", neighbor_query, member_keys, "k"),
         ):
             latencies: list[float] = []

@@ -149,3 +149,16 @@ def test_graphiql_page_only_outside_production(analysed: AnalysedStore) -> None:
         page = client.get("/graphql", headers={"Accept": "text/html", "X-API-Key": "k"})
         assert "graphiql" not in page.text.lower()
         assert client.get("/docs").status_code == 404
+
+
+def test_openapi_schema_only_outside_production(analysed: AnalysedStore) -> None:
+    """/openapi.json is served in development; in production nobody gets it, key or not."""
+    with TestClient(create_app(ApiSettings(snapshot_poll_s=0), analysed.settings)) as client:
+        schema = client.get("/openapi.json")
+        assert schema.status_code == 200 and "/v1/features/batch" in schema.json()["paths"]
+    production = analysed.settings.model_copy(update={"environment": "production"})
+    app = create_app(ApiSettings(snapshot_poll_s=0, keys=f"ops:admin:{hash_key('k')}"), production)
+    with TestClient(app) as client:
+        assert client.get("/openapi.json").status_code == 404
+        assert client.get("/openapi.json", headers={"X-API-Key": "k"}).status_code == 404
+        assert client.get("/docs", headers={"X-API-Key": "k"}).status_code == 404

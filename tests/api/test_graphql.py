@@ -86,25 +86,54 @@ def test_entity_with_risk_reasons_and_ring(served: Served) -> None:
     assert data["ring"]["id"] == expected.ring_id
 
 
-def test_neighbors_pages_with_cursors_as_the_query_layer(served: Served) -> None:
-    """neighbors(first, after) pages through the same rows as queries.neighbourhood."""
+def test_neighbours_pages_with_cursors_as_the_query_layer(served: Served) -> None:
+    """neighbours(first, after) pages through the same rows as queries.neighbourhood."""
     key, _ = _ringed_key(served)
     with open_store(served.settings) as store:
         expected = [n.cursor for n in neighbourhood(store, "Account", key, limit=1000).neighbours]
     query = (
-        "query($k: String!, $after: String) { neighbors(type: ACCOUNT, key: $k, first: 2, after: $after) "
+        "query($k: String!, $after: String) { neighbours(type: ACCOUNT, key: $k, first: 2, after: $after) "
         "{ entity { key } edges { cursor direction node { key type risk } link { type nEvents } } "
         "pageInfo { hasNextPage endCursor } } }"
     )
     cursors: list[str] = []
     after = None
     while True:
-        page = served.data(query, {"k": key, "after": after})["neighbors"]
+        page = served.data(query, {"k": key, "after": after})["neighbours"]
         cursors += [e["cursor"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
     assert cursors == expected and len(cursors) >= 2
+
+
+def test_deprecated_neighbors_answers_as_neighbours(served: Served) -> None:
+    """The old spelling ``neighbors`` still answers, with the same page as ``neighbours``."""
+    key, _ = _ringed_key(served)
+    selection = (
+        "(type: ACCOUNT, key: $k, first: 3) { entity { key } edges { cursor direction "
+        "node { key type } link { type nEvents } } pageInfo { hasNextPage endCursor } }"
+    )
+    data = served.data(
+        f"query($k: String!) {{ neighbours{selection} neighbors{selection} }}", {"k": key}
+    )
+    assert data["neighbours"]["edges"] and data["neighbors"] == data["neighbours"]
+
+
+def test_neighbors_is_deprecated_in_favour_of_neighbours(client: TestClient) -> None:
+    """Introspection marks ``neighbors`` deprecated, pointing at ``neighbours``."""
+    response = client.post(
+        "/graphql",
+        json={
+            "query": '{ __type(name: "Query") { fields(includeDeprecated: true) '
+            "{ name isDeprecated deprecationReason } } }"
+        },
+        headers=INVESTIGATOR,
+    )
+    fields = {f["name"]: f for f in response.json()["data"]["__type"]["fields"]}
+    assert fields["neighbours"]["isDeprecated"] is False
+    assert fields["neighbors"]["isDeprecated"] is True
+    assert "neighbours" in fields["neighbors"]["deprecationReason"]
 
 
 def test_shared_identifiers_path_and_money_flow(served: Served) -> None:

@@ -73,7 +73,7 @@ def test_negative_page_and_bad_cursor_are_400(client: TestClient) -> None:
     status, body = _post(client, '{ rings(after: "nope") { totalCount } }')
     assert status == 400 and "cursor" in str(_first_error(body)["message"])
     status, body = _post(
-        client, '{ neighbors(type: ACCOUNT, key: "A1", after: "x") { pageInfo { hasNextPage } } }'
+        client, '{ neighbours(type: ACCOUNT, key: "A1", after: "x") { pageInfo { hasNextPage } } }'
     )
     assert status in (400, 404)
 
@@ -111,6 +111,11 @@ def test_label_reason_must_be_given(client: TestClient) -> None:
 
 
 @strawberry.type
+class _Row:
+    name: str
+
+
+@strawberry.type
 class _Query:
     @strawberry.field
     def secret(self) -> str:
@@ -123,6 +128,10 @@ class _Query:
     @strawberry.field
     def items(self, first: int = 10) -> list[str]:
         return ["x"] * first
+
+    @strawberry.field
+    def rows(self, first: int = 10) -> list[_Row]:
+        return [_Row(name="x")] * first
 
 
 _SCHEMA = strawberry.Schema(
@@ -151,9 +160,31 @@ def test_known_errors_keep_their_message_and_code() -> None:
     assert result.errors[0].extensions == {"code": "backend_unavailable"}
 
 
+def _cost_errors(query: str) -> list[tuple[str, object]]:
+    """``(message, extensions)`` of every error of ``query`` run on the small schema."""
+    result = _SCHEMA.execute_sync(query)
+    return [(e.message, e.extensions) for e in result.errors or ()]
+
+
+_OVER_COST = (
+    "query cost exceeds the limit of 100 (each field counts once per item of the lists "
+    "above it; lower `first` or select fewer fields)"
+)
+
+
 def test_cost_counts_fields_per_item_of_the_pages_above() -> None:
-    """items(first: 100) costs 1 + 100 > 100 ... a field costs once per item above it."""
-    assert _SCHEMA.execute_sync("{ items(first: 99) }").errors is None
-    over = _SCHEMA.execute_sync("{ a: items(first: 60) b: items(first: 60) down }")
-    assert over.errors is None or "cost" not in over.errors[0].message
-    assert _SCHEMA.execute_sync("{ items(first: 99) secret down }").errors is not None
+    """rows(first: 100) { name } costs 1 + 100 > 100: a field costs once per item above it."""
+    assert _SCHEMA.execute_sync("{ rows(first: 99) { name } }").errors is None  # exactly 100
+    assert _cost_errors("{ rows(first: 100) { name } }") == [
+        (_OVER_COST, {"code": "invalid_query"})
+    ]
+    # Leaf lists are priced once however long: 1 + 1 + 1, so only the resolver's own error.
+    assert _cost_errors("{ a: items(first: 60) b: items(first: 60) down }") == [
+        ("neo4j cannot be reached", {"code": "backend_unavailable"})
+    ]
+    # Over the limit, nothing runs: the cost error alone, not the resolvers' errors.
+    over = _SCHEMA.execute_sync("{ rows(first: 99) { name } secret down }")
+    assert over.data is None
+    assert [(e.message, e.extensions) for e in over.errors or ()] == [
+        (_OVER_COST, {"code": "invalid_query"})
+    ]

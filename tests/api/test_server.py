@@ -149,14 +149,14 @@ def test_gql_client_runs_the_investigator_queries(server: str, analysed: Analyse
         found = session.execute(
             GraphQLRequest(
                 "query($k: String!) { entity(type: ACCOUNT, key: $k) { key risk ring { id } } "
-                "neighbors(type: ACCOUNT, key: $k, first: 50) { edges { node { key type } } } "
+                "neighbours(type: ACCOUNT, key: $k, first: 50) { edges { node { key type } } } "
                 "sharedIdentifiers(account: $k) { accounts { account { key } } } "
                 "moneyFlow(account: $k, depth: 2) { links { hop } } }",
                 variable_values={"k": member},
             )
         )
         assert found["entity"]["key"] == member and found["entity"]["ring"] is not None
-        assert found["neighbors"]["edges"]
+        assert found["neighbours"]["edges"]
         label = session.execute(
             GraphQLRequest(
                 'mutation($k: String!) { labelEntity(type: ACCOUNT, key: $k, label: FRAUD, reason: "seen") { author } }',
