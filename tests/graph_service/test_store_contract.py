@@ -21,7 +21,11 @@ from graph_service.store import (
     LINK_EXPORT_SCHEMA,
     NODE_EXPORT_SCHEMA,
     QUARANTINE_SCHEMA,
+    AnalyticsStore,
     BatchCommit,
+    GraphReader,
+    IngestSink,
+    LabelBook,
 )
 from ingestion.loader import Ingestor
 from tests.conftest import GOOD_EVENTS, write_rows
@@ -55,6 +59,12 @@ def loaded(store: GraphStore, tmp_path: Path) -> GraphStore:
     ingestor.run([write_rows(tmp_path / "events.csv", GOOD_EVENTS)])
     ingestor.close()
     return store
+
+
+def test_every_backend_plays_every_role(store: GraphStore) -> None:
+    """A backend can be handed to any caller that asks for one role only."""
+    for role in (IngestSink, GraphReader, LabelBook, AnalyticsStore, GraphStore):
+        assert isinstance(store, role), role.__name__
 
 
 def test_empty_store_counts_every_type_as_zero(store: GraphStore) -> None:
