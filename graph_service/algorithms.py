@@ -9,13 +9,16 @@ Every result is an Arrow table keyed by the store's node ``id``; nodes outside t
 projection are absent. Components and communities are canonical: each is labelled by the
 smallest node id it contains, so two engines that find the same partition return equal
 tables.
+
+The result schemas and the functions that build the canonical result tables live here,
+beside the interface, so that every engine returns the same tables.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -158,6 +161,122 @@ class GraphAlgorithms(Protocol):
     def estimate_memory(self, projection: Projection, algorithm: Algorithm) -> MemoryEstimate:
         """Memory needed to project and run ``algorithm``."""
         ...
+
+
+# -- result tables (the same for every engine) ----------------------------------------------
+
+#: ``wcc`` result.
+COMPONENT_SCHEMA: Final = pa.schema(
+    [pa.field("id", pa.int64(), nullable=False), pa.field("component", pa.int64(), nullable=False)]
+)
+#: ``louvain`` / ``leiden`` result.
+COMMUNITY_SCHEMA: Final = pa.schema(
+    [pa.field("id", pa.int64(), nullable=False), pa.field("community", pa.int64(), nullable=False)]
+)
+#: ``pagerank`` result.
+SCORE_SCHEMA: Final = pa.schema(
+    [pa.field("id", pa.int64(), nullable=False), pa.field("score", pa.float64(), nullable=False)]
+)
+#: ``degree`` result.
+DEGREE_SCHEMA: Final = pa.schema(
+    [pa.field("id", pa.int64(), nullable=False), pa.field("degree", pa.float64(), nullable=False)]
+)
+#: ``node_similarity`` result.
+SIMILARITY_SCHEMA: Final = pa.schema(
+    [
+        pa.field("id1", pa.int64(), nullable=False),
+        pa.field("id2", pa.int64(), nullable=False),
+        pa.field("similarity", pa.float64(), nullable=False),
+    ]
+)
+
+#: FastRP defaults of GDS 2.x, used by both engines.
+FASTRP_ITERATION_WEIGHTS: Final[tuple[float, ...]] = (0.0, 1.0, 1.0)
+
+
+def canonical_labels(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Relabel a partition so that every part is named by the smallest id it contains.
+
+    Parameters
+    ----------
+    ids : ndarray of int64, shape (n,)
+    labels : ndarray of int, shape (n,)
+        Arbitrary part labels aligned with ``ids``.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+
+    Notes
+    -----
+    O(n log n), two sorts.
+
+    Examples
+    --------
+    >>> canonical_labels(np.array([5, 2, 9]), np.array([1, 1, 0])).tolist()
+    [2, 2, 9]
+    """
+    ids = np.asarray(ids, np.int64)
+    if ids.shape[0] == 0:
+        return ids.copy()
+    uniq, inverse = np.unique(np.asarray(labels), return_inverse=True)
+    smallest = np.full(uniq.shape[0], np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(smallest, inverse, ids)
+    return smallest[inverse]
+
+
+def partition_table(ids: np.ndarray, labels: np.ndarray, column: str) -> pa.Table:
+    """``(id, <column>)`` sorted by id with canonical labels (``component``/``community``)."""
+    schema = COMPONENT_SCHEMA if column == "component" else COMMUNITY_SCHEMA
+    ids = np.asarray(ids, np.int64)
+    order = np.argsort(ids, kind="stable")
+    canon = canonical_labels(ids, labels)
+    return pa.table({"id": ids[order], column: canon[order]}, schema=schema)
+
+
+def value_table(ids: np.ndarray, values: np.ndarray, column: str) -> pa.Table:
+    """``(id, <column> float64)`` sorted by id (``score`` or ``degree``)."""
+    schema = SCORE_SCHEMA if column == "score" else DEGREE_SCHEMA
+    ids = np.asarray(ids, np.int64)
+    order = np.argsort(ids, kind="stable")
+    return pa.table(
+        {"id": ids[order], column: np.asarray(values, np.float64)[order]}, schema=schema
+    )
+
+
+def similarity_table(id1: np.ndarray, id2: np.ndarray, similarity: np.ndarray) -> pa.Table:
+    """``(id1, id2, similarity)`` ordered by id1, similarity descending, id2."""
+    id1 = np.asarray(id1, np.int64)
+    id2 = np.asarray(id2, np.int64)
+    similarity = np.asarray(similarity, np.float64)
+    order = np.lexsort((id2, -similarity, id1))
+    return pa.table(
+        {"id1": id1[order], "id2": id2[order], "similarity": similarity[order]},
+        schema=SIMILARITY_SCHEMA,
+    )
+
+
+def embedding_schema(dimension: int) -> pa.Schema:
+    """``fastrp`` result schema: ``(id int64, embedding fixed_size_list<float32>[dimension])``."""
+    return pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("embedding", pa.list_(pa.float32(), dimension), nullable=False),
+        ]
+    )
+
+
+def embedding_table(ids: np.ndarray, embeddings: np.ndarray) -> pa.Table:
+    """``(id, embedding)`` sorted by id, from a ``(n, dimension)`` float array."""
+    ids = np.asarray(ids, np.int64)
+    matrix = np.asarray(embeddings, np.float32)
+    dimension = int(matrix.shape[1])
+    order = np.argsort(ids, kind="stable")
+    flat = pa.array(np.ascontiguousarray(matrix[order]).reshape(-1), pa.float32())
+    return pa.table(
+        {"id": ids[order], "embedding": pa.FixedSizeListArray.from_arrays(flat, dimension)},
+        schema=embedding_schema(dimension),
+    )
 
 
 def modularity(

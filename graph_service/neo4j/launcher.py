@@ -3,7 +3,9 @@
 The server is the small Maven project in ``graph_service/neo4j_local/``: embedded Neo4j 5.26
 with the Bolt connector on ``127.0.0.1`` and the GDS 2.13 procedures, assembled from Maven
 Central artifacts (no Docker, no tarball). It is meant for development and the ``neo4j``
-test marker, not for production.
+test marker, not for production. The Maven build itself is in
+``graph_service.neo4j.local_build`` (:func:`build` is available here too); this module
+controls the server process.
 
 Files a running server keeps in its ``data_dir``:
 
@@ -26,9 +28,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -38,23 +37,24 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from graph_service.errors import BackendUnavailable, InvalidInput
+from graph_service.neo4j.local_build import (
+    LAUNCHER_JAR,
+    LIB_DIR,
+    LOG_TAIL_LINES,
+    PLUGINS_DIR,
+    build,
+    read_text,
+    truncate,
+)
+
+__all__ = ["LocalNeo4j", "LocalNeo4jStatus", "build", "start", "status", "stop"]
 
 logger = logging.getLogger(__name__)
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-_PROJECT_DIR = _REPO_ROOT / "graph_service" / "neo4j_local"
-_POM = _PROJECT_DIR / "pom.xml"
-_TARGET_DIR = _PROJECT_DIR / "target"
-_LAUNCHER_JAR = _TARGET_DIR / "neo4j-local-launcher.jar"
-_LIB_DIR = _TARGET_DIR / "lib"
-_PLUGINS_DIR = _TARGET_DIR / "plugins"
-_BUILD_STAMP = _TARGET_DIR / "build.sha256"
-_BUILD_LOCK = _TARGET_DIR / "build.lock"
 
 _MAIN_CLASS = "org.fraudgraph.neo4jlocal.Launcher"
 _PID_FILE = "neo4j-local.pid"
@@ -62,9 +62,7 @@ _STATE_FILE = "neo4j-local.json"
 _LAUNCHER_LOG = Path("logs") / "launcher.log"
 _READY_PREFIX = "READY bolt://"
 _MIN_JAVA = 17
-_BUILD_TIMEOUT_S = 1800.0
 _KILL_WAIT_S = 15.0
-_LOG_TAIL_LINES = 6
 _SIZE_PATTERN = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
 
 # JVM flags from Neo4j's own neo4j.conf that matter for an embedded server on Java 17+.
@@ -134,86 +132,6 @@ class LocalNeo4jStatus:
     uri: str | None
     gds_version: str | None
     accepting: bool
-
-
-def build(force: bool = False) -> Path:
-    """Build the Maven project unless its output is present and up to date.
-
-    The output is fresh when ``target/build.sha256`` matches a hash of ``pom.xml`` and the Java
-    sources and the launcher jar, ``target/lib`` and ``target/plugins`` exist. Resolved
-    artifacts are cached in ``~/.m2``, so only the first build downloads (~150 MiB).
-
-    Parameters
-    ----------
-    force : bool, default False
-        Rebuild even when the output looks fresh.
-
-    Returns
-    -------
-    Path
-        The ``target`` directory: ``neo4j-local-launcher.jar``, ``lib/`` and ``plugins/``.
-
-    Raises
-    ------
-    BackendUnavailable
-        The Maven project is missing, ``mvn`` is not on ``PATH``, or the build failed (the
-        message ends with the tail of Maven's output).
-
-    Notes
-    -----
-    A cached check hashes a handful of small files (milliseconds); a Maven run with a warm
-    ``~/.m2`` takes a few seconds. Concurrent callers serialise on a file lock.
-    """
-    if not _POM.is_file():
-        raise BackendUnavailable(f"Maven project not found at {_POM}; is this a source checkout?")
-    _TARGET_DIR.mkdir(exist_ok=True)
-    with _exclusive_lock(_BUILD_LOCK):
-        digest = _source_digest()
-        if not force and _build_is_fresh(digest):
-            logger.debug("neo4j-local build is up to date", extra={"target": str(_TARGET_DIR)})
-            return _TARGET_DIR
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise BackendUnavailable(
-                "Maven (mvn) not found on PATH; install Maven 3.8+ and a JDK 17+ to build "
-                "graph_service/neo4j_local"
-            )
-        # Stale jars from an older dependency set would end up on the classpath.
-        for stale in (_LIB_DIR, _PLUGINS_DIR):
-            shutil.rmtree(stale, ignore_errors=True)
-        _BUILD_STAMP.unlink(missing_ok=True)
-        command = [mvn, "-q", "-B", "-f", str(_POM), "package"]
-        logger.info("building neo4j-local", extra={"command": " ".join(command)})
-        started = time.monotonic()
-        try:
-            completed = subprocess.run(
-                command,
-                cwd=_PROJECT_DIR,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=_BUILD_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as error:
-            output = error.output.decode(errors="replace") if error.output else ""
-            raise BackendUnavailable(
-                f"Maven build of graph_service/neo4j_local timed out after {_BUILD_TIMEOUT_S:.0f}s"
-                f": {_one_line_tail(output)}"
-            ) from error
-        output = completed.stdout.decode(errors="replace")
-        if completed.returncode != 0 or not _outputs_exist():
-            logger.error("neo4j-local build failed", extra={"maven_output": output[-4000:]})
-            raise BackendUnavailable(
-                f"Maven build of graph_service/neo4j_local failed (exit {completed.returncode}): "
-                f"{_one_line_tail(output)}"
-            )
-        _BUILD_STAMP.write_text(digest + "\n", encoding="utf-8")
-        logger.info(
-            "built neo4j-local",
-            extra={"seconds": round(time.monotonic() - started, 1), "target": str(_TARGET_DIR)},
-        )
-        return _TARGET_DIR
 
 
 def start(
@@ -289,14 +207,14 @@ def start(
         *_JVM_FLAGS,
         f"-XX:ErrorFile={log_path.parent / 'hs_err_pid%p.log'}",
         "-cp",
-        f"{target / _LAUNCHER_JAR.name}{os.pathsep}{target / _LIB_DIR.name / '*'}",
+        f"{target / LAUNCHER_JAR.name}{os.pathsep}{target / LIB_DIR.name / '*'}",
         _MAIN_CLASS,
         "--port",
         str(port),
         "--data-dir",
         str(data_dir),
         "--plugins-dir",
-        str(target / _PLUGINS_DIR.name),
+        str(target / PLUGINS_DIR.name),
         "--page-cache",
         page_cache,
         "--auth",
@@ -473,7 +391,7 @@ def _await_ready(
             raise BackendUnavailable(
                 f"neo4j-local exited during startup (exit {exit_code}): {_log_tail(log_path)}"
             )
-        if _READY_PREFIX not in _read_text(log_path):
+        if _READY_PREFIX not in read_text(log_path):
             time.sleep(0.25)
             continue
         auth = None if password is None else ("neo4j", password)
@@ -530,37 +448,6 @@ def _find_java() -> str:
     return java
 
 
-def _source_digest() -> str:
-    digest = hashlib.sha256()
-    sources = [_POM, *sorted(p for p in (_PROJECT_DIR / "src").rglob("*") if p.is_file())]
-    for path in sources:
-        digest.update(str(path.relative_to(_PROJECT_DIR)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _outputs_exist() -> bool:
-    return (
-        _LAUNCHER_JAR.is_file()
-        and any(_LIB_DIR.glob("neo4j-5*.jar"))
-        and any(_PLUGINS_DIR.glob("proc-*.jar"))
-    )
-
-
-def _build_is_fresh(digest: str) -> bool:
-    return _outputs_exist() and _read_text(_BUILD_STAMP).strip() == digest
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _port_is_free(port: int) -> bool:
     # SO_REUSEADDR as Netty sets it: TIME_WAIT leftovers don't count, a listener does.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -608,7 +495,7 @@ def _is_alive(pid: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     proc = Path("/proc") / str(pid)
-    stat = _read_text(proc / "stat")
+    stat = read_text(proc / "stat")
     if not stat or stat.rsplit(")", 1)[-1].split()[0] != "Z":
         return True
     try:  # a zombie leader with live threads is still exiting
@@ -651,12 +538,12 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
 
 
 def _read_pid(data_dir: Path) -> int | None:
-    text = _read_text(data_dir / _PID_FILE).strip()
+    text = read_text(data_dir / _PID_FILE).strip()
     return int(text) if text.isdigit() else None
 
 
 def _read_state(data_dir: Path) -> dict[str, object]:
-    text = _read_text(data_dir / _STATE_FILE)
+    text = read_text(data_dir / _STATE_FILE)
     if not text:
         return {}
     try:
@@ -675,47 +562,20 @@ def _clear_state(data_dir: Path) -> None:
         (data_dir / name).unlink(missing_ok=True)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
 def _log_tail(log_path: Path) -> str:
     """The launcher's own error lines, else the last lines of Neo4j's debug.log, on one line."""
     own = _nonblank_lines(log_path)
     errors = [line for line in own if line.startswith("neo4j-local:")]
     debug_log = log_path.parent / "debug.log"
     if errors:
-        tail, source = errors[-_LOG_TAIL_LINES:], log_path
+        tail, source = errors[-LOG_TAIL_LINES:], log_path
     elif debug_lines := [line for line in _nonblank_lines(debug_log) if line[:1].isdigit()]:
-        tail, source = debug_lines[-_LOG_TAIL_LINES:], debug_log
+        tail, source = debug_lines[-LOG_TAIL_LINES:], debug_log
     else:
-        tail, source = own[-_LOG_TAIL_LINES:], log_path
+        tail, source = own[-LOG_TAIL_LINES:], log_path
     text = " | ".join(tail) if tail else "(log is empty)"
-    return f"{_truncate(text)} (log: {source})"
+    return f"{truncate(text)} (log: {source})"
 
 
 def _nonblank_lines(path: Path) -> list[str]:
-    return [line.strip() for line in _read_text(path).splitlines() if line.strip()]
-
-
-def _one_line_tail(output: str) -> str:
-    """Maven's [ERROR] lines without its generic advice, else its last lines, on one line."""
-    ansi = re.compile(r"\x1b\[[0-9;]*m")
-    advice = re.compile(
-        r"\[ERROR\]\s*(->|To see the full|Re-run Maven|For more information|\[Help)"
-    )
-    lines = [ansi.sub("", line).strip() for line in output.splitlines()]
-    errors = [
-        line
-        for line in lines
-        if line.startswith("[ERROR]") and line != "[ERROR]" and not advice.match(line)
-    ]
-    tail = (errors or [line for line in lines if line])[-_LOG_TAIL_LINES:]
-    return _truncate(" | ".join(tail)) if tail else "(no output)"
-
-
-def _truncate(text: str, limit: int = 1500) -> str:
-    return text if len(text) <= limit else "..." + text[-limit:]
+    return [line.strip() for line in read_text(path).splitlines() if line.strip()]

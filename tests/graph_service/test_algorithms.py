@@ -18,27 +18,25 @@ import pyarrow.compute as pc
 import pytest
 
 from graph_service.algorithms import (
-    Algorithm,
-    EdgeListProjection,
-    GraphAlgorithms,
-    NativeProjection,
-    modularity,
-)
-from graph_service.embedded.algorithms import (
     COMMUNITY_SCHEMA,
     COMPONENT_SCHEMA,
     DEGREE_SCHEMA,
     SCORE_SCHEMA,
     SIMILARITY_SCHEMA,
-    EmbeddedAlgorithms,
+    Algorithm,
+    EdgeListProjection,
+    GraphAlgorithms,
+    NativeProjection,
     canonical_labels,
     embedding_schema,
-    jaccard_top_k,
-    project_edge_list,
+    modularity,
 )
+from graph_service.embedded.algorithms import EmbeddedAlgorithms
+from graph_service.embedded.kernels import jaccard_top_k
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.errors import InvalidInput, LimitExceeded
 from graph_service.model import LinkType, NodeType
+from graph_service.projected_graph import project_edge_list
 from ingestion.loader import Ingestor
 from tests.conftest import GOOD_EVENTS, write_rows
 

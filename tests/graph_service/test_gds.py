@@ -34,12 +34,14 @@ from graph_service.algorithms import (
     GraphAlgorithms,
     NativeProjection,
     Projection,
+    embedding_schema,
     modularity,
 )
-from graph_service.embedded.algorithms import EmbeddedAlgorithms, embedding_schema, project_store
+from graph_service.embedded.algorithms import EmbeddedAlgorithms
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.errors import BackendUnavailable, LimitExceeded
 from graph_service.model import NODE_TYPE_CODE, LinkType, NodeType
+from graph_service.projected_graph import project_store
 from graph_service.store import GraphStore
 from ingestion.loader import Ingestor
 from ingestion.synthetic import ScenarioConfig, generate_scenario
