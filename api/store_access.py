@@ -112,18 +112,7 @@ class StoreGateway:
 
     # -- synchronous units (worker threads, background jobs) ------------------------------
     def _open(self, *, write: bool) -> GraphStore:
-        if self.backend == "embedded":
-            from graph_service.embedded.store import EmbeddedStore
-
-            s = self.settings
-            return EmbeddedStore(
-                s.store_dir,
-                memory_limit=s.duckdb_memory_limit,
-                threads=s.duckdb_threads,
-                read_only=not write,
-                neighbour_cap=s.neighbour_cap,
-            )
-        return open_store(self.settings)
+        return open_store(self.settings, read_only=not write)
 
     def run(self, work: Callable[[GraphStore], T], *, write: bool = False) -> T:
         """Run ``work(store)`` now, in this thread.

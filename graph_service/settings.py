@@ -43,8 +43,6 @@ class Settings(BaseSettings):
         Memory cap for the embedded engine.
     duckdb_threads : int
         Worker threads for the embedded engine (0 = all cores).
-    neighbour_cap : int
-        Hard cap on neighbours returned by one call.
     """
 
     model_config = SettingsConfigDict(
@@ -61,7 +59,6 @@ class Settings(BaseSettings):
     default_region: str = "GB"
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = Field(default=0, ge=0)
-    neighbour_cap: int = Field(default=10_000, ge=1)
     neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
 
     @model_validator(mode="after")

@@ -213,19 +213,6 @@ class Entity:
 
 
 @dataclass(frozen=True, slots=True)
-class Neighbour:
-    """An entity linked to a given one, with the aggregated link between them."""
-
-    entity: Entity
-    link_type: LinkType
-    direction: Literal["out", "in"]
-    n_events: int
-    amount_sum: float
-    first_ts: datetime
-    last_ts: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class GraphCounts:
     """Entity counts per node type and link counts per link type (zeros included)."""
 
@@ -385,20 +372,6 @@ class GraphReader(Protocol):
         """Entities by internal id, in the order asked; unknown ids are skipped."""
         ...
 
-    def neighbours(
-        self,
-        entity_id: int,
-        *,
-        link_types: Sequence[LinkType] | None = None,
-        limit: int = 100,
-    ) -> list[Neighbour]:
-        """Entities linked to ``entity_id``, both directions, most events first.
-
-        Args: link_types filters (None = all); limit caps the rows (LimitExceeded above
-        the store's hard cap). Returns: at most ``limit`` neighbours, ties broken by id.
-        """
-        ...
-
     def subgraph(self, ids: Sequence[int]) -> Subgraph:
         """The given nodes and every link whose two ends are both among them."""
         ...
@@ -537,13 +510,19 @@ BACKENDS: dict[str, str] = {
 BACKEND_EXTRAS: dict[str, str] = {"neo4j": "neo4j"}
 
 
-def open_store(settings: Settings | None = None, **overrides: Any) -> GraphStore:
+def open_store(
+    settings: Settings | None = None, *, read_only: bool = False, **overrides: Any
+) -> GraphStore:
     """Open the store configured in ``settings`` (``FRAUDGRAPH_BACKEND``).
 
     Parameters
     ----------
     settings : Settings, optional
         Defaults to ``Settings()`` read from the environment.
+    read_only : bool
+        Open for reading only. The embedded store then takes no write lock, so several
+        readers (API workers, CLI queries) share the file; writes raise. Neo4j arbitrates
+        access itself and opens the same way.
     **overrides
         Settings fields to override (e.g. ``store_dir=...``).
 
@@ -576,7 +555,7 @@ def open_store(settings: Settings | None = None, **overrides: Any) -> GraphStore
     factory: Any = module
     for part in factory_path.split("."):
         factory = getattr(factory, part)
-    store: GraphStore = factory(settings)
+    store: GraphStore = factory(settings, read_only=read_only)
     return store
 
 

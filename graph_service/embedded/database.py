@@ -125,7 +125,6 @@ class EmbeddedDatabase:
     store_dir: Path
     events_dir: Path
     read_only: bool
-    neighbour_cap: int
     _con: duckdb.DuckDBPyConnection
 
     def _ensure_lookup_tables(self) -> None:

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from graph_service.csr import CSRGraph, build_csr
 from graph_service.embedded.database import ATTR_SQL, EmbeddedDatabase
-from graph_service.errors import EntityNotFound, InvalidInput, LimitExceeded
+from graph_service.errors import EntityNotFound
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 from graph_service.store import (
     ENTITY_ATTRIBUTES,
@@ -24,9 +24,7 @@ from graph_service.store import (
     NODE_EXPORT_SCHEMA,
     Entity,
     GraphCounts,
-    Neighbour,
     Subgraph,
-    link_type_of,
     node_type_of,
 )
 
@@ -60,49 +58,6 @@ class EmbeddedReads(EmbeddedDatabase):
             return []
         by_id = {e.id: e for e in self._entity_rows("id IN (SELECT unnest(?))", [list(ids)])}
         return [by_id[i] for i in ids if i in by_id]
-
-    def neighbours(
-        self,
-        entity_id: int,
-        *,
-        link_types: Sequence[LinkType] | None = None,
-        limit: int = 100,
-    ) -> list[Neighbour]:
-        """Linked entities, both directions, most events first (see protocol)."""
-        if limit < 0:
-            raise InvalidInput("limit must be >= 0")
-        if limit > self.neighbour_cap:
-            raise LimitExceeded(f"limit {limit} exceeds the cap of {self.neighbour_cap}")
-        self.compact()
-        codes = [LINK_TYPE_CODE[t] for t in (link_types or list(LinkType))]
-        rows = self._con.execute(
-            f"""
-            WITH adj AS (
-                SELECT dst AS other, type, 'out' AS direction, n_events, amount_sum,
-                       first_ts, last_ts FROM links WHERE src = $id AND list_contains($types, type)
-                UNION ALL
-                SELECT src, type, 'in', n_events, amount_sum, first_ts, last_ts
-                FROM links_in WHERE dst = $id AND list_contains($types, type))
-            SELECT e.id, e.type, e.key, e.first_ts, e.last_ts, {", ".join("e." + c for c in ENTITY_ATTRIBUTES)},
-                   a.type, a.direction, a.n_events, a.amount_sum, a.first_ts, a.last_ts
-            FROM adj a JOIN entities e ON e.id = a.other
-            ORDER BY a.n_events DESC, e.id, a.type, a.direction LIMIT $limit
-            """,
-            {"id": entity_id, "types": codes, "limit": limit},
-        ).fetchall()
-        width = 5 + len(ENTITY_ATTRIBUTES)
-        return [
-            Neighbour(
-                entity=_entity_from_row(r[:width]),
-                link_type=link_type_of(int(r[width])),
-                direction=r[width + 1],
-                n_events=int(r[width + 2]),
-                amount_sum=float(r[width + 3]),
-                first_ts=r[width + 4],
-                last_ts=r[width + 5],
-            )
-            for r in rows
-        ]
 
     def subgraph(self, ids: Sequence[int]) -> Subgraph:
         """The nodes ``ids`` and the links among them."""

@@ -46,8 +46,6 @@ class EmbeddedStore(EmbeddedIngest, EmbeddedReads, EmbeddedAnalytics):
         DuckDB worker threads; 0 means all cores.
     read_only : bool
         Open without the write lock (several readers may share a store).
-    neighbour_cap : int
-        Hard cap on ``limit`` in :meth:`neighbours`.
 
     Raises
     ------
@@ -64,12 +62,10 @@ class EmbeddedStore(EmbeddedIngest, EmbeddedReads, EmbeddedAnalytics):
         memory_limit: str = "3GB",
         threads: int = 0,
         read_only: bool = False,
-        neighbour_cap: int = 10_000,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.events_dir = self.store_dir / "events"
         self.read_only = read_only
-        self.neighbour_cap = neighbour_cap
         if not read_only:
             self.events_dir.mkdir(parents=True, exist_ok=True)
         db_path = self.store_dir / "graph.duckdb"
@@ -100,13 +96,13 @@ class EmbeddedStore(EmbeddedIngest, EmbeddedReads, EmbeddedAnalytics):
         self._ensure_lookup_tables()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EmbeddedStore:
-        """Open the store described by ``settings``."""
+    def from_settings(cls, settings: Settings, *, read_only: bool = False) -> EmbeddedStore:
+        """Open the store described by ``settings`` (``read_only``: without the write lock)."""
         return cls(
             settings.store_dir,
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
-            neighbour_cap=settings.neighbour_cap,
+            read_only=read_only,
         )
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -421,28 +421,6 @@ NEIGHBOUR_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
-def neighbours(link_types: Sequence[LinkType]) -> ReadQuery:
-    """Links of ``$id`` in both directions, ordered like the embedded store, capped."""
-    rels = _rel_alternation(link_types)
-    columns = (
-        f"{_projection(_entity_columns('b'))}, $link_codes[type(r)] AS link_type, "
-        "r.n_events AS n_events, "
-        f"r.amount_sum AS amount_sum, {_micros_of('r.first_ts')} AS link_first_ts, "
-        f"{_micros_of('r.last_ts')} AS link_last_ts"
-    )
-    return ReadQuery(
-        "CALL () { "
-        f"MATCH (a:{ENTITY_LABEL} {{id: $id}})-[r:{rels}]->(b:{ENTITY_LABEL}) "
-        f"RETURN {columns}, 'out' AS direction "
-        "UNION ALL "
-        f"MATCH (a:{ENTITY_LABEL} {{id: $id}})<-[r:{rels}]-(b:{ENTITY_LABEL}) "
-        f"RETURN {columns}, 'in' AS direction "
-        "} "
-        f"RETURN {', '.join(NEIGHBOUR_COLUMNS)} "
-        "ORDER BY n_events DESC, id, link_type, direction LIMIT $cap"
-    )
-
-
 def links_page(link_types: Sequence[LinkType]) -> ReadQuery:
     """Links whose source id is in ``[$lo, $hi)``, ordered by (src, dst, type)."""
     return _collected(

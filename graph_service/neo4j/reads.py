@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from graph_service.csr import CSRGraph, build_csr
-from graph_service.errors import EntityNotFound, InvalidInput, LimitExceeded
+from graph_service.errors import EntityNotFound
 from graph_service.model import LinkType, NodeType
 from graph_service.neo4j import cypher
 from graph_service.neo4j.session import (
@@ -33,9 +33,7 @@ from graph_service.store import (
     NODE_EXPORT_SCHEMA,
     Entity,
     GraphCounts,
-    Neighbour,
     Subgraph,
-    link_type_of,
     node_type_of,
 )
 
@@ -84,48 +82,6 @@ class Neo4jReads(Neo4jConnection):
                 entity = _entity_from_row(row)
                 by_id[entity.id] = entity
         return [by_id[int(i)] for i in ids if int(i) in by_id]
-
-    def neighbours(
-        self,
-        entity_id: int,
-        *,
-        link_types: Sequence[LinkType] | None = None,
-        limit: int = 100,
-    ) -> list[Neighbour]:
-        """Linked entities, both directions, most events first (see protocol).
-
-        Raises
-        ------
-        InvalidInput
-            If ``limit`` is negative.
-        LimitExceeded
-            If ``limit`` is above ``neighbour_cap``.
-
-        Notes
-        -----
-        Ordered by ``n_events`` descending, then entity id, link type code, direction.
-        """
-        if limit < 0:
-            raise InvalidInput("limit must be >= 0")
-        if limit > self.neighbour_cap:
-            raise LimitExceeded(f"limit {limit} exceeds the cap of {self.neighbour_cap}")
-        if limit == 0:
-            return []
-        query = cypher.neighbours(list(link_types or list(LinkType)))
-        rows = self._read(query, {"id": int(entity_id), "link_codes": self._link_codes}, cap=limit)
-        width = len(cypher.ENTITY_COLUMNS)
-        return [
-            Neighbour(
-                entity=_entity_from_row(r[:width]),
-                link_type=link_type_of(int(r[width])),
-                n_events=int(r[width + 1]),
-                amount_sum=float(r[width + 2]),
-                first_ts=from_micros(int(r[width + 3])),
-                last_ts=from_micros(int(r[width + 4])),
-                direction="out" if r[width + 5] == "out" else "in",
-            )
-            for r in rows
-        ]
 
     def subgraph(self, ids: Sequence[int]) -> Subgraph:
         """The nodes ``ids`` and the links among them.

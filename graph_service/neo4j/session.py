@@ -76,7 +76,6 @@ class Neo4jConnection:
     quarantine_dir: Path
     query_timeout_s: float
     write_batch_size: int
-    neighbour_cap: int
     page_rows: int
     max_commit_attempts: int
     _link_codes: dict[str, int]

@@ -86,8 +86,6 @@ class Neo4jStore(Neo4jIngest, Neo4jReads, Neo4jAnalytics):
         Server-side timeout of every read transaction.
     write_batch_size : int
         Rows per UNWIND statement.
-    neighbour_cap : int
-        Hard cap on ``limit`` in :meth:`neighbours`.
     page_rows : int
         Rows per page of the paged reads (exports, labels, scores).
     connection_timeout_s : float
@@ -123,7 +121,6 @@ class Neo4jStore(Neo4jIngest, Neo4jReads, Neo4jAnalytics):
         store_dir: Path,
         query_timeout_s: float = 30.0,
         write_batch_size: int = 20_000,
-        neighbour_cap: int = 10_000,
         page_rows: int = 50_000,
         connection_timeout_s: float = 10.0,
         max_commit_attempts: int = 5,
@@ -141,7 +138,6 @@ class Neo4jStore(Neo4jIngest, Neo4jReads, Neo4jAnalytics):
         self.quarantine_dir = self.store_dir / "batch-quarantine"
         self.query_timeout_s = query_timeout_s
         self.write_batch_size = write_batch_size
-        self.neighbour_cap = neighbour_cap
         self.page_rows = page_rows
         self.max_commit_attempts = max_commit_attempts
         self._link_codes = cypher.link_code_map()
@@ -175,8 +171,11 @@ class Neo4jStore(Neo4jIngest, Neo4jReads, Neo4jAnalytics):
         log.info("opened Neo4j store", extra={"uri": uri, "database": database})
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Neo4jStore:
+    def from_settings(cls, settings: Settings, *, read_only: bool = False) -> Neo4jStore:
         """Open the store described by ``settings`` (``settings.neo4j`` and ``store_dir``).
+
+        ``read_only`` is accepted for the common ``open_store`` signature; the server
+        arbitrates concurrent readers and writers, so it changes nothing here.
 
         Raises
         ------
@@ -192,7 +191,6 @@ class Neo4jStore(Neo4jIngest, Neo4jReads, Neo4jAnalytics):
             store_dir=settings.store_dir,
             query_timeout_s=neo.query_timeout_s,
             write_batch_size=neo.write_batch_size,
-            neighbour_cap=settings.neighbour_cap,
         )
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.errors import InvalidInput
+from graph_service.settings import Settings
+from graph_service.store import open_store
 from ingestion.loader import Ingestor
+from queries.limits import MAX_PAGE
+from queries.neighbourhood import neighbourhood
 from tests.conftest import GOOD_EVENTS, write_rows
 
 _LINKS = "SELECT src, dst, type, n_events, amount_sum, first_ts, last_ts FROM {} ORDER BY ALL"
@@ -51,8 +56,10 @@ def test_a_store_whose_links_in_is_out_of_step_is_repaired_on_open(tmp_path: Pat
         assert _rows(reopened, "links_in") == links
         # Inbound neighbours come from links_in: an identifier sees its accounts.
         device = next(r for r in links if r[2] != 0)[1]
-        inbound = reopened.neighbours(int(device))
-        assert {n.entity.id for n in inbound} == {r[0] for r in links if r[1] == device}
+        entity = reopened.get_entities([int(device)])[0]
+        page = neighbourhood(reopened, entity.type, entity.key, limit=MAX_PAGE)
+        inbound = {n.neighbour.id for n in page.neighbours if n.direction == "in"}
+        assert inbound == {r[0] for r in links if r[1] == device}
     finally:
         reopened.close()
 
@@ -118,3 +125,20 @@ def test_duckdb_never_draws_a_progress_bar_on_stdout(embedded_store: EmbeddedSto
     the caller (``--json`` prints exactly one JSON object there)."""
     setting = embedded_store._con.sql("SELECT current_setting('enable_progress_bar')").fetchone()
     assert setting == (False,)
+
+
+def test_open_store_read_only_lets_readers_share_the_file_and_refuses_writes(
+    tmp_path: Path,
+) -> None:
+    """open_store(read_only=True): two readers hold the store at once and see the same
+    graph; a write through either is refused by the engine."""
+    _loaded(tmp_path).close()
+    settings = Settings(store_dir=tmp_path / "store", duckdb_memory_limit="1GB", duckdb_threads=2)
+    with (
+        open_store(settings, read_only=True) as first,
+        open_store(settings, read_only=True) as second,
+    ):
+        assert first.counts() == second.counts()
+        assert sum(first.counts().nodes.values()) > 0
+        with pytest.raises(Exception, match=r"(?i)read.only"):
+            first.write_scores("probe", np.array([0]), np.array([1.0]), version="v1")

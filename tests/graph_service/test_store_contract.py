@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from graph_service import EntityNotFound, GraphStore, InvalidInput, LimitExceeded, NodeType
+from graph_service import EntityNotFound, GraphStore, InvalidInput, NodeType
 from graph_service.algorithms import ACCOUNT_IDENTIFIER_GRAPH
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType
@@ -35,11 +35,11 @@ BACKENDS = ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 
 def _open(backend: str, tmp_path: Path) -> GraphStore:
     if backend == "embedded":
-        return EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2, neighbour_cap=500)
+        return EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2)
     if backend == "neo4j":
         from tests.graph_service.conftest import open_neo4j_store
 
-        store: GraphStore = open_neo4j_store(tmp_path / "store", neighbour_cap=500)
+        store: GraphStore = open_neo4j_store(tmp_path / "store")
         return store
     raise AssertionError(backend)
 
@@ -90,31 +90,6 @@ def test_get_entities_keeps_order_and_skips_unknown(loaded: GraphStore) -> None:
     d1 = loaded.get_entity(NodeType.DEVICE, "D1").id
     assert [e.id for e in loaded.get_entities([d1, 10_000, a1])] == [d1, a1]
     assert loaded.get_entities([]) == []
-
-
-def test_neighbours_filter_limit_and_order(loaded: GraphStore) -> None:
-    """neighbours honours link-type filters and limit, most events first, both directions."""
-    a1 = loaded.get_entity(NodeType.ACCOUNT, "A1")
-    everything = loaded.neighbours(a1.id)
-    assert len(everything) == 8
-    assert [n.n_events for n in everything] == sorted(
-        (n.n_events for n in everything), reverse=True
-    )
-    devices = loaded.neighbours(a1.id, link_types=[LinkType.USES_DEVICE])
-    assert [(n.entity.key, n.n_events, n.direction) for n in devices] == [("D1", 2, "out")]
-    assert len(loaded.neighbours(a1.id, limit=3)) == 3
-    a3 = loaded.get_entity(NodeType.ACCOUNT, "A3")
-    incoming = loaded.neighbours(a3.id, link_types=[LinkType.TRANSFERS_TO])
-    assert [(n.entity.key, n.direction, n.amount_sum) for n in incoming] == [("A2", "in", 100.0)]
-
-
-def test_neighbours_rejects_limits_beyond_the_cap(loaded: GraphStore) -> None:
-    """A limit above the store's cap raises LimitExceeded; a negative one InvalidInput."""
-    a1 = loaded.get_entity(NodeType.ACCOUNT, "A1")
-    with pytest.raises(LimitExceeded):
-        loaded.neighbours(a1.id, limit=501)
-    with pytest.raises(InvalidInput):
-        loaded.neighbours(a1.id, limit=-1)
 
 
 def test_subgraph_keeps_only_links_among_the_ids(loaded: GraphStore) -> None:
