@@ -6,13 +6,82 @@ verdict that stands today reads it through :func:`latest_account_labels`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph_service.errors import InvalidInput
 from graph_service.model import Label, NodeType
 
-__all__ = ["account_label_table", "account_verdicts", "latest_account_labels"]
+__all__ = [
+    "LabelEntry",
+    "account_label_table",
+    "account_verdicts",
+    "checked_label_entries",
+    "latest_account_labels",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelEntry:
+    """One verdict to append (see ``GraphStore.add_labels``).
+
+    Attributes
+    ----------
+    node_type : NodeType
+    key : str
+        The entity's normalised key (it need not exist in the graph yet).
+    label : {"fraud", "legit"}
+    source : str
+        Where the verdict comes from (``"api"``, ``"api:ring:<id>"``, a file...).
+    author, reason : str or None
+        Free text.
+    ts : datetime or None
+        When the verdict was reached (timezone-aware); default: the time of the write.
+    """
+
+    node_type: NodeType
+    key: str
+    label: str
+    source: str
+    author: str | None = None
+    reason: str | None = None
+    ts: datetime | None = None
+
+
+def checked_label_entries(entries: Sequence[LabelEntry], *, now: datetime) -> list[LabelEntry]:
+    """``entries`` checked, with ``ts`` defaulted to ``now``: what every backend writes.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the first bad entry (by position): not a :class:`LabelEntry`, a node type
+        that is not a ``NodeType``, a blank key or source, a label other than fraud or
+        legit, or a naive ``ts``.
+    """
+    checked: list[LabelEntry] = []
+    verdicts = {v.value for v in Label}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, LabelEntry):
+            raise InvalidInput(f"label {i}: expected a LabelEntry, got {type(entry).__name__}")
+        if not isinstance(entry.node_type, NodeType):
+            raise InvalidInput(f"label {i}: node_type must be a NodeType, got {entry.node_type!r}")
+        if not isinstance(entry.key, str) or not entry.key.strip():
+            raise InvalidInput(f"label {i}: the entity key is blank")
+        if entry.label not in verdicts:
+            raise InvalidInput(
+                f"label {i}: label must be one of {sorted(verdicts)}, got {entry.label!r}"
+            )
+        if not isinstance(entry.source, str) or not entry.source.strip():
+            raise InvalidInput(f"label {i}: the source is blank")
+        if entry.ts is not None and entry.ts.utcoffset() is None:
+            raise InvalidInput(f"label {i}: ts must carry a timezone, got {entry.ts.isoformat()}")
+        checked.append(entry if entry.ts is not None else replace(entry, ts=now))
+    return checked
 
 
 def latest_account_labels(labels: pa.Table) -> pa.Table:

@@ -29,6 +29,7 @@ from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeTy
 if TYPE_CHECKING:
     from graph_service.algorithms import GraphAlgorithms
     from graph_service.csr import CSRGraph
+    from graph_service.labels import LabelEntry
     from graph_service.settings import Settings
 
 
@@ -422,6 +423,15 @@ class LabelBook(Protocol):
         for entities not yet in the graph, with a null entity id); label; source (e.g.
         ``"api"``); author and reason (free text); ts, the verdict's time (default now).
         The row's ``recorded_at`` is the time of the write.
+        """
+        ...
+
+    def add_labels(self, entries: Sequence[LabelEntry]) -> None:
+        """Append several labels in one transaction: all of them or, on error, none.
+
+        Args: entries, checked by ``graph_service.labels.checked_label_entries`` (an
+        entry without ``ts`` gets the time of the write). An empty sequence is a no-op.
+        Raises: InvalidInput for a bad entry (nothing is written).
         """
         ...
 

@@ -52,6 +52,7 @@ from api.graphql.types import (
 )
 from api.settings import ApiSettings
 from graph_service.errors import EntityNotFound, FraudGraphError, InvalidInput
+from graph_service.labels import LabelEntry
 from graph_service.model import LinkType, NodeType
 from graph_service.store import Entity, GraphStore
 from queries import money_flow, neighbourhood, shared_identifiers, shortest_path
@@ -308,16 +309,20 @@ class Mutation:
             entities = store.get_entities(members)
             if len(entities) != len(members):
                 raise EntityNotFound(f"members of ring {record.ring_id!r} are missing")
-            for entity in entities:
-                store.add_label(
-                    entity.type,
-                    entity.key,
-                    label=label.value,
-                    source=f"api:ring:{record.ring_id}",
-                    author=author,
-                    reason=text,
-                    ts=now,
-                )
+            store.add_labels(
+                [
+                    LabelEntry(
+                        entity.type,
+                        entity.key,
+                        label.value,
+                        source=f"api:ring:{record.ring_id}",
+                        author=author,
+                        reason=text,
+                        ts=now,
+                    )
+                    for entity in entities
+                ]
+            )
             return len(entities)
 
         labelled = await info.context.gateway.call(work, write=True)

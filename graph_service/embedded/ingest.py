@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graph_service.embedded.database import ATTR_SQL, EmbeddedDatabase
+from graph_service.labels import LabelEntry, checked_label_entries
 from graph_service.model import (
     LINK_ENDPOINTS,
     LINK_TARGET_COLUMN,
@@ -380,18 +382,29 @@ class EmbeddedIngest(EmbeddedDatabase):
         ts: datetime | None = None,
     ) -> None:
         """Append one label (investigator feedback) to the labels table."""
-        self._con.execute(
-            "INSERT INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-            [
-                NODE_TYPE_CODE[node_type],
-                key,
-                label,
-                source,
-                author,
-                reason,
-                ts or datetime.now(UTC),
-            ],
+        self.add_labels([LabelEntry(node_type, key, label, source, author, reason, ts)])
+
+    def add_labels(self, entries: Sequence[LabelEntry]) -> None:
+        """Append labels in one statement (all or none; see protocol)."""
+        checked = checked_label_entries(entries, now=datetime.now(UTC))
+        if not checked:
+            return
+        rows = pa.table(
+            {
+                "entity_type": pa.array([NODE_TYPE_CODE[e.node_type] for e in checked], pa.uint8()),
+                "entity_key": pa.array([e.key for e in checked], pa.string()),
+                "label": pa.array([e.label for e in checked], pa.string()),
+                "source": pa.array([e.source for e in checked], pa.string()),
+                "author": pa.array([e.author for e in checked], pa.string()),
+                "reason": pa.array([e.reason for e in checked], pa.string()),
+                "ts": pa.array([e.ts for e in checked], pa.timestamp("us", tz="UTC")),
+            }
         )
+        self._con.register("_new_labels", rows)
+        try:
+            self._con.execute("INSERT INTO labels SELECT *, now() FROM _new_labels")
+        finally:
+            self._con.unregister("_new_labels")
 
 
 def _flat(table: pa.Table, column: str) -> pa.Array:

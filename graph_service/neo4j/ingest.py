@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from neo4j import Transaction
 
 from graph_service.errors import BackendUnavailable
+from graph_service.labels import LabelEntry, checked_label_entries
 from graph_service.model import LINK_ENDPOINTS, NODE_TYPE_CODE, NodeType
 from graph_service.neo4j import cypher
 from graph_service.neo4j.batch_plan import BatchPlan, EntityPlan, Keys, LinkRows, plan_batch
@@ -389,14 +390,29 @@ class Neo4jIngest(Neo4jConnection):
         BackendUnavailable
             If Neo4j cannot be reached.
         """
+        self.add_labels([LabelEntry(node_type, key, label, source, author, reason, ts)])
+
+    def add_labels(self, entries: Sequence[LabelEntry]) -> None:
+        """Append labels in one write transaction (all or none; see protocol).
+
+        Raises
+        ------
+        InvalidInput
+            For a bad entry (nothing is written).
+        BackendUnavailable
+            If Neo4j cannot be reached.
+        """
+        checked = checked_label_entries(entries, now=datetime.now(UTC))
+        if not checked:
+            return
         columns: dict[str, list[Any]] = {
-            "entity_type": [NODE_TYPE_CODE[node_type]],
-            "entity_key": [key],
-            "label": [label],
-            "source": [source],
-            "author": [author],
-            "reason": [reason],
-            "ts": [to_micros(ts or datetime.now(UTC))],
+            "entity_type": [NODE_TYPE_CODE[e.node_type] for e in checked],
+            "entity_key": [e.key for e in checked],
+            "label": [e.label for e in checked],
+            "source": [e.source for e in checked],
+            "author": [e.author for e in checked],
+            "reason": [e.reason for e in checked],
+            "ts": [to_micros(e.ts) for e in checked if e.ts is not None],
         }
 
         def work(tx: Transaction) -> bool:
@@ -405,8 +421,12 @@ class Neo4jIngest(Neo4jConnection):
             tx.run(cypher.CREATE_LABELS, {**columns, "first_seq": seq})
             tx.run(
                 cypher.UPDATE_META,
-                {"meta": cypher.META_NAME, "next_id": meta["next_id"], "next_label_seq": seq + 1},
+                {
+                    "meta": cypher.META_NAME,
+                    "next_id": meta["next_id"],
+                    "next_label_seq": seq + len(checked),
+                },
             )
             return True
 
-        self._in_write_transaction(work, "add_label")
+        self._in_write_transaction(work, "add_labels")

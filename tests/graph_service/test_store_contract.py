@@ -16,6 +16,7 @@ import pytest
 from graph_service import EntityNotFound, GraphStore, InvalidInput, NodeType
 from graph_service.algorithms import ACCOUNT_IDENTIFIER_GRAPH
 from graph_service.embedded.store import EmbeddedStore
+from graph_service.labels import LabelEntry
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType
 from graph_service.store import (
     LINK_EXPORT_SCHEMA,
@@ -170,6 +171,52 @@ def test_add_label_appends_with_author_reason_and_times(loaded: GraphStore) -> N
     ]
     assert added[0]["ts"] == when
     assert all(r["recorded_at"] is not None and r["source"] == "api" for r in added)
+
+
+def test_add_labels_appends_a_batch_in_order(loaded: GraphStore) -> None:
+    """add_labels writes every entry, in the order given; an entry without ts gets the
+    time of the write; an empty batch writes nothing."""
+    before = loaded.labels().num_rows
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    loaded.add_labels([])
+    loaded.add_labels(
+        [
+            LabelEntry(NodeType.ACCOUNT, "A1", "fraud", "api:ring:R1", "ana", "ring", when),
+            LabelEntry(NodeType.ACCOUNT, "A2", "fraud", "api:ring:R1", "ana", "ring", when),
+            LabelEntry(NodeType.DEVICE, "no-such", "legit", "api", None, None),
+        ]
+    )
+    added = loaded.labels().to_pylist()[before:]
+    assert [(r["entity_type"], r["label"], r["source"], r["author"]) for r in added] == [
+        ("Account", "fraud", "api:ring:R1", "ana"),
+        ("Account", "fraud", "api:ring:R1", "ana"),
+        ("Device", "legit", "api", None),
+    ]
+    a1, a2 = (loaded.get_entity(NodeType.ACCOUNT, k).id for k in ("A1", "A2"))
+    assert [r["entity_id"] for r in added] == [a1, a2, None]
+    assert added[0]["ts"] == added[1]["ts"] == when
+    assert added[2]["ts"] is not None and added[2]["ts"] > when
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        LabelEntry(NodeType.ACCOUNT, "A2", "maybe", "api"),
+        LabelEntry(NodeType.ACCOUNT, "  ", "fraud", "api"),
+        LabelEntry(NodeType.ACCOUNT, "A2", "fraud", ""),
+        LabelEntry(NodeType.ACCOUNT, "A2", "fraud", "api", ts=datetime(2026, 3, 1)),
+    ],
+    ids=["unknown-verdict", "blank-key", "blank-source", "naive-ts"],
+)
+def test_add_labels_with_one_bad_entry_writes_none_of_them(
+    loaded: GraphStore, bad: LabelEntry
+) -> None:
+    """A batch is all or nothing: one bad entry, after a good one, leaves the labels as they were."""
+    before = loaded.labels().num_rows
+    good = LabelEntry(NodeType.ACCOUNT, "A1", "fraud", "api")
+    with pytest.raises(InvalidInput, match="label 1: "):
+        loaded.add_labels([good, bad])
+    assert loaded.labels().num_rows == before
 
 
 def test_commit_of_a_batch_already_in_the_ledger_is_a_no_op(loaded: GraphStore) -> None:
