@@ -62,3 +62,27 @@ class QueryTimeout(FraudGraphError):
 
     http_status = 504
     code = "query_timeout"
+
+
+# -- wording of error messages ----------------------------------------------------------
+
+
+def one_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message, whitespace collapsed (a driver's
+    ``message`` attribute preferred): what an error of ours quotes from a library's.
+
+    >>> one_line(ValueError("boom\\n  at line 3"))
+    'boom'
+    >>> one_line(RuntimeError())
+    'RuntimeError'
+    """
+    message = getattr(exc, "message", None) or str(exc)
+    for line in str(message).splitlines():
+        if line.strip():
+            return " ".join(line.split())
+    return type(exc).__name__
+
+
+def mib(n_bytes: int | float) -> str:
+    """A byte count in MiB for messages: ``mib(3 * 2**20) == '3.0 MiB'``."""
+    return f"{n_bytes / 2**20:,.1f} MiB"

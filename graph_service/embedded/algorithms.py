@@ -52,7 +52,7 @@ from graph_service.embedded.kernels import (
     leiden_membership,
     louvain_membership,
 )
-from graph_service.errors import InvalidInput, LimitExceeded
+from graph_service.errors import InvalidInput, LimitExceeded, mib
 from graph_service.projected_graph import ProjectedGraph, project_edge_list, project_store
 
 if TYPE_CHECKING:
@@ -203,8 +203,8 @@ class EmbeddedAlgorithms:
         estimate = self.estimate_memory(projection, algorithm, **options)
         if not estimate.fits:
             raise LimitExceeded(
-                f"{algorithm.value} needs up to {_mib(estimate.bytes_max)} but only "
-                f"{_mib(estimate.available_bytes)} is available "
+                f"{algorithm.value} needs up to {mib(estimate.bytes_max)} but only "
+                f"{mib(estimate.available_bytes)} is available "
                 f"({estimate.node_count} nodes, {estimate.relationship_count} links)"
             )
         if isinstance(projection, EdgeListProjection):
@@ -428,7 +428,3 @@ class EmbeddedAlgorithms:
         n = sum(counts.nodes[t] for t in set(projection.node_types))
         links = sum(counts.links[t] for t in set(projection.link_types))
         return n_all, n, links, projection.weight == "amount_sum"
-
-
-def _mib(value: int) -> str:
-    return f"{value / 2**20:,.1f} MiB"

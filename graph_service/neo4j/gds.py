@@ -62,7 +62,13 @@ from graph_service.algorithms import (
     similarity_table,
     value_table,
 )
-from graph_service.errors import BackendUnavailable, FraudGraphError, InvalidInput, LimitExceeded
+from graph_service.errors import (
+    BackendUnavailable,
+    FraudGraphError,
+    InvalidInput,
+    LimitExceeded,
+    one_line,
+)
 from graph_service.neo4j.gds_projection import GdsProjections
 
 if TYPE_CHECKING:
@@ -138,7 +144,7 @@ class GdsAlgorithms(GdsProjections):
                     notifications_min_severity=NotificationMinimumSeverity.OFF,
                 )
             except (ConfigurationError, ValueError) as exc:
-                raise BackendUnavailable(f"invalid Neo4j URI {uri!r}: {_one_line(exc)}") from exc
+                raise BackendUnavailable(f"invalid Neo4j URI {uri!r}: {one_line(exc)}") from exc
         self._driver = _driver
         try:
             with self._translated():
@@ -409,26 +415,20 @@ class GdsAlgorithms(GdsProjections):
             raise
         except AuthError as exc:
             raise BackendUnavailable(
-                f"Neo4j at {self.uri} rejected the credentials: {_one_line(exc)}"
+                f"Neo4j at {self.uri} rejected the credentials: {one_line(exc)}"
             ) from exc
         except ClientError as exc:
-            message = _one_line(exc)
+            message = one_line(exc)
             if any(hint in message.lower() for hint in _MEMORY_GUARD_HINTS) and (
                 "exceed" in message.lower() or "not enough" in message.lower()
             ):
                 raise LimitExceeded(f"GDS memory guard at {self.uri}: {message}") from exc
             raise BackendUnavailable(f"GDS call at {self.uri} failed: {message}") from exc
         except (ServiceUnavailable, SessionExpired, UnableToConnectError) as exc:
-            raise BackendUnavailable(f"cannot reach Neo4j at {self.uri}: {_one_line(exc)}") from exc
+            raise BackendUnavailable(f"cannot reach Neo4j at {self.uri}: {one_line(exc)}") from exc
         except GdsNotFound as exc:
             raise BackendUnavailable(
                 f"the Graph Data Science plugin is not installed on {self.uri}"
             ) from exc
         except (Neo4jError, DriverError) as exc:
-            raise BackendUnavailable(f"Neo4j at {self.uri} failed: {_one_line(exc)}") from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+            raise BackendUnavailable(f"Neo4j at {self.uri} failed: {one_line(exc)}") from exc

@@ -42,7 +42,7 @@ from graphdatascience import GraphDataScience
 from neo4j.exceptions import DriverError, Neo4jError
 
 from graph_service.algorithms import Algorithm, EdgeListProjection, MemoryEstimate, Projection
-from graph_service.errors import LimitExceeded
+from graph_service.errors import LimitExceeded, mib
 from graph_service.model import NODE_TYPE_CODE, LinkType, NodeType
 from graph_service.neo4j.cypher import ENTITY_LABEL
 from graph_service.projected_graph import ProjectedGraph, project_edge_list
@@ -249,8 +249,8 @@ class GdsProjections:
         estimate = self._estimate(plan, algorithm, options or {})
         if not estimate.fits:
             raise LimitExceeded(
-                f"GDS {algorithm.value} needs up to {_mib(estimate.bytes_max)} of heap but "
-                f"only {_mib(estimate.available_bytes)} is available on {self.uri} "
+                f"GDS {algorithm.value} needs up to {mib(estimate.bytes_max)} of heap but "
+                f"only {mib(estimate.available_bytes)} is available on {self.uri} "
                 f"({estimate.node_count} nodes, {estimate.relationship_count} relationships)"
             )
         if plan.empty or (plan.edges is not None and plan.edges.n_nodes == 0):
@@ -317,7 +317,3 @@ def _relationship_projection(link_type: LinkType, weight: str | None) -> dict[st
         "aggregation": "SUM",
         "properties": {WEIGHT: {"property": weight, "aggregation": "SUM", "defaultValue": 0.0}},
     }
-
-
-def _mib(value: int) -> str:
-    return f"{value / 2**20:,.1f} MiB"

@@ -46,6 +46,7 @@ from graph_service.errors import (
     InvalidInput,
     LimitExceeded,
     QueryTimeout,
+    one_line,
 )
 from graph_service.neo4j import cypher
 
@@ -335,11 +336,6 @@ class Neo4jConnection:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def one_line(exc: BaseException) -> str:
-    message = exc.message if isinstance(exc, Neo4jError) and exc.message else str(exc)
-    return " ".join(message.split()) or type(exc).__name__
 
 
 def check_cap(rows: Rows, cap: int, what: str) -> None:

@@ -54,12 +54,11 @@ from neo4j import (
 )
 from neo4j.exceptions import ConfigurationError
 
-from graph_service.errors import BackendUnavailable, InvalidInput
+from graph_service.errors import BackendUnavailable, InvalidInput, one_line
 from graph_service.neo4j import cypher
 from graph_service.neo4j.analytics import Neo4jAnalytics
 from graph_service.neo4j.ingest import Neo4jIngest
 from graph_service.neo4j.reads import Neo4jReads
-from graph_service.neo4j.session import one_line
 
 if TYPE_CHECKING:
     from graph_service.algorithms import GraphAlgorithms

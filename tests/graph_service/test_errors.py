@@ -1,0 +1,39 @@
+"""How our errors quote the ones they wrap: one line, never empty."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graph_service.errors import mib, one_line
+
+
+class _DriverError(Exception):
+    """A driver exception carrying its server message in ``.message``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("wrapped")
+        self.message = message
+
+
+@given(st.text())
+def test_one_line_is_a_single_non_empty_line(text: str) -> None:
+    """Whatever the message (blank, multi-line, tabs), the quote is one non-empty line
+    without surrounding or repeated whitespace."""
+    quoted = one_line(RuntimeError(text))
+    assert quoted and "\n" not in quoted and "\r" not in quoted
+    assert quoted == " ".join(quoted.split())
+
+
+def test_one_line_keeps_the_first_line_and_prefers_the_driver_message() -> None:
+    """A Java stack trace is cut to its first line; a driver's ``message`` wins over str()."""
+    trace = "Procedure call failed:  heap\n\tat org.neo4j.Foo(Foo.java:1)\n"
+    assert one_line(RuntimeError(trace)) == "Procedure call failed: heap"
+    assert one_line(_DriverError("auth  failed")) == "auth failed"
+    assert one_line(KeyError()) == "KeyError"
+
+
+def test_mib_formats_bytes_with_one_decimal() -> None:
+    """Sizes in messages read as MiB with thousands separators."""
+    assert mib(3 * 2**20) == "3.0 MiB"
+    assert mib(1536 * 2**20) == "1,536.0 MiB"
