@@ -20,12 +20,10 @@ import importlib
 from collections.abc import Sequence
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from graph_service.errors import BackendUnavailable
 from graph_service.model import IDENTIFIER_TYPES, LINK_ENDPOINTS, LinkType
 from graph_service.store import GraphStore
+from graph_service.typing import I64
 
 #: Every link type whose target is an identifier (everything but ``TRANSFERS_TO``).
 IDENTIFIER_LINK_TYPES: Final[tuple[LinkType, ...]] = tuple(
@@ -33,7 +31,6 @@ IDENTIFIER_LINK_TYPES: Final[tuple[LinkType, ...]] = tuple(
 )
 
 Row = Sequence[Any]
-IdArray = npt.NDArray[np.int64]
 
 #: Column order of ``NeighbourhoodBackend.neighbour_rows``.
 NEIGHBOUR_ROW: Final = (
@@ -103,8 +100,8 @@ class SharedIdentifierBackend(Protocol):
     def sharing_accounts(
         self,
         account_id: int,
-        identifier_ids: IdArray,
-        identifier_counts: IdArray,
+        identifier_ids: I64,
+        identifier_counts: I64,
         cap: int,
     ) -> list[Row]:
         """Accounts other than ``account_id`` linked to any of ``identifier_ids``.
@@ -115,7 +112,7 @@ class SharedIdentifierBackend(Protocol):
         """
         ...
 
-    def shared_pairs(self, account_ids: IdArray, identifier_ids: IdArray, cap: int) -> list[Row]:
+    def shared_pairs(self, account_ids: I64, identifier_ids: I64, cap: int) -> list[Row]:
         """``(account_id, identifier_id)`` for every link from one set to the other."""
         ...
 
@@ -123,9 +120,7 @@ class SharedIdentifierBackend(Protocol):
 class PathBackend(Protocol):
     """Reads behind :func:`queries.paths.shortest_path`."""
 
-    def adjacent(
-        self, ids: IdArray, link_types: Sequence[LinkType], cap: int
-    ) -> tuple[IdArray, IdArray]:
+    def adjacent(self, ids: I64, link_types: Sequence[LinkType], cap: int) -> tuple[I64, I64]:
         """Distinct undirected adjacencies ``(from, to)`` with ``from`` among ``ids``.
 
         Links of ``link_types`` in either direction count; at most ``cap`` pairs.
@@ -136,7 +131,7 @@ class PathBackend(Protocol):
 class RingSubgraphBackend(Protocol):
     """Reads behind :func:`queries.ring_subgraph.ring_subgraph`."""
 
-    def ring_links(self, member_ids: IdArray, cap: int) -> list[Row]:
+    def ring_links(self, member_ids: I64, cap: int) -> list[Row]:
         """Links of a ring, as ``LINK_ROW`` rows ordered by (src, dst, type code).
 
         The links from members to identifiers linked to two or more members, and the
@@ -144,7 +139,7 @@ class RingSubgraphBackend(Protocol):
         """
         ...
 
-    def account_counts(self, identifier_ids: IdArray) -> list[Row]:
+    def account_counts(self, identifier_ids: I64) -> list[Row]:
         """``(identifier_id, links into it)`` for each of ``identifier_ids`` that exists."""
         ...
 
@@ -152,7 +147,7 @@ class RingSubgraphBackend(Protocol):
 class MoneyFlowBackend(Protocol):
     """Reads behind :func:`queries.money_flow.money_flow`."""
 
-    def transfer_rows(self, ids: IdArray, direction: Literal["out", "in"], cap: int) -> list[Row]:
+    def transfer_rows(self, ids: I64, direction: Literal["out", "in"], cap: int) -> list[Row]:
         """``TRANSFERS_TO`` links leaving (``out``) or entering (``in``) any of ``ids``.
 
         Rows are ``TRANSFER_ROW`` ordered by (src, dst); at most ``cap`` rows.

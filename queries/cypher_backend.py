@@ -16,8 +16,9 @@ from graph_service.errors import BackendUnavailable
 from graph_service.model import LinkType
 from graph_service.neo4j.cypher import ReadQuery, link_code_map
 from graph_service.store import GraphStore
+from graph_service.typing import I64
 from queries import cypher
-from queries.backends import IdArray, Row
+from queries.backends import Row
 
 
 @runtime_checkable
@@ -36,7 +37,7 @@ class CypherReadable(Protocol):
         ...
 
 
-def _ids(values: IdArray) -> list[int]:
+def _ids(values: I64) -> list[int]:
     return [int(v) for v in np.asarray(values, np.int64).tolist()]
 
 
@@ -93,8 +94,8 @@ class CypherRelationships:
     def sharing_accounts(
         self,
         account_id: int,
-        identifier_ids: IdArray,
-        identifier_counts: IdArray,
+        identifier_ids: I64,
+        identifier_counts: I64,
         cap: int,
     ) -> list[Row]:
         """See ``SharedIdentifierBackend.sharing_accounts``."""
@@ -107,31 +108,29 @@ class CypherRelationships:
         }
         return self._rows(cypher.SHARING_ACCOUNTS, params, cap)
 
-    def shared_pairs(self, account_ids: IdArray, identifier_ids: IdArray, cap: int) -> list[Row]:
+    def shared_pairs(self, account_ids: I64, identifier_ids: I64, cap: int) -> list[Row]:
         """See ``SharedIdentifierBackend.shared_pairs``."""
         if len(account_ids) == 0 or len(identifier_ids) == 0:
             return []
         params = {"account_ids": _ids(account_ids), "identifier_ids": _ids(identifier_ids)}
         return self._rows(cypher.SHARED_PAIRS, params, cap)
 
-    def adjacent(
-        self, ids: IdArray, link_types: Sequence[LinkType], cap: int
-    ) -> tuple[IdArray, IdArray]:
+    def adjacent(self, ids: I64, link_types: Sequence[LinkType], cap: int) -> tuple[I64, I64]:
         """See ``PathBackend.adjacent``."""
         rows = self._rows(cypher.adjacent(tuple(link_types)), {"ids": _ids(ids)}, cap)
         pairs = np.asarray(rows, np.int64).reshape(-1, 2)
         return pairs[:, 0].copy(), pairs[:, 1].copy()
 
-    def ring_links(self, member_ids: IdArray, cap: int) -> list[Row]:
+    def ring_links(self, member_ids: I64, cap: int) -> list[Row]:
         """See ``RingSubgraphBackend.ring_links``."""
         params = {"member_ids": _ids(member_ids), "link_codes": self._link_codes}
         return self._rows(cypher.RING_LINKS, params, cap)
 
-    def account_counts(self, identifier_ids: IdArray) -> list[Row]:
+    def account_counts(self, identifier_ids: I64) -> list[Row]:
         """See ``RingSubgraphBackend.account_counts``."""
         ids = _ids(identifier_ids)
         return self._rows(cypher.ACCOUNT_COUNTS, {"ids": ids}, len(ids))
 
-    def transfer_rows(self, ids: IdArray, direction: Literal["out", "in"], cap: int) -> list[Row]:
+    def transfer_rows(self, ids: I64, direction: Literal["out", "in"], cap: int) -> list[Row]:
         """See ``MoneyFlowBackend.transfer_rows``."""
         return self._rows(cypher.transfer_rows(direction), {"ids": _ids(ids)}, cap)

@@ -20,7 +20,8 @@ import pyarrow as pa
 from graph_service.errors import BackendUnavailable, InvalidInput, QueryTimeout
 from graph_service.model import LINK_TYPE_CODE, LinkType
 from graph_service.store import GraphStore
-from queries.backends import IDENTIFIER_LINK_TYPES, IdArray, Row
+from graph_service.typing import I64
+from queries.backends import IDENTIFIER_LINK_TYPES, Row
 from queries.limits import EMBEDDED_QUERY_TIMEOUT_S
 
 
@@ -110,7 +111,7 @@ _TRANSFERS: Final = {
 }
 
 
-def _id_table(ids: IdArray, **extra: IdArray) -> pa.Table:
+def _id_table(ids: I64, **extra: I64) -> pa.Table:
     columns: dict[str, Any] = {"id": pa.array(np.asarray(ids, np.int64))}
     columns.update({name: pa.array(np.asarray(v, np.int64)) for name, v in extra.items()})
     return pa.table(columns)
@@ -203,8 +204,8 @@ class EmbeddedRelationships:
     def sharing_accounts(
         self,
         account_id: int,
-        identifier_ids: IdArray,
-        identifier_counts: IdArray,
+        identifier_ids: I64,
+        identifier_counts: I64,
         cap: int,
     ) -> list[Row]:
         """See ``SharedIdentifierBackend.sharing_accounts``."""
@@ -212,14 +213,12 @@ class EmbeddedRelationships:
         params = {"id": int(account_id), "cap": cap}
         return self._rows(_SHARING_ACCOUNTS, params, {"_wanted": wanted})
 
-    def shared_pairs(self, account_ids: IdArray, identifier_ids: IdArray, cap: int) -> list[Row]:
+    def shared_pairs(self, account_ids: I64, identifier_ids: I64, cap: int) -> list[Row]:
         """See ``SharedIdentifierBackend.shared_pairs``."""
         tables = {"_accounts": _id_table(account_ids), "_wanted": _id_table(identifier_ids)}
         return self._rows(_SHARED_PAIRS, {"cap": cap}, tables)
 
-    def adjacent(
-        self, ids: IdArray, link_types: Sequence[LinkType], cap: int
-    ) -> tuple[IdArray, IdArray]:
+    def adjacent(self, ids: I64, link_types: Sequence[LinkType], cap: int) -> tuple[I64, I64]:
         """See ``PathBackend.adjacent``."""
         empty = np.empty(0, np.int64)
         if cap <= 0 or len(ids) == 0:
@@ -235,17 +234,17 @@ class EmbeddedRelationships:
         found = self._run(work)
         return np.asarray(found["a"], np.int64), np.asarray(found["b"], np.int64)
 
-    def ring_links(self, member_ids: IdArray, cap: int) -> list[Row]:
+    def ring_links(self, member_ids: I64, cap: int) -> list[Row]:
         """See ``RingSubgraphBackend.ring_links``."""
         params = {"identifier_types": _IDENTIFIER_LINK_CODES, "transfer": _TRANSFER, "cap": cap}
         return self._rows(_RING_LINKS, params, {"_members": _id_table(member_ids)})
 
-    def account_counts(self, identifier_ids: IdArray) -> list[Row]:
+    def account_counts(self, identifier_ids: I64) -> list[Row]:
         """See ``RingSubgraphBackend.account_counts``."""
         params = {"cap": len(identifier_ids)}
         return self._rows(_ACCOUNT_COUNTS, params, {"_wanted": _id_table(identifier_ids)})
 
-    def transfer_rows(self, ids: IdArray, direction: Literal["out", "in"], cap: int) -> list[Row]:
+    def transfer_rows(self, ids: I64, direction: Literal["out", "in"], cap: int) -> list[Row]:
         """See ``MoneyFlowBackend.transfer_rows``."""
         params = {"transfer": _TRANSFER, "cap": cap}
         return self._rows(_TRANSFERS[direction], params, {"_frontier": _id_table(ids)})

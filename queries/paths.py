@@ -22,7 +22,8 @@ import pyarrow as pa
 from graph_service.errors import EntityNotFound, InvalidInput, LimitExceeded
 from graph_service.model import LINK_TYPE_CODE, LinkType, NodeType
 from graph_service.store import GraphStore
-from queries.backends import IdArray, PathBackend, backend_for
+from graph_service.typing import I64
+from queries.backends import PathBackend, backend_for
 from queries.limits import (
     DEFAULT_PATH_EXPANSION,
     MAX_PATH_EXPANSION,
@@ -45,10 +46,10 @@ EntityName = tuple[NodeType | str, str]
 class _Frontier:
     """One side of the search: its levels and the edges between consecutive levels."""
 
-    levels: list[IdArray]
-    seen: IdArray
+    levels: list[I64]
+    seen: I64
     #: ``edges[i]`` = (from, to) arrays, ``from`` in ``levels[i]``, ``to`` in ``levels[i + 1]``.
-    edges: list[tuple[IdArray, IdArray]] = field(default_factory=list)
+    edges: list[tuple[I64, I64]] = field(default_factory=list)
 
     @classmethod
     def start(cls, entity_id: int) -> _Frontier:
@@ -184,7 +185,7 @@ def _search(
     return None
 
 
-def _smallest_path(forward: _Frontier, backward: _Frontier, meeting: IdArray) -> list[int]:
+def _smallest_path(forward: _Frontier, backward: _Frontier, meeting: I64) -> list[int]:
     """The lexicographically smallest id sequence among the shortest paths found.
 
     Nodes of the forward levels that lead to ``meeting`` are marked first (walking the
@@ -192,7 +193,7 @@ def _smallest_path(forward: _Frontier, backward: _Frontier, meeting: IdArray) ->
     neighbour at each forward step and the smallest neighbour one level closer to the
     target on the backward side, every one of which reaches the target.
     """
-    useful: list[IdArray] = [np.empty(0, np.int64)] * (forward.depth + 1)
+    useful: list[I64] = [np.empty(0, np.int64)] * (forward.depth + 1)
     useful[forward.depth] = meeting
     for i in range(forward.depth - 1, -1, -1):
         src, dst = forward.edges[i]

@@ -17,15 +17,11 @@ use the same links, computed once.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from graph_service.temporal import DAY_US
-from graph_service.typing import F64, I64
+from graph_service.typing import F64, I64, BoolArray
 
 __all__ = ["passed_on_links"]
-
-
-_Bool = npt.NDArray[np.bool_]
 
 
 def passed_on_links(
@@ -34,11 +30,11 @@ def passed_on_links(
     first_ts: I64,
     amount: F64,
     n_events: I64,
-    related: _Bool,
+    related: BoolArray,
     *,
     days: float = 3.0,
     ratio: float = 0.7,
-) -> _Bool:
+) -> BoolArray:
     """Which transfer links pass on money their payer had just received.
 
     Parameters

@@ -60,6 +60,7 @@ import pyarrow.compute as pc
 
 from graph_service.errors import InvalidInput
 from graph_service.tables import binary_incidence, require_columns
+from graph_service.typing import I64
 
 __all__ = [
     "CANDIDATE_COLUMNS",
@@ -348,7 +349,7 @@ def member_set_ring_ids(members: pa.Array | pa.ChunkedArray) -> list[str]:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _members(table: pa.Table, what: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _members(table: pa.Table, what: str) -> tuple[I64, I64]:
     """Sizes of each ``members`` list and all members flattened, as int64 arrays."""
     column = table.column("members")
     value_type = getattr(column.type, "value_type", None)
@@ -389,9 +390,7 @@ def _previous_ids(previous: pa.Table) -> npt.NDArray[np.object_]:
     return ids
 
 
-def _smallest_members(
-    sizes: npt.NDArray[np.int64], values: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
+def _smallest_members(sizes: I64, values: I64) -> I64:
     if not sizes.size:
         return np.zeros(0, np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -399,11 +398,11 @@ def _smallest_members(
 
 
 def _greedy_matching(
-    pair_cand: npt.NDArray[np.int64],
-    pair_prev: npt.NDArray[np.int64],
+    pair_cand: I64,
+    pair_prev: I64,
     n_cand: int,
     n_prev: int,
-) -> npt.NDArray[np.int64]:
+) -> I64:
     """Greedy one-to-one matching of pairs listed best first; candidate -> previous or -1.
 
     Each round takes every pair that is the best remaining pair of both its ends (the
@@ -433,9 +432,7 @@ def _splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         return z ^ (z >> np.uint64(31))
 
 
-def _content_hashes(
-    sizes: npt.NDArray[np.int64], values: npt.NDArray[np.int64]
-) -> npt.NDArray[np.uint64]:
+def _content_hashes(sizes: I64, values: I64) -> npt.NDArray[np.uint64]:
     """A 64-bit hash of each member set (order and repeats ignored)."""
     if not sizes.size:
         return np.zeros(0, np.uint64)
@@ -454,9 +451,9 @@ def _content_hashes(
 
 
 def _fresh_ids(
-    sizes: npt.NDArray[np.int64],
-    values: npt.NDArray[np.int64],
-    rows: npt.NDArray[np.int64],
+    sizes: I64,
+    values: I64,
+    rows: I64,
     *,
     taken: set[str],
 ) -> list[str]:

@@ -39,7 +39,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from graph_service.typing import F64, I64
+from graph_service.typing import F64, I64, BoolArray
 
 __all__ = [
     "CHANNELS",
@@ -56,8 +56,6 @@ __all__ = [
 
 #: Share of groups left out of the intra-group correlation estimate (the most extreme).
 _RHO_TRIM: Final = 0.05
-
-_Bool = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +137,9 @@ class ChannelEvidence:
 
     names: tuple[str, ...]
     strength: F64
-    active: _Bool
+    active: BoolArray
     rate: F64
-    per_member: _Bool
+    per_member: BoolArray
 
     @property
     def total(self) -> F64:

@@ -14,6 +14,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from graph_service.typing import F64, I64
+
 __all__ = [
     "Scramble",
     "derive_salt",
@@ -23,9 +25,7 @@ __all__ = [
     "splitmix",
 ]
 
-_I64 = npt.NDArray[np.int64]
 _U64 = npt.NDArray[np.uint64]
-_F64 = npt.NDArray[np.float64]
 
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _MIX1: Final = np.uint64(0xBF58476D1CE4E5B9)
@@ -50,18 +50,18 @@ def splitmix(values: npt.NDArray[np.integer], salt: int) -> _U64:
     return z
 
 
-def hashed_unit(values: npt.NDArray[np.integer], salt: int) -> _F64:
+def hashed_unit(values: npt.NDArray[np.integer], salt: int) -> F64:
     """Stateless uniform draws in [0, 1), one per value."""
     return (splitmix(values, salt) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-def hashed_fraction(hashed: _U64, lowest_bit: int) -> _F64:
+def hashed_fraction(hashed: _U64, lowest_bit: int) -> F64:
     """A uniform draw in [0, 1) from 16 bits of a hash (one hash feeds four draws)."""
     bits = (hashed >> np.uint64(lowest_bit)) & np.uint64(0xFFFF)
     return bits.astype(np.float64) * (1.0 / 65_536)
 
 
-def hashed_below(values: npt.NDArray[np.integer], salt: int, bound: int) -> _I64:
+def hashed_below(values: npt.NDArray[np.integer], salt: int, bound: int) -> I64:
     """Stateless uniform integers in [0, bound), one per value."""
     return (splitmix(values, salt) % np.uint64(bound)).astype(np.int64)
 
@@ -86,6 +86,6 @@ class Scramble:
             factor = factor + 1 if factor + 1 < upper else 2
         return cls(modulus, factor, (salt >> 17) % modulus)
 
-    def __call__(self, values: npt.NDArray[np.integer]) -> _I64:
+    def __call__(self, values: npt.NDArray[np.integer]) -> I64:
         x = values.astype(np.int64) % self.modulus
         return (x * self.factor + self.offset) % self.modulus

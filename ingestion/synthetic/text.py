@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from graph_service.typing import I64, U8, BoolArray
+
 __all__ = [
     "Text",
     "Vocab",
@@ -29,10 +31,6 @@ __all__ = [
     "string_array",
 ]
 
-_I64 = npt.NDArray[np.int64]
-_U8 = npt.NDArray[np.uint8]
-_Bool = npt.NDArray[np.bool_]
-
 
 @dataclass(frozen=True, slots=True)
 class Text:
@@ -41,8 +39,8 @@ class Text:
     ``keep`` is ``None`` when every byte is kept (fixed width).
     """
 
-    chars: _U8
-    keep: _Bool | None
+    chars: U8
+    keep: BoolArray | None
 
 
 class Vocab:
@@ -56,8 +54,8 @@ class Vocab:
         for i, e in enumerate(encoded):
             chars[: len(e), i] = np.frombuffer(e, np.uint8)
         lengths = np.array([len(e) for e in encoded], np.int64)
-        self.chars: _U8 = chars
-        self.keep: _Bool = np.arange(width)[:, None] < lengths[None, :]
+        self.chars: U8 = chars
+        self.keep: BoolArray = np.arange(width)[:, None] < lengths[None, :]
         self.fixed = bool(self.keep.all())
         self.arrow: pa.Array = pa.array(self.words, pa.string())
 
@@ -65,7 +63,7 @@ class Vocab:
         """Fragments ``words[index[i]]``."""
         return Text(self.chars[:, index], None if self.fixed else self.keep[:, index])
 
-    def arrow_take(self, rows: int, at: _I64, index: npt.NDArray[np.integer]) -> pa.Array:
+    def arrow_take(self, rows: int, at: I64, index: npt.NDArray[np.integer]) -> pa.Array:
         """A string array of ``rows`` rows: ``words[index]`` at rows ``at``, null elsewhere."""
         full = np.zeros(rows, np.int32)
         full[at] = index
@@ -80,7 +78,7 @@ def const_text(text: str, rows: int) -> Text:
     return Text(np.broadcast_to(column, (column.shape[0], rows)), None)
 
 
-def digit_planes(values: npt.NDArray[np.integer], width: int, prefix: str = "") -> _U8:
+def digit_planes(values: npt.NDArray[np.integer], width: int, prefix: str = "") -> U8:
     """``prefix`` then the ``width`` low decimal digits of ``values``, as ASCII planes."""
     lead = len(prefix)
     planes = np.empty((lead + width, values.shape[0]), np.uint8)
@@ -126,7 +124,7 @@ def decimal_text(values: npt.NDArray[np.integer], width: int = 0) -> Text:
 _HEX_DIGITS: Final = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
-def hex_text(values: _I64, digits: int) -> Text:
+def hex_text(values: I64, digits: int) -> Text:
     """Lower-case hexadecimal text of ``values`` (< 16**digits) without leading zeros."""
     shifts = 4 * np.arange(digits - 1, -1, -1, dtype=np.int64)
     nibbles = (values[None, :] >> shifts[:, None]) & 15
@@ -136,13 +134,13 @@ def hex_text(values: _I64, digits: int) -> Text:
     return Text(_HEX_DIGITS[nibbles], keep)
 
 
-def blank_unless(text: Text, rows: _Bool) -> Text:
+def blank_unless(text: Text, rows: BoolArray) -> Text:
     """``text`` on the selected rows, empty elsewhere."""
     keep = np.ones(text.chars.shape, np.bool_) if text.keep is None else text.keep
     return Text(text.chars, keep & rows[None, :])
 
 
-def _assemble(parts: Sequence[Text]) -> tuple[_U8, _I64]:
+def _assemble(parts: Sequence[Text]) -> tuple[U8, I64]:
     """Concatenate fragments row-wise; return the bytes and the length of each row."""
     rows = parts[0].chars.shape[1]
     chars = parts[0].chars if len(parts) == 1 else np.concatenate([p.chars for p in parts])
@@ -157,7 +155,7 @@ def _assemble(parts: Sequence[Text]) -> tuple[_U8, _I64]:
     return data, keep_rows.sum(axis=1, dtype=np.int64)
 
 
-def string_array(rows: int, pieces: Sequence[tuple[_I64, Sequence[Text]]]) -> pa.Array:
+def string_array(rows: int, pieces: Sequence[tuple[I64, Sequence[Text]]]) -> pa.Array:
     """A string array of ``rows`` rows built from row subsets.
 
     Each piece is ``(at, fragments)``: ascending row numbers and the fragments that,
@@ -192,7 +190,7 @@ def string_array(rows: int, pieces: Sequence[tuple[_I64, Sequence[Text]]]) -> pa
     )
 
 
-def optional_array(rows: int, at: _I64, values: npt.NDArray[np.generic], dtype: type) -> pa.Array:
+def optional_array(rows: int, at: I64, values: npt.NDArray[np.generic], dtype: type) -> pa.Array:
     """An array of ``rows`` rows holding ``values`` at rows ``at`` and nulls elsewhere."""
     full: npt.NDArray[Any] = np.zeros(rows, dtype)
     full[at] = values

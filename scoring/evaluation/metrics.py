@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
-from graph_service.typing import F64
+from graph_service.typing import F64, BoolArray
 
 __all__ = ["average_precision", "ranking_figures", "roc_auc"]
 
-_Bool = npt.NDArray[np.bool_]
 
-
-def roc_auc(labels: _Bool, scores: F64) -> float | None:
+def roc_auc(labels: BoolArray, scores: F64) -> float | None:
     """Area under the ROC curve, ties counted half (Mann-Whitney U).
 
     Parameters
@@ -42,7 +39,7 @@ def roc_auc(labels: _Bool, scores: F64) -> float | None:
     return ranking_figures(positives, np.sort(negatives))[0]
 
 
-def average_precision(labels: _Bool, scores: F64) -> float | None:
+def average_precision(labels: BoolArray, scores: F64) -> float | None:
     """Average precision: the step-wise area under the precision-recall curve.
 
     Parameters
@@ -72,7 +69,7 @@ def average_precision(labels: _Bool, scores: F64) -> float | None:
     return ranking_figures(positives, np.sort(negatives))[1]
 
 
-def _split(labels: _Bool, scores: F64) -> tuple[F64, F64]:
+def _split(labels: BoolArray, scores: F64) -> tuple[F64, F64]:
     labels = np.asarray(labels, np.bool_)
     scores = np.asarray(scores, np.float64)
     return scores[labels], scores[~labels]

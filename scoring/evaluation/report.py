@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from graph_service.errors import InvalidInput
 from graph_service.tables import binary_incidence, distinct, require_columns
-from graph_service.typing import F64, I64
+from graph_service.typing import F64, I64, BoolArray
 from scoring.evaluation.metrics import ranking_figures
 
 __all__ = ["EvaluationReport", "TypologyReport", "evaluate", "format_table", "table_rows"]
@@ -28,8 +28,6 @@ DECIMALS: Final = 4
 
 #: At most this many ids are quoted in an error message.
 _ROWS_QUOTED: Final = 10
-
-_Bool = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,9 +538,9 @@ class _RingIndex:
 def _typology_report(
     name: str,
     rings: _RingIndex,
-    ring_found: _Bool,
+    ring_found: BoolArray,
     best_jaccard: F64,
-    evaluated: _Bool,
+    evaluated: BoolArray,
     population: I64,
     scores: F64,
     non_ring_scores: F64,
@@ -612,7 +610,7 @@ def _heavy_sharer_figures(
 
 
 def _precision_at(
-    flagged: pa.Table, cluster_matches: _Bool, top_k: Sequence[int]
+    flagged: pa.Table, cluster_matches: BoolArray, top_k: Sequence[int]
 ) -> dict[int, float | None]:
     """Precision among the ``k`` highest-scoring flagged clusters, for each ``k``."""
     if flagged.num_rows == 0:

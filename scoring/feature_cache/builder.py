@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from graph_service.errors import EntityNotFound
 from graph_service.model import LINK_TYPE_CODE, NodeType
 from graph_service.store import GraphStore
+from graph_service.typing import I64
 from scoring.feature_cache.snapshot import (
     FLOAT_FEATURES,
     INT_FEATURES,
@@ -109,9 +110,7 @@ def build_feature_snapshot(
     return FeatureSnapshot(table, version=version, created_at=created_at)
 
 
-def _aligned_score(
-    store: GraphStore, name: str, ids: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
+def _aligned_score(store: GraphStore, name: str, ids: I64) -> npt.NDArray[np.float64]:
     """Score ``name`` at ``ids`` (NaN where the score is absent)."""
     table = store.read_scores(name)
     out = np.full(len(ids), np.nan)
@@ -127,7 +126,7 @@ def _aligned_score(
     return out
 
 
-def _community_sizes(community: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+def _community_sizes(community: npt.NDArray[np.float64]) -> I64:
     """Accounts per community, for each account (1 where the community is unknown)."""
     sizes = np.ones(len(community), np.int64)
     known = ~np.isnan(community)
@@ -137,9 +136,7 @@ def _community_sizes(community: npt.NDArray[np.float64]) -> npt.NDArray[np.int64
     return sizes
 
 
-def _shared_counts(
-    store: GraphStore, ids: npt.NDArray[np.int64]
-) -> dict[str, npt.NDArray[np.int64]]:
+def _shared_counts(store: GraphStore, ids: I64) -> dict[str, I64]:
     """Per account, identifiers of each type it shares with at least one other account."""
     types = list(SHARED_COUNT_FEATURES)
     links = store.export_links(types).select(["src", "dst", "type"])
@@ -165,7 +162,7 @@ def _shared_counts(
 
 
 def _rings_of(
-    store: GraphStore, ids: npt.NDArray[np.int64]
+    store: GraphStore, ids: I64
 ) -> tuple[pa.Array, npt.NDArray[np.float64], list[list[str] | None]]:
     """Ring id, ring score and ring reasons per account (highest-scoring ring wins)."""
     n = len(ids)
@@ -204,7 +201,7 @@ def _rings_of(
 
 def _reasons_for(
     store: GraphStore,
-    ids: npt.NDArray[np.int64],
+    ids: I64,
     reasons: pa.Table | None,
     ring_reasons: list[list[str] | None],
 ) -> pa.Array:

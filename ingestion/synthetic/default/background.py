@@ -8,9 +8,9 @@ from typing import Final
 
 import numpy as np
 
+from graph_service.typing import I64
 from ingestion.synthetic.default.events import (
     HOUR,
-    I64,
     IP_NAT,
     LOGIN,
     PAYMENT,

@@ -15,14 +15,12 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from graph_service.typing import F64, I64
 from ingestion.schema import EventType
 
-I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 I8 = npt.NDArray[np.int8]
 U64 = npt.NDArray[np.uint64]
-F64 = npt.NDArray[np.float64]
-Bool = npt.NDArray[np.bool_]
 
 HOUR: Final = 3_600_000_000
 DAY: Final = 24 * HOUR

@@ -8,6 +8,7 @@ from typing import Final
 
 import numpy as np
 
+from graph_service.typing import I64
 from ingestion.synthetic.default.config import (
     RING_SIZES,
     TYPOLOGY_WEIGHTS,
@@ -15,7 +16,7 @@ from ingestion.synthetic.default.config import (
     Typology,
     ring_count,
 )
-from ingestion.synthetic.default.events import DAY, HOUR, I64, uniform_ts
+from ingestion.synthetic.default.events import DAY, HOUR, uniform_ts
 from ingestion.synthetic.default.population import Population, big_families
 from ingestion.synthetic.default.tables import ADDRESS_SPACE
 

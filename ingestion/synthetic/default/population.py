@@ -6,12 +6,11 @@ from typing import Final
 
 import numpy as np
 
+from graph_service.typing import F64, I64, BoolArray
 from ingestion.synthetic.default.config import ScenarioConfig
 from ingestion.synthetic.default.events import (
-    F64,
     HOME_SPACE,
     I32,
-    I64,
     IP_HOME,
     IP_HOME6,
     IP_INDEX_MASK,
@@ -22,7 +21,6 @@ from ingestion.synthetic.default.events import (
     IP_VPN,
     IP_WIFI,
     U64,
-    Bool,
     ip_code,
     sorted_uniforms,
 )
@@ -95,7 +93,7 @@ class Population:
         weight: F64,
         household_sizes: I64,
         member_at: I32,
-        is_member: Bool,
+        is_member: BoolArray,
         start_us: int,
         end_us: int,
     ) -> None:
@@ -121,7 +119,7 @@ class Population:
         self.position[member_at] = np.arange(n, dtype=np.int32)
         self.n_big_families = big_families(n)
         self.is_member = is_member
-        self.ring_signup: Bool = np.zeros(n, np.bool_)
+        self.ring_signup: BoolArray = np.zeros(n, np.bool_)
         self.n_nat = max(4, n // config.accounts_per_nat_ip)
         self.n_office = max(3, n // 1_000)
         self.n_wifi = max(3, n // 10_000)
@@ -163,7 +161,7 @@ class Population:
         """The first member of each household."""
         return self.member_at[self.household_start[household]].astype(np.int64)
 
-    def has_family_device(self, household: I64) -> Bool:
+    def has_family_device(self, household: I64) -> BoolArray:
         """Whether the household shares a tablet (always, for the big families)."""
         size = self.household_size[household]
         tablet = (size >= 2) & (hashed_unit(household, self.salts["tablet"]) < 0.12)
@@ -184,7 +182,7 @@ class Population:
         return splitmix(account, self.salts["profile"])
 
     @staticmethod
-    def is_developer(habits: U64) -> Bool:
+    def is_developer(habits: U64) -> BoolArray:
         """Developers, who also log in from an Android emulator."""
         return hashed_fraction(habits, 16) < 0.002
 
@@ -196,16 +194,16 @@ class Population:
         return np.where(Population.is_developer(habits), np.maximum(count, 2), count)
 
     @staticmethod
-    def is_office_worker(habits: U64) -> Bool:
+    def is_office_worker(habits: U64) -> BoolArray:
         """Customers who sometimes log in from their office network."""
         return hashed_fraction(habits, 32) < 0.08
 
-    def is_vpn_user(self, habits: U64) -> Bool:
+    def is_vpn_user(self, habits: U64) -> BoolArray:
         """Customers who mostly log in through a commercial VPN."""
         return hashed_fraction(habits, 48) < self.config.vpn_user_fraction
 
     def everyday_device(
-        self, account: I64, household: I64, login: Bool, rng: np.random.Generator
+        self, account: I64, household: I64, login: BoolArray, rng: np.random.Generator
     ) -> I64:
         """The device of each everyday event: mostly the primary phone."""
         count = self.device_count(self.habits(account))
@@ -319,7 +317,7 @@ class Population:
 
     # -- ring identifiers ------------------------------------------------------------
 
-    def new_devices(self, emulator: Bool, rooted: Bool, os: I64) -> I64:
+    def new_devices(self, emulator: BoolArray, rooted: BoolArray, os: I64) -> I64:
         """Register ring devices; return their device numbers."""
         reg = self.registry
         first = len(reg.device_os)
@@ -392,7 +390,7 @@ class Population:
 
     # -- attributes at render time ---------------------------------------------------
 
-    def device_attributes(self, device: I64) -> tuple[Bool, Bool, I64]:
+    def device_attributes(self, device: I64) -> tuple[BoolArray, BoolArray, I64]:
         """``(is_emulator, is_rooted, os)`` of each device number."""
         personal = device < 4 * self.n
         ring = device >= self.device_ring_base
@@ -420,7 +418,7 @@ class Population:
             os[ring] = np.asarray(reg.device_os, np.int64)[j]
         return emulator, rooted, os
 
-    def ip_attributes(self, code: I64) -> tuple[I64, Bool, I64, I64]:
+    def ip_attributes(self, code: I64) -> tuple[I64, BoolArray, I64, I64]:
         """``(ipv4 value or -1 for IPv6, is_proxy, asn, country)`` of each IP code."""
         kind = code >> IP_SHIFT
         index = code & IP_INDEX_MASK

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from graph_service.typing import I64, BoolArray
 from ingestion.schema import EVENT_SCHEMA, TIMESTAMP
-from ingestion.synthetic.default.events import I8, I64, IP_INDEX_MASK, Bool, EventBatch
+from ingestion.synthetic.default.events import I8, IP_INDEX_MASK, EventBatch
 from ingestion.synthetic.default.population import Population
 from ingestion.synthetic.default.tables import (
     ADDRESS_STYLES,
@@ -115,7 +116,9 @@ def account_ids(population: Population, at: I64, account: I64) -> pa.Array:
     return string_array(rows, [(at, [identifier_text("A", number, 9)])])
 
 
-def _ips(population: Population, rows: int, at: I64, code: I64) -> tuple[pa.Array, Bool, I64, I64]:
+def _ips(
+    population: Population, rows: int, at: I64, code: I64
+) -> tuple[pa.Array, BoolArray, I64, I64]:
     """IP strings (dotted quads, or IPv6 for some homes) and their attributes.
 
     IPs repeat a lot (NAT, VPN, homes), so each distinct one is rendered once.

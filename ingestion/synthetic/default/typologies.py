@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from graph_service.typing import I64
 from ingestion.synthetic.default.config import ScenarioConfig, Typology
 from ingestion.synthetic.default.events import (
     DAY,
     HOUR,
-    I64,
     LOGIN,
     PAYMENT,
     SIGNUP,

@@ -13,6 +13,7 @@ from typing import Final
 
 import numpy as np
 
+from graph_service.typing import I64, BoolArray
 from ingestion.synthetic.hard.config import BenignKind
 from ingestion.synthetic.hard.events import (
     CARD_FAMILY,
@@ -21,7 +22,6 @@ from ingestion.synthetic.hard.events import (
     DEV_BRANCH,
     DEV_CALL_CENTRE,
     HOUR,
-    I64,
     IP_BANK,
     IP_HOME,
     IP_HOTEL,
@@ -32,7 +32,6 @@ from ingestion.synthetic.hard.events import (
     SIGNUP,
     TRANSFER,
     WEEK,
-    Bool,
     EventBatch,
     code,
     events,
@@ -101,7 +100,7 @@ def device_for(world: World, account: I64, ts: I64, rng: np.random.Generator) ->
     return np.where(developer, world.emulator(person), device)
 
 
-def ip_for(world: World, account: I64, ts: I64, phone: Bool, rng: np.random.Generator) -> I64:
+def ip_for(world: World, account: I64, ts: I64, phone: BoolArray, rng: np.random.Generator) -> I64:
     """The IP of each app or web event: home, carrier NAT, office, campus or VPN."""
     n = account.size
     household = world.household[account].astype(np.int64)
@@ -128,7 +127,7 @@ def ip_for(world: World, account: I64, ts: I64, phone: Bool, rng: np.random.Gene
     return ip
 
 
-def _is_phone(world: World, device: I64, person: I64) -> Bool:
+def _is_phone(world: World, device: I64, person: I64) -> BoolArray:
     return device < world.second_device(person)
 
 

@@ -15,16 +15,13 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from graph_service.typing import F64, I64
 from ingestion.schema import EventType
 
 __all__ = ["EventBatch", "code", "events"]
 
-I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 I8 = npt.NDArray[np.int8]
-U8 = npt.NDArray[np.uint8]
-F64 = npt.NDArray[np.float64]
-Bool = npt.NDArray[np.bool_]
 
 MINUTE: Final = 60_000_000
 HOUR: Final = 60 * MINUTE

@@ -30,10 +30,11 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
+from graph_service.typing import I64
 from ingestion.synthetic.default import Typology
 from ingestion.synthetic.hard.activity import everyday, one_offs, recurring, signups
 from ingestion.synthetic.hard.config import HardScenarioConfig
-from ingestion.synthetic.hard.events import DAY, HOUR, I64, EventBatch
+from ingestion.synthetic.hard.events import DAY, HOUR, EventBatch
 from ingestion.synthetic.hard.groups import build_world
 from ingestion.synthetic.hard.render import Rendered, account_ids, render, write_csv
 from ingestion.synthetic.hard.rings import RingPlan, plan_rings

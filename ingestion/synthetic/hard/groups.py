@@ -17,8 +17,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from graph_service.typing import I64
 from ingestion.synthetic.hard.config import BenignKind, HardScenarioConfig
-from ingestion.synthetic.hard.events import DAY, HOUR, I64
+from ingestion.synthetic.hard.events import DAY, HOUR
 from ingestion.synthetic.hard.tables import CITIES, COUNTRY_INDEX, US, VPN_NETWORKS
 from ingestion.synthetic.hard.world import (
     CELLULAR,

@@ -13,8 +13,8 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
+from graph_service.typing import I64
 from ingestion.synthetic.hard.events import (
-    I64,
     IP_BANK,
     IP_CAMPUS,
     IP_HOME,

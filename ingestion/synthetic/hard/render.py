@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from graph_service.typing import F64, I64, U8, BoolArray
 from ingestion.schema import EVENT_SCHEMA, EventType
 from ingestion.synthetic.hard.config import HardScenarioConfig
 from ingestion.synthetic.hard.events import (
@@ -33,15 +34,11 @@ from ingestion.synthetic.hard.events import (
     DEV_FAMILY,
     DEV_PERSONAL,
     DEV_RING,
-    F64,
-    I64,
     IOS,
     IPADOS,
     MACOS,
     OS_NAMES,
-    U8,
     WINDOWS,
-    Bool,
     EventBatch,
     index_of,
     kind_of,
@@ -269,7 +266,7 @@ def _boolean_style(
     return form * 4 + (draw("boolean_case")[at] < upper)
 
 
-def device_attributes(world: World, device: I64) -> tuple[Bool, Bool, I64]:
+def device_attributes(world: World, device: I64) -> tuple[BoolArray, BoolArray, I64]:
     """``(is_emulator, is_rooted, os)`` of each device code."""
     kind = kind_of(device)
     index = index_of(device)

@@ -17,6 +17,7 @@ from typing import Final
 
 import numpy as np
 
+from graph_service.typing import F64, I64, BoolArray
 from ingestion.synthetic.default import Typology
 from ingestion.synthetic.hard.config import HardScenarioConfig
 from ingestion.synthetic.hard.events import (
@@ -24,16 +25,13 @@ from ingestion.synthetic.hard.events import (
     CARD_PERSONAL,
     DAY,
     DEV_RING,
-    F64,
     HOUR,
-    I64,
     IOS,
     IP_RING,
     LOGIN,
     PAYMENT,
     TRANSFER,
     WEEK,
-    Bool,
     EventBatch,
     code,
     events,
@@ -87,7 +85,7 @@ class RingPlan:
     typology: Typology
     members: I64
     role: I64
-    fresh: Bool
+    fresh: BoolArray
     start_us: int
     end_us: int
     fraud_ts: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -155,7 +153,7 @@ def plan_rings(
     return plans
 
 
-_Members = tuple[I64, I64, Bool, int, int]
+_Members = tuple[I64, I64, BoolArray, int, int]
 
 
 def _pick(

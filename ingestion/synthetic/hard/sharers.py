@@ -13,8 +13,8 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
+from graph_service.typing import I64
 from ingestion.synthetic.hard.config import BenignKind
-from ingestion.synthetic.hard.events import I64
 from ingestion.synthetic.hard.render import write_csv
 from ingestion.synthetic.hard.tables import VPN_NETWORKS
 from ingestion.synthetic.hard.world import World

@@ -27,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from ingestion.synthetic.hard.events import EMAIL_SHIFT, I64, PHONE_SHIFT
+from graph_service.typing import I64
+from ingestion.synthetic.hard.events import EMAIL_SHIFT, PHONE_SHIFT
 from ingestion.synthetic.hard.tables import (
     CITIES,
     COUNTRIES,

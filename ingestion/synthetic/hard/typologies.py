@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from graph_service.typing import I64
 from ingestion.synthetic.default import Typology
 from ingestion.synthetic.hard.events import (
     DAY,
     EMAIL_SHIFT,
     HOUR,
-    I64,
     MINUTE,
     SIGNUP,
     WEEK,

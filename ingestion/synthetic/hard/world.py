@@ -15,17 +15,16 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from graph_service.typing import F64, I64, BoolArray
 from ingestion.synthetic.hard.config import BenignKind, HardScenarioConfig
 from ingestion.synthetic.hard.events import (
     DAY,
     DEV_FAMILY,
     DEV_PERSONAL,
     EMAIL_SHIFT,
-    F64,
     HOUR,
     I8,
     I32,
-    I64,
     IP_CAMPUS,
     IP_HOME,
     IP_NAT,
@@ -33,7 +32,6 @@ from ingestion.synthetic.hard.events import (
     IP_VPN,
     PHONE_SHIFT,
     WEEK,
-    Bool,
     code,
 )
 from ingestion.synthetic.hard.tables import (
@@ -134,12 +132,12 @@ class Draft:
     end_us: int
     created: I64
     closed: I64
-    student: Bool
+    student: BoolArray
     branch_device: I32
     weight: F64
-    fake: Bool = field(init=False)
-    member: Bool = field(init=False)
-    taken: Bool = field(init=False)
+    fake: BoolArray = field(init=False)
+    member: BoolArray = field(init=False)
+    taken: BoolArray = field(init=False)
 
     def __post_init__(self) -> None:
         self.fake = np.zeros(self.created.size, np.bool_)
@@ -288,9 +286,9 @@ class World:
         self.person: I32 = np.arange(n, dtype=np.int32)
         self.office: I32 = np.full(n, -1, np.int32)
         self.campus: I32 = np.full(n, -1, np.int32)
-        self.ring_signup: Bool = np.zeros(n, np.bool_)
-        self.is_member: Bool = draft.member[order]
-        self.used: dict[BenignKind, Bool] = {}
+        self.ring_signup: BoolArray = np.zeros(n, np.bool_)
+        self.is_member: BoolArray = draft.member[order]
+        self.used: dict[BenignKind, BoolArray] = {}
         self.registry = RingRegistry()
         self.terms = term_starts(self.start_us, self.end_us)
         # Filled in by ``build_world``.
@@ -323,7 +321,7 @@ class World:
         self.n_call_centre_devices = 1
         self.phone_count: dict[int, int] = {}
         self.orders = StandingOrders.empty()
-        self.order_fired: Bool = np.zeros(0, np.bool_)
+        self.order_fired: BoolArray = np.zeros(0, np.bool_)
         #: Members of one-off sharing groups: kind -> (accounts, group numbers).
         self.pairs: dict[BenignKind, tuple[I64, I64]] = {}
         #: Small sellers and their savings accounts (-1: none).
@@ -374,7 +372,7 @@ class World:
         day = local // DAY
         return (day + 3) % 7, (local % DAY) // HOUR
 
-    def in_term(self, ts: I64) -> Bool:
+    def in_term(self, ts: I64) -> BoolArray:
         """Whether each time falls within a university term."""
         index = np.searchsorted(self.terms, ts, side="right") - 1
         since = ts - self.terms[np.maximum(index, 0)]
