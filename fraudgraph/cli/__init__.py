@@ -1,4 +1,4 @@
-"""The ``fraudgraph`` command line: generate, ingest, stats, analyze, evaluate, rings,
+"""The ``fraudgraph`` command line: generate, ingest, stats, analyse, evaluate, rings,
 super-nodes, query, gnn (train, infer, evaluate, promote), publish, serve, pipeline (run,
 submit, resume), jobs (status, show, deliver), worker, beat, demo, and a local Neo4j.
 

@@ -1,5 +1,5 @@
-"""Ring detection: ``fraudgraph analyze``, ``evaluate``, ``rings`` and ``super-nodes``;
-and the analysis report that ``demo`` and ``pipeline run`` print too."""
+"""Ring detection: ``fraudgraph analyse`` (alias ``analyze``), ``evaluate``, ``rings`` and
+``super-nodes``; and the analysis report that ``demo`` and ``pipeline run`` print too."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ __all__ = [
     "super_nodes",
 ]
 
-#: Ring score from which ``demo`` flags a ring (``analyze --threshold`` defaults to it too).
+#: Ring score from which ``demo`` flags a ring (``analyse --threshold`` defaults to it too).
 DEMO_THRESHOLD = 0.5
 
 TruthOption = Annotated[
@@ -71,7 +71,7 @@ class FlaggedAnalysis:
     flagged : pa.Table
         The flagged clusters, highest score first.
     feature_snapshot : PublishResult or None
-        The snapshot published after the analysis (``analyze --publish``).
+        The snapshot published after the analysis (``analyse --publish``).
     """
 
     figures: AnalyseResult
