@@ -26,9 +26,9 @@ from typing import Any
 from celery import Celery, chain
 from celery.app.task import Task
 
-from fraudgraph.jobs.ledger import RunLedger, new_run_id
+from fraudgraph.jobs.ledger import new_run_id
 from fraudgraph.jobs.lock import PipelineBusy
-from fraudgraph.jobs.pipeline import begin_run, execute_step, finish_run, jobs_root
+from fraudgraph.jobs.pipeline import begin_run, execute_step, finish_run, run_ledger
 from fraudgraph.jobs.settings import JobSettings
 from fraudgraph.jobs.steps import PIPELINE_STEPS, TRAINING_STEPS, PipelineSpec
 from graph_service.errors import BackendUnavailable
@@ -104,7 +104,7 @@ def begin(self: Task[Any, Any], run_id: str, spec: dict[str, Any]) -> str:
     no worker process while it waits.
     """
     pipeline, settings, jobs = _spec(spec)
-    created = datetime.fromisoformat(RunLedger(jobs_root(settings)).run(run_id)["created_at"])
+    created = datetime.fromisoformat(run_ledger(settings).run(run_id)["created_at"])
     remaining = pipeline.wait_s - (datetime.now(UTC) - created).total_seconds()
     try:
         begin_run(
@@ -155,7 +155,7 @@ def finish(run_id: str, spec: dict[str, Any]) -> dict[str, Any]:
 def fail(request: Any, exc: Any, traceback: Any, run_id: str, spec: dict[str, Any]) -> None:
     """Errback of a run's chain: record the run as failed (or refused) and free the lock."""
     _, settings, jobs = _spec(spec)
-    ledger = RunLedger(jobs_root(settings))
+    ledger = run_ledger(settings)
     if ledger.run(run_id)["status"] == "refused":
         return
     finish_run(run_id, settings=settings, jobs=jobs, error=f"{type(exc).__name__}: {exc}")
@@ -180,9 +180,7 @@ def submit(
     _check_broker(str(app.conf.broker_url))
     run_id = run_id or new_run_id()
     data = spec.as_dict()
-    RunLedger(jobs_root(settings)).create_run(
-        run_id, trigger=trigger, spec=data, steps=list(spec.steps)
-    )
+    run_ledger(settings).create_run(run_id, trigger=trigger, spec=data, steps=list(spec.steps))
     work = chain(
         begin.si(run_id, data),
         *(STEP_TASKS[step].si(run_id, data) for step in spec.steps),

@@ -47,6 +47,7 @@ __all__ = [
     "lease_backend",
     "resumable",
     "run_inline",
+    "run_ledger",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,15 @@ Progress = Callable[[str, str, int | None, int | None], None]
 def jobs_root(settings: Settings) -> Path:
     """``STORE/jobs``: the ledger, locks, outbox and metrics of the store's runs."""
     return Path(settings.store_dir) / "jobs"
+
+
+def run_ledger(settings: Settings) -> RunLedger:
+    """The run ledger of the store of ``settings`` (under :func:`jobs_root`).
+
+    The one place the ledger is built: the pipeline, the Celery tasks and the CLI's
+    ``pipeline`` and ``jobs`` commands use this.
+    """
+    return RunLedger(jobs_root(settings))
 
 
 def lease_backend(settings: Settings, jobs: JobSettings) -> LeaseBackend:
@@ -112,7 +122,7 @@ def begin_run(
     PipelineBusy
         If another run holds the store after ``wait_s``.
     """
-    ledger = RunLedger(jobs_root(settings))
+    ledger = run_ledger(settings)
     ledger.create_run(run_id, trigger=trigger, spec=spec.as_dict(), steps=list(spec.steps))
     try:
         acquire(
@@ -172,7 +182,7 @@ def execute_step(
     FraudGraphError
         The step's own failure (recorded as ``failed``).
     """
-    ledger = RunLedger(jobs_root(settings))
+    ledger = run_ledger(settings)
     run = ledger.run(run_id)
     if run["status"] in FINISHED:
         log.warning("step of a finished run ignored", extra={"run_id": run_id, "step": step})
@@ -306,7 +316,7 @@ def finish_run(
     error: str | None = None,
 ) -> dict[str, Any]:
     """Record the run's outcome, free its lock and prune old runs; the run record."""
-    ledger = RunLedger(jobs_root(settings))
+    ledger = run_ledger(settings)
     run = ledger.run(run_id)
     if run["status"] in FINISHED:
         return run
@@ -337,7 +347,7 @@ def resumable(run_id: str, *, settings: Settings, jobs: JobSettings) -> Pipeline
     InvalidInput
         If the run succeeded, or is still running (its lease is held).
     """
-    ledger = RunLedger(jobs_root(settings))
+    ledger = run_ledger(settings)
     run = ledger.run(run_id)
     if run["status"] == RunStatus.SUCCEEDED.value:
         raise InvalidInput(f"run {run_id} succeeded; there is nothing to resume")
@@ -391,7 +401,7 @@ def run_inline(
     spec = spec.with_store(settings)
     run_id = run_id or new_run_id()
     begin_run(run_id, spec, settings=settings, jobs=jobs, trigger="inline")
-    ledger = RunLedger(jobs_root(settings))
+    ledger = run_ledger(settings)
     error: str | None = None
     try:
         for step in spec.steps:

@@ -5,10 +5,11 @@ Order of a pipeline run (:data:`PIPELINE_STEPS`)::
     ingest -> gnn_train -> gnn_infer -> analyse -> flag -> publish -> evaluate -> deliver
 
 Each step opens the store, does one thing, closes it, and returns a JSON-ready dict that
-the run ledger keeps. Everything a later step needs travels through the store, written
-under the run's id as version (the staged analysis, the flagged-cluster run, the feature
-snapshot, the GNN drift record), so a step delivered again writes the same versions and
-the final state is that of one delivery.
+the run ledger keeps (one type per step, in :mod:`fraudgraph.jobs.results`). Everything
+a later step needs travels through the store, written under the run's id as version (the
+staged analysis, the flagged-cluster run, the feature snapshot, the GNN drift record), so
+a step delivered again writes the same versions and the final state is that of one
+delivery.
 
 ``ingest`` also computes the run's **input key**: a fingerprint of the data (ingested
 sources, node and link counts, labels), the GNN champion and the options. When it equals
@@ -25,15 +26,34 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import pyarrow as pa
 
 from fraudgraph.jobs.ledger import RunLedger
+from fraudgraph.jobs.results import (
+    AnalyseResult,
+    DataFingerprint,
+    DecisionRecord,
+    DeliverResult,
+    EvaluateResult,
+    EvaluationFigures,
+    FlagResult,
+    GnnInferResult,
+    GnnTrainResult,
+    IngestResult,
+    PublishResult,
+    StepResult,
+)
 from fraudgraph.jobs.settings import JobSettings
 from graph_service import GraphStore, open_store
 from graph_service.errors import FraudGraphError, InvalidInput, StoreLocked
 from graph_service.settings import Settings
+
+if TYPE_CHECKING:
+    from gnn.registry import ModelRegistry
+    from gnn.training import TrainConfig
+    from scoring.feature_cache import RedisFeatureCache
 
 __all__ = [
     "GNN_MODES",
@@ -44,6 +64,8 @@ __all__ = [
     "StepContext",
     "StepSkipped",
     "evaluation_report",
+    "model_registry",
+    "redis_feature_cache",
     "train_gnn",
 ]
 
@@ -187,7 +209,7 @@ class StepContext:
 # -- steps ---------------------------------------------------------------------------------
 
 
-def ingest(ctx: StepContext) -> dict[str, Any]:
+def ingest(ctx: StepContext) -> IngestResult:
     """Ingest the spec's inputs, then fingerprint the data (the run's input key)."""
     from ingestion.loader import Ingestor
 
@@ -215,7 +237,7 @@ def ingest(ctx: StepContext) -> dict[str, Any]:
                 ingestor.close()
             report.pop("manifests", None)
         data = data_fingerprint(graph)
-    champion = _registry(ctx.settings).champion()
+    champion = model_registry(ctx.settings).champion()
     input_key = _input_key(data, champion, ctx.spec)
     trains = ctx.spec.gnn == "train" or (ctx.spec.gnn == "auto" and champion is None)
     last = ctx.ledger.last_succeeded(before=ctx.run_id)
@@ -226,15 +248,19 @@ def ingest(ctx: StepContext) -> dict[str, Any]:
         and not (trains and "gnn_train" in ctx.spec.steps)
     )
     ctx.ledger.update_run(ctx.run_id, input_key=input_key)
-    return {
-        **report,
-        "data": data,
-        "input_key": input_key,
-        "unchanged_since": last["run_id"] if unchanged and last else None,
-    }
+    # The ingest report's totals are its JSON form (IngestReport.as_dict, untyped).
+    return cast(
+        IngestResult,
+        {
+            **report,
+            "data": data,
+            "input_key": input_key,
+            "unchanged_since": last["run_id"] if unchanged and last else None,
+        },
+    )
 
 
-def gnn_train(ctx: StepContext) -> dict[str, Any]:
+def gnn_train(ctx: StepContext) -> GnnTrainResult:
     """Train a GNN and challenge the champion (when the spec asks for it or none exists).
 
     Too few labels to train (:class:`gnn.labels.TooFewLabels`, none at all included) is a
@@ -246,7 +272,7 @@ def gnn_train(ctx: StepContext) -> dict[str, Any]:
 
     if ctx.spec.gnn == "off":
         raise StepSkipped("the GNN is off for this run")
-    champion = _registry(ctx.settings).champion()
+    champion = model_registry(ctx.settings).champion()
     if ctx.spec.gnn == "auto" and champion is not None:
         raise StepSkipped(f"champion {champion} exists; retraining runs on its own schedule")
     config = TrainConfig(max_epochs=ctx.spec.gnn_epochs)
@@ -277,22 +303,22 @@ def gnn_train(ctx: StepContext) -> dict[str, Any]:
     return result
 
 
-def gnn_infer(ctx: StepContext) -> dict[str, Any]:
+def gnn_infer(ctx: StepContext) -> GnnInferResult:
     """Score every account with the champion and write ``gnn_score``."""
     from gnn.inference import infer
 
     if ctx.spec.gnn == "off":
         raise StepSkipped("the GNN is off for this run")
-    registry = _registry(ctx.settings)
+    registry = model_registry(ctx.settings)
     if registry.champion() is None:
         raise StepSkipped("no champion GNN; the analysis runs without gnn_score")
     ctx.progress("gnn: scoring every account", None, None)
     with _open(ctx) as graph:
-        summary: dict[str, Any] = infer(graph, registry, run_id=ctx.run_id).summary()
-    return summary
+        summary = infer(graph, registry, run_id=ctx.run_id).summary()
+    return cast(GnnInferResult, summary)
 
 
-def analyse(ctx: StepContext) -> dict[str, Any]:
+def analyse(ctx: StepContext) -> AnalyseResult:
     """Projection, communities, features, scores; stage the run for flag and publish."""
     from scoring.analysis import analyse as run_analysis
     from scoring.staging import stage_analysis
@@ -314,7 +340,7 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def flag(ctx: StepContext) -> dict[str, Any]:
+def flag(ctx: StepContext) -> FlagResult:
     """Flag the run's rings: versioned Parquet + JSON report and the store's ring tables."""
     from scoring.flagging import flag_clusters
     from scoring.staging import read_staged_analysis
@@ -329,10 +355,10 @@ def flag(ctx: StepContext) -> dict[str, Any]:
             out_dir=ctx.settings.store_dir / "flagged",
             run_version=ctx.run_id,
         )
-    return report.summary()
+    return cast(FlagResult, report.summary())
 
 
-def publish(ctx: StepContext) -> dict[str, Any]:
+def publish(ctx: StepContext) -> PublishResult:
     """Publish the feature snapshot under the run's id (store; Redis when configured)."""
     from scoring.feature_cache import publish_snapshot
     from scoring.staging import read_staged_analysis
@@ -350,7 +376,7 @@ def publish(ctx: StepContext) -> dict[str, Any]:
     return {"version": snapshot.version, "entities": len(snapshot), "redis": bool(redis_url)}
 
 
-def evaluate(ctx: StepContext) -> dict[str, Any]:
+def evaluate(ctx: StepContext) -> EvaluateResult:
     """Judge the run's flagged clusters and scores against the ground truth, if given."""
     from scoring.flagging import read_flagged_clusters
 
@@ -367,7 +393,7 @@ def evaluate(ctx: StepContext) -> dict[str, Any]:
     return {**report, "path": str(path)}
 
 
-def deliver(ctx: StepContext) -> dict[str, Any]:
+def deliver(ctx: StepContext) -> DeliverResult:
     """POST the run's flagged-cluster report to the case-management webhook, if set."""
     from fraudgraph.jobs.webhook import WebhookRefused
     from fraudgraph.jobs.webhook import deliver as post
@@ -398,10 +424,10 @@ def deliver(ctx: StepContext) -> dict[str, Any]:
             f"(last status {result.status}); kept in {result.outbox}; send again with "
             f"`fraudgraph jobs deliver {ctx.run_id}`"
         )
-    return result.as_dict()
+    return cast(DeliverResult, result.as_dict())
 
 
-STEP_FUNCTIONS: Final[dict[str, Callable[[StepContext], dict[str, Any]]]] = {
+STEP_FUNCTIONS: Final[dict[str, Callable[[StepContext], StepResult]]] = {
     "ingest": ingest,
     "gnn_train": gnn_train,
     "gnn_infer": gnn_infer,
@@ -430,7 +456,7 @@ def _open(ctx: StepContext) -> GraphStore:
 # -- shared with the CLI -------------------------------------------------------------------
 
 
-def data_fingerprint(graph: GraphStore) -> dict[str, Any]:
+def data_fingerprint(graph: GraphStore) -> DataFingerprint:
     """What the data of ``graph`` is: ingested sources, counts and labels.
 
     Notes
@@ -453,7 +479,7 @@ def data_fingerprint(graph: GraphStore) -> dict[str, Any]:
     }
 
 
-def _input_key(data: dict[str, Any], champion: str | None, spec: PipelineSpec) -> str:
+def _input_key(data: DataFingerprint, champion: str | None, spec: PipelineSpec) -> str:
     """The run's input key: data fingerprint, GNN champion and options (wait/force aside)."""
     material = {
         "data": data,
@@ -463,7 +489,7 @@ def _input_key(data: dict[str, Any], champion: str | None, spec: PipelineSpec) -
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def redis_feature_cache(url: str) -> Any:
+def redis_feature_cache(url: str) -> RedisFeatureCache:
     """The API's Redis feature cache at ``url`` (with the API's key prefix)."""
     import redis
 
@@ -475,7 +501,12 @@ def redis_feature_cache(url: str) -> Any:
     )
 
 
-def _registry(settings: Settings) -> Any:
+def model_registry(settings: Settings) -> ModelRegistry:
+    """The GNN model registry of the store of ``settings`` (``STORE/models``).
+
+    The one place the registry is built: the pipeline's steps and the CLI's ``gnn``
+    commands use this.
+    """
     from gnn.registry import ModelRegistry, default_registry_root
 
     return ModelRegistry(default_registry_root(settings.store_dir))
@@ -484,12 +515,12 @@ def _registry(settings: Settings) -> Any:
 def train_gnn(
     graph: GraphStore,
     settings: Settings,
-    config: Any,
+    config: TrainConfig,
     *,
     compare: bool,
     margin: float,
     progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> GnnTrainResult:
     """Train, compare with boosting, register and run champion-challenger; a summary."""
     from gnn.champion import ChampionPolicy, challenge
     from gnn.comparison import compare_with_boosting
@@ -497,7 +528,7 @@ def train_gnn(
 
     run = train(graph, config, progress=progress)
     comparison = compare_with_boosting(run) if compare else None
-    registry = _registry(settings)
+    registry = model_registry(settings)
     manifest = registry.register(
         run, extra_metrics={"comparison": comparison} if comparison else None
     )
@@ -511,7 +542,7 @@ def train_gnn(
         "labels": manifest.labels,
         "metrics": {k: v for k, v in run.metrics.items() if k != "history"},
         "comparison": comparison,
-        "decision": decision.as_dict(),
+        "decision": cast(DecisionRecord, decision.as_dict()),
         "champion": registry.champion(),
     }
 
@@ -524,7 +555,7 @@ def evaluation_report(
     *,
     baselines: bool = False,
     sharers: Path | None = None,
-) -> dict[str, Any]:
+) -> EvaluationFigures:
     """Evaluate flagged clusters and account scores (and optionally the baselines).
 
     ``sharers`` lists the legitimate accounts of benign sharing groups (``account_id,
@@ -569,4 +600,4 @@ def evaluation_report(
     if baselines:
         result["baselines"] = {name: reports[name].as_dict() for name in ("wcc", "rules")}
     result["table"] = format_table(reports)
-    return result
+    return cast(EvaluationFigures, result)

@@ -162,7 +162,7 @@ class EmbeddedDatabase:
                 self._con.close()
                 raise InvalidInput(
                     f"store {self.store_dir} lacks an up-to-date {table} table; open it for "
-                    "writing once (e.g. `fraudgraph ingest` or `fraudgraph analyze`) to build it"
+                    "writing once (e.g. `fraudgraph ingest` or `fraudgraph analyse`) to build it"
                 )
             log.info("rebuilding lookup table", extra={"table": table})
             self._con.execute(rebuild)

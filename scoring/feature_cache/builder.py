@@ -57,7 +57,7 @@ def build_feature_snapshot(
     Raises
     ------
     EntityNotFound
-        If the store holds no ``entity_risk`` scores (run ``fraudgraph analyze`` first).
+        If the store holds no ``entity_risk`` scores (run ``fraudgraph analyse`` first).
 
     Notes
     -----
@@ -71,7 +71,7 @@ def build_feature_snapshot(
     version = version or created_at.strftime("%Y%m%dT%H%M%S.%fZ")
     risk = store.read_scores("entity_risk")
     if risk.num_rows == 0:
-        raise EntityNotFound("no entity_risk scores in the store; run `fraudgraph analyze` first")
+        raise EntityNotFound("no entity_risk scores in the store; run `fraudgraph analyse` first")
     ids = risk.column("entity_id").to_numpy().astype(np.int64)
     order = np.argsort(ids, kind="stable")
     ids = ids[order]

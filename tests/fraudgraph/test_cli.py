@@ -141,7 +141,7 @@ def test_help_lists_the_commands() -> None:
         "generate",
         "ingest",
         "stats",
-        "analyze",
+        "analyse",
         "evaluate",
         "rings",
         "super-nodes",
@@ -267,11 +267,11 @@ def test_evaluate_before_any_analysis_fails_with_one_line(analysed: tuple[Path, 
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_analyze_then_evaluate_rings_and_super_nodes(analysed: tuple[Path, Path]) -> None:
-    """analyze --json flags rings and evaluates; evaluate/rings/super-nodes read its run."""
+def test_analyse_then_evaluate_rings_and_super_nodes(analysed: tuple[Path, Path]) -> None:
+    """analyse --json flags rings and evaluates; evaluate/rings/super-nodes read its run."""
     scenario, store = analysed
     truth = str(scenario / "truth.csv")
-    result = fraudgraph("analyze", "--store", str(store), "--truth", truth, "--json")
+    result = fraudgraph("analyse", "--store", str(store), "--truth", truth, "--json")
     assert result.returncode == 0, result.stderr
     analysis = json.loads(result.stdout)
     assert analysis["accounts"] >= 1500
@@ -303,14 +303,34 @@ def test_analyze_then_evaluate_rings_and_super_nodes(analysed: tuple[Path, Path]
         assert row["share_count"] > 1 and row["type"] and row["key"]
 
 
-def test_analyze_rerun_raises_no_new_alerts(analysed: tuple[Path, Path]) -> None:
-    """A second analyze of unchanged data keeps every ring id: no new alerts."""
+def test_analyse_rerun_raises_no_new_alerts(analysed: tuple[Path, Path]) -> None:
+    """A second analyse of unchanged data keeps every ring id: no new alerts."""
     _, store = analysed
-    first = json.loads(fraudgraph("analyze", "--store", str(store), "--json").stdout)
-    second = json.loads(fraudgraph("analyze", "--store", str(store), "--json").stdout)
+    first = json.loads(fraudgraph("analyse", "--store", str(store), "--json").stdout)
+    second = json.loads(fraudgraph("analyse", "--store", str(store), "--json").stdout)
     assert second["flagging"]["new_alerts"] == 0
     assert second["flagging"]["continued_alerts"] == first["flagging"]["flagged"]
     assert [r["ring_id"] for r in second["top_rings"]] == [r["ring_id"] for r in first["top_rings"]]
+
+
+def test_analyse_is_listed_and_analyze_is_a_hidden_alias(analysed: tuple[Path, Path]) -> None:
+    """--help lists `analyse` only; `analyze` still runs the same command, same options."""
+    listed = fraudgraph("--help")
+    assert listed.returncode == 0, listed.stderr
+    assert "analyse" in listed.stdout and "analyze" not in listed.stdout
+    _, store = analysed
+    runs = {
+        name: fraudgraph(name, "--store", str(store), "--top", "3", "--json")
+        for name in ("analyse", "analyze")
+    }
+    for name, result in runs.items():
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+    spelled_uk, spelled_us = (json.loads(runs[name].stdout) for name in ("analyse", "analyze"))
+    assert spelled_us["accounts"] == spelled_uk["accounts"] >= 1500
+    assert spelled_us["flagging"]["continued_alerts"] == spelled_uk["flagging"]["flagged"]
+    assert [r["ring_id"] for r in spelled_us["top_rings"]] == [
+        r["ring_id"] for r in spelled_uk["top_rings"]
+    ]
 
 
 def test_evaluate_with_a_bad_truth_file_fails_with_one_line(
@@ -382,7 +402,7 @@ def _alive(pid: int) -> bool:
 def test_query_commands_answer_for_a_flagged_ring(analysed: tuple[Path, Path]) -> None:
     """query ring/shared/flow/neighbours/path print one JSON object about a flagged ring."""
     _, store = analysed
-    assert fraudgraph("analyze", "--store", str(store), "--json").returncode == 0
+    assert fraudgraph("analyse", "--store", str(store), "--json").returncode == 0
     top = json.loads(fraudgraph("rings", "--store", str(store), "--limit", "1", "--json").stdout)
     ring = top["data"][0]
     where = ["--store", str(store), "--json"]
@@ -435,13 +455,13 @@ def test_publish_before_any_analysis_fails_with_one_line(tmp_path: Path) -> None
     result = fraudgraph("publish", "--store", str(tmp_path / "s"), "--json")
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "fraudgraph analyze" in errors[0]
+    assert len(errors) == 1 and "fraudgraph analyse" in errors[0]
 
 
-def test_analyze_publish_then_publish_again(analysed: tuple[Path, Path]) -> None:
-    """analyze --publish reports the snapshot; publish --json republishes a newer version."""
+def test_analyse_publish_then_publish_again(analysed: tuple[Path, Path]) -> None:
+    """analyse --publish reports the snapshot; publish --json republishes a newer version."""
     _, store = analysed
-    result = fraudgraph("analyze", "--store", str(store), "--publish", "--json")
+    result = fraudgraph("analyse", "--store", str(store), "--publish", "--json")
     assert result.returncode == 0, result.stderr
     first = json.loads(result.stdout)["feature_snapshot"]
     assert first["entities"] >= 1500 and first["redis"] is False

@@ -138,7 +138,7 @@ def test_reasons_come_from_the_analysis_and_survive_a_republish(store: EmbeddedS
 def test_unanalysed_store_has_no_snapshot(tmp_path: Path) -> None:
     """A store never analysed raises EntityNotFound, with the command to run."""
     with EmbeddedStore(tmp_path / "s", memory_limit="1GB", threads=1) as empty:
-        with pytest.raises(EntityNotFound, match="fraudgraph analyze"):
+        with pytest.raises(EntityNotFound, match="fraudgraph analyse"):
             build_feature_snapshot(empty)
         with pytest.raises(EntityNotFound, match="fraudgraph publish"):
             snapshot_from_store(empty)

@@ -1,0 +1,142 @@
+"""``fraudgraph query``: relationship queries for investigators (one JSON object each,
+capped)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from fraudgraph.cli.shared import JsonOption, StoreOption, emit, fail_cleanly, open_graph, out
+
+__all__ = ["query_app"]
+
+query_app = typer.Typer(
+    help="Relationship queries for investigators (one JSON object each, capped).",
+    no_args_is_help=True,
+)
+
+EntityTypeArgument = Annotated[
+    str,
+    typer.Argument(help="Entity type: Account, Device, IP, Phone, Email, Card, Address, Merchant."),
+]
+LinkTypesOption = Annotated[
+    list[str] | None,
+    typer.Option("--link-type", help="Only these link types (repeatable), e.g. USES_DEVICE."),
+]
+
+
+def _print_result(result: Any, as_json: bool) -> None:
+    from queries import to_json_ready
+
+    payload = to_json_ready(result)
+    if as_json:
+        emit(payload if isinstance(payload, dict) else {"result": payload})
+    else:
+        out.print_json(data=payload, default=str)
+
+
+def _entity_name(text: str) -> tuple[str, str]:
+    from graph_service.errors import InvalidInput
+
+    node_type, sep, key = text.partition(":")
+    if not sep or not key:
+        raise InvalidInput(f"expected TYPE:KEY (e.g. Account:A000123), got {text!r}")
+    return node_type, key
+
+
+@query_app.command("neighbours")
+@fail_cleanly
+def query_neighbours(
+    node_type: EntityTypeArgument,
+    key: Annotated[str, typer.Argument(help="The entity's key.")],
+    store: StoreOption = None,
+    link_type: LinkTypesOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    after: Annotated[str | None, typer.Option("--after", help="Cursor of the last row.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """An entity's neighbours by link type, with the aggregated links; paged."""
+    from queries import neighbourhood
+
+    with open_graph(store) as graph:
+        page = neighbourhood(graph, node_type, key, link_types=link_type, limit=limit, after=after)
+    _print_result(page, as_json)
+
+
+@query_app.command("shared")
+@fail_cleanly
+def query_shared(
+    account: Annotated[str, typer.Argument(help="Account key.")],
+    store: StoreOption = None,
+    link_type: LinkTypesOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Accounts sharing a device, IP, phone, email, card or address with an account."""
+    from queries import shared_identifiers
+
+    with open_graph(store) as graph:
+        result = shared_identifiers(graph, account, link_types=link_type, limit=limit)
+    _print_result(result, as_json)
+
+
+@query_app.command("path")
+@fail_cleanly
+def query_path(
+    source: Annotated[str, typer.Argument(help="TYPE:KEY of one end.")],
+    target: Annotated[str, typer.Argument(help="TYPE:KEY of the other end.")],
+    store: StoreOption = None,
+    max_hops: Annotated[int, typer.Option("--max-hops", min=1)] = 4,
+    link_type: LinkTypesOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A shortest path between two entities (the same one on every backend)."""
+    from queries import shortest_path
+
+    with open_graph(store) as graph:
+        path = shortest_path(
+            graph,
+            _entity_name(source),
+            _entity_name(target),
+            max_hops=max_hops,
+            link_types=link_type,
+        )
+    _print_result({"path": path, "found": path is not None}, as_json)
+
+
+@query_app.command("ring")
+@fail_cleanly
+def query_ring(
+    ring_id: Annotated[str, typer.Argument(help="Ring id from `fraudgraph rings`.")],
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 10_000,
+    as_json: JsonOption = False,
+) -> None:
+    """A flagged ring's members, the identifiers they share and the links among them."""
+    from queries import ring_member_ids, ring_subgraph
+
+    with open_graph(store) as graph:
+        result = ring_subgraph(graph, ring_member_ids(graph, ring_id), limit=limit)
+    _print_result(result, as_json)
+
+
+@query_app.command("flow")
+@fail_cleanly
+def query_flow(
+    account: Annotated[str, typer.Argument(help="Account key.")],
+    store: StoreOption = None,
+    depth: Annotated[int, typer.Option("--depth", min=1)] = 2,
+    direction: Annotated[str, typer.Option("--direction", help="in, out or both.")] = "both",
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 1000,
+    as_json: JsonOption = False,
+) -> None:
+    """Money flow (TRANSFERS_TO) around an account, hop by hop."""
+    from graph_service.errors import InvalidInput
+    from queries import money_flow
+
+    if direction not in ("in", "out", "both"):
+        raise InvalidInput(f"direction must be in, out or both, got {direction!r}")
+    with open_graph(store) as graph:
+        result = money_flow(graph, account, depth=depth, direction=direction, limit=limit)  # type: ignore[arg-type]
+    _print_result(result, as_json)
