@@ -31,7 +31,7 @@ how many rings lost every member that way).
 
 Modules: :mod:`~scoring.evaluation.truth` (reading and resolving truth and sharers),
 :mod:`~scoring.evaluation.metrics` (ranking figures), :mod:`~scoring.evaluation.report`
-(the report and its table).
+(the report), :mod:`~scoring.evaluation.table` (reports side by side as text).
 """
 
 from scoring.evaluation.metrics import average_precision, roc_auc
@@ -40,9 +40,8 @@ from scoring.evaluation.report import (
     SharerKindReport,
     TypologyReport,
     evaluate,
-    format_table,
-    table_rows,
 )
+from scoring.evaluation.table import format_table, table_rows
 from scoring.evaluation.truth import (
     SHARED_IDENTIFIER_LINKS,
     SHARER_COLUMNS,
