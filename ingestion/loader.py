@@ -36,10 +36,10 @@ import pyarrow.parquet as pq
 
 from graph_service.errors import InvalidInput
 from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, IngestSink, QuarantineLevel
+from ingestion.errors import TruncatedFile
 from ingestion.readers import (
     FileFormat,
     RawChunk,
-    TruncatedFile,
     discover,
     file_checksum,
     format_of,

@@ -23,6 +23,9 @@ from graph_service.embedded.store import EmbeddedStore
 from graph_service.model import LinkType
 from ingestion.loader import Ingestor, IngestReport
 from ingestion.schema import FileKind
+from queries.limits import MAX_PAGE
+from queries.neighbourhood import neighbourhood
+from queries.results import Link
 from tests.conftest import EVENT_COLUMNS, GOOD_EVENTS, FileWriter, write_rows
 
 
@@ -70,8 +73,7 @@ def test_good_events_build_the_known_graph(
         LinkType.PAYS: 1,
         LinkType.TRANSFERS_TO: 1,
     }
-    a1 = embedded_store.get_entity(NodeType.ACCOUNT, "A1")
-    pays = [n for n in embedded_store.neighbours(a1.id) if n.link_type is LinkType.PAYS]
+    pays = [link for link in _links(embedded_store, "A1") if link.type is LinkType.PAYS]
     assert len(pays) == 1
     assert (pays[0].n_events, pays[0].amount_sum) == (2, 20.0)
     assert pays[0].first_ts == datetime(2026, 1, 2, 9, tzinfo=UTC)
@@ -247,8 +249,7 @@ def test_a_malformed_optional_field_is_quarantined_alone(
     assert (entry["level"], entry["reason"], entry["row_number"]) == ("field", reason, 2)
     assert (entry["field"], entry["input_column"], entry["input_value"]) == (column, column, value)
     assert entry["raw"] is None
-    account = embedded_store.get_entity(NodeType.ACCOUNT, "A")
-    assert [n.entity.key for n in embedded_store.neighbours(account.id)] == ["D7"]
+    assert _neighbour_keys(embedded_store, "A") == ["D7"]
     stored = pq.read_table(embedded_store.events_dir).to_pylist()
     loaded = next(e for e in stored if e["event_id"] == "f1")
     assert loaded[column] is None
@@ -283,11 +284,7 @@ def test_several_bad_fields_of_one_row_are_each_quarantined(
         ("ip", "invalid_ip"),
         ("phone", "invalid_phone"),
     ]
-    account = embedded_store.get_entity(NodeType.ACCOUNT, "A")
-    assert sorted(n.entity.key for n in embedded_store.neighbours(account.id)) == [
-        "D7",
-        "ok@example.com",
-    ]
+    assert _neighbour_keys(embedded_store, "A") == ["D7", "ok@example.com"]
 
 
 def test_bad_required_field_still_quarantines_the_row_without_field_entries(
@@ -408,8 +405,7 @@ def test_duplicate_event_ids_are_counted_once(
     report2 = ingest(embedded_store, tmp_path, write_events(variant, "b.jsonl"))
     summary = report2.as_dict()
     assert (summary["rows_duplicate"], summary["rows_loaded"]) == (1, 0)
-    a1 = embedded_store.get_entity(NodeType.ACCOUNT, "A1")
-    uses = [n for n in embedded_store.neighbours(a1.id) if n.link_type is LinkType.USES_DEVICE]
+    uses = [link for link in _links(embedded_store, "A1") if link.type is LinkType.USES_DEVICE]
     assert uses[0].n_events == 2  # e1 and e3 only, never e1 twice
 
 
@@ -923,3 +919,15 @@ def test_ingestion_engines_never_draw_a_progress_bar(
     finally:
         ingestor.close()
         validator.close()
+
+
+def _links(store: EmbeddedStore, account: str) -> list[Link]:
+    """Every aggregated link of an account (through the neighbourhood query)."""
+    page = neighbourhood(store, NodeType.ACCOUNT, account, limit=MAX_PAGE)
+    return [row.link for row in page.neighbours]
+
+
+def _neighbour_keys(store: EmbeddedStore, account: str) -> list[str]:
+    """Keys of everything linked to an account, sorted."""
+    page = neighbourhood(store, NodeType.ACCOUNT, account, limit=MAX_PAGE)
+    return sorted(row.neighbour.key for row in page.neighbours)

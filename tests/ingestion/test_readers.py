@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graph_service import InvalidInput
+from ingestion.errors import TruncatedFile
 from ingestion.readers import (
     FileFormat,
-    TruncatedFile,
     discover,
     file_checksum,
     format_of,
