@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from graph_service.errors import InvalidInput
 from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, IngestSink, QuarantineLevel
 from ingestion.errors import TruncatedFile
+from ingestion.quarantine import quarantine_rows
 from ingestion.readers import (
     FileFormat,
     RawChunk,
@@ -47,7 +48,7 @@ from ingestion.readers import (
     read_columns,
 )
 from ingestion.schema import ColumnMapping, FileKind, detect_kind, resolve_columns
-from ingestion.validate import Validated, Validator, quarantine_rows
+from ingestion.validate import Validated, Validator
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,6 @@ one DuckDB query per chunk.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -64,6 +63,13 @@ import pyarrow.compute as pc
 from graph_service.model import NodeType
 from graph_service.store import QUARANTINE_SCHEMA, QuarantineLevel
 from ingestion import normalise as norm
+from ingestion.quarantine import (
+    FieldProblem,
+    as_text,
+    field_rejects,
+    input_columns,
+    quarantine_row,
+)
 from ingestion.readers import RawChunk
 from ingestion.schema import (
     ENTITY_SCHEMA,
@@ -96,19 +102,8 @@ _SCHEMAS: Final = {
     FileKind.ENTITIES: ENTITY_SCHEMA,
 }
 
+
 #: Label-file substitutes and the field whose reasons they answer for.
-_STANDS_FOR: Final = {"entity_key": "account_id", "label": "is_fraud"}
-
-
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    """Rows whose ``field`` could not be loaded, and why (one reason, or one per row)."""
-
-    field: str
-    reason: str | pa.Array
-    rows: pa.Array
-
-
 @dataclass(frozen=True, slots=True)
 class Validated:
     """Result of validating one chunk.
@@ -403,11 +398,11 @@ class Validator:
         if self.kind is FileKind.EVENTS:
             fingerprint = self._run(f"SELECT {FINGERPRINT_SQL} AS fingerprint FROM work", clean)
             clean = clean.append_column("fingerprint", fingerprint.column("fingerprint"))
-        input_columns = _input_columns(mapping)
+        columns_of = input_columns(mapping)
         rejected_idx = pc.indices_nonzero(bad_mask)
         originals = chunk.table.take(rejected_idx).to_pylist()
         rows = [
-            _quarantine_row(source, path, int(num), r, original, input_columns)
+            quarantine_row(source, path, int(num), r, original, columns_of)
             for num, r, original in zip(
                 pc.take(parsed.table.column("row_number"), rejected_idx).to_pylist(),
                 pc.take(reason, rejected_idx).to_pylist(),
@@ -427,12 +422,12 @@ class Validator:
             }
             for b in chunk.bad_rows
         )
-        fields = _field_rejects(
+        fields = field_rejects(
             parsed.problems,
             keep,
             parsed.table.column("row_number"),
             columns,
-            input_columns,
+            columns_of,
             source=source,
             path=path,
         )
@@ -442,126 +437,6 @@ class Validator:
             field_rejects=fields,
             columns=mapping,
         )
-
-
-def quarantine_rows(
-    source: str, path: str, rows: pa.Table, reason: str, detail: str | None
-) -> pa.Table:
-    """Row-level quarantine rows for clean rows rejected later (conflicting duplicates).
-
-    ``raw`` holds the normalised row as JSON (the original is no longer at hand).
-    """
-    records = [
-        {
-            "source": source,
-            "path": path,
-            "row_number": int(r.pop("row_number")),
-            "reason": reason,
-            "detail": detail,
-            "raw": json.dumps(r, default=str, sort_keys=True),
-            "level": QuarantineLevel.ROW.value,
-        }
-        for r in rows.to_pylist()
-    ]
-    return pa.Table.from_pylist(records, QUARANTINE_SCHEMA)
-
-
-def _input_columns(mapping: ColumnMapping) -> dict[str, str]:
-    """Field -> input column, with a label file's substitutes standing for their fields."""
-    columns = dict(mapping.fields)
-    for canonical, substitute in _STANDS_FOR.items():
-        if canonical not in columns and substitute in columns:
-            columns[canonical] = columns[substitute]
-    return columns
-
-
-def _quarantine_row(
-    source: str,
-    path: str,
-    row_number: int,
-    reason: str,
-    original: dict[str, Any],
-    input_columns: Mapping[str, str],
-) -> dict[str, Any]:
-    code, _, name = reason.partition(":")
-    column = input_columns.get(name) if name else None
-    value = original.get(column) if column else None
-    if not column:
-        detail: str | None = name or None
-    elif code == "missing_field":
-        detail = column
-    else:
-        detail = f"{column}={value!r}"
-    return {
-        "source": source,
-        "path": path,
-        "row_number": row_number,
-        "reason": code,
-        "detail": detail,
-        "raw": json.dumps(original, default=str, sort_keys=True),
-        "level": QuarantineLevel.ROW.value,
-        "field": name or None,
-        "input_column": column,
-        "input_value": None if value is None else str(value),
-    }
-
-
-def _field_rejects(
-    problems: list[FieldProblem],
-    keep: pa.Array,
-    row_numbers: pa.Array,
-    columns: Mapping[str, pa.Array],
-    input_columns: Mapping[str, str],
-    *,
-    source: str,
-    path: str,
-) -> pa.Table:
-    """Field-level quarantine rows for the loaded rows' rejected fields.
-
-    Notes
-    -----
-    O(rows) per field, in Arrow kernels: no Python per quarantined field.
-    """
-    pieces: list[pa.Table] = []
-    for problem in problems:
-        rows = pc.indices_nonzero(pc.and_(pc.fill_null(problem.rows, False), keep))
-        count = len(rows)
-        if count == 0:
-            continue
-        column = input_columns[problem.field]
-        value = pc.take(_text(columns[problem.field]), rows)
-        reason = (
-            pa.repeat(problem.reason, count)
-            if isinstance(problem.reason, str)
-            else pc.take(problem.reason, rows)
-        )
-        detail = pc.binary_join_element_wise(
-            pa.scalar(f"{column}='"), value, pa.scalar("'"), pa.scalar("")
-        )
-
-        def constant(text: str, n: int = count) -> pa.Array:
-            return pa.repeat(pa.scalar(text, pa.string()), n)
-
-        pieces.append(
-            pa.Table.from_arrays(
-                [
-                    constant(source),
-                    constant(path),
-                    pc.take(row_numbers, rows),
-                    reason.cast(pa.string()),
-                    detail,
-                    pa.nulls(count, pa.string()),
-                    constant(QuarantineLevel.FIELD.value),
-                    constant(problem.field),
-                    constant(column),
-                    value,
-                ],
-                schema=QUARANTINE_SCHEMA,
-            )
-        )
-    if not pieces:
-        return QUARANTINE_SCHEMA.empty_table()
-    return pa.concat_tables(pieces)
 
 
 def _plain(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -578,21 +453,7 @@ def _strings(column: pa.Array) -> pa.Array:
         return column
     if pa.types.is_null(column.type):
         return pa.nulls(len(column), pa.string())
-    return _text(column)
-
-
-def _text(column: pa.Array) -> pa.Array:
-    """A column's values as the text to report (JSON for nested values)."""
-    if pa.types.is_string(column.type):
-        return column
-    try:
-        return pc.cast(column, pa.string())
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-        # Lists and structs have no cast to text; quarantine keeps their JSON.
-        return pa.array(
-            [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()],
-            pa.string(),
-        )
+    return as_text(column)
 
 
 def _blank(column: pa.Array) -> pa.Array:

@@ -121,7 +121,7 @@ def _state_index() -> Mapping[str, str]:
 STATE_INDEX: Final = _state_index()
 
 _STATE_ALTERNATIVES: Final = "|".join(sorted(STATE_INDEX, key=lambda k: (-len(k), k)))
-_STATE: Final = f"(?:(?P<head>.*?) )?(?P<state>{_STATE_ALTERNATIVES})(?P<zip> [0-9]{{5}})?"
+_STATE: Final = f"(?:(?P<head>.*?) )??(?P<state>{_STATE_ALTERNATIVES})(?P<zip> [0-9]{{5}})?"
 _STATE_PY: Final = re.compile(_STATE)
 _STATE_FIND_RE2: Final = f"(?:^| )(?:{_STATE_ALTERNATIVES})(?: [0-9]{{5}})?$"
 

@@ -92,6 +92,10 @@ def test_any_state_name_becomes_its_code(name: str, code: str) -> None:
         assert both(f"1 Oak Ln, Springfield, {written}") == f"1 OAK LN SPRINGFIELD {code}"
     dotted = ".".join(code) + "."
     assert both(f"1 Oak Ln, Springfield, {dotted} 12345") == f"1 OAK LN SPRINGFIELD {code} 12345"
+    # A state written alone (nothing before it) is the state, not a directional and the
+    # rest: WEST VIRGINIA is WV, never W VA.
+    assert both(name) == code
+    assert both(f"{name} 12345") == f"{code} 12345"
 
 
 @pytest.mark.parametrize(
