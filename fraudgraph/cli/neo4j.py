@@ -31,7 +31,11 @@ def neo4j_start(
     heap: Annotated[str, typer.Option("--heap", help="JVM heap, e.g. 1g.")] = "1g",
     password: Annotated[
         str | None,
-        typer.Option("--password", envvar="NEO4J_PASSWORD", help="Enable auth with this password."),
+        typer.Option(
+            "--password",
+            envvar=["FRAUDGRAPH_NEO4J_PASSWORD", "NEO4J_PASSWORD"],
+            help="Enable auth with this password.",
+        ),
     ] = None,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait for Bolt.")] = 180,
     as_json: JsonOption = False,

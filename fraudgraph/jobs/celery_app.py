@@ -32,21 +32,20 @@ from fraudgraph.jobs.pipeline import begin_run, execute_step, finish_run, run_le
 from fraudgraph.jobs.settings import JobSettings
 from fraudgraph.jobs.steps import PIPELINE_STEPS, TRAINING_STEPS, PipelineSpec
 from graph_service.errors import BackendUnavailable
-from graph_service.settings import Settings
+from graph_service.settings import DEFAULT_REDIS_URL, Settings
 
 __all__ = ["app", "configure", "submit"]
 
 log = logging.getLogger(__name__)
 
 #: Default broker when none is configured (a local Redis, as in development).
-DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
 app = Celery("fraudgraph")
 
 
 def configure(celery: Celery, jobs: JobSettings) -> None:
     """Apply ``jobs`` to ``celery``: broker, delivery guarantees and the beat schedule."""
-    broker = jobs.broker_url or DEFAULT_BROKER
+    broker = jobs.broker_url or DEFAULT_REDIS_URL
     transport = {
         "visibility_timeout": jobs.visibility_timeout_s,
         # kombu sweeps for unacknowledged tasks every interval x throttle seconds.

@@ -97,7 +97,7 @@ class Neo4jConnection:
         if isinstance(exc, AuthError):
             return BackendUnavailable(
                 f"Neo4j at {self.uri} rejected the credentials of user {self.user!r} "
-                f"(check NEO4J_USER / NEO4J_PASSWORD): {one_line(exc)}"
+                f"(check FRAUDGRAPH_NEO4J_USER / FRAUDGRAPH_NEO4J_PASSWORD): {one_line(exc)}"
             )
         if isinstance(exc, ClientError):
             code = exc.code or ""

@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 
 from graph_service.errors import BackendUnavailable
+from graph_service.settings import FEATURE_KEY_PREFIX
 from scoring.feature_cache.snapshot import EntityFeatures, FeatureSnapshot, features_from_record
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_REDIS_PREFIX: Final = "fraudgraph:features"
 #: Seconds a staging hash of an unfinished publish lives before Redis drops it.
 _STAGING_TTL_S: Final = 24 * 3600
 
@@ -61,7 +61,7 @@ class RedisFeatureCache:
     name = "redis"
 
     def __init__(
-        self, client: redis.Redis, *, prefix: str = _REDIS_PREFIX, keep_versions: int = 2
+        self, client: redis.Redis, *, prefix: str = FEATURE_KEY_PREFIX, keep_versions: int = 2
     ) -> None:
         self._client = client
         self._prefix = prefix

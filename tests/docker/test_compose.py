@@ -216,7 +216,7 @@ def test_compose_rendered_config_has_gds_memory_healthchecks_and_ordering(
         assert "restart: unless-stopped" in block, name
         assert re.search(r"^\s+memory: \S+", block, re.MULTILINE), f"{name}: memory limit"
         assert "FRAUDGRAPH_BACKEND: neo4j" in block, name
-        assert "NEO4J_URI: bolt://neo4j:7687" in block, name
+        assert "FRAUDGRAPH_NEO4J_URI: bolt://neo4j:7687" in block, name
         assert "FRAUDGRAPH_REDIS_URL: redis://redis:6379/0" in block, name
         assert "FRAUDGRAPH_ENVIRONMENT: production" in block, name
 

@@ -359,8 +359,8 @@ def test_unreachable_neo4j_fails_with_one_line(tmp_path: Path) -> None:
     """With the neo4j backend and no server, commands exit 1 with one clear line."""
     env = {
         "FRAUDGRAPH_BACKEND": "neo4j",
-        "NEO4J_URI": f"bolt://127.0.0.1:{_free_port()}",
-        "NEO4J_PASSWORD": "irrelevant",
+        "FRAUDGRAPH_NEO4J_URI": f"bolt://127.0.0.1:{_free_port()}",
+        "FRAUDGRAPH_NEO4J_PASSWORD": "irrelevant",
         "FRAUDGRAPH_STORE": str(tmp_path / "store"),
     }
     result = fraudgraph("stats", "--json", env=env)

@@ -347,8 +347,8 @@ def test_server_killed_mid_ingest_leaves_whole_batches_and_resumes(tmp_path: Pat
         env = dict(
             os.environ,
             FRAUDGRAPH_BACKEND="neo4j",
-            NEO4J_URI=server.uri,
-            NEO4J_PASSWORD=PASSWORD,
+            FRAUDGRAPH_NEO4J_URI=server.uri,
+            FRAUDGRAPH_NEO4J_PASSWORD=PASSWORD,
             FRAUDGRAPH_DUCKDB_THREADS="1",
         )
         cmd = [sys.executable, "-m", "fraudgraph.cli", "ingest", str(source), "--store",
