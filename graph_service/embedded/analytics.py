@@ -10,32 +10,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from graph_service.analytics_tables import (
-    check_table_name,
-    check_version,
     no_such_table,
     no_such_version,
-    prepare_table,
     schema_from_text,
     schema_to_text,
 )
+from graph_service.checked import CheckedAnalytics
 from graph_service.embedded.database import EmbeddedDatabase
-from graph_service.errors import InvalidInput
+from graph_service.typing import F64, I64
 
 
-class EmbeddedAnalytics(EmbeddedDatabase):
+class EmbeddedAnalytics(CheckedAnalytics, EmbeddedDatabase):
     """Scores and analytics tables of ``EmbeddedStore``."""
 
     # -- scores --------------------------------------------------------------------------
-    def write_scores(self, name: str, ids: np.ndarray, values: np.ndarray, *, version: str) -> None:
+    def _write_scores(self, name: str, ids: I64, values: F64, version: str) -> None:
         """Replace score ``name`` for ``ids`` with ``values`` in one transaction."""
-        ids = np.asarray(ids, np.int64)
-        values = np.asarray(values, np.float64)
-        if ids.shape != values.shape:
-            raise InvalidInput(f"ids {ids.shape} and values {values.shape} differ in shape")
         table = pa.table({"entity_id": ids, "value": values})
         con = self._con
         con.register("_s", table)
@@ -55,7 +48,7 @@ class EmbeddedAnalytics(EmbeddedDatabase):
         finally:
             con.unregister("_s")
 
-    def read_scores(self, name: str, ids: Sequence[int] | None = None) -> pa.Table:
+    def _read_scores(self, name: str, ids: Sequence[int] | None) -> pa.Table:
         """Score ``name`` as ``(entity_id, value, version)`` ordered by entity id."""
         params: list[Any] = [name]
         if ids is None:
@@ -69,7 +62,7 @@ class EmbeddedAnalytics(EmbeddedDatabase):
         return self._con.execute(sql + " ORDER BY entity_id", params).to_arrow_table()
 
     # -- analytics tables ----------------------------------------------------------------
-    def write_table(self, name: str, table: pa.Table, *, version: str) -> None:
+    def _write_table(self, name: str, data: pa.Table, version: str) -> None:
         """Store one version of analytics table ``name`` in one DuckDB transaction.
 
         Each version is its own DuckDB table (``analytics__<name>__<seq>``) named in
@@ -85,9 +78,6 @@ class EmbeddedAnalytics(EmbeddedDatabase):
         -----
         O(rows) with one bulk copy from Arrow.
         """
-        check_table_name(name)
-        check_version(version)
-        data = prepare_table(table)
         con = self._con
         con.register("_analytics", data)
         con.execute("BEGIN TRANSACTION")
@@ -117,7 +107,7 @@ class EmbeddedAnalytics(EmbeddedDatabase):
         finally:
             con.unregister("_analytics")
 
-    def read_table(self, name: str, *, version: str | None = None) -> pa.Table:
+    def _read_table(self, name: str, version: str | None) -> pa.Table:
         """One version (default: the latest) of analytics table ``name``.
 
         Raises
@@ -127,9 +117,6 @@ class EmbeddedAnalytics(EmbeddedDatabase):
         EntityNotFound
             If the table or the version does not exist.
         """
-        check_table_name(name)
-        if version is not None:
-            check_version(version)
         if not self._has_analytics_catalog():
             raise no_such_table(name)
         rows = self._con.execute(
@@ -146,9 +133,8 @@ class EmbeddedAnalytics(EmbeddedDatabase):
         data = self._con.execute(f'SELECT * FROM "{physical}"').to_arrow_table()
         return data.cast(schema_from_text(schema_text))
 
-    def table_versions(self, name: str) -> list[str]:
+    def _table_versions(self, name: str) -> list[str]:
         """Versions of analytics table ``name``, oldest written first."""
-        check_table_name(name)
         if not self._has_analytics_catalog():
             return []
         rows = self._con.execute(
@@ -156,7 +142,7 @@ class EmbeddedAnalytics(EmbeddedDatabase):
         ).fetchall()
         return [str(r[0]) for r in rows]
 
-    def drop_table_version(self, name: str, version: str) -> None:
+    def _drop_table_version(self, name: str, version: str) -> None:
         """Delete one version of analytics table ``name`` in one transaction.
 
         Raises
@@ -166,8 +152,6 @@ class EmbeddedAnalytics(EmbeddedDatabase):
         EntityNotFound
             If the table has no such version.
         """
-        check_table_name(name)
-        check_version(version)
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from graph_service.checked import CheckedLabels
 from graph_service.embedded.database import ATTR_SQL, EmbeddedDatabase
-from graph_service.labels import LabelEntry, checked_label_entries
+from graph_service.labels import LabelEntry
 from graph_service.model import (
     LINK_ENDPOINTS,
     LINK_TARGET_COLUMN,
@@ -45,7 +44,7 @@ def _type_case(column: str, mapping: dict[Any, int]) -> str:
     return f"CASE {column} {arms} END"
 
 
-class EmbeddedIngest(EmbeddedDatabase):
+class EmbeddedIngest(CheckedLabels, EmbeddedDatabase):
     """The ingest sink of ``EmbeddedStore``: ledger, batch commits, labels."""
 
     # -- ingestion ledger ----------------------------------------------------------------
@@ -370,25 +369,8 @@ class EmbeddedIngest(EmbeddedDatabase):
         finally:
             con.unregister("_l")
 
-    def add_label(
-        self,
-        node_type: NodeType,
-        key: str,
-        *,
-        label: Literal["fraud", "legit"],
-        source: str,
-        author: str | None,
-        reason: str | None,
-        ts: datetime | None = None,
-    ) -> None:
-        """Append one label (investigator feedback) to the labels table."""
-        self.add_labels([LabelEntry(node_type, key, label, source, author, reason, ts)])
-
-    def add_labels(self, entries: Sequence[LabelEntry]) -> None:
+    def _add_labels(self, checked: list[LabelEntry]) -> None:
         """Append labels in one statement (all or none; see protocol)."""
-        checked = checked_label_entries(entries, now=datetime.now(UTC))
-        if not checked:
-            return
         rows = pa.table(
             {
                 "entity_type": pa.array([NODE_TYPE_CODE[e.node_type] for e in checked], pa.uint8()),

@@ -15,23 +15,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from neo4j import WRITE_ACCESS, Transaction
 
 from graph_service.analytics_tables import (
-    check_table_name,
-    check_version,
     no_such_table,
     no_such_version,
-    prepare_table,
     schema_from_text,
     schema_to_text,
 )
-from graph_service.errors import BackendUnavailable, InvalidInput
+from graph_service.checked import CheckedAnalytics
+from graph_service.errors import BackendUnavailable
 from graph_service.neo4j import cypher
 from graph_service.neo4j.session import LIST_CAP, Neo4jConnection, Rows, check_cap
+from graph_service.typing import F64, I64
 
 _SCORES_SCHEMA = pa.schema(
     [
@@ -42,27 +40,18 @@ _SCORES_SCHEMA = pa.schema(
 )
 
 
-class Neo4jAnalytics(Neo4jConnection):
+class Neo4jAnalytics(CheckedAnalytics, Neo4jConnection):
     """Scores and analytics tables of ``Neo4jStore``."""
 
     # -- scores --------------------------------------------------------------------------
-    def write_scores(self, name: str, ids: np.ndarray, values: np.ndarray, *, version: str) -> None:
+    def _write_scores(self, name: str, ids: I64, values: F64, version: str) -> None:
         """Replace score ``name`` for ``ids`` with ``values`` in one transaction.
-
-        Raises
-        ------
-        InvalidInput
-            If ``ids`` and ``values`` differ in shape.
 
         Notes
         -----
         All old rows of the given ids are deleted before any new row is created, so
         repeated ids end up as repeated rows, as in the embedded store.
         """
-        ids = np.asarray(ids, np.int64)
-        values = np.asarray(values, np.float64)
-        if ids.shape != values.shape:
-            raise InvalidInput(f"ids {ids.shape} and values {values.shape} differ in shape")
         id_list = ids.ravel().tolist()
         value_list = values.ravel().tolist()
 
@@ -79,7 +68,7 @@ class Neo4jAnalytics(Neo4jConnection):
         if id_list:
             self._in_write_transaction(work, f"write_scores {name!r}")
 
-    def read_scores(self, name: str, ids: Sequence[int] | None = None) -> pa.Table:
+    def _read_scores(self, name: str, ids: Sequence[int] | None) -> pa.Table:
         """Score ``name`` as ``(entity_id, value, version)`` ordered by entity id."""
         rows: Rows = []
         if ids is None:
@@ -128,7 +117,7 @@ class Neo4jAnalytics(Neo4jConnection):
             session.run(cypher.AWAIT_INDEXES, seconds=300).consume()
         self._analytics_schema_ready = True
 
-    def write_table(self, name: str, table: pa.Table, *, version: str) -> None:
+    def _write_table(self, name: str, data: pa.Table, version: str) -> None:
         """Store one version of analytics table ``name`` in one transaction.
 
         Each row becomes an ``:_AnalyticsRow`` node (UNWIND batches of
@@ -150,9 +139,6 @@ class Neo4jAnalytics(Neo4jConnection):
         -----
         O(rows x columns) to pack the rows for the driver.
         """
-        check_table_name(name)
-        check_version(version)
-        data = prepare_table(table)
         rows, json_columns = _analytics_rows(data)
         self._ensure_analytics_schema()
         constants = {"name": name, "version": version}
@@ -181,7 +167,7 @@ class Neo4jAnalytics(Neo4jConnection):
 
         self._in_write_transaction(work, f"write_table {name!r}")
 
-    def read_table(self, name: str, *, version: str | None = None) -> pa.Table:
+    def _read_table(self, name: str, version: str | None) -> pa.Table:
         """One version (default: the latest written) of analytics table ``name``.
 
         Raises
@@ -195,9 +181,6 @@ class Neo4jAnalytics(Neo4jConnection):
             attempts to read it (rows are read in pages of ``page_rows``, one
             transaction each).
         """
-        check_table_name(name)
-        if version is not None:
-            check_version(version)
         for _ in range(_ANALYTICS_READ_ATTEMPTS):
             found = self._read(cypher.ANALYTICS_VERSION, {"name": name, "version": version}, cap=1)
             if not found:
@@ -226,14 +209,13 @@ class Neo4jAnalytics(Neo4jConnection):
             f"analytics table {name!r} kept being rewritten while it was read; try again"
         )
 
-    def table_versions(self, name: str) -> list[str]:
+    def _table_versions(self, name: str) -> list[str]:
         """Versions of analytics table ``name``, oldest written first."""
-        check_table_name(name)
         rows = self._read(cypher.ANALYTICS_VERSIONS, {"name": name}, cap=LIST_CAP + 1)
         check_cap(rows, LIST_CAP, f"versions of analytics table {name!r}")
         return [str(r[0]) for r in rows]
 
-    def drop_table_version(self, name: str, version: str) -> None:
+    def _drop_table_version(self, name: str, version: str) -> None:
         """Delete one version of analytics table ``name``: its rows and its version node.
 
         Raises
@@ -243,8 +225,6 @@ class Neo4jAnalytics(Neo4jConnection):
         EntityNotFound
             If the table has no such version.
         """
-        check_table_name(name)
-        check_version(version)
         constants = {"name": name, "version": version}
 
         def work(tx: Transaction) -> bool:

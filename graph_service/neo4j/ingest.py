@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,8 +30,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from neo4j import Transaction
 
+from graph_service.checked import CheckedLabels
 from graph_service.errors import BackendUnavailable
-from graph_service.labels import LabelEntry, checked_label_entries
+from graph_service.labels import LabelEntry
 from graph_service.model import LINK_ENDPOINTS, NODE_TYPE_CODE, NodeType
 from graph_service.neo4j import cypher
 from graph_service.neo4j.batch_plan import BatchPlan, EntityPlan, Keys, LinkRows, plan_batch
@@ -67,7 +67,7 @@ class _Counters:
     next_label_seq: int
 
 
-class Neo4jIngest(Neo4jConnection):
+class Neo4jIngest(CheckedLabels, Neo4jConnection):
     """The ingest sink of ``Neo4jStore``: ledger, batch commits, labels."""
 
     # -- ingestion ledger ----------------------------------------------------------------
@@ -372,39 +372,14 @@ class Neo4jIngest(Neo4jConnection):
                 },
             )
 
-    def add_label(
-        self,
-        node_type: NodeType,
-        key: str,
-        *,
-        label: Literal["fraud", "legit"],
-        source: str,
-        author: str | None,
-        reason: str | None,
-        ts: datetime | None = None,
-    ) -> None:
-        """Append one label (investigator feedback) to the labels.
+    def _add_labels(self, checked: list[LabelEntry]) -> None:
+        """Append checked labels in one write transaction (all or none).
 
         Raises
         ------
         BackendUnavailable
             If Neo4j cannot be reached.
         """
-        self.add_labels([LabelEntry(node_type, key, label, source, author, reason, ts)])
-
-    def add_labels(self, entries: Sequence[LabelEntry]) -> None:
-        """Append labels in one write transaction (all or none; see protocol).
-
-        Raises
-        ------
-        InvalidInput
-            For a bad entry (nothing is written).
-        BackendUnavailable
-            If Neo4j cannot be reached.
-        """
-        checked = checked_label_entries(entries, now=datetime.now(UTC))
-        if not checked:
-            return
         columns: dict[str, list[Any]] = {
             "entity_type": [NODE_TYPE_CODE[e.node_type] for e in checked],
             "entity_key": [e.key for e in checked],
