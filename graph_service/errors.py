@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
 
 class FraudGraphError(Exception):
     """Root of every error this project raises on purpose.
@@ -68,19 +71,21 @@ class QueryTimeout(FraudGraphError):
 
 
 def one_line(exc: BaseException) -> str:
-    """The first non-blank line of an exception's message, whitespace collapsed (a driver's
-    ``message`` attribute preferred): what an error of ours quotes from a library's.
+    """An exception's message on one line, whitespace collapsed (a driver's ``message``
+    attribute preferred), without Java stack frames (``at ...`` lines): what an error of
+    ours quotes from a library's.
 
-    >>> one_line(ValueError("boom\\n  at line 3"))
-    'boom'
+    >>> one_line(ValueError("boom:\\n  connection refused\\n\\tat org.Foo(Foo.java:1)"))
+    'boom: connection refused'
     >>> one_line(RuntimeError())
     'RuntimeError'
     """
     message = getattr(exc, "message", None) or str(exc)
-    for line in str(message).splitlines():
-        if line.strip():
-            return " ".join(line.split())
-    return type(exc).__name__
+    kept = [line for line in str(message).splitlines() if line.strip() and not _FRAME.match(line)]
+    return " ".join(" ".join(kept).split()) or type(exc).__name__
+
+
+_FRAME: Final = re.compile(r"\s*at [\w$.<>]+\(")
 
 
 def mib(n_bytes: int | float) -> str:

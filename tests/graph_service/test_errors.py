@@ -25,10 +25,15 @@ def test_one_line_is_a_single_non_empty_line(text: str) -> None:
     assert quoted == " ".join(quoted.split())
 
 
-def test_one_line_keeps_the_first_line_and_prefers_the_driver_message() -> None:
-    """A Java stack trace is cut to its first line; a driver's ``message`` wins over str()."""
+def test_one_line_keeps_every_line_but_stack_frames_and_prefers_the_driver_message() -> None:
+    """A driver's two-line message keeps its cause (connection refused); Java stack frames
+    go; a driver's ``message`` wins over str()."""
     trace = "Procedure call failed:  heap\n\tat org.neo4j.Foo(Foo.java:1)\n"
     assert one_line(RuntimeError(trace)) == "Procedure call failed: heap"
+    refused = (
+        "Couldn't connect to 127.0.0.1:7687:\nFailed to establish connection (Connection refused)"
+    )
+    assert one_line(OSError(refused)).endswith("(Connection refused)")
     assert one_line(_DriverError("auth  failed")) == "auth failed"
     assert one_line(KeyError()) == "KeyError"
 
