@@ -197,3 +197,16 @@ def optional_array(rows: int, at: I64, values: npt.NDArray[np.generic], dtype: t
     valid = np.zeros(rows, np.bool_)
     valid[at] = True
     return pa.array(full, mask=~valid)
+
+
+_OCTETS: Final = Vocab([str(i) for i in range(256)])
+
+
+def dotted_quads(values: I64) -> pa.Array:
+    """IPv4 addresses (``uint32`` values in int64) as dotted-quad strings, one per value."""
+    octets = [_OCTETS.take((values >> shift) & 255) for shift in (24, 16, 8, 0)]
+    dot = const_text(".", values.size)
+    return string_array(
+        values.size,
+        [(np.arange(values.size), [octets[0], dot, octets[1], dot, octets[2], dot, octets[3]])],
+    )

@@ -32,7 +32,6 @@ from ingestion.synthetic.default.tables import (
     V_EVENT_TYPES,
     V_FIRST,
     V_LAST,
-    V_OCTETS,
     V_OS,
     V_PHONE_PREFIX,
     V_PHONE_SEPARATORS,
@@ -52,6 +51,7 @@ from ingestion.synthetic.text import (
     const_text,
     decimal_text,
     digit_planes,
+    dotted_quads,
     hex_text,
     identifier_text,
     optional_array,
@@ -129,12 +129,7 @@ def _ips(
     v4 = np.flatnonzero(value >= 0)
     v6 = np.flatnonzero(value < 0)
     four = value[v4]
-    octets = [V_OCTETS.take((four >> shift) & 255) for shift in (24, 16, 8, 0)]
-    dot = const_text(".", four.size)
-    text = string_array(
-        four.size,
-        [(np.arange(four.size), [octets[0], dot, octets[1], dot, octets[2], dot, octets[3]])],
-    )
+    text = dotted_quads(four)
     if v6.size:
         slot = population.scramble_home(distinct[v6] & IP_INDEX_MASK)
         prefixes = Vocab([isp.ipv6_prefix for isp in population.region.isps])

@@ -161,7 +161,6 @@ V_UNITS: Final = Vocab(
     + [(a + b).lower() for a in POSTCODE_LETTERS for b in POSTCODE_LETTERS]
 )
 V_SPACES: Final = Vocab(["", " ", "  "])
-V_OCTETS: Final = Vocab([str(i) for i in range(256)])
 V_OS: Final = Vocab(_OS_NAMES)
 V_COUNTRIES: Final = Vocab(_COUNTRIES)
 V_EVENT_TYPES: Final = Vocab([t.value for t in EventType])

@@ -42,11 +42,10 @@ from ingestion.synthetic.hard.tables import (
 )
 from ingestion.synthetic.hard.world import HH_IPV6, World
 from ingestion.synthetic.hashing import hashed_below, hashed_unit
-from ingestion.synthetic.text import Text, Vocab, const_text, hex_text, string_array
+from ingestion.synthetic.text import Text, Vocab, const_text, dotted_quads, hex_text, string_array
 
 __all__ = ["ip_attributes", "ip_text"]
 
-_V_OCTETS: Final = Vocab([str(i) for i in range(256)])
 _VPN_EXIT_COUNTRY: Final = np.asarray([COUNTRY_INDEX[c] for c in VPN_EXIT_COUNTRIES], np.int64)
 #: Blocks of the kinds whose index maps straight onto a block: (kind, networks, stride).
 _BLOCKS: Final[tuple[tuple[int, tuple[Network, ...], int], ...]] = (
@@ -226,12 +225,7 @@ def ip_text(world: World, rows: int, at: I64, codes: I64) -> pa.Array:
     v4 = np.flatnonzero(value >= 0)
     v6 = np.flatnonzero(value < 0)
     four = value[v4]
-    octets = [_V_OCTETS.take((four >> shift) & 255) for shift in (24, 16, 8, 0)]
-    dot = const_text(".", four.size)
-    text = string_array(
-        four.size,
-        [(np.arange(four.size), [octets[0], dot, octets[1], dot, octets[2], dot, octets[3]])],
-    )
+    text = dotted_quads(four)
     if v6.size:
         six = _ipv6(world, distinct[v6])
         text = pa.concat_arrays([text, string_array(v6.size, [(np.arange(v6.size), six)])])
