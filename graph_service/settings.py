@@ -134,6 +134,14 @@ class ApiSettings(BaseSettings):
     redis_url : str
         Redis to read (and fall back from) when ``feature_cache`` is ``redis``
         (``FRAUDGRAPH_API_REDIS_URL``, else the stack-wide ``FRAUDGRAPH_REDIS_URL``).
+    redis_timeout_s : float
+        Seconds a Redis feature read may take before the in-process snapshot answers
+        instead (the scorer's whole budget is ~10 ms).
+    redis_version_poll_s : float
+        Seconds between reads of the Redis snapshot pointer: the most a near-cached
+        feature can lag a newly published version.
+    near_cache_entries : int
+        Feature bodies each server keeps from the Redis version served now (0: none).
     feature_batch_max : int
         Most entities one ``POST /v1/features/batch`` may ask for.
     on_demand_features : bool
@@ -168,6 +176,9 @@ class ApiSettings(BaseSettings):
         validation_alias=redis_url_aliases("FRAUDGRAPH_API_REDIS_URL", field="redis_url"),
     )
     redis_prefix: str = FEATURE_KEY_PREFIX
+    redis_timeout_s: float = Field(default=0.1, gt=0, le=10)
+    redis_version_poll_s: float = Field(default=0.25, gt=0, le=60)
+    near_cache_entries: int = Field(default=100_000, ge=0, le=50_000_000)
     feature_batch_max: int = Field(default=1_000, ge=1, le=100_000)
     on_demand_features: bool = False
     snapshot_poll_s: float = Field(default=30.0, ge=0)

@@ -10,10 +10,12 @@ in the store as the analytics table ``feature_snapshot`` and, when configured, i
 * :class:`FeatureCache` -- in-process: the snapshot's columns as numpy arrays and a
   ``key -> row`` index per node type; a new snapshot replaces the old one by a single
   reference swap, so a reader sees one version or the other, never a mix.
-* :class:`RedisFeatureCache` -- a versioned Redis hash per snapshot written with
-  pipelined bulk ``HSET``; a pointer key switched last names the current version, and
-  readers resolve pointer and entities in one server-side script (one round trip, one
-  version).
+* :class:`RedisFeatureCache` -- a versioned Redis hash per snapshot (each entity's JSON
+  body, ready to send) written with pipelined bulk ``HSET``; a pointer key switched last
+  names the current version, and readers resolve pointer and entities in one
+  server-side script (one round trip, one version).
+* :class:`RedisFeatureReader` -- the servers' async read of those bodies: concurrent
+  reads coalesced into one round trip, and a near-cache tied to the served version.
 
 Both answer :meth:`~FeatureCache.get` (one entity) and :meth:`~FeatureCache.get_many`
 (a batch) with :class:`EntityFeatures` records.
@@ -21,7 +23,7 @@ Both answer :meth:`~FeatureCache.get` (one entity) and :meth:`~FeatureCache.get_
 Modules: :mod:`~scoring.feature_cache.snapshot` (the snapshot model),
 :mod:`~scoring.feature_cache.builder` (building one from the store),
 :mod:`~scoring.feature_cache.memory` and :mod:`~scoring.feature_cache.redis` (the
-caches), :mod:`~scoring.feature_cache.publish` (recording and reading back).
+caches), :mod:`~scoring.feature_cache.redis_reader` (the servers' Redis reads), :mod:`~scoring.feature_cache.publish` (recording and reading back).
 """
 
 from scoring.feature_cache.builder import build_feature_snapshot
@@ -31,7 +33,8 @@ from scoring.feature_cache.publish import (
     publish_snapshot,
     snapshot_from_store,
 )
-from scoring.feature_cache.redis import RedisFeatureCache
+from scoring.feature_cache.redis import RedisFeatureCache, entity_field
+from scoring.feature_cache.redis_reader import RedisFeatureReader
 from scoring.feature_cache.snapshot import (
     FEATURE_COLUMNS_NUMERIC,
     FLOAT_FEATURES,
@@ -41,6 +44,8 @@ from scoring.feature_cache.snapshot import (
     SNAPSHOT_TABLE,
     EntityFeatures,
     FeatureSnapshot,
+    feature_body,
+    features_from_payload,
     features_from_record,
 )
 
@@ -56,7 +61,11 @@ __all__ = [
     "FeatureSnapshot",
     "FeatureSource",
     "RedisFeatureCache",
+    "RedisFeatureReader",
     "build_feature_snapshot",
+    "entity_field",
+    "feature_body",
+    "features_from_payload",
     "features_from_record",
     "latest_snapshot_version",
     "publish_snapshot",

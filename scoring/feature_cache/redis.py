@@ -6,14 +6,19 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import orjson
 
 from graph_service.errors import BackendUnavailable
 from graph_service.settings import FEATURE_KEY_PREFIX
-from scoring.feature_cache.snapshot import EntityFeatures, FeatureSnapshot, features_from_record
+from scoring.feature_cache.snapshot import (
+    EntityFeatures,
+    FeatureSnapshot,
+    features_from_payload,
+    features_from_record,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -24,12 +29,28 @@ log = logging.getLogger(__name__)
 _STAGING_TTL_S: Final = 24 * 3600
 
 
-_READ_SCRIPT: Final = """
+#: One read: the pointer, that version's meta, and the fields of that version's hash,
+#: atomically (``HMGET`` in slices, as Lua's ``unpack`` takes a few thousand values).
+READ_SCRIPT: Final = """
 local version = redis.call('GET', KEYS[1])
-if not version then return {false, false} end
+if not version then return {false, false, {}} end
 local meta = redis.call('GET', KEYS[2] .. version .. ':meta')
-return {meta, redis.call('HMGET', KEYS[2] .. version, unpack(ARGV))}
+local out = {}
+for i = 1, #ARGV, 4000 do
+  local part = redis.call('HMGET', KEYS[2] .. version, unpack(ARGV, i, math.min(i + 3999, #ARGV)))
+  for j = 1, #part do out[#out + 1] = part[j] end
+end
+return {version, meta, out}
 """
+
+#: ``format`` in a version's meta when its hash holds whole JSON bodies (see
+#: :meth:`RedisFeatureCache.publish`); versions without it hold compact records.
+BODY_FORMAT: Final = "body"
+
+
+def entity_field(entity_type: str, key: str) -> str:
+    """The hash field of an entity in a snapshot version."""
+    return f"{entity_type}\x1f{key}"
 
 
 class RedisFeatureCache:
@@ -38,8 +59,8 @@ class RedisFeatureCache:
     Layout (prefix ``fraudgraph:features``)::
 
         <prefix>:current            the version served now
-        <prefix>:v:<version>        hash: "<type>\\x1f<key>" -> JSON record
-        <prefix>:v:<version>:meta   JSON {"version", "created_at", "entities"}
+        <prefix>:v:<version>        hash: "<type>\\x1f<key>" -> the entity's JSON body
+        <prefix>:v:<version>:meta   JSON {"version", "created_at", "entities", "format"}
 
     Parameters
     ----------
@@ -66,7 +87,7 @@ class RedisFeatureCache:
         self._client = client
         self._prefix = prefix
         self._keep = max(1, keep_versions)
-        self._read = client.register_script(_READ_SCRIPT)
+        self._read = client.register_script(READ_SCRIPT)
         self._meta_cache: tuple[bytes, str, datetime] | None = None
 
     @property
@@ -93,7 +114,8 @@ class RedisFeatureCache:
 
         Notes
         -----
-        O(n) records serialised with orjson, sent in pipelines of ``chunk`` entities
+        O(n) bodies serialised with orjson (:meth:`FeatureSnapshot.bodies`: the bytes the
+        endpoints send, snapshot version and time included), sent in pipelines of ``chunk`` entities
         (one round trip each) to a staging key, which is renamed over the version's key
         in the transaction that moves the pointer; so publishing a version again (a
         re-delivered job) is atomic too. Versions beyond ``keep_versions`` are unlinked
@@ -111,10 +133,10 @@ class RedisFeatureCache:
             n = len(snapshot)
             for start in range(0, n, chunk):
                 rows = np.arange(start, min(start + chunk, n), dtype=np.int64)
-                records = snapshot.records(rows)
+                types, keys = snapshot.entity_types, snapshot.keys
                 mapping = {
-                    f"{snapshot.entity_types[int(r)]}\x1f{snapshot.keys[int(r)]}": orjson.dumps(rec)
-                    for r, rec in zip(rows, records, strict=True)
+                    entity_field(types[r], keys[r]): body
+                    for r, body in zip(rows.tolist(), snapshot.bodies(rows), strict=True)
                 }
                 pipe = self._client.pipeline(transaction=False)
                 pipe.hset(staging, mapping=mapping)  # type: ignore[arg-type]
@@ -125,6 +147,7 @@ class RedisFeatureCache:
                     "version": snapshot.version,
                     "created_at": snapshot.created_at.isoformat(),
                     "entities": n,
+                    "format": BODY_FORMAT,
                 }
             )
             pipe = self._client.pipeline(transaction=True)
@@ -208,9 +231,9 @@ class RedisFeatureCache:
 
         if not keys:
             return []
-        fields = [f"{entity_type}\x1f{k}" for k in keys]
+        fields = [entity_field(entity_type, k) for k in keys]
         try:
-            meta_raw, values = self._read(
+            _, meta_raw, values = self._read(
                 keys=[self.pointer_key, f"{self._prefix}:v:"], args=fields
             )
         except redis_module.RedisError as exc:
@@ -219,9 +242,7 @@ class RedisFeatureCache:
             return [None] * len(keys)
         version, created = self._meta(meta_raw)
         return [
-            None
-            if raw is None
-            else features_from_record(entity_type, k, orjson.loads(raw), version, created)
+            None if raw is None else _features(entity_type, k, orjson.loads(raw), version, created)
             for k, raw in zip(keys, values, strict=True)
         ]
 
@@ -233,3 +254,12 @@ class RedisFeatureCache:
             return bool(self._client.ping())
         except redis_module.RedisError:
             return False
+
+
+def _features(
+    entity_type: str, key: str, stored: dict[str, Any], version: str, created: datetime
+) -> EntityFeatures:
+    """The :class:`EntityFeatures` of a stored body, or of an older release's record."""
+    if "shared_counts" in stored:
+        return features_from_payload(stored, created)
+    return features_from_record(entity_type, key, stored, version, created)

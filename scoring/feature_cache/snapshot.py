@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -176,6 +178,7 @@ class FeatureSnapshot:
         "_reason_sets",
         "_ring_ids",
         "_sorted_ids",
+        "_time_text",
         "created_at",
         "entity_types",
         "keys",
@@ -191,6 +194,7 @@ class FeatureSnapshot:
         self.table = table
         self.version = version
         self.created_at = created_at
+        self._time_text = created_at.isoformat()
         self.entity_types: list[str] = table.column("entity_type").to_pylist()
         self.keys: list[str] = table.column("key").to_pylist()
         ring_codes, ring_ids = _dictionary(table.column("ring_id"))
@@ -255,11 +259,13 @@ class FeatureSnapshot:
 
         Notes
         -----
-        O(len(keys)) dict probes; no per-row Python work beyond the probe.
+        O(len(keys)) dict probes driven from C (``map`` over the index's ``get``): no
+        Python frame per key.
         """
-        by_key = self._index.get(entity_type, {})
-        get = by_key.get
-        return np.fromiter((get(k, -1) for k in keys), np.int64, count=len(keys))
+        by_key = self._index.get(entity_type)
+        if by_key is None:
+            return np.full(len(keys), -1, np.int64)
+        return np.fromiter(map(by_key.get, keys, repeat(-1)), np.int64, count=len(keys))
 
     def features_at(self, row: int) -> EntityFeatures:
         """The :class:`EntityFeatures` stored at ``row``."""
@@ -306,84 +312,139 @@ class FeatureSnapshot:
         gathered: npt.NDArray[np.float64] = self._matrix[rows, : len(FEATURE_COLUMNS_NUMERIC)]
         return gathered
 
+    def payload_at(self, row: int) -> dict[str, Any]:
+        """The JSON-ready feature at ``row`` (a valid row): what the feature endpoints send.
+
+        The same content as :meth:`EntityFeatures.as_dict`, except that unknown float
+        scores stay NaN (orjson writes them as ``null``); :meth:`payloads` gives equal
+        dicts for many rows at once.
+        """
+        v = self._matrix[row].tolist()
+        ring_code = int(v[_RING_AT])
+        ring_id = self._ring_ids[ring_code] if ring_code >= 0 else None
+        return {
+            "entity_type": self.entity_types[row],
+            "key": self.keys[row],
+            "risk": v[0],
+            "ring_id": ring_id,
+            "ring_score": v[1] if ring_id is not None else None,
+            "community_size": int(v[5]),
+            "shared_identifiers": int(v[6]),
+            "shared_counts": {
+                "shared_devices": int(v[7]),
+                "shared_ips": int(v[8]),
+                "shared_phones": int(v[9]),
+                "shared_emails": int(v[10]),
+                "shared_cards": int(v[11]),
+                "shared_addresses": int(v[12]),
+            },
+            "pagerank": v[2],
+            "seeded_pagerank": v[3],
+            "gnn_score": v[4],
+            "reasons": list(self._reason_sets[int(v[_REASONS_AT])]),
+            "snapshot_version": self.version,
+            "snapshot_time": self._time_text,
+        }
+
+    def body_at(self, row: int) -> bytes:
+        """The JSON body of the feature at ``row``: :func:`feature_body` of
+        :meth:`payload_at`."""
+        return feature_body(self.payload_at(row))
+
     def payloads(self, rows: npt.NDArray[np.int64]) -> list[dict[str, Any] | None]:
         """JSON-ready features of ``rows`` (``None`` where a row is -1), gathered at once.
 
-        The same content as :meth:`EntityFeatures.as_dict`, except that unknown float
-        scores stay NaN (JSON encoders such as orjson write them as ``null``).
+        Equal to :meth:`payload_at` row by row.
 
         Notes
         -----
-        One vectorised row gather, then one small dict per row: the batch path of the
-        feature endpoints.
+        Columnar: one vectorised row gather, the float and the integer block each turned
+        into Python lists column by column, then one dict per row built from zipped
+        columns (no per-row indexing or conversion): the batch path of the feature
+        endpoints.
         """
         rows = np.asarray(rows, np.int64)
-        gathered = self._matrix[rows[rows >= 0]].tolist()
-        version, time_text = self.version, self.created_at.isoformat()
+        valid = rows >= 0
+        found = rows[valid]
+        gathered = self._matrix[found]
+        floats = gathered[:, : len(FLOAT_FEATURES)].T.tolist()
+        ints = gathered[:, len(FLOAT_FEATURES) :].astype(np.int64).T.tolist()
+        version, time_text = self.version, self._time_text
         types, keys, ring_ids, reason_sets = (
             self.entity_types,
             self.keys,
             self._ring_ids,
             self._reason_sets,
         )
-        out: list[dict[str, Any] | None] = []
-        j = 0
-        for row in rows.tolist():
-            if row < 0:
-                out.append(None)
-                continue
-            v = gathered[j]
-            j += 1
-            ring_code = int(v[_RING_AT])
-            ring_id = ring_ids[ring_code] if ring_code >= 0 else None
-            out.append(
-                {
-                    "entity_type": types[row],
-                    "key": keys[row],
-                    "risk": v[0],
-                    "ring_id": ring_id,
-                    "ring_score": v[1] if ring_id is not None else None,
-                    "community_size": int(v[5]),
-                    "shared_identifiers": int(v[6]),
-                    "shared_counts": {name: int(v[i]) for name, i in _SHARED_AT},
-                    "pagerank": v[2],
-                    "seeded_pagerank": v[3],
-                    "gnn_score": v[4],
-                    "reasons": list(reason_sets[int(v[_REASONS_AT])]),
-                    "snapshot_version": version,
-                    "snapshot_time": time_text,
-                }
-            )
+        built = [
+            {
+                "entity_type": types[row],
+                "key": keys[row],
+                "risk": risk,
+                "ring_id": ring_ids[ring] if ring >= 0 else None,
+                "ring_score": ring_score if ring >= 0 else None,
+                "community_size": community,
+                "shared_identifiers": shared,
+                "shared_counts": {
+                    "shared_devices": devices,
+                    "shared_ips": ips,
+                    "shared_phones": phones,
+                    "shared_emails": emails,
+                    "shared_cards": cards,
+                    "shared_addresses": addresses,
+                },
+                "pagerank": pagerank,
+                "seeded_pagerank": seeded,
+                "gnn_score": gnn,
+                "reasons": list(reason_sets[reasons]),
+                "snapshot_version": version,
+                "snapshot_time": time_text,
+            }
+            for (
+                row,
+                risk,
+                ring_score,
+                pagerank,
+                seeded,
+                gnn,
+                community,
+                shared,
+                devices,
+                ips,
+                phones,
+                emails,
+                cards,
+                addresses,
+                ring,
+                reasons,
+            ) in zip(found.tolist(), *floats, *ints, strict=True)
+        ]
+        if len(built) == len(rows):
+            return list(built)
+        out: list[dict[str, Any] | None] = [None] * len(rows)
+        for at, item in zip(np.flatnonzero(valid).tolist(), built, strict=True):
+            out[at] = item
         return out
 
-    def records(self, rows: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
-        """JSON-ready records (without snapshot fields) of ``rows``, for Redis publishing.
-
-        Notes
-        -----
-        O(len(rows)) Python work; used by the batch publisher, never per request.
-        """
-        sub = self.table.take(pa.array(rows))
-        return [_record(r) for r in sub.to_pylist()]
+    def bodies(self, rows: npt.NDArray[np.int64]) -> list[bytes | None]:
+        """The JSON bodies of ``rows`` (``None`` where a row is -1): what Redis stores."""
+        return [None if p is None else feature_body(p) for p in self.payloads(rows)]
 
 
-def _record(row: dict[str, Any]) -> dict[str, Any]:
-    """One ``feature_snapshot`` row as the compact record stored per entity in Redis."""
-    record = {name: row[name] for name in FLOAT_FEATURES}
-    for name in FLOAT_FEATURES:
-        value = record[name]
-        if value is not None and value != value:
-            record[name] = None
-    record.update({name: int(row[name] or 0) for name in INT_FEATURES})
-    record["ring_id"] = row["ring_id"]
-    record["reasons"] = list(row["reasons"] or [])
-    return record
+def feature_body(payload: Mapping[str, Any]) -> bytes:
+    """The JSON body of one feature payload, as every cache and endpoint sends it.
+
+    Compact orjson (NaN as ``null``), so the in-process path, the Redis path and a batch
+    (the bodies joined) give the same bytes for the same entity and snapshot.
+    """
+    return orjson.dumps(payload)
 
 
 def features_from_record(
     entity_type: str, key: str, record: Mapping[str, Any], version: str, created_at: datetime
 ) -> EntityFeatures:
-    """The :class:`EntityFeatures` of a Redis record (see :func:`_record`)."""
+    """The :class:`EntityFeatures` of a compact record, as releases before the body format
+    stored in Redis."""
     ring_id = record.get("ring_id")
     return EntityFeatures(
         entity_type=entity_type,
@@ -399,6 +460,28 @@ def features_from_record(
         gnn_score=record.get("gnn_score"),
         reasons=tuple(record.get("reasons", ())),
         snapshot_version=version,
+        snapshot_time=created_at,
+    )
+
+
+def features_from_payload(payload: Mapping[str, Any], created_at: datetime) -> EntityFeatures:
+    """The :class:`EntityFeatures` of a parsed JSON body (see :meth:`FeatureSnapshot.payload_at`)."""
+    counts = payload["shared_counts"]
+    ring_id = payload.get("ring_id")
+    return EntityFeatures(
+        entity_type=payload["entity_type"],
+        key=payload["key"],
+        risk=payload.get("risk"),
+        ring_id=ring_id,
+        ring_score=payload.get("ring_score") if ring_id else None,
+        community_size=int(payload.get("community_size") or 0),
+        shared_identifiers=int(payload.get("shared_identifiers") or 0),
+        shared_counts={name: int(counts.get(name, 0)) for name in SHARED_COUNT_FEATURES.values()},
+        pagerank=payload.get("pagerank"),
+        seeded_pagerank=payload.get("seeded_pagerank"),
+        gnn_score=payload.get("gnn_score"),
+        reasons=tuple(payload.get("reasons") or ()),
+        snapshot_version=str(payload["snapshot_version"]),
         snapshot_time=created_at,
     )
 
