@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -20,7 +21,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from api.auth import API_KEY_HEADER, KeyRing, Role, authorise
 from api.errors import install_error_handlers
-from api.fast_path import FeatureFastPath
+from api.fast_path import ApiApp, FeatureFastPath
 from api.feature_service import FeatureService
 from api.graphql.context import RequestContext
 from api.graphql.schema import build_schema
@@ -30,7 +31,7 @@ from api.settings import ApiSettings
 from api.store_access import StoreGateway
 from graph_service.errors import FraudGraphError
 from graph_service.settings import Settings
-from scoring.feature_cache import FeatureCache, RedisFeatureCache
+from scoring.feature_cache import FeatureCache, RedisFeatureCache, RedisFeatureReader
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,25 @@ def _redis_cache(settings: ApiSettings) -> RedisFeatureCache:
         settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
     )
     return RedisFeatureCache(client, prefix=settings.redis_prefix)
+
+
+def _redis_reader_factory(settings: ApiSettings) -> Callable[[], RedisFeatureReader]:
+    """Makes the endpoints' async Redis reader in the running loop."""
+
+    def make() -> RedisFeatureReader:
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.redis_timeout_s,
+            socket_timeout=settings.redis_timeout_s,
+            max_connections=64,
+        )
+        return RedisFeatureReader(
+            client, prefix=settings.redis_prefix, near_entries=settings.near_cache_entries
+        )
+
+    return make
 
 
 async def _poll_snapshots(app: FastAPI, every_s: float) -> None:
@@ -56,6 +76,9 @@ async def _reload_quietly(app: FastAPI) -> None:
     try:
         result = await anyio.to_thread.run_sync(lambda: service.reload(gateway))
         if result["swapped"]:
+            # A snapshot's millions of index entries and strings live as long as it does:
+            # out of the collector's generations, full collections stay short under load.
+            gc.freeze()
             log.info("feature snapshot loaded", extra=result)
     except FraudGraphError as exc:
         log.warning("feature snapshot not reloaded: %s", exc)
@@ -65,7 +88,7 @@ async def _reload_quietly(app: FastAPI) -> None:
 
 def create_app(
     settings: ApiSettings | None = None, graph_settings: Settings | None = None
-) -> FastAPI:
+) -> ApiApp:
     """The API application.
 
     Parameters
@@ -77,7 +100,9 @@ def create_app(
 
     Returns
     -------
-    FastAPI
+    ApiApp
+        A FastAPI application whose feature reads go through
+        :class:`~api.fast_path.FeatureFastPath` first.
 
     Raises
     ------
@@ -98,28 +123,38 @@ def create_app(
         pool_size=settings.store_pool_size,
         hold_s=settings.embedded_hold_s,
     )
-    redis_cache = _redis_cache(settings) if settings.feature_cache == "redis" else None
-    feature_service = FeatureService(FeatureCache(), redis_cache, metrics)
+    redis_cache = None
+    reader_factory = None
+    if settings.feature_cache == "redis":
+        redis_cache = _redis_cache(settings)
+        reader_factory = _redis_reader_factory(settings)
+    feature_service = FeatureService(
+        FeatureCache(), redis_cache, metrics, reader_factory=reader_factory
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _reload_quietly(app)
-        poller = None
+        tasks = []
         if settings.snapshot_poll_s > 0:
-            poller = asyncio.create_task(_poll_snapshots(app, settings.snapshot_poll_s))
+            tasks.append(asyncio.create_task(_poll_snapshots(app, settings.snapshot_poll_s)))
+        if redis_cache is not None:
+            watch = feature_service.watch_redis(settings.redis_version_poll_s)
+            tasks.append(asyncio.create_task(watch))
         try:
             yield
         finally:
-            if poller is not None:
-                poller.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+                    await task
+            await feature_service.close()
             await anyio.to_thread.run_sync(gateway.close)
 
     production = graph_settings.environment == "production"
     # In production neither the OpenAPI document nor its pages are served, to anyone:
     # the route map is not published (clients use a development instance's schema).
-    app = FastAPI(
+    app = ApiApp(
         title="fraudgraph API",
         version="1",
         summary="Investigator GraphQL and the real-time risk feature.",
@@ -167,11 +202,12 @@ def create_app(
         multipart_uploads_enabled=False,
     )
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
-    app.add_middleware(
-        FeatureFastPath,
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.fast_path = FeatureFastPath(
         features=feature_service,
         keys=keys,
+        metrics=metrics,
         on_demand=settings.on_demand_features,
+        batch_max=settings.feature_batch_max,
     )
-    app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app

@@ -21,10 +21,15 @@ from graph_service.errors import FraudGraphError
 log = logging.getLogger(__name__)
 
 
+def error_body(code: str, message: str, **extra: Any) -> bytes:
+    """The API's one error shape, serialised."""
+    return orjson.dumps({"error": {"code": code, "message": message, **extra}})
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
     """A JSON error response in the API's one error shape."""
-    body = {"error": {"code": code, "message": message, **extra}}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    body = error_body(code, message, **extra)
+    return Response(body, status_code=status, media_type="application/json")
 
 
 async def _fraudgraph_error(request: Request, exc: Exception) -> Response:

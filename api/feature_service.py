@@ -1,11 +1,23 @@
-"""The feature path: which cache answers, the Redis fallback, and snapshot reloads."""
+"""The feature path: which cache answers, the Redis fallback, and snapshot reloads.
+
+The endpoints ask for JSON bodies (:meth:`FeatureService.body`,
+:meth:`FeatureService.batch_body`): from Redis these are the bytes stored at publish time
+(through :class:`~scoring.feature_cache.RedisFeatureReader`: async, coalesced,
+near-cached), from the in-process snapshot they are built by
+:func:`~scoring.feature_cache.feature_body`; the same entity and version give the same
+bytes either way.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
 
 from api.metrics import ApiMetrics
 from api.ring_catalog import RingCatalog
@@ -16,7 +28,10 @@ from scoring.feature_cache import (
     SNAPSHOT_TABLE,
     EntityFeatures,
     FeatureCache,
+    FeatureSnapshot,
     RedisFeatureCache,
+    RedisFeatureReader,
+    entity_field,
     snapshot_from_store,
 )
 
@@ -24,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds Redis is left alone after a failed read before it is tried again.
 REDIS_RETRY_S = 1.0
+
+ReaderFactory = Callable[[], RedisFeatureReader]
 
 
 class FeatureService:
@@ -34,13 +51,25 @@ class FeatureService:
     memory : FeatureCache
         The in-process cache (also the fallback when Redis fails).
     redis_cache : RedisFeatureCache, optional
+        Synchronous Redis access: GraphQL's feature reads, readiness.
     metrics : ApiMetrics
+    reader_factory : callable, optional
+        Makes the async Redis reader of the endpoints in the running event loop (one per
+        loop); required with ``redis_cache``.
+
+    Raises
+    ------
+    ValueError
+        If ``redis_cache`` comes without ``reader_factory``.
 
     Notes
     -----
     After a failed Redis read, reads go to the in-process snapshot for
     :data:`REDIS_RETRY_S` seconds (counted in ``fraudgraph_feature_cache_fallback_total``,
-    ``fraudgraph_feature_cache_redis_up`` = 0), then Redis is tried again.
+    ``fraudgraph_feature_cache_redis_up`` = 0), then Redis is tried again; the requests
+    whose read failed are answered from the snapshot too, so a Redis outage costs no
+    errors while a snapshot is loaded. Hits are counted per cache: ``memory``, ``redis``
+    and ``near`` (Redis bodies answered by the near-cache).
     """
 
     def __init__(
@@ -48,16 +77,159 @@ class FeatureService:
         memory: FeatureCache,
         redis_cache: RedisFeatureCache | None,
         metrics: ApiMetrics,
+        *,
+        reader_factory: ReaderFactory | None = None,
     ) -> None:
         self.memory = memory
         self.redis = redis_cache
         self.metrics = metrics
         self.rings = RingCatalog.empty()
         self._redis_down_until = 0.0
+        self._reader_factory = reader_factory
+        self._reader: RedisFeatureReader | None = None
         if redis_cache is not None:
+            if reader_factory is None:
+                raise ValueError("a Redis feature cache needs a reader_factory")
             metrics.redis_up.set(1)
-        self._hits = {c: metrics.cache_hits.labels(c) for c in ("memory", "redis")}
-        self._misses = {c: metrics.cache_misses.labels(c) for c in ("memory", "redis")}
+        caches = ("memory", "redis", "near")
+        self._hits = {c: metrics.cache_hits.labels(c) for c in caches}
+        self._misses = {c: metrics.cache_misses.labels(c) for c in caches}
+
+    # -- the endpoints' reads: JSON bodies -------------------------------------------------
+
+    async def body(self, entity_type: str, key: str) -> bytes | None:
+        """The JSON body of one entity's feature, ``None`` if the snapshot lacks it.
+
+        Raises
+        ------
+        BackendUnavailable
+            If no cache can answer (Redis down and no in-process snapshot loaded).
+        """
+        if self._redis_usable():
+            found = await self._redis_bodies([entity_field(entity_type, key)])
+            if found is not None:
+                return found[0]
+        snapshot = self._fallback_snapshot()
+        row = snapshot.row_of(entity_type, key)
+        if row < 0:
+            self._misses["memory"].inc()
+            return None
+        self._hits["memory"].inc()
+        return snapshot.body_at(row)
+
+    async def batch_body(self, entities: Sequence[tuple[str, str]]) -> bytes:
+        """``{"data": [...], "count", "missing"}`` for ``(type, key)`` pairs, in order.
+
+        ``data`` holds each entity's body (as :meth:`body` gives it) or ``null``.
+
+        Raises
+        ------
+        BackendUnavailable
+            If no cache can answer.
+
+        Notes
+        -----
+        Redis: one (coalesced) round trip, the stored bodies joined. In-process: one
+        vectorised row lookup and gather per entity type, one serialisation.
+        """
+        if self._redis_usable():
+            found = await self._redis_bodies([entity_field(t, k) for t, k in entities])
+            if found is not None:
+                missing = sum(1 for b in found if b is None)
+                return b"".join(
+                    (
+                        b'{"data":[',
+                        b",".join(b"null" if b is None else b for b in found),
+                        b'],"count":%d,"missing":%d}' % (len(found), missing),
+                    )
+                )
+        snapshot = self._fallback_snapshot()
+        data = _memory_payloads(snapshot, entities)
+        missing = sum(1 for d in data if d is None)
+        hits = len(data) - missing
+        if hits:
+            self._hits["memory"].inc(hits)
+        if missing:
+            self._misses["memory"].inc(missing)
+        return orjson.dumps({"data": data, "count": len(data), "missing": missing})
+
+    def _redis_usable(self) -> bool:
+        return self.redis is not None and time.monotonic() >= self._redis_down_until
+
+    async def _redis_bodies(self, fields: list[str]) -> list[bytes | None] | None:
+        """Bodies from Redis, or ``None`` after recording a failed read."""
+        try:
+            found, near = await self._async_reader().bodies(fields)
+        except BackendUnavailable as exc:
+            self._redis_failed(exc)
+            return None
+        if self._redis_down_until:
+            self._redis_down_until = 0.0
+            self.metrics.redis_up.set(1)
+        hits = sum(1 for b in found if b is not None)
+        if near:
+            self._hits["near"].inc(near)
+        if hits > near:
+            self._hits["redis"].inc(hits - near)
+        if hits < len(found):
+            self._misses["redis"].inc(len(found) - hits)
+        return found
+
+    def _async_reader(self) -> RedisFeatureReader:
+        reader = self._reader
+        if reader is None or reader.loop is not asyncio.get_running_loop():
+            assert self._reader_factory is not None
+            reader = self._reader = self._reader_factory()
+        return reader
+
+    def _redis_failed(self, exc: BackendUnavailable) -> None:
+        if time.monotonic() >= self._redis_down_until:
+            log.warning("redis feature read failed; serving the in-process snapshot: %s", exc)
+        self._redis_down_until = time.monotonic() + REDIS_RETRY_S
+        self.metrics.redis_up.set(0)
+
+    def _fallback_snapshot(self) -> FeatureSnapshot:
+        snapshot = self.memory.snapshot
+        if self.redis is not None:
+            self.metrics.cache_fallbacks.inc()
+        if snapshot is None:
+            raise BackendUnavailable(
+                "no feature snapshot is loaded"
+                + (" and redis cannot be reached" if self.redis is not None else "")
+                + "; publish one with `fraudgraph publish`"
+            )
+        return snapshot
+
+    async def watch_redis(self, every_s: float) -> None:
+        """Follow the Redis pointer every ``every_s`` seconds until cancelled.
+
+        While this runs, the reader's near-cache answers (it is dropped within one
+        interval of a new version being published) and a Redis that answers again is
+        used again at once.
+        """
+        if self._reader_factory is None or self.redis is None:
+            return
+        reader = self._async_reader()
+        with reader.watching():
+            while True:
+                try:
+                    await reader.refresh_version()
+                except BackendUnavailable as exc:
+                    if self._redis_usable():
+                        self._redis_failed(exc)
+                else:
+                    self._redis_down_until = 0.0
+                    self.metrics.redis_up.set(1)
+                await asyncio.sleep(every_s)
+
+    async def close(self) -> None:
+        """Close the async Redis reader of this loop, if any."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                await reader.close()
+
+    # -- typed reads (GraphQL, clients in this process) -----------------------------------
 
     def get_many(self, entity_type: str, keys: Sequence[str]) -> list[EntityFeatures | None]:
         """Features of ``keys`` (one type), ``None`` where the snapshot has none.
@@ -67,63 +239,31 @@ class FeatureService:
         BackendUnavailable
             If no cache can answer (Redis down and no in-process snapshot loaded).
         """
-        found: list[EntityFeatures | None] | None = None
-        cache = "memory"
-        if self.redis is not None and time.monotonic() >= self._redis_down_until:
+        if self._redis_usable():
+            assert self.redis is not None
             try:
                 found = self.redis.get_many(entity_type, keys)
-                cache = "redis"
-                self.metrics.redis_up.set(1)
             except BackendUnavailable as exc:
-                self._redis_down_until = time.monotonic() + REDIS_RETRY_S
-                self.metrics.redis_up.set(0)
-                log.warning("redis feature read failed; serving the in-process snapshot: %s", exc)
-        if found is None:
-            if self.redis is not None:
-                self.metrics.cache_fallbacks.inc()
-            if self.memory.snapshot is None:
-                raise BackendUnavailable(
-                    "no feature snapshot is loaded"
-                    + (" and redis cannot be reached" if self.redis is not None else "")
-                    + "; publish one with `fraudgraph publish`"
-                )
-            found = self.memory.get_many(entity_type, keys)
-        hits = sum(1 for f in found if f is not None)
+                self._redis_failed(exc)
+            else:
+                self.metrics.redis_up.set(1)
+                self._count("redis", sum(1 for f in found if f is not None), len(found))
+                return found
+        snapshot = self._fallback_snapshot()
+        rows = snapshot.rows_of(entity_type, keys)
+        hits = int((rows >= 0).sum())
+        self._count("memory", hits, len(keys))
+        return [snapshot.features_at(int(r)) if r >= 0 else None for r in rows]
+
+    def _count(self, cache: str, hits: int, asked: int) -> None:
         if hits:
             self._hits[cache].inc(hits)
-        if hits < len(found):
-            self._misses[cache].inc(len(found) - hits)
-        return found
+        if hits < asked:
+            self._misses[cache].inc(asked - hits)
 
     def get(self, entity_type: str, key: str) -> EntityFeatures | None:
         """The feature of one entity (see :meth:`get_many`)."""
         return self.get_many(entity_type, [key])[0]
-
-    def payloads(self, entity_type: str, keys: Sequence[str]) -> list[dict[str, Any] | None]:
-        """JSON-ready features of ``keys`` (one type), ``None`` where the snapshot has none.
-
-        The in-process path gathers whole columns at once (see
-        :meth:`~scoring.feature_cache.FeatureSnapshot.payloads`).
-
-        Raises
-        ------
-        BackendUnavailable
-            If no cache can answer.
-        """
-        use_redis = self.redis is not None and time.monotonic() >= self._redis_down_until
-        snapshot = self.memory.snapshot
-        if use_redis or snapshot is None:
-            return [None if f is None else f.as_dict() for f in self.get_many(entity_type, keys)]
-        if self.redis is not None:
-            self.metrics.cache_fallbacks.inc()
-        rows = snapshot.rows_of(entity_type, keys)
-        found = snapshot.payloads(rows)
-        hits = int((rows >= 0).sum())
-        if hits:
-            self._hits["memory"].inc(hits)
-        if hits < len(found):
-            self._misses["memory"].inc(len(found) - hits)
-        return found
 
     def reload(self, gateway: StoreGateway, *, force: bool = False) -> dict[str, Any]:
         """Load the latest published snapshot and rings from the store if they changed.
@@ -183,6 +323,24 @@ class FeatureService:
             self.metrics.set_snapshot("redis", version)
             detail["redis"] = {"reachable": up, "snapshot_version": version}
         return detail
+
+
+def _memory_payloads(
+    snapshot: FeatureSnapshot, entities: Sequence[tuple[str, str]]
+) -> list[dict[str, Any] | None]:
+    """Payloads of ``(type, key)`` pairs from one snapshot, in order (``None`` if absent)."""
+    first = entities[0][0] if entities else ""
+    if all(t == first for t, _ in entities):
+        return snapshot.payloads(snapshot.rows_of(first, [k for _, k in entities]))
+    by_type: dict[str, list[int]] = {}
+    for i, (entity_type, _) in enumerate(entities):
+        by_type.setdefault(entity_type, []).append(i)
+    data: list[dict[str, Any] | None] = [None] * len(entities)
+    for entity_type, positions in by_type.items():
+        rows = snapshot.rows_of(entity_type, [entities[i][1] for i in positions])
+        for i, item in zip(positions, snapshot.payloads(rows), strict=True):
+            data[i] = item
+    return data
 
 
 def on_demand_payload(store: GraphStore, entity_type: str, key: str) -> dict[str, Any]:

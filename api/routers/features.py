@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Path
@@ -92,7 +92,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "No feature cache can answer"},
 }
 
-_TYPES = {t.value.lower(): t.value for t in NodeType} | {t.name.lower(): t.value for t in NodeType}
+#: Node type values by every accepted spelling, lower-cased (``account``, ``Account``...).
+NODE_TYPES: Final = {t.value.lower(): t.value for t in NodeType} | {
+    t.name.lower(): t.value for t in NodeType
+}
 
 
 def node_type_name(value: str) -> str:
@@ -103,7 +106,7 @@ def node_type_name(value: str) -> str:
     InvalidInput
         If ``value`` names no node type.
     """
-    found = _TYPES.get(value.lower())
+    found = NODE_TYPES.get(value.lower())
     if found is None:
         raise InvalidInput(
             f"unknown entity type {value!r}; expected one of {[t.value for t in NodeType]}"
@@ -111,8 +114,8 @@ def node_type_name(value: str) -> str:
     return found
 
 
-def _json(payload: Any) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -132,12 +135,13 @@ async def get_features(
     with ``FRAUDGRAPH_API_ON_DEMAND_FEATURES``, a bounded computation from the graph for
     an account scored in no snapshot yet)."""
     node_type = node_type_name(entity_type)
-    found = features.payloads(node_type, [key])[0]
-    if found is None:
+    body = await features.body(node_type, key)
+    if body is None:
         if not settings.on_demand_features:
             raise entity_missing(node_type, key)
         found = await gateway.call(lambda store: on_demand_payload(store, node_type, key))
-    return _json(found)
+        body = orjson.dumps(found)
+    return _json(body)
 
 
 @router.post(
@@ -154,13 +158,4 @@ async def get_features_batch(
         raise LimitExceeded(
             f"{len(entities)} entities in one batch exceed the cap of {settings.feature_batch_max}"
         )
-    by_type: dict[str, list[int]] = {}
-    for i, entity in enumerate(entities):
-        by_type.setdefault(node_type_name(entity.type), []).append(i)
-    data: list[dict[str, Any] | None] = [None] * len(entities)
-    for node_type, positions in by_type.items():
-        found = features.payloads(node_type, [entities[i].key for i in positions])
-        for i, item in zip(positions, found, strict=True):
-            data[i] = item
-    missing = sum(1 for d in data if d is None)
-    return _json({"data": data, "count": len(data), "missing": missing})
+    return _json(await features.batch_body([(node_type_name(e.type), e.key) for e in entities]))

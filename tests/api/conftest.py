@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.fast_path import ApiApp
 from api.settings import ApiSettings
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.settings import Neo4jSettings, Settings
@@ -66,15 +66,15 @@ def analysed(scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
     return AnalysedStore(settings=settings, snapshot=snapshot, scenario=scenario)
 
 
-AppFactory = Callable[..., FastAPI]
+AppFactory = Callable[..., ApiApp]
 
 
 @pytest.fixture
 def make_app(analysed: AnalysedStore) -> AppFactory:
-    """Factory: ``make_app(graph_settings=None, **api_settings) -> FastAPI`` (the app
+    """Factory: ``make_app(graph_settings=None, **api_settings) -> ApiApp`` (the app
     closes the embedded store after each unit unless ``embedded_hold_s`` is given)."""
 
-    def _make(graph_settings: Settings | None = None, **options: Any) -> FastAPI:
+    def _make(graph_settings: Settings | None = None, **options: Any) -> ApiApp:
         options.setdefault("snapshot_poll_s", 0)
         # Tests open the store in this process too; DuckDB refuses a second instance of
         # one file with another configuration, so the app does not keep it open.
