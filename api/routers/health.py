@@ -7,10 +7,10 @@ from typing import Any
 import anyio
 import orjson
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from api.deps import FeaturesDep, GatewayDep, MetricsDep
+from api.metrics import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["health"])
 
@@ -57,5 +57,10 @@ async def readyz(features: FeaturesDep, gateway: GatewayDep) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(metrics: MetricsDep) -> Response:
-    """Request latency per route, cache hits and misses, snapshot version, fallbacks."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Request latency per route, cache hits and misses, snapshot version, fallbacks; with
+    several workers, every worker's samples merged (whichever worker answers)."""
+    if metrics.multiprocess_dir is None:
+        body = metrics.render()
+    else:  # reads one file per worker process: off the event loop
+        body = await anyio.to_thread.run_sync(metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
