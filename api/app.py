@@ -3,7 +3,9 @@
 :func:`create_app` wires settings, API keys, the store gateway, the feature caches, the
 routers, the GraphQL endpoint, metrics and the error mapping. At start the app loads the
 latest published feature snapshot and rings (if the store answers; otherwise it starts
-degraded and keeps trying), then checks for newer ones every ``snapshot_poll_s``.
+degraded and keeps trying), then checks for newer ones every ``snapshot_poll_s``. With a
+run directory (several workers), it also follows the reload signal of its siblings
+(:mod:`api.reload_signal`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from api.feature_service import FeatureService
 from api.graphql.context import RequestContext
 from api.graphql.schema import build_schema
 from api.metrics import ApiMetrics, LatencyMiddleware
+from api.reload_signal import ReloadSignal, ReloadWatcher
 from api.routers import admin, features, health
 from api.settings import ApiSettings
 from api.store_access import StoreGateway
@@ -101,8 +104,15 @@ def create_app(
     redis_cache = _redis_cache(settings) if settings.feature_cache == "redis" else None
     feature_service = FeatureService(FeatureCache(), redis_cache, metrics)
 
+    watcher = None
+    if settings.run_dir is not None:
+        signal = ReloadSignal(settings.run_dir)
+        watcher = ReloadWatcher(signal, lambda: feature_service.reload(gateway))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if watcher is not None:
+            watcher.start()  # before the first load: a signal sent meanwhile is not lost
         await _reload_quietly(app)
         poller = None
         if settings.snapshot_poll_s > 0:
@@ -114,7 +124,10 @@ def create_app(
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+            if watcher is not None:
+                await watcher.stop()
             await anyio.to_thread.run_sync(gateway.close)
+            metrics.close()
 
     production = graph_settings.environment == "production"
     # In production neither the OpenAPI document nor its pages are served, to anyone:
@@ -134,6 +147,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.gateway = gateway
     app.state.features = feature_service
+    app.state.reload_watcher = watcher
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(features.router)
