@@ -3,14 +3,15 @@
 :func:`create_app` wires settings, API keys, the store gateway, the feature caches, the
 routers, the GraphQL endpoint, metrics and the error mapping. At start the app loads the
 latest published feature snapshot and rings (if the store answers; otherwise it starts
-degraded and keeps trying), then checks for newer ones every ``snapshot_poll_s``.
+degraded and keeps trying), then checks for newer ones every ``snapshot_poll_s``. With a
+run directory (several workers), it also follows the reload signal of its siblings
+(:mod:`api.reload_signal`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from api.feature_service import FeatureService
 from api.graphql.context import RequestContext
 from api.graphql.schema import build_schema
 from api.metrics import ApiMetrics, LatencyMiddleware
+from api.reload_signal import ReloadSignal, ReloadWatcher
 from api.routers import admin, features, health
 from api.settings import ApiSettings
 from api.store_access import StoreGateway
@@ -76,9 +78,6 @@ async def _reload_quietly(app: FastAPI) -> None:
     try:
         result = await anyio.to_thread.run_sync(lambda: service.reload(gateway))
         if result["swapped"]:
-            # A snapshot's millions of index entries and strings live as long as it does:
-            # out of the collector's generations, full collections stay short under load.
-            gc.freeze()
             log.info("feature snapshot loaded", extra=result)
     except FraudGraphError as exc:
         log.warning("feature snapshot not reloaded: %s", exc)
@@ -132,8 +131,15 @@ def create_app(
         FeatureCache(), redis_cache, metrics, reader_factory=reader_factory
     )
 
+    watcher = None
+    if settings.run_dir is not None:
+        signal = ReloadSignal(settings.run_dir)
+        watcher = ReloadWatcher(signal, lambda: feature_service.reload(gateway))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if watcher is not None:
+            watcher.start()  # before the first load: a signal sent meanwhile is not lost
         await _reload_quietly(app)
         tasks = []
         if settings.snapshot_poll_s > 0:
@@ -148,8 +154,11 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if watcher is not None:
+                await watcher.stop()
             await feature_service.close()
             await anyio.to_thread.run_sync(gateway.close)
+            metrics.close()
 
     production = graph_settings.environment == "production"
     # In production neither the OpenAPI document nor its pages are served, to anyone:
@@ -169,6 +178,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.gateway = gateway
     app.state.features = feature_service
+    app.state.reload_watcher = watcher
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(features.router)

@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader
 from api.auth import API_KEY_HEADER, ApiKey, KeyRing, Role, authorise
 from api.feature_service import FeatureService
 from api.metrics import ApiMetrics
+from api.reload_signal import ReloadWatcher
 from api.settings import ApiSettings
 from api.store_access import StoreGateway
 
@@ -41,6 +42,12 @@ def get_metrics(request: Request) -> ApiMetrics:
     return metrics
 
 
+def get_reload_watcher(request: Request) -> ReloadWatcher | None:
+    """The watcher of the run directory's reload signal (``None`` without a run directory)."""
+    watcher: ReloadWatcher | None = request.app.state.reload_watcher
+    return watcher
+
+
 def authenticated(request: Request, secret: str | None) -> ApiKey:
     """The key of the request (401 if missing or unknown)."""
     keys: KeyRing = request.app.state.keys
@@ -61,6 +68,7 @@ SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 FeaturesDep = Annotated[FeatureService, Depends(get_features)]
 GatewayDep = Annotated[StoreGateway, Depends(get_gateway)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+ReloadWatcherDep = Annotated[ReloadWatcher | None, Depends(get_reload_watcher)]
 ScorerKey = Annotated[ApiKey, Depends(require_role(Role.SCORER))]
 InvestigatorKey = Annotated[ApiKey, Depends(require_role(Role.INVESTIGATOR))]
 AdminKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -285,6 +286,9 @@ class FeatureService:
             if versions and (force or versions[-1] != self.memory.current_version()):
                 snapshot = snapshot_from_store(store, version=versions[-1])
                 self.memory.swap(snapshot)
+                # A snapshot's millions of index entries and strings live as long as it
+                # does: out of the collector's generations, full collections stay short.
+                gc.freeze()
                 swapped = True
                 self.metrics.set_snapshot("memory", snapshot.version)
                 self.metrics.snapshot_created.set(snapshot.created_at.timestamp())

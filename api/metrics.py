@@ -1,12 +1,46 @@
-"""Prometheus metrics of one API app (its own registry, so apps never share counters)."""
+"""Prometheus metrics of one API app.
+
+Single process: each app has its own registry, so apps (tests build many in one process)
+never share counters. Several worker processes (``fraudgraph serve --workers N``):
+``serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, each worker writes
+its samples to files there, and ``/metrics`` on any worker answers the sum over all of
+them (prometheus_client's multiprocess mode). Counters and histograms add up; each gauge
+says how its workers' values combine (see :class:`ApiMetrics`).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "LATENCY_BUCKETS",
+    "MULTIPROC_DIR_ENV",
+    "ApiMetrics",
+    "LatencyMiddleware",
+    "multiprocess_dir",
+]
+
+log = logging.getLogger(__name__)
+
+#: The variable prometheus_client reads, when a process starts, to share samples in files.
+MULTIPROC_DIR_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Latency buckets in seconds, fine below a millisecond for the feature path.
 LATENCY_BUCKETS = (
@@ -28,12 +62,51 @@ LATENCY_BUCKETS = (
 )
 
 
+def multiprocess_dir() -> Path | None:
+    """The directory worker processes share their samples in, ``None`` in a single process.
+
+    Notes
+    -----
+    prometheus_client decides when it is imported whether samples go to files, so the
+    variable must be set before the process starts (``fraudgraph serve`` sets it before it
+    spawns the workers).
+    """
+    value = os.environ.get(MULTIPROC_DIR_ENV)
+    return Path(value) if value else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
+def _forget_dead_workers(path: Path) -> None:
+    """Drop the live gauges of processes that died without saying so (killed workers)."""
+    pids = set()
+    for file in path.glob("gauge_live*_*.db"):
+        found = re.fullmatch(r"gauge_live[a-z]+_(\d+)\.db", file.name)
+        if found:
+            pids.add(int(found.group(1)))
+    for pid in pids:
+        if not _pid_alive(pid):
+            _multiprocess.mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
+
+
 class ApiMetrics:
     """The app's metrics.
 
     Attributes
     ----------
     registry : CollectorRegistry
+        What ``/metrics`` renders (see :meth:`render`): the app's own metrics in a single
+        process; in multiprocess mode the samples of every worker, merged.
+    multiprocess_dir : Path or None
+        Where the workers share their samples (``PROMETHEUS_MULTIPROC_DIR``), if set.
     request_seconds : Histogram
         ``fraudgraph_http_request_seconds{route, method, status}``.
     cache_hits, cache_misses : Counter
@@ -42,20 +115,41 @@ class ApiMetrics:
         ``fraudgraph_feature_cache_fallback_total``: reads answered by the in-process
         snapshot because Redis failed.
     redis_up : Gauge
-        1 while the last Redis read worked, 0 after one failed.
+        1 while the last Redis read worked, 0 after one failed. Workers: the minimum over
+        live workers (0 if any worker's last read failed).
     snapshot_info : Gauge
         ``fraudgraph_feature_snapshot_info{version, cache}`` = 1 for the version served.
+        Workers: the maximum over live workers, so a version is 1 while any worker serves
+        it and 0 once none does; two versions at 1 mean the workers disagree (a swap under
+        way, or a worker that failed to reload).
     snapshot_created : Gauge
-        Unix time the served in-process snapshot was produced.
+        Unix time the served in-process snapshot was produced. Workers: the minimum over
+        live workers, i.e. the oldest snapshot still served (what a staleness alert needs).
     snapshot_entities : Gauge
-        Entities in the in-process snapshot.
+        Entities in the in-process snapshot. Workers: the value set last by a live worker
+        (the snapshot loaded most recently).
     graphql_errors : Counter
         ``fraudgraph_graphql_errors_total{code}``.
+
+    Notes
+    -----
+    Gauges use prometheus_client's ``live*`` modes: a worker's gauges leave with it
+    (:meth:`close` at shutdown; those of a killed worker are dropped when its replacement
+    starts), while counters and histograms keep the counts of workers that have gone.
     """
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self.multiprocess_dir = multiprocess_dir()
+        # Multiprocess mode: the metrics live in files and /metrics reads them all, so
+        # they are kept out of the registry it renders (it would count this worker twice).
+        r = CollectorRegistry(auto_describe=True)
+        self.registry = r
+        if self.multiprocess_dir is not None:
+            _forget_dead_workers(self.multiprocess_dir)
+            self.registry = CollectorRegistry()
+            _multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+                self.registry, path=str(self.multiprocess_dir)
+            )
         self.request_seconds = Histogram(
             "fraudgraph_http_request_seconds",
             "HTTP request latency by route",
@@ -81,23 +175,29 @@ class ApiMetrics:
             registry=r,
         )
         self.redis_up = Gauge(
-            "fraudgraph_feature_cache_redis_up", "1 if the last Redis read worked", registry=r
+            "fraudgraph_feature_cache_redis_up",
+            "1 if the last Redis read worked",
+            registry=r,
+            multiprocess_mode="livemin",
         )
         self.snapshot_info = Gauge(
             "fraudgraph_feature_snapshot_info",
             "The snapshot version served (value 1)",
             ["version", "cache"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.snapshot_created = Gauge(
             "fraudgraph_feature_snapshot_created_timestamp_seconds",
             "When the in-process snapshot was produced",
             registry=r,
+            multiprocess_mode="livemin",
         )
         self.snapshot_entities = Gauge(
             "fraudgraph_feature_snapshot_entities",
             "Entities in the in-process snapshot",
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.graphql_errors = Counter(
             "fraudgraph_graphql_errors", "GraphQL errors by code", ["code"], registry=r
@@ -107,10 +207,26 @@ class ApiMetrics:
         """Record ``version`` as the one ``cache`` serves (clearing the previous one)."""
         for metric in list(self.snapshot_info.collect()):
             for sample in metric.samples:
-                if sample.labels.get("cache") == cache:
+                if sample.labels.get("cache") != cache or sample.labels["version"] == version:
+                    continue
+                if self.multiprocess_dir is None:
                     self.snapshot_info.remove(sample.labels["version"], cache)
+                else:  # a sample in a file cannot be removed, only zeroed
+                    self.snapshot_info.labels(sample.labels["version"], cache).set(0)
         if version is not None:
             self.snapshot_info.labels(version=version, cache=cache).set(1)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of :attr:`registry` (content type
+        :data:`CONTENT_TYPE_LATEST`)."""
+        return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """Multiprocess mode: withdraw this process's live gauges (it is shutting down)."""
+        if self.multiprocess_dir is not None:
+            _multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
+                os.getpid(), str(self.multiprocess_dir)
+            )
 
 
 class LatencyMiddleware:

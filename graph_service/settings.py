@@ -160,6 +160,12 @@ class ApiSettings(BaseSettings):
     embedded_hold_s : float
         Embedded backend: seconds the server keeps the DuckDB file open after the last
         read (batch jobs can open it for writing only while the server does not hold it).
+    run_dir : Path, optional
+        Directory the worker processes of one server share: ``POST
+        /v1/admin/snapshot/reload`` on any worker bumps a generation file there and every
+        worker watching it reloads within about a second. ``fraudgraph serve --workers N``
+        (N > 1) creates a private one when this is unset; set it to make several servers
+        on one host reload together. Unset with one worker: reloads reach that process only.
     """
 
     model_config = SettingsConfigDict(
@@ -190,6 +196,7 @@ class ApiSettings(BaseSettings):
     query_timeout_s: float = Field(default=10.0, gt=0)
     store_pool_size: int = Field(default=4, ge=1, le=64)
     embedded_hold_s: float = Field(default=2.0, ge=0)
+    run_dir: Path | None = None
 
 
 class JobSettings(BaseSettings):

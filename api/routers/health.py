@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import anyio
 import orjson
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from api.deps import FeaturesDep, GatewayDep, MetricsDep
+from api.deps import FeaturesDep, GatewayDep, MetricsDep, ReloadWatcherDep
+from api.metrics import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["health"])
 
@@ -26,10 +27,11 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: store and caches, with details",
     responses={503: {"description": "Features cannot be served"}},
 )
-async def readyz(features: FeaturesDep, gateway: GatewayDep) -> Response:
+async def readyz(features: FeaturesDep, gateway: GatewayDep, watcher: ReloadWatcherDep) -> Response:
     """``ready`` (200) when the store, the snapshot and Redis (if configured) all answer;
     ``degraded`` (200) when features are still served but something is down;
-    ``unavailable`` (503) when features cannot be served."""
+    ``unavailable`` (503) when features cannot be served. ``worker`` says which process
+    answered (``pid``) and the last reload signal it applied (``reload_generation``)."""
     try:
         with anyio.fail_after(gateway.timeout_s):
             store_ok, store_detail = await anyio.to_thread.run_sync(
@@ -51,11 +53,20 @@ async def readyz(features: FeaturesDep, gateway: GatewayDep) -> Response:
         "status": status,
         "store": {"backend": gateway.backend, "reachable": store_ok, "detail": store_detail},
         "features": cache,
+        "worker": {
+            "pid": os.getpid(),
+            "reload_generation": None if watcher is None else watcher.generation,
+        },
     }
     return Response(orjson.dumps(body), status_code=code, media_type="application/json")
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(metrics: MetricsDep) -> Response:
-    """Request latency per route, cache hits and misses, snapshot version, fallbacks."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Request latency per route, cache hits and misses, snapshot version, fallbacks; with
+    several workers, every worker's samples merged (whichever worker answers)."""
+    if metrics.multiprocess_dir is None:
+        body = metrics.render()
+    else:  # reads one file per worker process: off the event loop
+        body = await anyio.to_thread.run_sync(metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -73,6 +76,62 @@ def publish(
     )
 
 
+@contextmanager
+def worker_group_environment(workers: int, run_dir: Path | None) -> Iterator[dict[str, str]]:
+    """The directories the workers of one server share, set in ``os.environ`` meanwhile.
+
+    With one worker nothing is set. With several: ``FRAUDGRAPH_API_RUN_DIR`` (the reload
+    signal, :mod:`api.reload_signal`) is ``run_dir``, else a private directory, and
+    ``PROMETHEUS_MULTIPROC_DIR`` (metrics merged over the workers) is the operator's, else
+    a private directory. Private directories are removed, and the environment restored, on
+    exit.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes of the server.
+    run_dir : Path, optional
+        The operator's run directory (``FRAUDGRAPH_API_RUN_DIR``); created if missing.
+
+    Yields
+    ------
+    dict
+        The variables set (empty with one worker).
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from api.metrics import MULTIPROC_DIR_ENV
+
+    if workers <= 1:
+        yield {}
+        return
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    shared: dict[str, str] = {}
+    private: Path | None = None
+    if run_dir is None or not os.environ.get(MULTIPROC_DIR_ENV):
+        private = Path(tempfile.mkdtemp(prefix="fraudgraph-serve-"))
+        if run_dir is None:
+            shared["FRAUDGRAPH_API_RUN_DIR"] = str(private)
+        if not os.environ.get(MULTIPROC_DIR_ENV):
+            (private / "metrics").mkdir()
+            shared[MULTIPROC_DIR_ENV] = str(private / "metrics")
+    saved = {name: os.environ.get(name) for name in shared}
+    os.environ.update(shared)
+    try:
+        yield shared
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
+
+
 @fail_cleanly
 def serve(
     store: StoreOption = None,
@@ -82,10 +141,25 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", envvar="FRAUDGRAPH_API_PORT", min=1, max=65535)
     ] = 8000,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes. Each holds its own snapshot; a reload on any worker "
+            "reaches all within about a second (through FRAUDGRAPH_API_RUN_DIR, default a "
+            "private directory) and /metrics on any worker counts all of them (through "
+            "PROMETHEUS_MULTIPROC_DIR, default a private directory).",
+        ),
+    ] = 1,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
 ) -> None:
-    """Run the API (GraphQL at /graphql, features at /v1/features) with uvicorn."""
+    """Run the API (GraphQL at /graphql, features at /v1/features) with uvicorn.
+
+    With several workers, POST /v1/admin/snapshot/reload on any worker makes every worker
+    reload, and /metrics on any worker reports the sum over all of them.
+    """
     import os
 
     import uvicorn
@@ -94,7 +168,9 @@ def serve(
 
     if store is not None:
         os.environ["FRAUDGRAPH_STORE"] = str(store)
-    create_app()  # refuses a bad configuration (no keys in production) before listening
+    # Refuses a bad configuration (no keys in production) before listening. It runs before
+    # the worker group's variables are set, so this process stays out of the merged metrics.
+    checked = create_app()
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
     options["access_log"] = False
     for module, key, value in (("uvloop", "loop", "uvloop"), ("httptools", "http", "httptools")):
@@ -104,4 +180,15 @@ def serve(
         except ImportError:
             pass
     err.print(f"serving on http://{host}:{port} (GraphQL at /graphql, docs at /docs)")
-    uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
+    run_dir = checked.state.settings.run_dir
+    with worker_group_environment(workers, run_dir) as shared:
+        if workers > 1:
+            # With an operator's PROMETHEUS_MULTIPROC_DIR the check wrote gauges there;
+            # withdraw them: this process serves nothing.
+            checked.state.metrics.close()
+            err.print(
+                f"{workers} workers: reloads signalled through "
+                f"{shared.get('FRAUDGRAPH_API_RUN_DIR', run_dir)}, metrics merged in "
+                f"{os.environ['PROMETHEUS_MULTIPROC_DIR']}"
+            )
+        uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)

@@ -1,5 +1,6 @@
 """Fixtures for the API tests: an analysed store with a published snapshot, a real Redis,
-the app in-process (TestClient), and the Neo4j session server.
+the app in-process (TestClient), the real server over HTTP (:func:`serve_over_http`), and
+the Neo4j session server.
 
 The scenario (1,500 accounts) is generated, ingested, analysed, flagged and published
 once per session; every test reads it through a fresh app. Redis is a real
@@ -8,10 +9,18 @@ once per session; every test reads it through a fresh app. Redis is a real
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -25,11 +34,14 @@ from scoring.feature_cache import FeatureSnapshot
 from tests.conftest import RedisServer, analyse_and_publish
 from tests.graph_service.conftest import (  # noqa: F401  (fixtures re-exported)
     _stop_shared_neo4j,
+    free_port,
     neo4j_server,
     open_neo4j_store,
 )
 
-__all__ = ["RedisServer", "analyse_and_publish"]
+__all__ = ["RedisServer", "ServedApi", "analyse_and_publish", "copy_store", "serve_over_http"]
+
+REPO = Path(__file__).resolve().parents[2]
 
 SCORER = {"X-API-Key": "dev-scorer"}
 INVESTIGATOR = {"X-API-Key": "dev-investigator"}
@@ -67,6 +79,71 @@ def analysed(scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
 
 
 AppFactory = Callable[..., ApiApp]
+
+
+def copy_store(analysed: AnalysedStore, parent: Path) -> Path:
+    """A copy of the analysed store under ``parent`` (for a server that may be written to)."""
+    store = parent / "store"
+    shutil.copytree(analysed.settings.store_dir, store)
+    return store
+
+
+@dataclass(frozen=True)
+class ServedApi:
+    """A running ``fraudgraph serve``: its base URL and process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def serve_over_http(
+    store: Path,
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    ready_within_s: float = 60,
+) -> Iterator[ServedApi]:
+    """``fraudgraph serve`` on a free port over ``store`` (development keys, no polling),
+    ready (``/readyz`` 200) until the block ends; then stopped with SIGTERM and waited for.
+
+    ``env`` adds to (or overrides) the server's environment.
+    """
+    port = free_port()
+    server_env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "FRAUDGRAPH_API_SNAPSHOT_POLL_S": "0",
+        "FRAUDGRAPH_ENVIRONMENT": "development",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "fraudgraph.cli", "serve", "--store", str(store)]
+    command += ["--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(
+        command, env=server_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_within_s
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {process.stderr.read().decode() if process.stderr else ''}"
+                )
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not become ready within {ready_within_s:g} s")
+            time.sleep(0.2)
+        yield ServedApi(url=url, process=process)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 @pytest.fixture

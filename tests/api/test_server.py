@@ -3,13 +3,7 @@ a real GraphQL client (gql) running the investigator queries."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,62 +12,14 @@ from gql.transport.httpx import HTTPXTransport
 
 from api.client import FeatureClient, FeatureRequestFailed
 from scoring.feature_cache import FeatureCache
-from tests.api.conftest import AnalysedStore
-from tests.graph_service.conftest import free_port
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.api.conftest import AnalysedStore, copy_store, serve_over_http
 
 
 @pytest.fixture(scope="module")
 def server(analysed: AnalysedStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``fraudgraph serve`` on a free port over a copy of the analysed store; its base URL."""
-    store = tmp_path_factory.mktemp("served") / "store"
-    shutil.copytree(analysed.settings.store_dir, store)
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "FRAUDGRAPH_API_SNAPSHOT_POLL_S": "0",
-        "FRAUDGRAPH_ENVIRONMENT": "development",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fraudgraph.cli",
-            "serve",
-            "--store",
-            str(store),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {process.stderr.read().decode() if process.stderr else ''}"
-                )
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready within 60 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        if process.stderr is not None:
-            process.stderr.close()
+    with serve_over_http(copy_store(analysed, tmp_path_factory.mktemp("served"))) as served:
+        yield served.url
 
 
 def test_feature_client_over_real_http(server: str, analysed: AnalysedStore) -> None:
