@@ -4,10 +4,14 @@ Neo4j down -> features still served, GraphQL a clear 503, readiness degraded."""
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -16,7 +20,14 @@ from api.app import create_app
 from api.settings import ApiSettings
 from graph_service.settings import Neo4jSettings
 from scoring.feature_cache import RedisFeatureCache
-from tests.api.conftest import INVESTIGATOR, SCORER, AnalysedStore, AppFactory
+from tests.api.conftest import (
+    INVESTIGATOR,
+    SCORER,
+    AnalysedStore,
+    AppFactory,
+    copy_store,
+    serve_over_http,
+)
 from tests.conftest import RedisServer
 
 
@@ -193,3 +204,60 @@ def test_neo4j_down_keeps_features_and_answers_graphql_503(
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "degraded"
         assert ready.json()["store"]["reachable"] is False
+
+
+@pytest.mark.redis
+def test_redis_killed_under_load_costs_no_errors(
+    analysed: AnalysedStore, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    """The real server in Redis mode under concurrent load; Redis killed half way: every
+    request before and after is a 200 with the same bytes (the in-process snapshot takes
+    over in the request whose Redis read failed), and the fallback is counted."""
+    snapshot = analysed.snapshot
+    RedisFeatureCache(redis.Redis.from_url(own_redis.url), prefix="kill").publish(snapshot)
+    expected = {
+        key: snapshot.body_at(row)
+        for row, (kind, key) in enumerate(zip(snapshot.entity_types, snapshot.keys, strict=True))
+        if kind == "Account"
+    }
+    keys = sorted(expected)
+    env = {
+        "FRAUDGRAPH_API_FEATURE_CACHE": "redis",
+        "FRAUDGRAPH_API_REDIS_URL": own_redis.url,
+        "FRAUDGRAPH_API_REDIS_PREFIX": "kill",
+    }
+    outcomes: list[tuple[float, int, bool]] = []
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def load(api_url: str, seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            with httpx.Client(base_url=api_url, headers=SCORER, timeout=5) as client:
+                while not stop.is_set():
+                    key = rng.choice(keys)
+                    response = client.get(f"/v1/features/Account/{key}")
+                    same = response.content == expected[key]
+                    outcomes.append((time.monotonic(), response.status_code, same))
+        except BaseException as exc:  # any transport error is a failure of the test
+            failures.append(exc)
+
+    with serve_over_http(copy_store(analysed, tmp_path), env=env) as api:
+        threads = [threading.Thread(target=load, args=(api.url, i)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        killed_at = time.monotonic()
+        own_redis.stop()
+        time.sleep(2.0)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        text = httpx.get(f"{api.url}/metrics").text
+    assert not failures, failures
+    assert sum(1 for t, _, _ in outcomes if t < killed_at) > 50
+    assert sum(1 for t, _, _ in outcomes if t > killed_at) > 50
+    assert all(status == 200 and same for _, status, same in outcomes)
+    assert _metric(text, "fraudgraph_feature_cache_fallback_total") > 0
+    assert _metric(text, 'fraudgraph_feature_cache_hits_total{cache="memory"}') > 0
+    assert _metric(text, "fraudgraph_feature_cache_redis_up") == 0.0
