@@ -1,5 +1,6 @@
 """``fraudgraph serve --workers 2`` over HTTP: both workers answer, one admin reload
-reaches every worker, ``/metrics`` counts every worker's requests, and the private
+reaches every worker, a Redis publish reaches every worker's near-cache, ``/metrics``
+counts every worker's requests, and the private
 directories of the worker group go when the server stops. A single process (no run
 directory) reloads alone, as before."""
 
@@ -8,18 +9,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.reload_signal import SIGNAL_FILE
 from graph_service.embedded.store import EmbeddedStore
-from scoring.feature_cache import publish_snapshot
+from scoring.feature_cache import FeatureSnapshot, RedisFeatureCache, publish_snapshot
 from tests.api.conftest import ADMIN, SCORER, AnalysedStore, copy_store, serve_over_http
+from tests.conftest import RedisServer
 
 FEATURE_ROUTE = "/v1/features/{entity_type}/{key}"
 
@@ -235,3 +239,46 @@ def test_private_directories_go_when_the_server_stops(
         assert list((private / "metrics").glob("*.db"))
     assert served.process.returncode is not None
     assert not list(tmp.glob("fraudgraph-serve-*"))
+
+
+@pytest.mark.redis
+def test_a_redis_publish_reaches_every_worker_through_its_near_cache(
+    analysed: AnalysedStore, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Redis mode, two workers: both serve the same key from their near-caches; a new
+    version published to Redis (no admin call) is what every worker serves within a
+    second, and the merged metrics count near-cache hits."""
+    client = redis.Redis.from_url(redis_server.url)
+    cache = RedisFeatureCache(client, prefix="mw")
+    cache.publish(analysed.snapshot)
+    env = {
+        "TMPDIR": str(tmp_path),
+        "FRAUDGRAPH_API_FEATURE_CACHE": "redis",
+        "FRAUDGRAPH_API_REDIS_URL": redis_server.url,
+        "FRAUDGRAPH_API_REDIS_PREFIX": "mw",
+    }
+    key = analysed.snapshot.keys[0]
+    with serve_over_http(copy_store(analysed, tmp_path), workers=2, env=env) as served:
+        group = WorkerGroup(served.url, tmp_path, tmp_path)
+        readiness_by_pid(group)
+        for _ in range(40):  # fresh connections: both workers cache the key
+            body = group.get(f"/v1/features/Account/{key}", headers=SCORER).json()
+            assert body["snapshot_version"] == analysed.snapshot.version
+        near = samples(group, "fraudgraph_feature_cache_hits_total")[(("cache", "near"),)]
+        assert near > 0
+        republished = FeatureSnapshot(
+            analysed.snapshot.table, version="mw-2", created_at=datetime.now(UTC)
+        )
+        cache.publish(republished)
+
+        def every_answer_new() -> bool | None:
+            versions = {
+                group.get(f"/v1/features/Account/{key}", headers=SCORER).json()["snapshot_version"]
+                for _ in range(20)
+            }
+            return True if versions == {"mw-2"} else None
+
+        until(every_answer_new, within_s=2, what="every worker on the new Redis version")
+        for _ in range(40):
+            body = group.get(f"/v1/features/Account/{key}", headers=SCORER).json()
+            assert body["snapshot_version"] == "mw-2"
