@@ -1,8 +1,7 @@
 """``fraudgraph serve --workers 2`` over HTTP: both workers answer, one admin reload
 reaches every worker, a Redis publish reaches every worker's near-cache, ``/metrics``
-counts every worker's requests, and the private
-directories of the worker group go when the server stops. A single process (no run
-directory) reloads alone, as before."""
+counts every worker's requests, and the private directories of the worker group go when
+the server stops. A single process (no run directory) reloads alone, as before."""
 
 from __future__ import annotations
 
