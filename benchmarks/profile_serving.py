@@ -80,6 +80,33 @@ def read_collapsed(path: Path) -> list[Stack]:
     return stacks
 
 
+def main_thread_stacks(stacks: list[Stack]) -> list[Stack]:
+    """The main thread's stacks of a ``--threads`` recording, without the thread frame
+    (and the process frame of ``--subprocesses``)."""
+    kept = []
+    for frames, count in stacks:
+        for i, frame in enumerate(frames):
+            if frame.startswith("thread (") and frame.endswith("MainThread"):
+                kept.append((frames[i + 1 :], count))
+                break
+    return kept
+
+
+def loop_idle_share(stacks: list[Stack]) -> float:
+    """Share of samples where the event loop waited for I/O (the leaf is the loop's
+    ``run_forever``, uvloop's C poll under ``Runner.run``, or ``select``)."""
+    total = sum(count for _, count in stacks) or 1
+    idle = sum(
+        count
+        for frames, count in stacks
+        if frames and function_of(frames[-1]).split(" (")[0] in _LOOP_WAIT
+    )
+    return round(idle / total, 4)
+
+
+_LOOP_WAIT = frozenset({"Runner.run", "run_forever", "_run_once", "select", "poll"})
+
+
 def function_of(frame: str) -> str:
     """``name (path/to/module.py:123)`` as ``name (module path)``: lines merged, the path
     shortened to what follows site-packages or the repository."""
@@ -110,7 +137,7 @@ def summarise(stacks: list[Stack], top: int = 30) -> dict[str, Any]:
     total_time: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     for frames, count in stacks:
-        functions = [function_of(f) for f in frames if not f.startswith("process ")]
+        functions = [function_of(f) for f in frames if not f.startswith(("process ", "thread ("))]
         if not functions:
             continue
         self_time[functions[-1]] += count
@@ -287,11 +314,12 @@ def main() -> None:
     parser.add_argument("--sample-rate", type=int, default=200, help="py-spy samples/s")
     parser.add_argument("--nonblocking", action="store_true", help="py-spy without pausing")
     parser.add_argument(
-        "--all-threads",
-        action="store_true",
-        help="py-spy samples every thread it does not see idle (default: the thread holding "
-        "the GIL only, which is where a Python server's CPU goes; waiting pool threads "
-        "otherwise show up as busy)",
+        "--view",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="cpu: samples of the thread holding the GIL (where a Python server's CPU goes); "
+        "wall: every sample of the main (event loop) thread, idle and blocked included (a "
+        "blocking Redis round trip shows here, not in cpu)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--name", default=None, help="file stem (default from the settings)")
@@ -319,7 +347,7 @@ def main() -> None:
     targets = Targets("GET", write_paths(work / f"profile-{args.keys}.txt", accounts))
     pin = pinning(args.workers)
     loadgen = Loadgen(build_loadgen(work / "bin"), pin.load, seed=args.seed)
-    name = args.name or f"profile-{args.cache}-{args.workers}w-{args.rate:g}rps"
+    name = args.name or f"profile-{args.cache}-{args.workers}w-{args.rate:g}rps-{args.view}"
     args.out.mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
 
@@ -353,7 +381,7 @@ def main() -> None:
                         "--output", str(collapsed),
                         *(["--subprocesses"] if args.workers > 1 else []),
                         *(["--nonblocking"] if args.nonblocking else []),
-                        *([] if args.all_threads else ["--gil"]),
+                        *(["--gil"] if args.view == "cpu" else ["--idle", "--threads"]),
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
@@ -382,12 +410,15 @@ def main() -> None:
             "cache": args.cache,
             "keys": args.keys,
             "workers": args.workers,
+            "rate_rps": args.rate,
+            "duration_s": args.duration,
+            "view": args.view,
             "pinning": pin.note,
             "profiler": profiler
             + (
                 f" record --rate {args.sample_rate}"
                 + (" --nonblocking" if args.nonblocking else "")
-                + ("" if args.all_threads else " --gil")
+                + (" --gil" if args.view == "cpu" else " --idle --threads (main thread kept)")
                 + (" --subprocesses" if args.workers > 1 else "")
                 if profiler == "py-spy"
                 else " (in-process, enabled for the load window only)"
@@ -400,15 +431,23 @@ def main() -> None:
     }
     if profiler == "py-spy":
         stacks = read_collapsed(collapsed)
+        if args.view == "wall":
+            stacks = main_thread_stacks(stacks)
         summary = summarise(stacks)
         expected = args.sample_rate * args.duration * args.workers
-        summary["busy_share"] = round(summary["samples"] / expected, 3) if expected else None
-        summary["busy_share_note"] = (
-            "samples over sample-rate x duration x workers: with --gil, the share of time a "
-            "server thread held the GIL; with --all-threads, summed over the threads py-spy "
-            "saw busy (can exceed 1)"
+        if args.view == "cpu":
+            summary["gil_held_share"] = round(summary["samples"] / expected, 3)
+            summary["gil_held_share_note"] = (
+                "samples over sample-rate x duration x workers: the share of time a server "
+                "thread held the GIL; waits with the GIL released (a blocking Redis round "
+                "trip, the event loop polling) are not sampled: see --view wall"
+            )
+        else:
+            summary["event_loop_idle_share"] = loop_idle_share(stacks)
+        title = (
+            f"fraudgraph serve, {args.cache} cache, {args.workers} worker(s), {args.rate:g} rps, "
+            + ("GIL holder (cpu)" if args.view == "cpu" else "main thread (wall)")
         )
-        title = f"fraudgraph serve, {args.cache} cache, {args.workers} worker(s), {args.rate:g} rps"
         (args.out / f"{name}.svg").write_text(flamegraph_svg(stacks, title))
         result["files"] = [f"{name}.svg", f"{name}.collapsed.txt", f"{name}.json"]
     else:

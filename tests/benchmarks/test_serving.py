@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from benchmarks import serving_load, serving_report
-from benchmarks.profile_serving import flamegraph_svg, function_of, read_collapsed, summarise
+from benchmarks.profile_serving import (
+    flamegraph_svg,
+    function_of,
+    loop_idle_share,
+    main_thread_stacks,
+    read_collapsed,
+    summarise,
+)
 from benchmarks.serving_load import Loadgen, Targets, go_binary, pinning, zipf_keys
 
 
@@ -149,6 +156,18 @@ def test_profile_summary_of_collapsed_stacks(tmp_path: Path) -> None:
     assert function_of("f (<frozen os>:3)") == "f (<frozen os>)"
     svg = flamegraph_svg(stacks, "test")
     assert svg.startswith("<svg") and "lookup (scoring/snap.py): 6 samples" in svg
+
+
+def test_wall_view_keeps_the_main_thread_and_measures_loop_idle() -> None:
+    stacks = [
+        (("thread (1): MainThread", "main (app.py:1)", "Runner.run (asyncio/runners.py:118)"), 3),
+        (("thread (1): MainThread", "main (app.py:1)", "read (redis/conn.py:9)"), 1),
+        (("thread (2): Thread-1", "wait (threading.py:3)"), 50),
+    ]
+    main = main_thread_stacks(stacks)
+    assert [count for _, count in main] == [3, 1]
+    assert main[0][0][0] == "main (app.py:1)"
+    assert loop_idle_share(main) == 0.75
 
 
 # -- the Go load generator ---------------------------------------------------------------------
