@@ -397,7 +397,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=None, help="Reuse/keep the stores here.")
     parser.add_argument("--workers", type=_csv(int), default=[1, 2], help="e.g. 1,2")
     parser.add_argument(
-        "--rates", type=_csv(float), default=[1_000, 2_500, 5_000, 10_000],
+        "--rates", type=_csv(float), default=[1_000, 2_500, 5_000, 10_000, 20_000],
         help="open-loop GET rates, requests/s",
     )  # fmt: skip
     parser.add_argument(
