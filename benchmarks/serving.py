@@ -515,7 +515,7 @@ def main() -> None:
         result["http"] = http
         result["ratios"] = serving_report.ratios(http)
         result["goals"] = serving_report.goals(
-            http, result["feature_cache_in_process"], result["ratios"]
+            http, result["feature_cache_in_process"], result["ratios"], notes["pinning"]
         )
 
     if args.neo4j_accounts:
@@ -562,9 +562,9 @@ def run_neo4j(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             cpus=pinning(1).server,
             log_path=work / "logs" / "api-neo4j.log",
             env_extra=backend_env,
-        ) as server:
+        ) as api:
             log("GraphQL on Neo4j")
-            queries = measure_graphql(server.url, ring_ids, member_keys, args.graphql_repeats)
+            queries = measure_graphql(api.url, ring_ids, member_keys, args.graphql_repeats)
         return {
             "accounts": args.neo4j_accounts,
             "build": build,

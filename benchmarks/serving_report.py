@@ -92,9 +92,13 @@ def _goal(
 
 
 def goals(
-    http: dict[str, Any], cache: dict[str, Any] | None, ratio: dict[str, Any]
+    http: dict[str, Any],
+    cache: dict[str, Any] | None,
+    ratio: dict[str, Any],
+    pinning: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each goal of the issue with its target, the measured value and whether it is met."""
+    """Each goal of the issue with its target, the measured value and whether it is met;
+    ``pinning`` (notes by ``workers_N``) says where the multi-worker figures ran."""
     out: list[dict[str, Any]] = []
     bare_ratio = ratio["in_process_over_bare"]
     measured = bare_ratio.get("workers_1", {}).get("max_rps")
@@ -146,6 +150,7 @@ def goals(
             at="in-process path",
             achieved_rps=None if point is None else point["achieved_rps"],
             errors=errors,
+            pinning=(pinning or {}).get(f"workers_{P99_GOAL_WORKERS}"),
         )
     )
     batches = {
