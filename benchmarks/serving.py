@@ -1,44 +1,54 @@
-"""Serving speed: the feature cache, the feature endpoints over HTTP, and GraphQL.
+"""Serving speed: the feature cache, the feature endpoints over HTTP beside a bare ASGI
+app, the Redis path, multi-worker scaling, and GraphQL.
 
 Builds (or reuses, ``--work``) an embedded store of ``--accounts`` generated accounts,
 analysed, flagged and published, then measures
 
-* ``FeatureCache.get`` latency (p50/p99 of single calls) and batch lookups per second
-  (``lookup_rows`` + gathering every numeric column, batches of 1,000 keys);
-* ``GET /v1/features/Account/{key}`` over loopback: p50/p99 at fixed rates (open loop,
-  latency measured from the scheduled send time, so queueing counts) from a separate
-  load-generator process, and the maximum throughput with ``wrk`` (closed loop);
-* ``POST /v1/features/batch`` with 100 entities per call: entity lookups per second (wrk);
-* the same GET figures with the Redis cache (``FRAUDGRAPH_API_FEATURE_CACHE=redis``);
+* ``FeatureCache.get`` latency (p50/p99/p99.9 of single calls) and batch lookups per
+  second for each batch API named with ``--batch-api`` (``benchmarks/serving_cache.py``,
+  pinned to a quiet core while nothing else of the benchmark runs);
+* for 1 and 2 workers (``--workers``), each server on the same CPUs in turn:
+  - the bare ASGI app (``benchmarks/bare_asgi.py``: a constant body of a real feature
+    body's size, the uvicorn options of ``fraudgraph serve``), the ceiling;
+  - ``GET /v1/features/Account/{key}`` with the in-process cache;
+  - the same with the Redis cache (``FRAUDGRAPH_API_FEATURE_CACHE=redis``), once with
+    uniform random keys over all accounts (the worst case for a near cache) and once with
+    a skewed stream (Zipf ``--zipf-s`` over a random permutation of the keys), each on a
+    fresh server, with the near cache's hit rate from ``/metrics``;
+  each as the maximum throughput (closed loop, ``--max-duration``) and open-loop points at
+  ``--rates`` (``--duration`` s each; latency from the scheduled send time, so queueing
+  counts; rates above the measured maximum are skipped);
+* ``POST /v1/features/batch`` with 100 entities per call (entity lookups per second);
 * GraphQL ``ring(id)`` and ``neighbours(first: 50)`` p50/p95 (sequential requests) on the
   embedded store, and on Neo4j (a smaller store, ``--neo4j-accounts``; 0 skips it).
 
-The server runs pinned to CPU 0 (``taskset``), load generators and Redis to CPU 1.
+Load comes from ``benchmarks/loadgen`` (Go, stdlib only; built with ``go build`` into the
+work directory), pinned away from the server where the machine allows (see ``pinning`` in
+``benchmarks/serving_load.py``). The result closes with ``ratios`` (in-process over bare,
+Redis over in-process, 2 over 1 worker) and ``goals`` (each target, measured, met).
 Prints one JSON object on stdout; progress goes to stderr.
 
 Usage::
 
-    nice -n 5 python benchmarks/serving.py --accounts 1000000 --neo4j-accounts 20000 \\
-        > benchmarks/results/serving.json
-    python benchmarks/serving.py loadgen --url http://127.0.0.1:8000 --rate 1000 ...  (internal)
+    nice -n 5 python benchmarks/serving.py --accounts 1000000 --neo4j-accounts 10000 \\
+        --work DIR > benchmarks/results/serving-1m.json
+    python benchmarks/serving.py --accounts 20000 --neo4j-accounts 0 --work DIR \\
+        --duration 5 --max-duration 5 > benchmarks/results/serving-smoke.json   # smoke
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
 import random
-import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -46,209 +56,41 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-from local_services import free_port, redis_server  # noqa: E402
 
-SCORER_KEY = "dev-scorer"
+from benchmarks import serving_report  # noqa: E402
+from benchmarks.bare_asgi import uvicorn_options  # noqa: E402
+from benchmarks.local_services import free_port, redis_server  # noqa: E402
+from benchmarks.serving_cache import DEFAULT_BATCH_APIS  # noqa: E402
+from benchmarks.serving_load import (  # noqa: E402
+    SCORER_KEY,
+    Loadgen,
+    Server,
+    Targets,
+    api_server,
+    bare_server,
+    build_loadgen,
+    feature_path,
+    go_version,
+    log,
+    near_cache_hit_rate,
+    pinning,
+    stream_summary,
+    write_batch_bodies,
+    write_paths,
+    zipf_keys,
+)
+
 INVESTIGATOR_KEY = "dev-investigator"
+#: Shorter open-loop points than this are a smoke run, not a measurement.
+MIN_POINT_S = 30.0
+BATCH_ENTITIES = 100
 
 
-def log(message: str) -> None:
-    print(f"[serving {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentiles(values_us: list[float] | np.ndarray, *qs: float) -> dict[str, float]:
-    array = np.asarray(values_us, dtype=np.float64)
+def percentiles(values: list[float] | np.ndarray, *qs: float) -> dict[str, float]:
+    array = np.asarray(values, dtype=np.float64)
     if array.size == 0:
         return {f"p{q:g}": float("nan") for q in qs}
     return {f"p{q:g}": round(float(np.percentile(array, q)), 1) for q in qs}
-
-
-# -- load generator (runs as its own process) ------------------------------------------------
-
-
-async def _open_loop(
-    host: str, port: int, paths: list[str], rate: float, duration: float, connections: int
-) -> dict[str, Any]:
-    """Send GETs at ``rate``/s for ``duration`` s over keep-alive connections."""
-    total = int(rate * duration)
-    latencies: list[float] = []
-    errors = {"status": 0, "socket": 0}
-    start = time.perf_counter() + 0.5
-    header = f"Host: {host}\r\nX-API-Key: {SCORER_KEY}\r\nConnection: keep-alive\r\n\r\n"
-
-    async def worker(index: int) -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        for i in range(index, total, connections):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            request = f"GET {paths[i % len(paths)]} HTTP/1.1\r\n{header}".encode()
-            try:
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-                await reader.readexactly(length)
-            except (OSError, asyncio.IncompleteReadError, AttributeError):
-                errors["socket"] += 1
-                writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
-                continue
-            latencies.append((time.perf_counter() - scheduled) * 1e6)
-            if status != 200:
-                errors["status"] += 1
-        writer.close()
-
-    await asyncio.gather(*(worker(i) for i in range(connections)))
-    elapsed = time.perf_counter() - start
-    return {
-        "target_rps": rate,
-        "achieved_rps": round(len(latencies) / elapsed, 1),
-        "requests": len(latencies),
-        "duration_s": duration,
-        "connections": connections,
-        "errors": errors,
-        "latency_us": percentiles(latencies, 50, 90, 99, 99.9),
-        "max_us": round(max(latencies), 1) if latencies else None,
-    }
-
-
-def loadgen_main(args: argparse.Namespace) -> None:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    paths = Path(args.paths).read_text().split()
-    host, port = args.url.removeprefix("http://").split(":")
-    result = asyncio.run(
-        _open_loop(host, int(port), paths, args.rate, args.duration, args.connections)
-    )
-    print(json.dumps(result))
-
-
-def run_loadgen(
-    url: str, paths_file: Path, rate: float, duration: float, connections: int
-) -> dict[str, Any]:
-    command = [
-        "taskset", "-c", "1", sys.executable, __file__, "loadgen", "--url", url,
-        "--paths", str(paths_file), "--rate", str(rate), "--duration", str(duration),
-        "--connections", str(connections),
-    ]  # fmt: skip
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    result: dict[str, Any] = json.loads(output)
-    return result
-
-
-# -- wrk -----------------------------------------------------------------------------------
-
-_WRK_GET = """
-paths = {}
-for line in io.lines("%s") do paths[#paths + 1] = line end
-counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format("GET", paths[(counter %% #paths) + 1], {["X-API-Key"] = "%s"})
-end
-"""
-
-_WRK_POST = """
-wrk.method = "POST"
-wrk.body = [[%s]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-API-Key"] = "%s"
-"""
-
-
-def _wrk_unit(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
-
-
-def run_wrk(url: str, script: str, duration: int, connections: int) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    command = [
-        "taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-        "-s", handle.name, url,
-    ]  # fmt: skip
-    text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    Path(handle.name).unlink()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    dist = dict(re.findall(r"\s+(50|75|90|99)%\s+([\d.]+\w+)", text))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    socket_errors = re.search(r"Socket errors: (.*)", text)
-    requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
-    return {
-        "rps": round(rps, 1),
-        "requests": requests,
-        "duration_s": duration,
-        "connections": connections,
-        "latency_us": {f"p{k}": round(_wrk_unit(v), 1) for k, v in dist.items()},
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": socket_errors.group(1) if socket_errors else None,
-    }
-
-
-# -- servers ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def api_server(
-    store: Path, env_extra: dict[str, str], backend_env: dict[str, str] | None = None
-) -> Iterator[str]:
-    import httpx
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "FRAUDGRAPH_API_SNAPSHOT_POLL_S": "0",
-        "FRAUDGRAPH_ENVIRONMENT": "development",
-        "FRAUDGRAPH_API_QUERY_TIMEOUT_S": "30",
-        **env_extra,
-        **(backend_env or {}),
-    }
-    process = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            "0",
-            sys.executable,
-            "-m",
-            "fraudgraph.cli",
-            "serve",
-            "--store",
-            str(store),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("API server exited during start")
-            try:
-                ready = httpx.get(f"{url}/readyz", timeout=5).json()
-                if ready["features"]["snapshot_loaded"]:
-                    break
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("API server not ready within 300 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
 
 
 # -- store ------------------------------------------------------------------------------------
@@ -290,8 +132,8 @@ def build_store(store_dir: Path, accounts: int, seed: int, settings: Any) -> dic
             **{k: round(v, 1) for k, v in timings.items()}}  # fmt: skip
 
 
-def sample_keys(settings: Any, n: int, seed: int) -> tuple[list[str], list[str], list[str]]:
-    """Random snapshot account keys, ring ids (top by score) and ring member keys."""
+def sample_keys(settings: Any, seed: int) -> tuple[list[str], list[str], list[str]]:
+    """Every Account key of the snapshot, ring ids (top by score) and ring member keys."""
     from graph_service import open_store
     from scoring.feature_cache import snapshot_from_store
 
@@ -301,87 +143,89 @@ def sample_keys(settings: Any, n: int, seed: int) -> tuple[list[str], list[str],
         ring_ids = [str(r) for r in rings.column("ring_id").to_pylist()]
         first_members = [int(m[0]) for m in rings.column("members").to_pylist()]
         member_keys = [e.key for e in store.get_entities(first_members)]
-    rng = random.Random(seed)
-    keys = [snapshot.keys[rng.randrange(len(snapshot))] for _ in range(n)]
-    return keys, ring_ids, member_keys
+    accounts = [
+        k for t, k in zip(snapshot.entity_types, snapshot.keys, strict=True) if t == "Account"
+    ]
+    random.Random(seed).shuffle(accounts)
+    return accounts, ring_ids, member_keys
 
 
 # -- measurements ------------------------------------------------------------------------------
 
 
-def measure_cache(settings: Any, seed: int) -> dict[str, Any]:
-    from graph_service import open_store
-    from scoring.feature_cache import FEATURE_COLUMNS_NUMERIC, FeatureCache, snapshot_from_store
-
-    with open_store(settings) as store:
-        clock = time.perf_counter()
-        snapshot = snapshot_from_store(store)
-        load_s = time.perf_counter() - clock
-    cache = FeatureCache(snapshot)
-    rng = random.Random(seed)
-    keys = [snapshot.keys[rng.randrange(len(snapshot))] for _ in range(200_000)]
-    for key in keys[:10_000]:
-        cache.get("Account", key)
-    samples = np.empty(len(keys))
-    clock_ns = time.perf_counter_ns
-    for i, key in enumerate(keys):
-        t0 = clock_ns()
-        cache.get("Account", key)
-        samples[i] = clock_ns() - t0
-    batch = 1_000
-    started = time.perf_counter()
-    done = 0
-    while time.perf_counter() - started < 5.0:
-        for start in range(0, len(keys), batch):
-            chunk = keys[start : start + batch]
-            found, rows = cache.lookup_rows("Account", chunk)
-            assert found is not None
-            found.numeric(rows[rows >= 0])
-            done += len(chunk)
-    columnar_rate = done / (time.perf_counter() - started)
-    started = time.perf_counter()
-    done = 0
-    while time.perf_counter() - started < 3.0:
-        for start in range(0, 50_000, batch):
-            done += len(cache.get_many("Account", keys[start : start + batch]))
-    records_rate = done / (time.perf_counter() - started)
-    return {
-        "entities": len(snapshot),
-        "snapshot_load_s": round(load_s, 2),
-        "get_latency_us": {
-            k: round(v / 1e3, 2) for k, v in percentiles(samples, 50, 99, 99.9).items()
-        },
-        "batch_lookups_per_s_columnar": round(columnar_rate),
-        "batch_api": "FeatureCache.lookup_rows + FeatureSnapshot.numeric (every numeric feature)",
-        "batch_lookups_per_s_records": round(records_rate),
-        "batch_size": batch,
-        "columns_gathered": len(FEATURE_COLUMNS_NUMERIC),
-    }
+def measure_cache(store_dir: Path, cpu: str, seed: int, batch_apis: list[str]) -> dict[str, Any]:
+    """``benchmarks/serving_cache.py`` pinned to ``cpu`` (nothing else of ours running)."""
+    command = [
+        "taskset", "-c", cpu, sys.executable, str(REPO / "benchmarks" / "serving_cache.py"),
+        "--store", str(store_dir), "--seed", str(seed),
+        *(arg for name in batch_apis for arg in ("--batch-api", name)),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(f"serving_cache.py failed: {done.stderr.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return {"cpu": cpu, **result}
 
 
-def measure_http(
-    url: str, work: Path, keys: list[str], long_run_s: float, short_run_s: float
+def measure_get(
+    server: Server, loadgen: Loadgen, targets: Targets, args: argparse.Namespace
 ) -> dict[str, Any]:
+    """Warm-up, the maximum GET throughput, then the open-loop points up to that maximum."""
+    loadgen.max(server.addr, targets, args.warmup, args.max_connections)
+    log(f"  GET max for {args.max_duration:g} s")
+    top = loadgen.max(server.addr, targets, args.max_duration, args.max_connections)
+    log(f"    {top['achieved_rps']:,.0f} rps, p99 {top['latency_us']['p99']} us")
+    points: dict[str, Any] = {}
+    for rate in args.rates:
+        if rate > args.skip_above * top["achieved_rps"]:
+            points[f"{rate:g}"] = {
+                "skipped": f"above {args.skip_above:g} x the measured max "
+                f"({top['achieved_rps']:,.0f} rps)"
+            }
+            continue
+        log(f"  GET open loop at {rate:g} rps for {args.duration:g} s")
+        point = loadgen.open(server.addr, targets, rate, args.duration, args.connections)
+        log(
+            f"    {point['achieved_rps']:,.0f} rps, p50 / p99 / p99.9 "
+            f"{point['latency_us']['p50']} / {point['latency_us']['p99']} / "
+            f"{point['latency_us']['p99.9']} us, errors {point['errors']}"
+        )
+        points[f"{rate:g}"] = point
+    return {"get_max": top, "get_open": points, "load_average": _load_average()}
+
+
+def measure_batch(
+    server: Server, loadgen: Loadgen, bodies: Targets, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Closed-loop ``POST /v1/features/batch`` of :data:`BATCH_ENTITIES` entities."""
+    log(f"  POST batch of {BATCH_ENTITIES} for {args.max_duration:g} s")
+    loadgen.max(server.addr, bodies, args.warmup, args.batch_connections)
+    result = loadgen.max(server.addr, bodies, args.max_duration, args.batch_connections)
+    result["entity_lookups_per_s"] = round(result["achieved_rps"] * BATCH_ENTITIES)
+    log(f"    {result['entity_lookups_per_s']:,} lookups/s")
+    return result
+
+
+def _load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def fetch_feature_body(server: Server, keys: list[str], out: Path) -> dict[str, Any]:
+    """Store the real feature body of median size among ``keys`` (the bare app answers it)."""
     import httpx
 
-    paths_file = work / "paths.txt"
-    paths_file.write_text("\n".join(f"/v1/features/Account/{k}" for k in keys))
-    for key in keys[:2_000]:
-        httpx.get(f"{url}/v1/features/Account/{key}", headers={"X-API-Key": SCORER_KEY})
-    results: dict[str, Any] = {}
-    for rate, duration in ((1_000, short_run_s), (5_000, long_run_s)):
-        log(f"GET at {rate} rps for {duration:g} s on {url}")
-        results[f"get_{rate}_rps"] = run_loadgen(url, paths_file, rate, duration, 64)
-    log("GET max throughput (wrk)")
-    results["get_max"] = run_wrk(url, _WRK_GET % (paths_file, SCORER_KEY), int(short_run_s), 32)
-    body = json.dumps({"entities": [{"type": "Account", "key": k} for k in keys[:100]]})
-    log("POST batch of 100 max throughput (wrk)")
-    batch = run_wrk(
-        f"{url}/v1/features/batch", _WRK_POST % (body, SCORER_KEY), int(short_run_s), 16
-    )
-    batch["entity_lookups_per_s"] = round(batch["rps"] * 100)
-    results["post_batch_100"] = batch
-    return results
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": SCORER_KEY}) as client:
+        bodies = []
+        for key in keys:
+            response = client.get(feature_path(key), timeout=10)
+            response.raise_for_status()
+            bodies.append(response.content)
+    bodies.sort(key=len)
+    out.write_bytes(bodies[len(bodies) // 2])
+    return {
+        "bare_body_bytes": len(bodies[len(bodies) // 2]),
+        "feature_body_bytes": {"min": len(bodies[0]), "max": len(bodies[-1]), "of": len(bodies)},
+    }
 
 
 def measure_graphql(
@@ -426,7 +270,124 @@ def measure_graphql(
     return out
 
 
-def main() -> None:
+def run_matrix(
+    args: argparse.Namespace,
+    work: Path,
+    store_dir: Path,
+    settings: Any,
+    accounts: list[str],
+    graphql: Callable[[Server], None] | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The HTTP figures for each worker count; and what the conditions must say of them."""
+    binary = build_loadgen(work / "bin")
+    streams = work / "streams"
+    streams.mkdir(exist_ok=True)
+    uniform = Targets("GET", write_paths(streams / "uniform.txt", accounts))
+    skewed_keys = zipf_keys(accounts, s=args.zipf_s, n=args.stream_draws, seed=args.seed)
+    skewed = Targets("GET", write_paths(streams / "zipf.txt", skewed_keys))
+    bodies = Targets(
+        "POST",
+        write_batch_bodies(
+            streams / "batch-bodies.jsonl",
+            accounts,
+            per_call=BATCH_ENTITIES,
+            calls=2_000,
+            seed=args.seed,
+        ),
+        path="/v1/features/batch",
+    )
+    logs = work / "logs"
+    body_file = work / "feature-body.json"
+    body_file.unlink(missing_ok=True)
+    http: dict[str, Any] = {}
+    notes: dict[str, Any] = {
+        "key_streams": {
+            "uniform": f"each request an independent uniform draw over all {len(accounts):,} "
+            "accounts (the honest worst case for a near cache); in-process, bare and redis_uniform",
+            "zipf": {
+                "law": f"Zipf s={args.zipf_s:g} over a random permutation of all accounts; "
+                "each request an independent draw from this pool; redis_zipf only",
+                **stream_summary(skewed_keys),
+            },
+        },
+        "pinning": {},
+    }
+    redis_cpu = pinning(max(args.workers)).redis
+    redis_context = redis_server(cpu=int(redis_cpu)) if args.redis else nullcontext()
+    with redis_context as redis_url:
+        if redis_url is not None:
+            http_redis_publish_s = publish_to_redis(settings, redis_url)
+            notes["redis"] = (
+                f"redis-server, one instance pinned to CPU {redis_cpu}; snapshot published "
+                f"in {http_redis_publish_s} s"
+            )
+        for workers in args.workers:
+            pin = pinning(workers)
+            notes["pinning"][f"workers_{workers}"] = pin.note
+            loadgen = Loadgen(binary, pin.load, procs=args.loadgen_procs, seed=args.seed)
+            block: dict[str, Any] = {}
+            tag = f"{workers}w"
+            log(f"{workers} worker(s): in-process cache ({pin.note})")
+            with api_server(
+                store_dir, workers=workers, cpus=pin.server, log_path=logs / f"api-{tag}.log"
+            ) as server:
+                if not body_file.exists():
+                    notes.update(fetch_feature_body(server, accounts[:201], body_file))
+                block["in_process"] = measure_get(server, loadgen, uniform, args)
+                block["in_process"]["post_batch_100"] = measure_batch(server, loadgen, bodies, args)
+                if graphql is not None and workers == args.workers[0]:
+                    graphql(server)
+            log(f"{workers} worker(s): bare ASGI app ({body_file.stat().st_size} bytes)")
+            with bare_server(
+                body_file, workers=workers, cpus=pin.server, log_path=logs / f"bare-{tag}.log"
+            ) as server:
+                block["bare"] = measure_get(server, loadgen, uniform, args)
+            if redis_url is not None:
+                env = {
+                    "FRAUDGRAPH_API_FEATURE_CACHE": "redis",
+                    "FRAUDGRAPH_API_REDIS_URL": redis_url,
+                }
+                for stream, targets in (("uniform", uniform), ("zipf", skewed)):
+                    log(f"{workers} worker(s): Redis cache, {stream} keys")
+                    with api_server(
+                        store_dir,
+                        workers=workers,
+                        cpus=pin.server,
+                        log_path=logs / f"api-redis-{stream}-{tag}.log",
+                        env_extra=env,
+                    ) as server:
+                        found = measure_get(server, loadgen, targets, args)
+                        if stream == "uniform":
+                            found["post_batch_100"] = measure_batch(server, loadgen, bodies, args)
+                        found["near_cache"] = near_cache_hit_rate(server.url)
+                        block[f"redis_{stream}"] = found
+            http[f"workers_{workers}"] = block
+    return http, notes
+
+
+def publish_to_redis(settings: Any, redis_url: str) -> float:
+    """Publish the store's snapshot to the Redis at ``redis_url``; seconds taken."""
+    import redis
+
+    from graph_service import open_store
+    from scoring.feature_cache import RedisFeatureCache, snapshot_from_store
+
+    log("publishing the snapshot to Redis")
+    with open_store(settings) as store:
+        snapshot = snapshot_from_store(store)
+    started = time.perf_counter()
+    RedisFeatureCache(redis.Redis.from_url(redis_url)).publish(snapshot)
+    return round(time.perf_counter() - started, 1)
+
+
+def _csv(kind: type) -> Any:
+    def parse(text: str) -> list[Any]:
+        return [kind(part) for part in text.split(",") if part]
+
+    return parse
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -434,94 +395,133 @@ def main() -> None:
     parser.add_argument("--neo4j-accounts", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--work", type=Path, default=None, help="Reuse/keep the stores here.")
+    parser.add_argument("--workers", type=_csv(int), default=[1, 2], help="e.g. 1,2")
     parser.add_argument(
-        "--long-run-s", type=float, default=60.0, help="Seconds at 5k rps (in-process)."
+        "--rates", type=_csv(float), default=[1_000, 2_500, 5_000, 10_000, 20_000],
+        help="open-loop GET rates, requests/s",
+    )  # fmt: skip
+    parser.add_argument(
+        "--duration", type=float, default=MIN_POINT_S, help="seconds per open-loop point"
     )
-    parser.add_argument("--short-run-s", type=float, default=15.0)
+    parser.add_argument(
+        "--max-duration", type=float, default=20.0, help="seconds per closed-loop maximum"
+    )
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before each maximum")
+    parser.add_argument("--connections", type=int, default=32, help="open-loop connections")
+    parser.add_argument("--max-connections", type=int, default=16, help="closed-loop GET")
+    parser.add_argument("--batch-connections", type=int, default=8, help="closed-loop batch")
+    parser.add_argument(
+        "--skip-above", type=float, default=1.1,
+        help="skip open-loop rates above this many times the measured maximum",
+    )  # fmt: skip
+    parser.add_argument("--loadgen-procs", type=int, default=1, help="its GOMAXPROCS")
+    parser.add_argument("--zipf-s", type=float, default=1.1)
+    parser.add_argument(
+        "--stream-draws", type=int, default=1_000_000, help="draws in the Zipf key pool"
+    )
+    parser.add_argument(
+        "--batch-api", action="append", default=None,
+        help="in-process batch read to time, by name (repeatable; see serving_cache.py)",
+    )  # fmt: skip
+    parser.add_argument("--quiet-cpu", default="1", help="CPU for the in-process cache timings")
+    parser.add_argument("--no-redis", dest="redis", action="store_false")
     parser.add_argument("--graphql-repeats", type=int, default=200)
     parser.add_argument(
         "--only-graphql",
         action="store_true",
         help="measure only the GraphQL queries (embedded, and Neo4j with --neo4j-accounts)",
     )
-    args = parser.parse_args()
+    parser.add_argument("--note", default=None, help="a line for the conditions")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
 
     from graph_service.settings import Settings
 
     work = args.work or Path(tempfile.mkdtemp(prefix="fraudgraph-serving-"))
     store_dir = work / f"embedded-{args.accounts}" / "store"
     settings = Settings(store_dir=store_dir)
+    smoke = args.duration < MIN_POINT_S
+    options = uvicorn_options()
     result: dict[str, Any] = {
         "benchmark": "serving",
         "units": {
             "*_us": "microseconds",
             "*_ms": "milliseconds",
-            "rps": "requests/s (loopback)",
+            "*_rps": "requests/s (loopback)",
             "lookups_per_s": "entity feature lookups/s",
+            "ratios": "numerator over denominator: for max_rps higher is better, for p99 lower",
         },
         "conditions": {
+            "run": (
+                f"SMOKE RUN: open-loop points of {args.duration:g} s (a measurement needs >= "
+                f"{MIN_POINT_S:g} s), {args.accounts:,} accounts; proves the pipeline, "
+                "not the figures"
+            )
+            if smoke
+            else "measurement",
             "accounts": args.accounts,
             "seed": args.seed,
             "cpus": os.cpu_count(),
             "machine": platform.machine(),
             "python": platform.python_version(),
-            "server": "fraudgraph serve (uvicorn, uvloop + httptools, 1 worker) pinned to CPU 0",
-            "load": "separate processes pinned to CPU 1: open-loop asyncio generator "
-            "(latency from scheduled send time) for fixed rates; wrk 1 thread for max",
-            "redis": "redis-server 1 instance on CPU 1 (shared with the load generator)",
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            "go": go_version(),
+            "server": "fraudgraph serve --workers N (uvicorn "
+            + ", ".join(f"{k}={v}" for k, v in options.items() if k != "log_level")
+            + "; one process per worker)",
+            "bare": "benchmarks/bare_asgi.py: a constant JSON body the size of a real feature "
+            "body, the same uvicorn options and worker count, on the same CPUs",
+            "load": f"benchmarks/loadgen (Go, GOMAXPROCS={args.loadgen_procs}, raw HTTP/1.1 "
+            f"keep-alive); open loop: {args.duration:g} s per point, {args.connections} "
+            "connections, latency from the scheduled send time (queueing counts; rates above "
+            f"{args.skip_above:g} x the maximum skipped); max: closed loop, "
+            f"{args.max_connections} connections, {args.max_duration:g} s; batch: closed "
+            f"loop, {args.batch_connections} connections, {BATCH_ENTITIES} uniform keys per call",
+            "near_cache_hit_rate": "near hits / all feature lookups, from the server's "
+            "/metrics counters since it started (a fresh server per key stream, warm-up "
+            "included); with several workers the distinct per-process counter sets reached "
+            "by 8 scrapes are summed; null when the server has no 'near' cache label",
+            "load_average_at_start": _load_average(),
+            **({"note": args.note} if args.note else {}),
         },
     }
     if not (store_dir / "graph.duckdb").exists():
         store_dir.parent.mkdir(parents=True, exist_ok=True)
         log(f"building the embedded store of {args.accounts:,} accounts in {store_dir}")
         result["embedded_build"] = build_store(store_dir, args.accounts, args.seed, settings)
-    keys, ring_ids, member_keys = sample_keys(settings, 20_000, args.seed)
+    accounts, ring_ids, member_keys = sample_keys(settings, args.seed)
 
-    if not args.only_graphql:
-        log("in-process cache")
-        result["feature_cache_in_process"] = measure_cache(settings, args.seed)
-
-    with api_server(store_dir, {}) as url:
-        if not args.only_graphql:
-            result["http_in_process_cache"] = measure_http(
-                url, work, keys, args.long_run_s, args.short_run_s
-            )
+    def graphql(server: Server) -> None:
         log("GraphQL on embedded")
         result["graphql_embedded"] = {
             "accounts": args.accounts,
-            **measure_graphql(url, ring_ids, member_keys, args.graphql_repeats),
+            **measure_graphql(server.url, ring_ids, member_keys, args.graphql_repeats),
         }
 
-    if not args.only_graphql:
-        result["http_redis_cache"] = measure_redis(settings, store_dir, work, keys, args)
+    if args.only_graphql:
+        with api_server(
+            store_dir, workers=1, cpus=pinning(1).server, log_path=work / "logs" / "api-graphql.log"
+        ) as server:
+            graphql(server)
+    else:
+        log(f"in-process cache on CPU {args.quiet_cpu}")
+        result["feature_cache_in_process"] = measure_cache(
+            store_dir, args.quiet_cpu, args.seed, args.batch_api or list(DEFAULT_BATCH_APIS)
+        )
+        http, notes = run_matrix(args, work, store_dir, settings, accounts, graphql)
+        result["conditions"].update(notes)
+        result["http"] = http
+        result["ratios"] = serving_report.ratios(http)
+        result["goals"] = serving_report.goals(
+            http, result["feature_cache_in_process"], result["ratios"], notes["pinning"]
+        )
 
     if args.neo4j_accounts:
         result["graphql_neo4j"] = run_neo4j(work, args)
-    result["conditions"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["conditions"]["load_average_at_end"] = _load_average()
     print(json.dumps(result, indent=2))
-
-
-def measure_redis(
-    settings: Any, store_dir: Path, work: Path, keys: Any, args: argparse.Namespace
-) -> dict[str, Any]:
-    """Publish the snapshot to a fresh Redis, then the HTTP figures with the Redis cache."""
-    with redis_server(cpu=1) as redis_url:
-        import redis
-
-        from graph_service import open_store
-        from scoring.feature_cache import RedisFeatureCache, snapshot_from_store
-
-        with open_store(settings) as store:
-            snapshot = snapshot_from_store(store)
-        started = time.perf_counter()
-        RedisFeatureCache(redis.Redis.from_url(redis_url)).publish(snapshot)
-        publish_s = time.perf_counter() - started
-        del snapshot
-        env = {"FRAUDGRAPH_API_FEATURE_CACHE": "redis", "FRAUDGRAPH_API_REDIS_URL": redis_url}
-        with api_server(store_dir, env) as url:
-            redis_http = measure_http(url, work, keys, args.short_run_s, args.short_run_s)
-    return {"publish_s": round(publish_s, 1), **redis_http}
 
 
 def run_neo4j(work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -550,15 +550,21 @@ def run_neo4j(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             build = build_store(settings.store_dir, args.neo4j_accounts, args.seed, settings)
         else:
             build = {"reused": str(data_dir), "snapshot_version": published}
-        _, ring_ids, member_keys = sample_keys(settings, 10, args.seed)
+        _, ring_ids, member_keys = sample_keys(settings, args.seed)
         backend_env = {
             "FRAUDGRAPH_BACKEND": "neo4j",
             "NEO4J_URI": server.uri,
             "NEO4J_PASSWORD": password,
         }
-        with api_server(settings.store_dir, {}, backend_env) as url:
+        with api_server(
+            settings.store_dir,
+            workers=1,
+            cpus=pinning(1).server,
+            log_path=work / "logs" / "api-neo4j.log",
+            env_extra=backend_env,
+        ) as api:
             log("GraphQL on Neo4j")
-            queries = measure_graphql(url, ring_ids, member_keys, args.graphql_repeats)
+            queries = measure_graphql(api.url, ring_ids, member_keys, args.graphql_repeats)
         return {
             "accounts": args.neo4j_accounts,
             "build": build,
@@ -570,14 +576,4 @@ def run_neo4j(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "loadgen":
-        parser = argparse.ArgumentParser()
-        parser.add_argument("loadgen")
-        parser.add_argument("--url", required=True)
-        parser.add_argument("--paths", required=True)
-        parser.add_argument("--rate", type=float, required=True)
-        parser.add_argument("--duration", type=float, required=True)
-        parser.add_argument("--connections", type=int, default=64)
-        loadgen_main(parser.parse_args())
-    else:
-        main()
+    main()

@@ -1,0 +1,3 @@
+module fraudgraph/benchmarks/loadgen
+
+go 1.22
