@@ -26,7 +26,7 @@ from api.fast_path import ApiApp, FeatureFastPath
 from api.feature_service import FeatureService
 from api.graphql.context import RequestContext
 from api.graphql.schema import build_schema
-from api.metrics import ApiMetrics, LatencyMiddleware
+from api.metrics import FOLD_EVERY_S, ApiMetrics, LatencyMiddleware
 from api.reload_signal import ReloadSignal, ReloadWatcher
 from api.routers import admin, features, health
 from api.settings import ApiSettings
@@ -70,6 +70,13 @@ async def _poll_snapshots(app: FastAPI, every_s: float) -> None:
     while True:
         await asyncio.sleep(every_s)
         await _reload_quietly(app)
+
+
+async def _fold_metrics(metrics: ApiMetrics) -> None:
+    """Fold the hot path's tallies into the Prometheus metrics, on the loop counting them."""
+    while True:
+        await asyncio.sleep(FOLD_EVERY_S)
+        metrics.fold()
 
 
 async def _reload_quietly(app: FastAPI) -> None:
@@ -141,7 +148,7 @@ def create_app(
         if watcher is not None:
             watcher.start()  # before the first load: a signal sent meanwhile is not lost
         await _reload_quietly(app)
-        tasks = []
+        tasks = [asyncio.create_task(_fold_metrics(metrics))]
         if settings.snapshot_poll_s > 0:
             tasks.append(asyncio.create_task(_poll_snapshots(app, settings.snapshot_poll_s)))
         if redis_cache is not None:
@@ -157,6 +164,7 @@ def create_app(
             if watcher is not None:
                 await watcher.stop()
             await feature_service.close()
+            metrics.fold()
             await anyio.to_thread.run_sync(gateway.close)
             metrics.close()
 

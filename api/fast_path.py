@@ -14,7 +14,7 @@ routes untouched, which give their validation errors and serve the OpenAPI schem
 from __future__ import annotations
 
 import time
-from typing import Any, Final
+from typing import Final
 
 import orjson
 from fastapi import FastAPI
@@ -23,7 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 from api.auth import API_KEY_HEADER, KeyRing, Role, authorise
 from api.errors import error_body
 from api.feature_service import FeatureService, entity_missing
-from api.metrics import ApiMetrics
+from api.metrics import ApiMetrics, HistogramTally
 from api.routers.features import MAX_KEY_LENGTH, NODE_TYPES
 from graph_service.errors import FraudGraphError
 
@@ -48,7 +48,8 @@ class FeatureFastPath:
     keys : KeyRing
     metrics : ApiMetrics
         Requests answered here are timed into ``fraudgraph_http_request_seconds`` under
-        the routes' templates, as the framework's middleware times the others.
+        the routes' templates, as the framework's middleware times the others (through
+        tallies folded about once a second: :class:`~api.metrics.HistogramTally`).
     on_demand : bool
         Misses go on to the route, which computes them from the graph.
     batch_max : int
@@ -69,7 +70,7 @@ class FeatureFastPath:
         self.on_demand = on_demand
         self.batch_max = batch_max
         self._body_cap = batch_max * _BYTES_PER_ENTITY + 1_024
-        self._timers: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str, int], HistogramTally] = {}
         self._metrics = metrics
         self._admitted: set[bytes] = set()
 
@@ -116,7 +117,11 @@ class FeatureFastPath:
         if node_type is None:
             return receive
         try:
-            body = await self.features.body(node_type, parts[1])
+            features = self.features
+            if features.redis is None:
+                body = features.memory_body(node_type, parts[1])
+            else:
+                body = await features.body(node_type, parts[1])
             if body is None:
                 if self.on_demand:
                     return receive
@@ -184,11 +189,11 @@ class FeatureFastPath:
         return entities
 
     def _time(self, route: str, method: str, status: int, start: float) -> None:
-        timer = self._timers.get((route, method, status))
-        if timer is None:
-            timer = self._metrics.request_seconds.labels(route, method, str(status))
-            self._timers[(route, method, status)] = timer
-        timer.observe(time.perf_counter() - start)
+        tally = self._timers.get((route, method, status))
+        if tally is None:
+            tally = self._metrics.latency_tally(route, method, str(status))
+            self._timers[(route, method, status)] = tally
+        tally.observe(time.perf_counter() - start)
 
 
 class ApiApp(FastAPI):

@@ -95,6 +95,10 @@ class FeatureService:
         caches = ("memory", "redis", "near")
         self._hits = {c: metrics.cache_hits.labels(c) for c in caches}
         self._misses = {c: metrics.cache_misses.labels(c) for c in caches}
+        # The endpoints' counts, on the event loop: tallies folded about once a second.
+        self._hit_tally = {c: metrics.counter_tally(self._hits[c]) for c in caches}
+        self._miss_tally = {c: metrics.counter_tally(self._misses[c]) for c in caches}
+        self._fallback_tally = metrics.counter_tally(metrics.cache_fallbacks)
 
     # -- the endpoints' reads: JSON bodies -------------------------------------------------
 
@@ -110,12 +114,23 @@ class FeatureService:
             found = await self._redis_bodies([entity_field(entity_type, key)])
             if found is not None:
                 return found[0]
+        return self.memory_body(entity_type, key)
+
+    def memory_body(self, entity_type: str, key: str) -> bytes | None:
+        """:meth:`body` from the in-process snapshot (what answers when Redis is not
+        configured, or down); call it on the event loop.
+
+        Raises
+        ------
+        BackendUnavailable
+            If no snapshot is loaded.
+        """
         snapshot = self._fallback_snapshot()
         row = snapshot.row_of(entity_type, key)
         if row < 0:
-            self._misses["memory"].inc()
+            self._miss_tally["memory"].add()
             return None
-        self._hits["memory"].inc()
+        self._hit_tally["memory"].add()
         return snapshot.body_at(row)
 
     async def batch_body(self, entities: Sequence[tuple[str, str]]) -> bytes:
@@ -147,11 +162,8 @@ class FeatureService:
         snapshot = self._fallback_snapshot()
         data = _memory_payloads(snapshot, entities)
         missing = sum(1 for d in data if d is None)
-        hits = len(data) - missing
-        if hits:
-            self._hits["memory"].inc(hits)
-        if missing:
-            self._misses["memory"].inc(missing)
+        self._hit_tally["memory"].add(len(data) - missing)
+        self._miss_tally["memory"].add(missing)
         return orjson.dumps({"data": data, "count": len(data), "missing": missing})
 
     def _redis_usable(self) -> bool:
@@ -168,12 +180,9 @@ class FeatureService:
             self._redis_down_until = 0.0
             self.metrics.redis_up.set(1)
         hits = sum(1 for b in found if b is not None)
-        if near:
-            self._hits["near"].inc(near)
-        if hits > near:
-            self._hits["redis"].inc(hits - near)
-        if hits < len(found):
-            self._misses["redis"].inc(len(found) - hits)
+        self._hit_tally["near"].add(near)
+        self._hit_tally["redis"].add(hits - near)
+        self._miss_tally["redis"].add(len(found) - hits)
         return found
 
     def _async_reader(self) -> RedisFeatureReader:
@@ -189,10 +198,13 @@ class FeatureService:
         self._redis_down_until = time.monotonic() + REDIS_RETRY_S
         self.metrics.redis_up.set(0)
 
-    def _fallback_snapshot(self) -> FeatureSnapshot:
+    def _fallback_snapshot(self, *, on_loop: bool = True) -> FeatureSnapshot:
         snapshot = self.memory.snapshot
         if self.redis is not None:
-            self.metrics.cache_fallbacks.inc()
+            if on_loop:
+                self._fallback_tally.add()
+            else:
+                self.metrics.cache_fallbacks.inc()
         if snapshot is None:
             raise BackendUnavailable(
                 "no feature snapshot is loaded"
@@ -250,7 +262,7 @@ class FeatureService:
                 self.metrics.redis_up.set(1)
                 self._count("redis", sum(1 for f in found if f is not None), len(found))
                 return found
-        snapshot = self._fallback_snapshot()
+        snapshot = self._fallback_snapshot(on_loop=False)
         rows = snapshot.rows_of(entity_type, keys)
         hits = int((rows >= 0).sum())
         self._count("memory", hits, len(keys))

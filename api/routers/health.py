@@ -65,6 +65,7 @@ async def readyz(features: FeaturesDep, gateway: GatewayDep, watcher: ReloadWatc
 async def metrics(metrics: MetricsDep) -> Response:
     """Request latency per route, cache hits and misses, snapshot version, fallbacks; with
     several workers, every worker's samples merged (whichever worker answers)."""
+    metrics.fold()  # here, on the loop the tallies are counted on
     if metrics.multiprocess_dir is None:
         body = metrics.render()
     else:  # reads one file per worker process: off the event loop
