@@ -92,12 +92,12 @@ class FeatureService:
             if reader_factory is None:
                 raise ValueError("a Redis feature cache needs a reader_factory")
             metrics.redis_up.set(1)
-        caches = ("memory", "redis", "near")
-        self._hits = {c: metrics.cache_hits.labels(c) for c in caches}
-        self._misses = {c: metrics.cache_misses.labels(c) for c in caches}
+        # A lookup is a hit of the near-cache, or a hit or miss of Redis or the snapshot.
+        self._hits = {c: metrics.cache_hits.labels(c) for c in ("memory", "redis", "near")}
+        self._misses = {c: metrics.cache_misses.labels(c) for c in ("memory", "redis")}
         # The endpoints' counts, on the event loop: tallies folded about once a second.
-        self._hit_tally = {c: metrics.counter_tally(self._hits[c]) for c in caches}
-        self._miss_tally = {c: metrics.counter_tally(self._misses[c]) for c in caches}
+        self._hit_tally = {c: metrics.counter_tally(h) for c, h in self._hits.items()}
+        self._miss_tally = {c: metrics.counter_tally(m) for c, m in self._misses.items()}
         self._fallback_tally = metrics.counter_tally(metrics.cache_fallbacks)
 
     # -- the endpoints' reads: JSON bodies -------------------------------------------------

@@ -291,7 +291,7 @@ def run_matrix(
             streams / "batch-bodies.jsonl",
             accounts,
             per_call=BATCH_ENTITIES,
-            calls=2_000,
+            calls=20_000,  # 2M draws: the near cache sees the whole key space, as for GETs
             seed=args.seed,
         ),
         path="/v1/features/batch",
@@ -357,9 +357,13 @@ def run_matrix(
                         env_extra=env,
                     ) as server:
                         found = measure_get(server, loadgen, targets, args)
+                        near = near_cache_hit_rate(server.url)
+                        found["near_cache"] = {k: v for k, v in near.items() if k != "totals"}
                         if stream == "uniform":
-                            found["post_batch_100"] = measure_batch(server, loadgen, bodies, args)
-                        found["near_cache"] = near_cache_hit_rate(server.url)
+                            batch = measure_batch(server, loadgen, bodies, args)
+                            since = near_cache_hit_rate(server.url, since=near["totals"])
+                            batch["near_cache"] = {k: v for k, v in since.items() if k != "totals"}
+                            found["post_batch_100"] = batch
                         block[f"redis_{stream}"] = found
             http[f"workers_{workers}"] = block
     return http, notes
@@ -479,10 +483,11 @@ def main() -> None:
             f"{args.skip_above:g} x the maximum skipped); max: closed loop, "
             f"{args.max_connections} connections, {args.max_duration:g} s; batch: closed "
             f"loop, {args.batch_connections} connections, {BATCH_ENTITIES} uniform keys per call",
-            "near_cache_hit_rate": "near hits / all feature lookups, from the server's "
-            "/metrics counters since it started (a fresh server per key stream, warm-up "
-            "included); with several workers the distinct per-process counter sets reached "
-            "by 8 scrapes are summed; null when the server has no 'near' cache label",
+            "near_cache_hit_rate": "near hits / all feature lookups (near hits + Redis and "
+            "snapshot hits and misses), from the server's /metrics counters (merged over "
+            "workers): for the GETs, since the server started (a fresh server per key "
+            "stream, warm-up included); for the batch, since the GETs ended; null when the "
+            "server has no 'near' cache label",
             "load_average_at_start": _load_average(),
             **({"note": args.note} if args.note else {}),
         },

@@ -409,36 +409,25 @@ def cache_counters(url: str) -> dict[str, float]:
     return {f"{cache}.{kind}": float(value) for kind, cache, value in _COUNTER.findall(text)}
 
 
-def near_cache_hit_rate(url: str, scrapes: int = 8) -> dict[str, Any]:
-    """The near cache's hit rate: near hits over all feature lookups.
+def near_cache_hit_rate(url: str, since: dict[str, float] | None = None) -> dict[str, Any]:
+    """The near cache's hit rate: near hits over all feature lookups (since ``since``).
 
-    Counters are per process unless the server aggregates them, so ``scrapes`` fresh
-    connections collect the distinct counter sets (one per worker reached) and sum them.
-    All lookups are near hits + near misses when the near cache counts its misses, else
-    near hits + what reached Redis or the in-process fallback. ``None`` without a
-    ``near`` label (no near cache in this build).
+    The server counts ``hits{cache="near"}`` for bodies its near cache answered, and
+    hits and misses of ``redis`` (and ``memory``, on a fallback) for the lookups that
+    went further; so all lookups are near hits plus those. Waits out the server's metric
+    fold (about a second) and reads one ``/metrics``: with several workers the server
+    merges every worker's counters. ``None`` without a ``near`` label (no near cache).
     """
-    seen: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
-    for _ in range(scrapes):
-        counters = cache_counters(url)
-        seen[tuple(sorted(counters.items()))] = counters
-    total: dict[str, float] = {}
-    for counters in seen.values():
-        for name, value in counters.items():
-            total[name] = total.get(name, 0.0) + value
-    near_hits = total.get("near.hits")
-    if near_hits is None:
-        rate = None
-    else:
-        if "near.misses" in total:
-            lookups = near_hits + total["near.misses"]
-        else:
-            lookups = near_hits + sum(
-                v for k, v in total.items() if k.split(".")[0] in ("redis", "memory")
-            )
-        rate = round(near_hits / lookups, 4) if lookups else None
+    time.sleep(1.5)
+    counters = cache_counters(url)
+    delta = {k: v - (since or {}).get(k, 0.0) for k, v in counters.items()}
+    near_hits = delta.get("near.hits")
+    further = sum(v for k, v in delta.items() if k.split(".")[0] in ("redis", "memory"))
+    lookups = (near_hits or 0.0) + further
+    rate = round(near_hits / lookups, 4) if near_hits is not None and lookups else None
     return {
         "near_hit_rate": rate,
-        "counter_sets": len(seen),
-        "counters": {k: int(v) for k, v in sorted(total.items())},
+        "lookups": int(lookups),
+        "counters": {k: int(v) for k, v in sorted(delta.items())},
+        "totals": counters,
     }

@@ -118,18 +118,20 @@ def test_pinning_keeps_load_off_the_server_when_cores_allow(
     assert ("share" in pin.note) is shared
 
 
-def test_near_cache_hit_rate_sums_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    scrapes = iter(
-        [
-            {"near.hits": 30.0, "redis.hits": 50.0, "redis.misses": 10.0},
-            {"near.hits": 10.0, "redis.hits": 0.0, "redis.misses": 0.0},
-        ]
-        * 4
-    )
-    monkeypatch.setattr(serving_load, "cache_counters", lambda url: next(scrapes))
+def test_near_cache_hit_rate_counts_every_lookup_since_a_mark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lookup is a near hit or a Redis (or snapshot) hit or miss; the rate is taken over
+    the counts since the given mark, from one scrape of the merged counters."""
+    monkeypatch.setattr(serving_load.time, "sleep", lambda s: None)
+    counters = {"near.hits": 40.0, "redis.hits": 50.0, "redis.misses": 10.0}
+    monkeypatch.setattr(serving_load, "cache_counters", lambda url: dict(counters))
     found = serving_load.near_cache_hit_rate("http://unused")
-    assert found["counter_sets"] == 2
-    assert found["near_hit_rate"] == 0.4  # 40 near hits of 100 lookups over both workers
+    assert found["near_hit_rate"] == 0.4 and found["lookups"] == 100
+    mark = found["totals"]
+    counters.update({"near.hits": 41.0, "redis.hits": 59.0, "memory.hits": 10.0})
+    since = serving_load.near_cache_hit_rate("http://unused", since=mark)
+    assert since["lookups"] == 20 and since["near_hit_rate"] == 0.05
     monkeypatch.setattr(serving_load, "cache_counters", lambda url: {"redis.hits": 5.0})
     assert serving_load.near_cache_hit_rate("http://unused")["near_hit_rate"] is None
 
