@@ -352,10 +352,8 @@ class LatencyMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             route = scope.get("route")
-            path = (
-                scope.get("fraudgraph.route")
-                or getattr(route, "path", None)
-                or (scope["path"] if scope["path"] in self.fixed_paths else "unmatched")
+            path = getattr(route, "path", None) or (
+                scope["path"] if scope["path"] in self.fixed_paths else "unmatched"
             )
             key = (path, scope.get("method", ""), status)
             child = self._children.get(key)

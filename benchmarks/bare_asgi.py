@@ -58,19 +58,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 return
 
 
-def uvicorn_options(log_level: str = "warning") -> dict[str, Any]:
-    """The uvicorn options ``fraudgraph serve`` uses (fraudgraph/cli/serving.py): access
-    log off, uvloop and httptools when importable. Keep the two in step."""
-    options: dict[str, Any] = {"log_level": log_level, "access_log": False}
-    for module, key, value in (("uvloop", "loop", "uvloop"), ("httptools", "http", "httptools")):
-        try:
-            __import__(module)
-            options[key] = value
-        except ImportError:
-            pass
-    return options
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -82,6 +69,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import uvicorn
+
+    # The options of ``fraudgraph serve`` itself, so both are measured on the same server.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fraudgraph.cli.serving import uvicorn_options
 
     print(f"bare ASGI app on http://{args.host}:{args.port}: {len(BODY)} bytes", file=sys.stderr)
     uvicorn.run(

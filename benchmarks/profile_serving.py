@@ -47,7 +47,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.bare_asgi import uvicorn_options  # noqa: E402
 from benchmarks.local_services import free_port, redis_server  # noqa: E402
 from benchmarks.serving_load import (  # noqa: E402
     Loadgen,
@@ -63,6 +62,7 @@ from benchmarks.serving_load import (  # noqa: E402
     write_paths,
     zipf_keys,
 )
+from fraudgraph.cli.serving import uvicorn_options  # noqa: E402
 
 Stack = tuple[tuple[str, ...], int]
 

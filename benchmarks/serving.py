@@ -58,7 +58,6 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from benchmarks import serving_report  # noqa: E402
-from benchmarks.bare_asgi import uvicorn_options  # noqa: E402
 from benchmarks.local_services import free_port, redis_server  # noqa: E402
 from benchmarks.serving_cache import DEFAULT_BATCH_APIS  # noqa: E402
 from benchmarks.serving_load import (  # noqa: E402
@@ -79,6 +78,7 @@ from benchmarks.serving_load import (  # noqa: E402
     write_paths,
     zipf_keys,
 )
+from fraudgraph.cli.serving import uvicorn_options  # noqa: E402
 
 INVESTIGATOR_KEY = "dev-investigator"
 #: Shorter open-loop points than this are a smoke run, not a measurement.

@@ -23,7 +23,7 @@ from fraudgraph.cli.shared import (
 from fraudgraph.jobs.results import PublishResult
 from graph_service import GraphStore
 
-__all__ = ["RedisUrlOption", "publish", "publish_feature_snapshot", "serve"]
+__all__ = ["RedisUrlOption", "publish", "publish_feature_snapshot", "serve", "uvicorn_options"]
 
 RedisUrlOption = Annotated[
     str | None,
@@ -132,6 +132,20 @@ def worker_group_environment(workers: int, run_dir: Path | None) -> Iterator[dic
             shutil.rmtree(private, ignore_errors=True)
 
 
+def uvicorn_options(log_level: str = "warning") -> dict[str, Any]:
+    """The uvicorn options ``fraudgraph serve`` runs with (host, port and workers aside):
+    no access log, uvloop and httptools when importable (the benchmarks' bare app uses the
+    same, so it is measured on the same server settings)."""
+    options: dict[str, Any] = {"log_level": log_level, "access_log": False}
+    for module, key, value in (("uvloop", "loop", "uvloop"), ("httptools", "http", "httptools")):
+        try:
+            __import__(module)
+            options[key] = value
+        except ImportError:
+            pass
+    return options
+
+
 @fail_cleanly
 def serve(
     store: StoreOption = None,
@@ -171,14 +185,7 @@ def serve(
     # Refuses a bad configuration (no keys in production) before listening. It runs before
     # the worker group's variables are set, so this process stays out of the merged metrics.
     checked = create_app()
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
-    options["access_log"] = False
-    for module, key, value in (("uvloop", "loop", "uvloop"), ("httptools", "http", "httptools")):
-        try:
-            __import__(module)
-            options[key] = value
-        except ImportError:
-            pass
+    options = {"host": host, "port": port, **uvicorn_options(log_level)}
     err.print(f"serving on http://{host}:{port} (GraphQL at /graphql, docs at /docs)")
     run_dir = checked.state.settings.run_dir
     with worker_group_environment(workers, run_dir) as shared:

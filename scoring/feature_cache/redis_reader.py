@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from graph_service.errors import BackendUnavailable
-from scoring.feature_cache.redis import BODY_FORMAT, READ_SCRIPT, entity_field
+from scoring.feature_cache.redis import BODY_FORMAT, READ_SCRIPT
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -266,4 +266,4 @@ class _Watching:
             self._reader._near = {}
 
 
-__all__ = ["RedisFeatureReader", "entity_field"]
+__all__ = ["RedisFeatureReader"]
