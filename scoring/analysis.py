@@ -153,6 +153,16 @@ class AnalysisConfig:
         are at least this fraction as risky as its riskiest member (0.4); the rest of its
         community (a mule's victims, a member's household) are hangers-on, not members.
         Ring features other than ``size`` describe the whole core.
+    attach_min_ties : int
+        An account outside every significant ring joins the one it is tied to by at least
+        this many of its members (1; 0 turns attaching off) when its own risk is at least
+        ``attach_min_risk`` (0.5): a camouflaged member shares one identifier with one or
+        two members and a mule receives from one, so the community core leaves them out;
+        their own risk brings them in. Only rings at least ``significance_half``
+        significant take members this way, and they are attached for the final scoring
+        only (self-training learns from the cores).
+    attach_min_risk : float
+        See ``attach_min_ties``.
     top_reasons : int
         Reason codes kept per account and ring (5).
     evidence_links : int
@@ -184,6 +194,8 @@ class AnalysisConfig:
     self_training_significance: float = 2.0
     min_ring_size: int = 3
     member_risk_fraction: float = 0.4
+    attach_min_ties: int = 1
+    attach_min_risk: float = 0.5
     top_reasons: int = TOP_REASONS
     evidence_links: int = 5
     model_path: Path | None = None
@@ -304,19 +316,30 @@ def analyse(
     channels = with_channel(channels, LABELLED, labelled)
     candidates = candidates_of_every_level(projection, signals, config)
 
-    def rings_with(evidence: ChannelEvidence, account_risk: np.ndarray) -> pa.Table:
+    def rings_with(
+        evidence: ChannelEvidence, account_risk: np.ndarray, *, attach: bool = True
+    ) -> pa.Table:
         groups = ring_groups(candidates, projection, evidence, config)
         found = ring_features(projection, features, facts, groups >= 0, groups)
         found = found.filter(pc.greater_equal(found.column("size"), float(config.min_ring_size)))
         return score_candidates(
-            found, projection, nodes, account_risk, evidence, config, tests=candidates.num_rows
+            found,
+            projection,
+            nodes,
+            account_risk,
+            evidence,
+            config,
+            tests=candidates.num_rows,
+            attach=attach,
         )
 
     risk, model, mode = _entity_risk(features, channels, config)
     if model is None and config.self_training:
         # Without labels to learn from, the members of the rings whose evidence is beyond
         # doubt teach the model what the rest of the fraud looks like.
-        first = rings_with(channels, risk)
+        # Only the cores teach it: accounts attached for their own risk would feed the
+        # risk that attached them back into the model.
+        first = rings_with(channels, risk, attach=False)
         model, risk = _self_trained(features, first, projection.accounts, labelled, config)
     if model is not None:
         channels = with_channel(channels, MODEL, risk >= 0.5, risk)

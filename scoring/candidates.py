@@ -100,6 +100,7 @@ def score_candidates(
     config: AnalysisConfig,
     *,
     tests: int,
+    attach: bool = True,
 ) -> pa.Table:
     """Score, explain, classify and evidence every ring.
 
@@ -124,6 +125,16 @@ def score_candidates(
     showing = channels.active[rows][:, channels.per_member].any(axis=1)
     kept = showing | (member_risk >= config.member_risk_fraction * max_risk[group])
     members, flat, group = kept_members(flat, group, kept, k, config.min_ring_size)
+    if attach and config.attach_min_ties > 0:
+        members, flat, group = attach_members(
+            projection,
+            flat,
+            group,
+            k,
+            risk >= config.attach_min_risk,
+            significance >= config.significance_half,
+            config.attach_min_ties,
+        )
 
     table = rings.append_column("mean_member_risk", pa.array(mean_risk))
     table = table.append_column("max_member_risk", pa.array(max_risk))
@@ -155,7 +166,10 @@ def score_candidates(
             front = front.append_column(name, table.column(name))
     if k == 0:
         return front
-    return front.take(pa.array(np.lexsort((front.column("candidate").to_numpy(), -score))))
+    # A group that attaching left smaller than a ring is no longer a candidate.
+    whole = np.flatnonzero(np.bincount(group, minlength=k) >= config.min_ring_size)
+    order = whole[np.lexsort((front.column("candidate").to_numpy()[whole], -score[whole]))]
+    return front.take(pa.array(order))
 
 
 #: Ring reason stems per evidence channel: ``<STEM>_<k>_OF_<size>``.
@@ -264,6 +278,66 @@ def most_significant_disjoint(
         taken[members] = True
         chosen[candidate] = True
     return chosen
+
+
+def attach_members(
+    projection: AccountProjection,
+    flat: np.ndarray,
+    group: np.ndarray,
+    k: int,
+    eligible: np.ndarray,
+    target: np.ndarray,
+    min_ties: int,
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """The members of every ring, with the accounts attached to the ``target`` rings.
+
+    An account joins a target ring when it is ``eligible`` (evidence of its own), belongs
+    to no target ring, and at least ``min_ties`` of the ring's members are tied to it in
+    the projection; tied to several, it joins the one with most ties, then most weight.
+    Ties count to the ring's members before attaching, so nothing chains through an
+    attached account. An account moved out of a non-target ring leaves it.
+
+    Returns the ``members`` list array (``k`` rings, members by id) and the flat ``flat``
+    ids with their ``group``, ordered by group then id.
+
+    Notes
+    -----
+    O(m + e log e) for m projected pairs and e pairs from a target ring to an eligible
+    account.
+    """
+    accounts = projection.accounts
+    if k == 0:
+        empty = np.zeros(0, np.int64)
+        return pa.array([], pa.list_(pa.int64())), empty, empty
+    u = np.searchsorted(accounts, projection.src)
+    v = np.searchsorted(accounts, projection.dst)
+    eligible = np.asarray(eligible, np.bool_).copy()
+    slot = np.full(accounts.shape[0], -1, np.int64)
+    rows = np.searchsorted(accounts, flat)
+    slot[rows] = group
+    ring_of = np.where(slot >= 0, slot, 0)
+    in_target = (slot >= 0) & target[ring_of]
+    eligible &= ~in_target
+    tied_u = in_target[u] & eligible[v]
+    tied_v = in_target[v] & eligible[u]
+    outside = np.concatenate([v[tied_u], u[tied_v]])
+    ring = np.concatenate([slot[u][tied_u], slot[v][tied_v]])
+    weight = np.concatenate([projection.weight[tied_u], projection.weight[tied_v]])
+    pairs, inverse, ties = np.unique(outside * k + ring, return_inverse=True, return_counts=True)
+    pair_weight = np.bincount(inverse, weights=weight, minlength=pairs.size)
+    strong = ties >= min_ties
+    who, which = pairs[strong] // k, pairs[strong] % k
+    order = np.lexsort((-pair_weight[strong], -ties[strong], who))
+    who, which = who[order], which[order]
+    first = np.concatenate([[True], who[1:] != who[:-1]]) if who.size else who.astype(np.bool_)
+    slot[who[first]] = which[first]
+    member = slot >= 0
+    flat, group = accounts[member], slot[member]
+    order = np.lexsort((flat, group))
+    flat, group = flat[order], group[order]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k))])
+    members = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.int64()))
+    return members, flat, group
 
 
 def kept_members(

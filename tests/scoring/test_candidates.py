@@ -1,0 +1,115 @@
+"""Ring membership beyond the community core: :func:`scoring.candidates.attach_members`."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from scoring.candidates import attach_members
+
+
+def _projection(n: int, edges: list[tuple[int, int, float]]) -> Any:
+    """The fields of an account projection that attaching reads: accounts 0..n-1."""
+    src = np.array([min(a, b) for a, b, _ in edges], np.int64)
+    dst = np.array([max(a, b) for a, b, _ in edges], np.int64)
+    return SimpleNamespace(
+        accounts=np.arange(n, dtype=np.int64),
+        src=src,
+        dst=dst,
+        weight=np.array([w for _, _, w in edges], np.float64),
+    )
+
+
+def _attach(
+    projection: Any,
+    rings: dict[int, list[int]],
+    eligible: list[int],
+    target: list[bool],
+    min_ties: int = 1,
+) -> list[list[int]]:
+    flat = np.array([m for r in sorted(rings) for m in rings[r]], np.int64)
+    group = np.array([r for r in sorted(rings) for _ in rings[r]], np.int64)
+    allowed = np.zeros(projection.accounts.shape[0], np.bool_)
+    allowed[eligible] = True
+    members, kept, kept_group = attach_members(
+        projection, flat, group, len(rings), allowed, np.array(target), min_ties
+    )
+    assert kept.tolist() == [m for ms in members.to_pylist() for m in ms]
+    assert kept_group.tolist() == [r for r, ms in enumerate(members.to_pylist()) for _ in ms]
+    listed: list[list[int]] = members.to_pylist()
+    return listed
+
+
+def test_a_risky_account_tied_to_a_significant_ring_joins_it() -> None:
+    """A mule that receives from one member and has risk of its own joins the ring; an
+    account tied the same way without risk of its own does not."""
+    projection = _projection(6, [(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0), (0, 3, 1.0), (1, 4, 1.0)])
+    rings = _attach(projection, {0: [0, 1, 2]}, eligible=[3], target=[True])
+    assert rings == [[0, 1, 2, 3]]
+
+
+def test_only_significant_rings_take_members() -> None:
+    """A ring below the significance bar takes nobody: attaching follows evidence, it does
+    not grow every dense group."""
+    projection = _projection(4, [(0, 1, 1.0), (1, 2, 1.0), (0, 3, 1.0)])
+    assert _attach(projection, {0: [0, 1, 2]}, eligible=[3], target=[False]) == [[0, 1, 2]]
+
+
+def test_min_ties_is_the_number_of_members_tied_to_the_account() -> None:
+    """With ``min_ties=2``, an account tied to one member stays out, one tied to two joins."""
+    edges = [(0, 1, 1.0), (1, 2, 1.0), (0, 3, 1.0), (0, 4, 0.5), (1, 4, 0.5)]
+    projection = _projection(5, edges)
+    assert _attach(projection, {0: [0, 1, 2]}, eligible=[3, 4], target=[True], min_ties=2) == [
+        [0, 1, 2, 4]
+    ]
+
+
+def test_an_account_tied_to_two_rings_joins_the_one_with_most_ties_then_weight() -> None:
+    """Most ties first; between equal ties, the heavier total weight."""
+    edges = [
+        (0, 1, 1.0),
+        (2, 3, 1.0),
+        # account 6: one tie to ring 0, two to ring 1
+        (0, 6, 3.0),
+        (2, 6, 0.5),
+        (3, 6, 0.5),
+        # account 7: one tie to each, heavier to ring 0
+        (1, 7, 2.0),
+        (3, 7, 1.0),
+    ]
+    projection = _projection(8, edges)
+    rings = _attach(projection, {0: [0, 1], 1: [2, 3]}, eligible=[6, 7], target=[True, True])
+    assert rings == [[0, 1, 7], [2, 3, 6]]
+
+
+def test_a_member_of_an_insignificant_group_moves_but_no_ring_member_does() -> None:
+    """An account in an insignificant group (its household, say) moves to the significant
+    ring it is tied to and leaves the group; a member of a significant ring never moves,
+    however risky and however tied to another ring."""
+    edges = [(0, 1, 1.0), (3, 4, 1.0), (4, 5, 1.0), (0, 5, 1.0), (1, 3, 1.0), (1, 2, 1.0)]
+    projection = _projection(6, edges)
+    rings = _attach(
+        projection,
+        {0: [0, 1, 2], 1: [3, 4, 5]},
+        eligible=[0, 1, 2, 3, 4, 5],
+        target=[True, False],
+    )
+    assert rings == [[0, 1, 2, 3, 5], [4]]
+
+
+def test_nothing_chains_through_an_attached_account() -> None:
+    """Ties count to the ring's members before attaching: the risky neighbour of an
+    attached account stays out."""
+    projection = _projection(5, [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 4, 1.0)])
+    assert _attach(projection, {0: [0, 1, 2]}, eligible=[3, 4], target=[True]) == [[0, 1, 2, 3]]
+
+
+@pytest.mark.parametrize("eligible", [[], [3]])
+def test_no_rings_or_no_ties_change_nothing(eligible: list[int]) -> None:
+    """No rings gives no rings; an eligible account with no tie to a ring stays out."""
+    projection = _projection(4, [(0, 1, 1.0), (1, 2, 1.0)])
+    assert _attach(projection, {}, eligible=eligible, target=[]) == []
+    assert _attach(projection, {0: [0, 1, 2]}, eligible=eligible, target=[True]) == [[0, 1, 2]]
