@@ -163,6 +163,12 @@ class AnalysisConfig:
         only (self-training learns from the cores).
     attach_min_risk : float
         See ``attach_min_ties``.
+    uncorroborated_factor : float
+        A ring whose evidence is one kind alone, with neither confirmed fraud nor the
+        entity model's verdicts behind it, scores this fraction of its significance score
+        (0.5: below the default flagging threshold whatever its significance) and says so
+        (``ONE_KIND_OF_EVIDENCE``); see :func:`scoring.candidates.corroborated`. 1 turns
+        this off.
     top_reasons : int
         Reason codes kept per account and ring (5).
     evidence_links : int
@@ -196,6 +202,7 @@ class AnalysisConfig:
     member_risk_fraction: float = 0.4
     attach_min_ties: int = 1
     attach_min_risk: float = 0.5
+    uncorroborated_factor: float = 0.5
     top_reasons: int = TOP_REASONS
     evidence_links: int = 5
     model_path: Path | None = None

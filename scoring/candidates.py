@@ -119,6 +119,8 @@ def score_candidates(
     significance = evidence_of.significance
     member_risk = risk[rows]
     score = significance / (significance + config.significance_half)
+    alone = ~corroborated(evidence_of.surprise, channels.names)
+    score = np.where(alone, score * config.uncorroborated_factor, score)
     mean_risk = np.bincount(group, weights=member_risk, minlength=k) / np.maximum(sizes, 1)
     max_risk = np.zeros(k)
     np.maximum.at(max_risk, group, member_risk)
@@ -132,7 +134,7 @@ def score_candidates(
             group,
             k,
             risk >= config.attach_min_risk,
-            significance >= config.significance_half,
+            score >= 0.5,
             config.attach_min_ties,
         )
 
@@ -151,6 +153,11 @@ def score_candidates(
     reasons = _ring_reasons(
         table, channels, evidence_of.surprise, rows, np.repeat(np.arange(k), sizes), config
     )
+    if alone.any():
+        listed = reasons.to_pylist()
+        for ring in np.flatnonzero(alone & (evidence_of.surprise.max(axis=1) >= 1.0)).tolist():
+            listed[ring] = [*listed[ring][: config.top_reasons - 1], UNCORROBORATED]
+        reasons = pa.array(listed, pa.list_(pa.string()))
     front = pa.table(
         {
             "candidate": table.column("candidate"),
@@ -184,6 +191,41 @@ CHANNEL_REASONS: Final[dict[str, str]] = {
     LABELLED: "CONFIRMED_FRAUD",
     MODEL: "HIGH_MODEL_RISK",
 }
+
+
+#: Ring reason of a ring scored down for showing one kind of evidence alone.
+UNCORROBORATED: Final = "ONE_KIND_OF_EVIDENCE"
+
+
+def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Whether each ring's evidence has a second witness.
+
+    A ring is corroborated when at least two kinds of evidence are concentrated among
+    its members (channel surprise >= 1, ten times the chance level), or confirmed fraud
+    labels or the entity model's verdicts are. Benign groups share one behaviour as a
+    group (a family opening its accounts together, a seller's buyers paying on, the
+    customers of a shop's tablet); rings show several, or are known. Without an entity
+    model (no labels and nothing confident to learn from) there is no second witness to
+    ask, and every ring counts as corroborated.
+
+    Parameters
+    ----------
+    surprise : ndarray of float64, shape (k, c)
+        Each ring's surprise per channel (:attr:`scoring.surprise.RingEvidence.surprise`).
+    names : tuple of str
+        The channels' names, in column order.
+
+    Returns
+    -------
+    ndarray of bool, shape (k,)
+    """
+    if MODEL not in names:
+        return np.ones(surprise.shape[0], np.bool_)
+    strong = surprise >= 1.0
+    witness = np.isin(np.asarray(names, dtype=object), [LABELLED, MODEL])
+    kinds = strong[:, ~witness].sum(axis=1)
+    result: np.ndarray = (kinds >= 2) | strong[:, witness].any(axis=1)
+    return result
 
 
 def _ring_reasons(

@@ -113,3 +113,33 @@ def test_no_rings_or_no_ties_change_nothing(eligible: list[int]) -> None:
     projection = _projection(4, [(0, 1, 1.0), (1, 2, 1.0)])
     assert _attach(projection, {}, eligible=eligible, target=[]) == []
     assert _attach(projection, {0: [0, 1, 2]}, eligible=eligible, target=[True]) == [[0, 1, 2]]
+
+
+def test_one_kind_of_evidence_alone_is_not_corroborated() -> None:
+    """Two kinds of evidence, or one with confirmed fraud or the model's verdict behind it,
+    corroborate a ring; one kind alone does not, however strong; weak channels (surprise
+    below 1) are no witness."""
+    from scoring.candidates import corroborated
+    from scoring.surprise import LABELLED, MODEL
+
+    names = ("coordination", "money", LABELLED, MODEL)
+    surprise = np.array(
+        [
+            [9.0, 0.0, 0.0, 0.0],  # a family opening together: one kind alone
+            [3.0, 2.0, 0.0, 0.0],  # two kinds
+            [0.0, 4.0, 1.5, 0.0],  # money, and confirmed fraud among the members
+            [0.0, 4.0, 0.0, 1.0],  # money, and the model's verdicts
+            [5.0, 0.9, 0.9, 0.9],  # one kind, the rest below the bar
+            [0.0, 0.0, 0.0, 0.0],  # nothing
+        ]
+    )
+    assert corroborated(surprise, names).tolist() == [False, True, True, True, False, False]
+
+
+def test_without_an_entity_model_every_ring_counts_as_corroborated() -> None:
+    """No model, no second witness to ask: the ring test alone decides."""
+    from scoring.candidates import corroborated
+
+    surprise = np.array([[9.0, 0.0], [0.0, 0.0]])
+    assert corroborated(surprise, ("coordination", "money")).tolist() == [True, True]
+    assert corroborated(np.zeros((0, 2)), ("coordination", "money")).shape == (0,)
