@@ -149,9 +149,10 @@ class AnalysisConfig:
     min_ring_size : int
         Smallest core reported as a ring candidate (3: two accounts are a pair, scored as accounts).
     member_risk_fraction : float
-        A ring keeps the members that show evidence of their own (an active channel) or
-        are at least this fraction as risky as its riskiest member (0.4); the rest of its
-        community (a mule's victims, a member's household) are hangers-on, not members.
+        A ring keeps the members that show its evidence (active in a channel that tells
+        about the ring, see :data:`scoring.candidates.TELLING_SURPRISE`) or are at least
+        this fraction as risky as its riskiest member (0.4); the rest of its community (a
+        mule's victims, a member's household with a VPN) are hangers-on, not members.
         Ring features other than ``size`` describe the whole core.
     attach_min_ties : int
         An account outside every significant ring joins the one it is tied to by at least

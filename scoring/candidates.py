@@ -35,6 +35,12 @@ EVIDENCE_TYPE: Final = pa.struct(
     ]
 )
 
+#: Channel surprise (``-log10`` p) from which a channel tells about a ring: its evidence
+#: at least ten times more concentrated among the members than chance would put it. Such
+#: channels give the ring's reasons, corroborate each other and decide which members
+#: show the ring's evidence.
+TELLING_SURPRISE: Final = 1.0
+
 #: Typology guesses (the values of ``truth.csv``'s typology, plus ``unknown``).
 TYPOLOGIES: Final[tuple[str, ...]] = (
     "device_farm",
@@ -124,7 +130,7 @@ def score_candidates(
     mean_risk = np.bincount(group, weights=member_risk, minlength=k) / np.maximum(sizes, 1)
     max_risk = np.zeros(k)
     np.maximum.at(max_risk, group, member_risk)
-    showing = channels.active[rows][:, channels.per_member].any(axis=1)
+    showing = shows_the_ring_evidence(channels, evidence_of.surprise, rows, group)
     kept = showing | (member_risk >= config.member_risk_fraction * max_risk[group])
     members, flat, group = kept_members(flat, group, kept, k, config.min_ring_size)
     if attach and config.attach_min_ties > 0:
@@ -155,7 +161,8 @@ def score_candidates(
     )
     if alone.any():
         listed = reasons.to_pylist()
-        for ring in np.flatnonzero(alone & (evidence_of.surprise.max(axis=1) >= 1.0)).tolist():
+        telling_any = evidence_of.surprise.max(axis=1) >= TELLING_SURPRISE
+        for ring in np.flatnonzero(alone & telling_any).tolist():
             listed[ring] = [*listed[ring][: config.top_reasons - 1], UNCORROBORATED]
         reasons = pa.array(listed, pa.list_(pa.string()))
     front = pa.table(
@@ -221,7 +228,7 @@ def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """
     if MODEL not in names:
         return np.ones(surprise.shape[0], np.bool_)
-    strong = surprise >= 1.0
+    strong = surprise >= TELLING_SURPRISE
     witness = np.isin(np.asarray(names, dtype=object), [LABELLED, MODEL])
     kinds = strong[:, ~witness].sum(axis=1)
     result: np.ndarray = (kinds >= 2) | strong[:, witness].any(axis=1)
@@ -252,9 +259,11 @@ def _ring_reasons(
         if channels.names
         else np.zeros((k, 0))
     )
-    for ring in np.flatnonzero(surprise.max(axis=1) >= 1.0) if k and surprise.size else []:
+    for ring in (
+        np.flatnonzero(surprise.max(axis=1) >= TELLING_SURPRISE) if k and surprise.size else []
+    ):
         for j in order[ring]:
-            if surprise[ring, j] < 1.0:
+            if surprise[ring, j] < TELLING_SURPRISE:
                 break
             stem = CHANNEL_REASONS.get(channels.names[j], channels.names[j].upper())
             per_ring[ring].append(f"{stem}_{int(hits[ring, j])}_OF_{int(size[ring])}")
@@ -380,6 +389,18 @@ def attach_members(
     offsets = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k))])
     members = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.int64()))
     return members, flat, group
+
+
+def shows_the_ring_evidence(
+    channels: ChannelEvidence, surprise: np.ndarray, rows: np.ndarray, group: np.ndarray
+) -> np.ndarray:
+    """Whether each member (``rows`` into the accounts, ``group`` its ring) is active in a
+    channel that tells about its ring (``surprise`` at least :data:`TELLING_SURPRISE`):
+    a member of a ring passing money on shows it by passing money on, not by the VPN its
+    household uses. Only channels that enter the ring test count (``per_member``)."""
+    telling = (surprise >= TELLING_SURPRISE) & channels.per_member
+    shows: np.ndarray = (channels.active[rows] & telling[group]).any(axis=1)
+    return shows
 
 
 def kept_members(

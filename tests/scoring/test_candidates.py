@@ -143,3 +143,31 @@ def test_without_an_entity_model_every_ring_counts_as_corroborated() -> None:
     surprise = np.array([[9.0, 0.0], [0.0, 0.0]])
     assert corroborated(surprise, ("coordination", "money")).tolist() == [True, True]
     assert corroborated(np.zeros((0, 2)), ("coordination", "money")).shape == (0,)
+
+
+def test_a_member_shows_the_ring_evidence_only_in_a_channel_that_tells_about_the_ring() -> None:
+    """Activity in a channel the ring's evidence is concentrated in counts; activity in
+    another channel (a household's VPN beside a ring passing money on) does not, nor does
+    a channel outside the ring test."""
+    from scoring.candidates import shows_the_ring_evidence
+    from scoring.surprise import ChannelEvidence
+
+    names = ("money", "network", "known_fraud")
+    active = np.array(
+        [
+            [True, False, False],  # passes money on
+            [False, True, False],  # VPN only
+            [False, False, True],  # near known fraud only (not a per-member channel)
+            [False, True, False],  # VPN, in a ring whose evidence is the network
+        ]
+    )
+    channels = ChannelEvidence(
+        names=names,
+        strength=active.astype(float),
+        active=active,
+        rate=active.mean(axis=0),
+        per_member=np.array([True, True, False]),
+    )
+    surprise = np.array([[4.0, 0.5, 6.0], [0.0, 2.0, 0.0]])
+    shows = shows_the_ring_evidence(channels, surprise, np.arange(4), np.array([0, 0, 0, 1]))
+    assert shows.tolist() == [True, False, False, True]
