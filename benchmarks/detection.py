@@ -29,6 +29,8 @@ Usage::
     python benchmarks/detection.py --profiles default,hard --sizes 20000,100000 \\
         --workdir /tmp/detection --out benchmarks/results/detection.json
     python benchmarks/detection.py --profiles hard --sizes 20000 --seeds 1 --label-rates 0.3
+    python benchmarks/detection.py --combine part-20k.json part-100k.json --out all.json \\
+        --markdown all.md
 
 Prints one JSON object on stdout and a Markdown summary table on stderr (also written to
 ``--markdown`` when given).
@@ -384,7 +386,19 @@ def main() -> None:
         "skips the scenarios it already holds",
     )
     parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="run nothing: join the results of runs over parts of the matrix (say, the "
+        "20k and the 100k scenarios run side by side) into --out and --markdown",
+    )
     args = parser.parse_args()
+    if args.combine:
+        combine(args.combine, args.out, args.markdown)
+        return
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fraudgraph-bench-detection-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -419,6 +433,34 @@ def main() -> None:
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(_output(args, rates, scenarios, cells), indent=1))
+
+
+def combine(parts: list[Path], out: Path | None, markdown_path: Path | None) -> None:
+    """Join the JSON results of several runs: their scenarios and cells, and each run's
+    conditions under ``parts``. A scenario in two parts is an error (it would count twice)."""
+    results = [json.loads(path.read_text()) for path in parts]
+    scenarios = [s for r in results for s in r["scenarios"]]
+    keys = [(s["profile"], s["accounts"], s["seed"]) for s in scenarios]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise SystemExit(f"scenarios in more than one part: {repeated}")
+    cells = [c for r in results for c in r["cells"]]
+    joined = {
+        "benchmark": "detection",
+        "units": results[0]["units"],
+        "conditions": {"parts": [r["conditions"] for r in results]},
+        "scenarios": scenarios,
+        "cells": cells,
+    }
+    if out:
+        out.write_text(json.dumps(joined, indent=1) + "\n")
+    summarised, table = summary(cells), markdown(cells)
+    if markdown_path:
+        markdown_path.write_text(
+            "## Mean over seeds (min-max)\n\n" + summarised + "\n\n## Every cell\n\n" + table + "\n"
+        )
+    print(summarised, file=sys.stderr)
+    print(json.dumps(joined, indent=1))
 
 
 def run_scenario(
