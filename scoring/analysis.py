@@ -159,9 +159,9 @@ class AnalysisConfig:
         this many of its members (1; 0 turns attaching off) when its own risk is at least
         ``attach_min_risk`` (0.5): a camouflaged member shares one identifier with one or
         two members and a mule receives from one, so the community core leaves them out;
-        their own risk brings them in. Only rings at least ``significance_half``
-        significant take members this way, and they are attached for the final scoring
-        only (self-training learns from the cores).
+        their own risk brings them in. Only rings scoring at least 0.5 (significant
+        and corroborated) take members this way, and only in the final scoring
+        (self-training learns from the cores).
     attach_min_risk : float
         See ``attach_min_ties``.
     uncorroborated_factor : float
