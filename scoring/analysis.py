@@ -157,9 +157,10 @@ class AnalysisConfig:
     attach_min_ties : int
         An account outside every significant ring joins the one it is tied to by at least
         this many of its members (1; 0 turns attaching off) when its own risk is at least
-        ``attach_min_risk`` (0.5): a camouflaged member shares one identifier with one or
-        two members and a mule receives from one, so the community core leaves them out;
-        their own risk brings them in. Only rings scoring at least 0.5 (significant
+        ``attach_min_risk`` (0.5) and it shows the ring's evidence (active in a channel
+        that tells about it): a camouflaged member shares one identifier with one or two
+        members and a mule receives from one, so the community core leaves them out; their
+        own risk and evidence bring them in. Only rings scoring at least 0.5 (significant
         and corroborated) take members this way, and only in the final scoring
         (self-training learns from the cores).
     attach_min_risk : float

@@ -142,6 +142,7 @@ def score_candidates(
             risk >= config.attach_min_risk,
             score >= 0.5,
             config.attach_min_ties,
+            (channels.active, telling_channels(channels, evidence_of.surprise)),
         )
 
     table = rings.append_column("mean_member_risk", pa.array(mean_risk))
@@ -339,12 +340,17 @@ def attach_members(
     eligible: np.ndarray,
     target: np.ndarray,
     min_ties: int,
+    shows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """The members of every ring, with the accounts attached to the ``target`` rings.
 
     An account joins a target ring when it is ``eligible`` (evidence of its own), belongs
     to no target ring, and at least ``min_ties`` of the ring's members are tied to it in
-    the projection; tied to several, it joins the one with most ties, then most weight.
+    the projection, and, when ``shows = (active, telling)`` is given (``active`` (n, c):
+    each account's active channels; ``telling`` (k, c): the channels that tell about
+    each ring), it is active in a channel that tells about that ring: an account attached
+    to a ring shows that ring's evidence, as a kept member does. Tied to several rings,
+    it joins the one with most ties, then most weight.
     Ties count to the ring's members before attaching, so nothing chains through an
     attached account. An account moved out of a non-target ring leaves it.
 
@@ -377,6 +383,9 @@ def attach_members(
     pairs, inverse, ties = np.unique(outside * k + ring, return_inverse=True, return_counts=True)
     pair_weight = np.bincount(inverse, weights=weight, minlength=pairs.size)
     strong = ties >= min_ties
+    if shows is not None:
+        active, telling = shows
+        strong &= (active[pairs // k] & telling[pairs % k]).any(axis=1)
     who, which = pairs[strong] // k, pairs[strong] % k
     order = np.lexsort((-pair_weight[strong], -ties[strong], who))
     who, which = who[order], which[order]
@@ -398,9 +407,16 @@ def shows_the_ring_evidence(
     channel that tells about its ring (``surprise`` at least :data:`TELLING_SURPRISE`):
     a member of a ring passing money on shows it by passing money on, not by the VPN its
     household uses. Only channels that enter the ring test count (``per_member``)."""
-    telling = (surprise >= TELLING_SURPRISE) & channels.per_member
+    telling = telling_channels(channels, surprise)
     shows: np.ndarray = (channels.active[rows] & telling[group]).any(axis=1)
     return shows
+
+
+def telling_channels(channels: ChannelEvidence, surprise: np.ndarray) -> np.ndarray:
+    """The channels that tell about each ring (surprise at least
+    :data:`TELLING_SURPRISE`) among those that enter the ring test, shape (k, c)."""
+    telling: np.ndarray = (surprise >= TELLING_SURPRISE) & channels.per_member
+    return telling
 
 
 def kept_members(

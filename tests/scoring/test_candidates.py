@@ -29,13 +29,14 @@ def _attach(
     eligible: list[int],
     target: list[bool],
     min_ties: int = 1,
+    shows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
     flat = np.array([m for r in sorted(rings) for m in rings[r]], np.int64)
     group = np.array([r for r in sorted(rings) for _ in rings[r]], np.int64)
     allowed = np.zeros(projection.accounts.shape[0], np.bool_)
     allowed[eligible] = True
     members, kept, kept_group = attach_members(
-        projection, flat, group, len(rings), allowed, np.array(target), min_ties
+        projection, flat, group, len(rings), allowed, np.array(target), min_ties, shows
     )
     assert kept.tolist() == [m for ms in members.to_pylist() for m in ms]
     assert kept_group.tolist() == [r for r, ms in enumerate(members.to_pylist()) for _ in ms]
@@ -105,6 +106,28 @@ def test_nothing_chains_through_an_attached_account() -> None:
     attached account stays out."""
     projection = _projection(5, [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 4, 1.0)])
     assert _attach(projection, {0: [0, 1, 2]}, eligible=[3, 4], target=[True]) == [[0, 1, 2, 3]]
+
+
+def test_an_attached_account_shows_the_evidence_of_the_ring_it_joins() -> None:
+    """With the channels given, a risky account joins a ring only if it is active in a
+    channel that tells about that ring: a risky VPN user tied to a ring passing money on
+    stays out, a risky account passing money on joins; tied to two rings, it joins the
+    one whose evidence it shows even with fewer ties."""
+    edges = [(0, 1, 1.0), (2, 3, 1.0), (0, 4, 1.0), (1, 5, 1.0), (2, 5, 1.0), (3, 5, 1.0)]
+    projection = _projection(6, edges)
+    # channels: money, network; ring 0 tells by money, ring 1 by the network channel
+    active = np.zeros((6, 2), np.bool_)
+    active[4] = [False, True]  # 4: a VPN user tied to ring 0
+    active[5] = [True, False]  # 5: passes money on; one tie to ring 0, two to ring 1
+    telling = np.array([[True, False], [False, True]])
+    rings = _attach(
+        projection,
+        {0: [0, 1], 1: [2, 3]},
+        eligible=[4, 5],
+        target=[True, True],
+        shows=(active, telling),
+    )
+    assert rings == [[0, 1, 5], [2, 3]]
 
 
 @pytest.mark.parametrize("eligible", [[], [3]])
