@@ -136,6 +136,13 @@ class AnalysisConfig:
         channels (``few_labels``), or without any (``unsupervised``).
     max_unlabelled : int
         Unlabelled accounts sampled as negatives per fit of the entity model (50,000).
+    max_implied_prevalence : float
+        A positive-unlabelled model whose label frequency implies that more than this
+        share of the book is fraud (0.1) has not learnt what the labelled fraud shares
+        (with a handful of labels, the held-out ones score low and the frequency read
+        from them comes out tiny): it is not used, and the analysis runs as with too few
+        labels (``few_labels``: the evidence score, then self-training on the rings
+        beyond doubt), saying so in the log.
     surprise : SurpriseConfig
         Caps and cut-offs of the evidence channels (see :mod:`scoring.surprise`).
     significance_half : float
@@ -195,6 +202,7 @@ class AnalysisConfig:
     community_max_levels: tuple[int, ...] = (3, 2)
     min_labels_per_class: int = 20
     min_fraud_labels: int = 15
+    max_implied_prevalence: float = 0.1
     max_unlabelled: int = 50_000
     surprise: SurpriseConfig = field(default_factory=SurpriseConfig)
     significance_half: float = 1.3
@@ -475,7 +483,40 @@ def _entity_risk(
         folds=config.model_folds,
         max_unlabelled=config.max_unlabelled,
     )
+    implied = implied_prevalence(int(known_fraud.sum()), model, known_fraud.shape[0])
+    if implied > config.max_implied_prevalence:
+        # The labelled fraud's own out-of-fold scores are what the label frequency is
+        # read from; when the model cannot recognise them, the frequency comes out tiny
+        # and dividing by it calls a large part of the book fraud.
+        log.warning(
+            "entity model not used: its label frequency implies too much fraud",
+            extra={
+                "implied_prevalence": round(implied, 4),
+                "max_implied_prevalence": config.max_implied_prevalence,
+                "fraud": int(known_fraud.sum()),
+                "label_frequency": model.metrics.get("label_frequency"),
+            },
+        )
+        return evidence_risk(channels.total), None, LabelMode.FEW_LABELS
     return risk, model, mode
+
+
+def implied_prevalence(fraud_labels: int, model: ScoringModel, accounts: int) -> float:
+    """Share of the book a positive-unlabelled model's calibration calls fraud: the
+    labelled fraud divided by the label frequency ``c = P(labelled | fraud)`` it
+    estimated (Elkan & Noto), over the accounts. 0 for an empty book.
+
+    Examples
+    --------
+    >>> class Model:
+    ...     metrics = {"label_frequency": 0.3}
+    >>> implied_prevalence(30, Model(), 10_000)  # 100 fraudsters, 30 of them labelled
+    0.01
+    """
+    frequency = float(model.metrics.get("label_frequency", 1.0))
+    if accounts <= 0:
+        return 0.0
+    return round(fraud_labels / max(frequency, 1e-12) / accounts, 12)
 
 
 def _version(model: ScoringModel | None, mode: LabelMode, config: AnalysisConfig) -> str:

@@ -161,6 +161,30 @@ def test_labels_decide_the_mode(store: EmbeddedStore) -> None:
     assert pu.model.metrics["negatives"] > 0
 
 
+def test_a_model_that_calls_too_much_of_the_book_fraud_is_not_used(
+    store: EmbeddedStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A positive-unlabelled model whose label frequency implies more fraud than
+    ``max_implied_prevalence`` is dropped: the analysis runs as with too few labels and
+    logs why. On the planted scenario the model is sane and kept at the default cap."""
+    from scoring.analysis import implied_prevalence
+
+    pu_config = AnalysisConfig(write_scores=False, min_labels_per_class=10_000)
+    pu = analyse(store, pu_config)
+    assert pu.label_mode is LabelMode.POSITIVE_UNLABELLED and pu.model is not None
+    fraud = int(pu.account_features.column("known_fraud").to_numpy(zero_copy_only=False).sum())
+    implied = implied_prevalence(fraud, pu.model, pu.entity_risk.num_rows)
+    assert 0 < implied <= pu_config.max_implied_prevalence
+    capped = AnalysisConfig(
+        write_scores=False, min_labels_per_class=10_000, max_implied_prevalence=implied / 2
+    )
+    with caplog.at_level("WARNING", logger="scoring.analysis"):
+        fallen = analyse(store, capped)
+    assert fallen.label_mode is LabelMode.FEW_LABELS
+    assert fallen.version != pu.version
+    assert any("implies too much fraud" in r.getMessage() for r in caplog.records)
+
+
 def test_without_labels_rings_are_still_found(
     scenario: ScenarioSummary, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
