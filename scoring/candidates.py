@@ -130,7 +130,8 @@ def score_candidates(
     mean_risk = np.bincount(group, weights=member_risk, minlength=k) / np.maximum(sizes, 1)
     max_risk = np.zeros(k)
     np.maximum.at(max_risk, group, member_risk)
-    showing = shows_the_ring_evidence(channels, evidence_of.surprise, rows, group)
+    telling = telling_channels(channels, evidence_of.surprise)
+    showing = shows_the_ring_evidence(channels.active, telling, rows, group)
     kept = showing | (member_risk >= config.member_risk_fraction * max_risk[group])
     members, flat, group = kept_members(flat, group, kept, k, config.min_ring_size)
     if attach and config.attach_min_ties > 0:
@@ -142,7 +143,7 @@ def score_candidates(
             risk >= config.attach_min_risk,
             score >= 0.5,
             config.attach_min_ties,
-            (channels.active, telling_channels(channels, evidence_of.surprise)),
+            (channels.active, telling),
         )
 
     table = rings.append_column("mean_member_risk", pa.array(mean_risk))
@@ -340,16 +341,16 @@ def attach_members(
     eligible: np.ndarray,
     target: np.ndarray,
     min_ties: int,
-    shows: tuple[np.ndarray, np.ndarray] | None = None,
+    shows: tuple[np.ndarray, np.ndarray],
 ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """The members of every ring, with the accounts attached to the ``target`` rings.
 
     An account joins a target ring when it is ``eligible`` (evidence of its own), belongs
     to no target ring, and at least ``min_ties`` of the ring's members are tied to it in
-    the projection, and, when ``shows = (active, telling)`` is given (``active`` (n, c):
-    each account's active channels; ``telling`` (k, c): the channels that tell about
-    each ring), it is active in a channel that tells about that ring: an account attached
-    to a ring shows that ring's evidence, as a kept member does. Tied to several rings,
+    the projection, and it is active in a channel that tells about that ring
+    (``shows = (active, telling)``: ``active`` (n, c), each account's active channels;
+    ``telling`` (k, c), the channels that tell about each ring): an account attached to a
+    ring shows that ring's evidence, as a kept member does. Tied to several rings,
     it joins the one with most ties, then most weight.
     Ties count to the ring's members before attaching, so nothing chains through an
     attached account. An account moved out of a non-target ring leaves it.
@@ -366,15 +367,12 @@ def attach_members(
     if k == 0:
         empty = np.zeros(0, np.int64)
         return pa.array([], pa.list_(pa.int64())), empty, empty
-    u = np.searchsorted(accounts, projection.src)
-    v = np.searchsorted(accounts, projection.dst)
-    eligible = np.asarray(eligible, np.bool_).copy()
+    u = projection.src_row
+    v = projection.dst_row
     slot = np.full(accounts.shape[0], -1, np.int64)
-    rows = np.searchsorted(accounts, flat)
-    slot[rows] = group
-    ring_of = np.where(slot >= 0, slot, 0)
-    in_target = (slot >= 0) & target[ring_of]
-    eligible &= ~in_target
+    slot[np.searchsorted(accounts, flat)] = group
+    in_target = (slot >= 0) & target[np.maximum(slot, 0)]
+    eligible = np.asarray(eligible, np.bool_) & ~in_target
     tied_u = in_target[u] & eligible[v]
     tied_v = in_target[v] & eligible[u]
     outside = np.concatenate([v[tied_u], u[tied_v]])
@@ -382,10 +380,8 @@ def attach_members(
     weight = np.concatenate([projection.weight[tied_u], projection.weight[tied_v]])
     pairs, inverse, ties = np.unique(outside * k + ring, return_inverse=True, return_counts=True)
     pair_weight = np.bincount(inverse, weights=weight, minlength=pairs.size)
-    strong = ties >= min_ties
-    if shows is not None:
-        active, telling = shows
-        strong &= (active[pairs // k] & telling[pairs % k]).any(axis=1)
+    active, telling = shows
+    strong = (ties >= min_ties) & (active[pairs // k] & telling[pairs % k]).any(axis=1)
     who, which = pairs[strong] // k, pairs[strong] % k
     order = np.lexsort((-pair_weight[strong], -ties[strong], who))
     who, which = who[order], which[order]
@@ -401,14 +397,13 @@ def attach_members(
 
 
 def shows_the_ring_evidence(
-    channels: ChannelEvidence, surprise: np.ndarray, rows: np.ndarray, group: np.ndarray
+    active: np.ndarray, telling: np.ndarray, rows: np.ndarray, group: np.ndarray
 ) -> np.ndarray:
-    """Whether each member (``rows`` into the accounts, ``group`` its ring) is active in a
-    channel that tells about its ring (``surprise`` at least :data:`TELLING_SURPRISE`):
-    a member of a ring passing money on shows it by passing money on, not by the VPN its
-    household uses. Only channels that enter the ring test count (``per_member``)."""
-    telling = telling_channels(channels, surprise)
-    shows: np.ndarray = (channels.active[rows] & telling[group]).any(axis=1)
+    """Whether each member (``rows`` into ``active``, each account's active channels;
+    ``group`` its ring) is active in a channel that tells about its ring (``telling``, from
+    :func:`telling_channels`): a member of a ring passing money on shows it by passing
+    money on, not by the VPN its household uses."""
+    shows: np.ndarray = (active[rows] & telling[group]).any(axis=1)
     return shows
 
 
@@ -444,8 +439,8 @@ def _evidence(
     accounts = projection.accounts
     slot = np.full(accounts.shape[0], -1, np.int64)
     slot[np.searchsorted(accounts, flat)] = group
-    u = np.searchsorted(accounts, projection.src)
-    v = np.searchsorted(accounts, projection.dst)
+    u = projection.src_row
+    v = projection.dst_row
     inside = np.flatnonzero((slot[u] >= 0) & (slot[u] == slot[v]))
     ring = slot[u][inside]
     n_types = len(LINK_TYPE_CODE)

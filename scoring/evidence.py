@@ -139,8 +139,8 @@ def account_evidence(
     config = config or EvidenceConfig()
     accounts = projection.accounts
     n = int(accounts.shape[0])
-    u = np.searchsorted(accounts, projection.src)
-    v = np.searchsorted(accounts, projection.dst)
+    u = projection.src_row
+    v = projection.dst_row
     opened = first_seen[accounts]
 
     # Coordination: ties through identity attributes or a device both keep using, other

@@ -291,8 +291,8 @@ def account_features(
         ).astype(float)
     columns["super_node_links"] = np.bincount(row[links.super_node], minlength=n).astype(float)
 
-    u = np.searchsorted(accounts, projection.src)
-    v = np.searchsorted(accounts, projection.dst)
+    u = projection.src_row
+    v = projection.dst_row
     both = np.concatenate([u, v])
     columns["strength"] = np.bincount(
         both, weights=np.concatenate([projection.weight, projection.weight]), minlength=n
@@ -395,8 +395,8 @@ def ring_core(
     """
     accounts = projection.accounts
     n = int(accounts.shape[0])
-    u = np.searchsorted(accounts, projection.src)
-    v = np.searchsorted(accounts, projection.dst)
+    u = projection.src_row
+    v = projection.dst_row
     same = community[u] == community[v]
     strength = np.bincount(
         np.concatenate([u[same], v[same]]),
@@ -491,8 +491,8 @@ def ring_features(
     # Edges with both ends in the same candidate core.
     slot = np.full(accounts.shape[0], -1, np.int64)
     slot[position] = group
-    u = np.searchsorted(accounts, projection.src)
-    v = np.searchsorted(accounts, projection.dst)
+    u = projection.src_row
+    v = projection.dst_row
     inside = (slot[u] >= 0) & (slot[u] == slot[v])
     ring_of_edge = slot[u][inside]
     internal = np.bincount(ring_of_edge, minlength=k).astype(float)

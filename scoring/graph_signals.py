@@ -252,8 +252,8 @@ def weighted_adjacency(projection: AccountProjection) -> sp.csr_array:
     O(n + m log(m / n)).
     """
     n = int(projection.accounts.shape[0])
-    u = np.searchsorted(projection.accounts, projection.src)
-    v = np.searchsorted(projection.accounts, projection.dst)
+    u = projection.src_row
+    v = projection.dst_row
     rows, cols = np.concatenate([u, v]), np.concatenate([v, u])
     weights = np.concatenate([projection.weight, projection.weight])
     return sp.csr_array((weights, (rows, cols)), shape=(n, n))

@@ -213,6 +213,8 @@ class AccountProjection:
         Store ids of every account, ascending (isolated accounts included).
     src, dst : ndarray of int64, shape (m,)
         Undirected edges between accounts, ``src < dst``, each pair once.
+    src_row, dst_row : ndarray of int64, shape (m,)
+        Positions of ``src`` and ``dst`` in ``accounts``, for indexing per-account arrays.
     weight : ndarray of float64, shape (m,)
         ``shared_weight + transfer_weight``.
     shared_weight : ndarray of float64, shape (m,)
@@ -250,6 +252,8 @@ class AccountProjection:
     accounts: np.ndarray
     src: np.ndarray
     dst: np.ndarray
+    src_row: np.ndarray
+    dst_row: np.ndarray
     weight: np.ndarray
     shared_weight: np.ndarray
     transfer_weight: np.ndarray
@@ -409,6 +413,8 @@ def project_tables(
         accounts=accounts,
         src=edges.src,
         dst=edges.dst,
+        src_row=np.searchsorted(accounts, edges.src),
+        dst_row=np.searchsorted(accounts, edges.dst),
         weight=edges.shared + edges.flow,
         shared_weight=edges.shared,
         transfer_weight=edges.flow,

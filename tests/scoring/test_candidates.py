@@ -19,6 +19,8 @@ def _projection(n: int, edges: list[tuple[int, int, float]]) -> Any:
         accounts=np.arange(n, dtype=np.int64),
         src=src,
         dst=dst,
+        src_row=src,
+        dst_row=dst,
         weight=np.array([w for _, _, w in edges], np.float64),
     )
 
@@ -31,6 +33,10 @@ def _attach(
     min_ties: int = 1,
     shows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
+    """Attach with every account active in one channel that tells about every ring,
+    unless ``shows`` says otherwise."""
+    n = projection.accounts.shape[0]
+    shows = shows or (np.ones((n, 1), np.bool_), np.ones((len(rings), 1), np.bool_))
     flat = np.array([m for r in sorted(rings) for m in rings[r]], np.int64)
     group = np.array([r for r in sorted(rings) for _ in rings[r]], np.int64)
     allowed = np.zeros(projection.accounts.shape[0], np.bool_)
@@ -172,7 +178,7 @@ def test_a_member_shows_the_ring_evidence_only_in_a_channel_that_tells_about_the
     """Activity in a channel the ring's evidence is concentrated in counts; activity in
     another channel (a household's VPN beside a ring passing money on) does not, nor does
     a channel outside the ring test."""
-    from scoring.candidates import shows_the_ring_evidence
+    from scoring.candidates import shows_the_ring_evidence, telling_channels
     from scoring.surprise import ChannelEvidence
 
     names = ("money", "network", "known_fraud")
@@ -192,5 +198,6 @@ def test_a_member_shows_the_ring_evidence_only_in_a_channel_that_tells_about_the
         per_member=np.array([True, True, False]),
     )
     surprise = np.array([[4.0, 0.5, 6.0], [0.0, 2.0, 0.0]])
-    shows = shows_the_ring_evidence(channels, surprise, np.arange(4), np.array([0, 0, 0, 1]))
+    telling = telling_channels(channels, surprise)
+    shows = shows_the_ring_evidence(active, telling, np.arange(4), np.array([0, 0, 0, 1]))
     assert shows.tolist() == [True, False, False, True]
