@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph_service.labels import account_verdicts
+from graph_service.model import NodeType
 from graph_service.store import GraphStore
 from scoring.candidates import (
     EVIDENCE_TYPE,
@@ -155,6 +156,14 @@ class AnalysisConfig:
         verdict as one more channel (True). The label mode stays what the labels say.
     min_ring_size : int
         Smallest core reported as a ring candidate (3: two accounts are a pair, scored as accounts).
+    identifier_candidates : tuple of NodeType
+        Identifier kinds whose sharers are ring candidates too, beside the communities,
+        when they all took the identifier up within ``projection.cojoin_days`` (merchants:
+        a bust-out ring maxing out its cards at one small merchant within days; the
+        projection weighs a shared merchant lightly, so such a group never forms a
+        community). ``()`` turns this off; kinds the projection weighs strongly (devices,
+        cards) already form communities, and testing their sharers again cost recall on
+        independent data.
     member_risk_fraction : float
         A ring keeps the members that show its evidence (active in a channel that tells
         about the ring, see :data:`scoring.candidates.TELLING_SURPRISE`) or are at least
@@ -209,6 +218,7 @@ class AnalysisConfig:
     self_training: bool = True
     self_training_significance: float = 2.0
     min_ring_size: int = 3
+    identifier_candidates: tuple[NodeType, ...] = (NodeType.MERCHANT,)
     member_risk_fraction: float = 0.4
     attach_min_ties: int = 1
     attach_min_risk: float = 0.5

@@ -1,7 +1,8 @@
 """Ring candidates: which communities are tested, which are kept, and how each kept ring
 is scored, explained, typed and evidenced.
 
-Communities of every Leiden level are candidates (:func:`candidates_of_every_level`);
+Communities of every Leiden level are candidates (:func:`candidates_of_every_level`), and
+so are the accounts that took up one merchant together (:func:`sharers_of_identifiers`);
 where they overlap, the one whose fraud evidence is most significant wins
 (:func:`ring_groups`); each ring is then scored by that significance, corrected for the
 number of candidates tested (:func:`score_candidates`).
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph_service.model import LINK_TYPE_CODE, LinkType
+from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 from scoring.features import ring_core
 from scoring.graph_signals import GraphSignals
 from scoring.projection import AccountProjection
@@ -55,15 +56,17 @@ TYPOLOGIES: Final[tuple[str, ...]] = (
 def candidates_of_every_level(
     projection: AccountProjection, signals: GraphSignals, config: AnalysisConfig
 ) -> pa.Table:
-    """Ring candidates of every community level: ``candidate`` and ``members``, the cores
-    of at least ``min_ring_size`` accounts.
+    """Ring candidates of every community level, and the sharers of the identifiers of
+    ``config.identifier_candidates`` taken up together (:func:`sharers_of_identifiers`):
+    ``candidate`` and ``members``, at least ``min_ring_size`` accounts each.
 
-    A candidate's label is its community's label, offset by the level times ``(largest
-    account id + 1)`` so that labels stay distinct across levels.
+    A community candidate's label is its community's label offset by the level times
+    ``(largest account id + 1)``; an identifier candidate's is the identifier's id offset
+    by the number of levels times that, so that labels stay distinct.
 
     Notes
     -----
-    O(n log n + m) per level.
+    O(n log n + m) per level, plus O(l log l) for l identifier links.
     """
     accounts = projection.accounts
     offset = int(accounts.max()) + 1 if accounts.size else 1
@@ -86,6 +89,16 @@ def candidates_of_every_level(
         labels.append(candidate[big] + level * offset)
         members.append(kept[keep_member])
         sizes.append(size[big])
+    if config.identifier_candidates:
+        label, kept, size = sharers_of_identifiers(
+            projection,
+            config.identifier_candidates,
+            config.min_ring_size,
+            int(config.projection.cojoin_days * 86_400e6),
+        )
+        labels.append(label + len(signals.community_levels) * offset)
+        members.append(kept)
+        sizes.append(size)
     size = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
     offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int32)
     flat = np.concatenate(members) if members else np.zeros(0, np.int64)
@@ -95,6 +108,42 @@ def candidates_of_every_level(
             "members": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int64())),
         }
     )
+
+
+def sharers_of_identifiers(
+    projection: AccountProjection, kinds: tuple[NodeType, ...], min_size: int, within_us: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The accounts that took up one identifier together: for each identifier of
+    ``kinds`` (super nodes left out) shared by at least ``min_size`` accounts whose first
+    uses of it all fall within ``within_us`` microseconds, ``(identifier ids, members by
+    identifier then id, sizes)``.
+
+    The projection weighs a shared merchant lightly (paying the same shop is ordinary),
+    so a group tied by one, such as a bust-out ring maxing out its cards at one small
+    merchant within days, never forms a community: each member's household ties it more
+    strongly elsewhere. Tested beside the communities, such a group is kept when its
+    evidence is the stronger reading. A shop's regulars, who come to it over months, are
+    no such group.
+
+    Notes
+    -----
+    O(l log l) for l identifier links.
+    """
+    links = projection.memberships
+    codes = np.array([NODE_TYPE_CODE[kind] for kind in kinds], np.uint8)
+    keep = np.isin(links.node_type, codes) & ~links.super_node & (links.share_count >= min_size)
+    identifier, account, first = links.identifier[keep], links.account[keep], links.first_ts[keep]
+    order = np.lexsort((first, account, identifier))
+    identifier, account, first = identifier[order], account[order], first[order]
+    new_pair = np.ones(identifier.size, np.bool_)
+    new_pair[1:] = (identifier[1:] != identifier[:-1]) | (account[1:] != account[:-1])
+    identifier, account, first = identifier[new_pair], account[new_pair], first[new_pair]
+    label, start, size = np.unique(identifier, return_index=True, return_counts=True)
+    if label.size == 0:
+        return label, account, size
+    spread = np.maximum.reduceat(first, start) - np.minimum.reduceat(first, start)
+    together = (size >= min_size) & (spread <= within_us)
+    return label[together], account[np.repeat(together, size)], size[together]
 
 
 def score_candidates(

@@ -201,3 +201,52 @@ def test_a_member_shows_the_ring_evidence_only_in_a_channel_that_tells_about_the
     telling = telling_channels(channels, surprise)
     shows = shows_the_ring_evidence(active, telling, np.arange(4), np.array([0, 0, 0, 1]))
     assert shows.tolist() == [True, False, False, True]
+
+
+def _memberships(rows: list[tuple[int, int, str, int, float]]) -> Any:
+    """A projection whose identifier links are ``(account, identifier, kind, share_count,
+    first use in days)``; identifiers with ``share_count`` above 9 are super nodes."""
+    from graph_service.model import NODE_TYPE_CODE, NodeType
+
+    day = 86_400_000_000
+    return SimpleNamespace(
+        memberships=SimpleNamespace(
+            account=np.array([r[0] for r in rows], np.int64),
+            identifier=np.array([r[1] for r in rows], np.int64),
+            node_type=np.array([NODE_TYPE_CODE[NodeType(r[2])] for r in rows], np.uint8),
+            share_count=np.array([r[3] for r in rows], np.int64),
+            first_ts=np.array([int(r[4] * day) for r in rows], np.int64),
+            super_node=np.array([r[3] > 9 for r in rows], np.bool_),
+        )
+    )
+
+
+def test_the_accounts_that_took_up_one_merchant_together_are_a_candidate() -> None:
+    """Three accounts first paying one merchant within a week are a group; a shop's
+    regulars who came over months, a merchant two accounts pay, a super node and another
+    kind of identifier are not. A repeated link counts its first use once."""
+    from graph_service.model import NodeType
+    from scoring.candidates import sharers_of_identifiers
+
+    rows = [
+        (1, 100, "Merchant", 3, 10.0),
+        (2, 100, "Merchant", 3, 12.0),
+        (3, 100, "Merchant", 3, 16.5),
+        (3, 100, "Merchant", 3, 40.0),  # the same link again, later: its first use counts
+        (1, 101, "Merchant", 3, 10.0),  # regulars: over months
+        (4, 101, "Merchant", 3, 70.0),
+        (5, 101, "Merchant", 3, 130.0),
+        (1, 102, "Merchant", 2, 10.0),  # two accounts are a pair
+        (2, 102, "Merchant", 2, 10.0),
+        *[(a, 103, "Merchant", 12, 10.0) for a in range(10, 22)],  # a super node
+        (1, 104, "Device", 3, 10.0),  # a kind not asked for
+        (2, 104, "Device", 3, 10.0),
+        (3, 104, "Device", 3, 10.0),
+    ]
+    week = 7 * 86_400_000_000
+    label, members, size = sharers_of_identifiers(_memberships(rows), (NodeType.MERCHANT,), 3, week)
+    assert label.tolist() == [100]
+    assert members.tolist() == [1, 2, 3]
+    assert size.tolist() == [3]
+    none = sharers_of_identifiers(_memberships(rows[:1]), (NodeType.MERCHANT,), 3, week)
+    assert [a.tolist() for a in none] == [[], [], []]
