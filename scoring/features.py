@@ -148,8 +148,10 @@ class FeatureConfig:
         each other's sign-up burst (default 3).
     core_fraction : float
         A community member is in the ring core when its weight inside the community is
-        at least this share of the reference member's (default 0.4): accounts that only
-        hang off one member (a member's household, a mule's victims) stay outside.
+        at least this share of the reference member's (default 0.25): accounts that only
+        hang off one member (a member's household, a mule's victims) stay outside, while
+        a member tied by one or two identifiers (camouflage) stays in; the ring test and
+        the members that show the ring's evidence do the rest of the pruning.
     core_reference_rank : int
         The reference member is the community's ``core_reference_rank``-th strongest
         (default 3).
@@ -158,7 +160,7 @@ class FeatureConfig:
     """
 
     burst_window_days: float = 3.0
-    core_fraction: float = 0.4
+    core_fraction: float = 0.25
     core_reference_rank: int = 3
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
 
