@@ -358,6 +358,10 @@ def analyse(
             config,
             tests=candidates.num_rows,
             attach=attach,
+            taken_up_together=pc.take(
+                candidates.column("identifier_type"),
+                pc.index_in(found.column("candidate"), candidates.column("candidate")),
+            ),
         )
 
     risk, model, mode = _entity_risk(features, channels, config)

@@ -73,6 +73,7 @@ def candidates_of_every_level(
     labels: list[np.ndarray] = []
     members: list[np.ndarray] = []
     sizes: list[np.ndarray] = []
+    kinds: list[str | None] = []
     for level, community in enumerate(signals.community_levels):
         core = ring_core(
             projection,
@@ -89,8 +90,9 @@ def candidates_of_every_level(
         labels.append(candidate[big] + level * offset)
         members.append(kept[keep_member])
         sizes.append(size[big])
+        kinds += [None] * int(big.sum())
     if config.identifier_candidates:
-        label, kept, size = sharers_of_identifiers(
+        label, kind, kept, size = sharers_of_identifiers(
             projection,
             config.identifier_candidates,
             config.min_ring_size,
@@ -99,6 +101,8 @@ def candidates_of_every_level(
         labels.append(label + len(signals.community_levels) * offset)
         members.append(kept)
         sizes.append(size)
+        name = {NODE_TYPE_CODE[t]: t.value for t in NodeType}
+        kinds += [name[int(code)] for code in kind.tolist()]
     size = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
     offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int32)
     flat = np.concatenate(members) if members else np.zeros(0, np.int64)
@@ -106,17 +110,18 @@ def candidates_of_every_level(
         {
             "candidate": pa.array(np.concatenate(labels) if labels else [], pa.int64()),
             "members": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int64())),
+            "identifier_type": pa.array(kinds, pa.string()),
         }
     )
 
 
 def sharers_of_identifiers(
     projection: AccountProjection, kinds: tuple[NodeType, ...], min_size: int, within_us: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The accounts that took up one identifier together: for each identifier of
     ``kinds`` (super nodes left out) shared by at least ``min_size`` accounts whose first
-    uses of it all fall within ``within_us`` microseconds, ``(identifier ids, members by
-    identifier then id, sizes)``.
+    uses of it all fall within ``within_us`` microseconds, ``(identifier ids, their
+    NODE_TYPE_CODE, members by identifier then id, sizes)``.
 
     The projection weighs a shared merchant lightly (paying the same shop is ordinary),
     so a group tied by one, such as a bust-out ring maxing out its cards at one small
@@ -133,17 +138,20 @@ def sharers_of_identifiers(
     codes = np.array([NODE_TYPE_CODE[kind] for kind in kinds], np.uint8)
     keep = np.isin(links.node_type, codes) & ~links.super_node & (links.share_count >= min_size)
     identifier, account, first = links.identifier[keep], links.account[keep], links.first_ts[keep]
+    node_type = links.node_type[keep]
     order = np.lexsort((first, account, identifier))
     identifier, account, first = identifier[order], account[order], first[order]
     new_pair = np.ones(identifier.size, np.bool_)
     new_pair[1:] = (identifier[1:] != identifier[:-1]) | (account[1:] != account[:-1])
     identifier, account, first = identifier[new_pair], account[new_pair], first[new_pair]
+    node_type = node_type[order][new_pair]
     label, start, size = np.unique(identifier, return_index=True, return_counts=True)
     if label.size == 0:
-        return label, account, size
+        return label, node_type, account, size
     spread = np.maximum.reduceat(first, start) - np.minimum.reduceat(first, start)
     together = (size >= min_size) & (spread <= within_us)
-    return label[together], account[np.repeat(together, size)], size[together]
+    kind = node_type[start[together]]
+    return label[together], kind, account[np.repeat(together, size)], size[together]
 
 
 def score_candidates(
@@ -156,12 +164,16 @@ def score_candidates(
     *,
     tests: int,
     attach: bool = True,
+    taken_up_together: pa.Array | pa.ChunkedArray | None = None,
 ) -> pa.Table:
     """Score, explain, classify and evidence every ring.
 
     The score is the ring's significance (see :mod:`scoring.surprise`) mapped to [0, 1):
     how improbable the concentration of fraud evidence among its members would be for a
     random group of the same size, corrected for the ``tests`` candidates examined.
+    ``taken_up_together`` (one per ring, null for a community) names the identifier kind
+    whose sharers made the ring (see :func:`sharers_of_identifiers`); such a ring's
+    reasons start with ``TOOK_UP_ONE_<KIND>_TOGETHER``.
     """
     accounts = projection.accounts
     k = rings.num_rows
@@ -216,6 +228,8 @@ def score_candidates(
         for ring in np.flatnonzero(alone & telling_any).tolist():
             listed[ring] = [*listed[ring][: config.top_reasons - 1], UNCORROBORATED]
         reasons = pa.array(listed, pa.list_(pa.string()))
+    if taken_up_together is not None:
+        reasons = led_by_what_was_taken_up(reasons, taken_up_together, config.top_reasons)
     front = pa.table(
         {
             "candidate": table.column("candidate"),
@@ -253,6 +267,9 @@ CHANNEL_REASONS: Final[dict[str, str]] = {
 
 #: Ring reason of a ring scored down for showing one kind of evidence alone.
 UNCORROBORATED: Final = "ONE_KIND_OF_EVIDENCE"
+
+#: First reason of a ring made of the accounts that took up one identifier together.
+TAKEN_UP_TOGETHER: Final = "TOOK_UP_ONE_{kind}_TOGETHER"
 
 
 def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
@@ -324,6 +341,22 @@ def _ring_reasons(
         for first, rest in zip(per_ring, descriptive, strict=True)
     ]
     return pa.array(merged, pa.list_(pa.string()))
+
+
+def led_by_what_was_taken_up(
+    reasons: pa.Array, taken_up_together: pa.Array | pa.ChunkedArray, top: int
+) -> pa.Array:
+    """``reasons`` (one list per ring), those of the rings made of the accounts that took
+    up one identifier together (``taken_up_together``: its kind, null for a community)
+    led by ``TOOK_UP_ONE_<KIND>_TOGETHER``, ``top`` reasons in all."""
+    if taken_up_together.null_count == len(taken_up_together):
+        return reasons
+    listed = reasons.to_pylist()
+    for ring, kind in enumerate(taken_up_together.to_pylist()):
+        if kind is not None:
+            first = TAKEN_UP_TOGETHER.format(kind=kind.upper())
+            listed[ring] = [first, *listed[ring][: top - 1]]
+    return pa.array(listed, pa.list_(pa.string()))
 
 
 def ring_groups(

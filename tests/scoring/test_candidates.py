@@ -225,7 +225,7 @@ def test_the_accounts_that_took_up_one_merchant_together_are_a_candidate() -> No
     """Three accounts first paying one merchant within a week are a group; a shop's
     regulars who came over months, a merchant two accounts pay, a super node and another
     kind of identifier are not. A repeated link counts its first use once."""
-    from graph_service.model import NodeType
+    from graph_service.model import NODE_TYPE_CODE, NodeType
     from scoring.candidates import sharers_of_identifiers
 
     rows = [
@@ -244,9 +244,38 @@ def test_the_accounts_that_took_up_one_merchant_together_are_a_candidate() -> No
         (3, 104, "Device", 3, 10.0),
     ]
     week = 7 * 86_400_000_000
-    label, members, size = sharers_of_identifiers(_memberships(rows), (NodeType.MERCHANT,), 3, week)
+    label, kind, members, size = sharers_of_identifiers(
+        _memberships(rows), (NodeType.MERCHANT,), 3, week
+    )
     assert label.tolist() == [100]
+    assert kind.tolist() == [NODE_TYPE_CODE[NodeType.MERCHANT]]
     assert members.tolist() == [1, 2, 3]
     assert size.tolist() == [3]
     none = sharers_of_identifiers(_memberships(rows[:1]), (NodeType.MERCHANT,), 3, week)
-    assert [a.tolist() for a in none] == [[], [], []]
+    assert [a.tolist() for a in none] == [[], [], [], []]
+
+
+def test_merchant_groups_are_candidates_beside_the_communities_and_say_so() -> None:
+    """The candidates table names the identifier kind of each group made by one
+    (null for a community); the rings it makes lead their reasons with it."""
+    import pyarrow as pa
+
+    from graph_service.model import NodeType
+    from scoring.analysis import AnalysisConfig
+    from scoring.candidates import candidates_of_every_level, led_by_what_was_taken_up
+
+    rows = [(a, 100, "Merchant", 3, 10.0 + a) for a in (1, 2, 3)]
+    projection = _memberships(rows)
+    projection.accounts = np.array([1, 2, 3, 4], np.int64)
+    signals = SimpleNamespace(community_levels=[])
+    table = candidates_of_every_level(projection, signals, AnalysisConfig())
+    assert table.column("members").to_pylist() == [[1, 2, 3]]
+    assert table.column("identifier_type").to_pylist() == [NodeType.MERCHANT.value]
+    off = AnalysisConfig(identifier_candidates=())
+    assert candidates_of_every_level(projection, signals, off).num_rows == 0
+
+    reasons = pa.array([["A", "B", "C"], ["A"]], pa.list_(pa.string()))
+    led = led_by_what_was_taken_up(reasons, pa.array(["Merchant", None], pa.string()), 3)
+    assert led.to_pylist() == [["TOOK_UP_ONE_MERCHANT_TOGETHER", "A", "B"], ["A"]]
+    unchanged = led_by_what_was_taken_up(reasons, pa.array([None, None], pa.string()), 3)
+    assert unchanged.to_pylist() == reasons.to_pylist()
