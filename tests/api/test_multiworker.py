@@ -18,6 +18,7 @@ import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.metrics import FOLD_EVERY_S
 from api.reload_signal import SIGNAL_FILE
 from graph_service.embedded.store import EmbeddedStore
 from scoring.feature_cache import FeatureSnapshot, RedisFeatureCache, publish_snapshot
@@ -164,6 +165,9 @@ def test_metrics_count_the_requests_of_every_worker(
     """/metrics on either worker reports the requests of both: after K feature GETs and R
     /readyz calls answered by two distinct pids, the route counts rose by exactly K and R
     on every read of /metrics."""
+    # A worker folds its tallies into the shared samples once a period (and before its own
+    # /metrics answer), so the other worker's last requests show only a period later.
+    time.sleep(FOLD_EVERY_S * 1.5)
     before = request_counts(group)
     key = analysed.snapshot.keys[1]
     k = 40
