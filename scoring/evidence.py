@@ -25,6 +25,15 @@ so it is the same on every backend:
     Established accounts (not living with this one) that took up the same new device or
     IP within days of it, long after they were opened: a takeover
     attacker's device working through its victims.
+``new_device_payouts``, ``new_device_inflows``
+    Payments to a newly opened account (seen opened at most ``fresh_payee_days`` before)
+    made within ``takeover_hours`` of the payer's first use of a device that other
+    accounts use too, that it took up long after it was opened (``settled_days``) and
+    used for days at most (``session_days``), other than to family: an established
+    customer's balance moved to a drop from the attacker's device, which works through
+    several victims. Counted for the payer, and, as the distinct payers doing so, for
+    the account paid (the drop). A customer on a new phone of its own pays people it has
+    long known; a drop is days or weeks old.
 ``passed_on``, ``pass_through``
     Payments out that pass on money just received (see :mod:`scoring.pass_through`):
     their number, and the share of the account's money in (from unrelated accounts)
@@ -71,6 +80,7 @@ def _bit(*types: NodeType) -> int:
 IDENTITY_KINDS: Final = _bit(NodeType.PHONE, NodeType.EMAIL, NodeType.CARD, NodeType.ADDRESS)
 _DEVICE: Final = _bit(NodeType.DEVICE)
 _IP: Final = _bit(NodeType.IP)
+_HOUR_US: Final = 3_600_000_000
 
 #: Evidence feature columns, in order.
 EVIDENCE_FEATURES: Final[tuple[str, ...]] = (
@@ -78,6 +88,8 @@ EVIDENCE_FEATURES: Final[tuple[str, ...]] = (
     "cohort_partners",
     "cohort_surprise",
     "late_cojoin_partners",
+    "new_device_payouts",
+    "new_device_inflows",
     "passed_on",
     "pass_through",
     "collector_inflows",
@@ -104,12 +116,27 @@ class EvidenceConfig:
     burst_ratio : float
         A burst at a merchant at least this many times the account's usual spend in the
         window is big (3).
+    settled_days : float
+        A device first used this many days or more after the account was opened is a new
+        device on an established account (60).
+    takeover_hours : float
+        A payment within this many hours of the first use of such a device follows it (24).
+    fresh_payee_days : float
+        An account paid within this many days of being first seen (and an hour or more
+        after) is newly opened (90).
+    session_days : float
+        A device the account stopped using within this many days of taking it up was a
+        passing session (an attacker's), not a phone of its own or a family tablet (7).
     """
 
     cohort_days: float = 30.0
     spike_days: float = 14.0
     small_merchant: int = 50
     burst_ratio: float = 3.0
+    settled_days: float = 60.0
+    takeover_hours: float = 24.0
+    fresh_payee_days: float = 90.0
+    session_days: float = 7.0
 
 
 def account_evidence(
@@ -163,6 +190,7 @@ def account_evidence(
     # Takeover: taken up late and together, not by people living together.
     late = ((projection.late_kinds & (_DEVICE | _IP)) != 0) & ~household
     late_cojoin_partners = _degree(u[late], v[late], n)
+    payouts = _new_device_payouts(projection, accounts, first_seen, config)
 
     money = _money_evidence(projection, accounts)
     spend = _spend_evidence(projection, accounts, first_seen, last_seen, config)
@@ -178,6 +206,7 @@ def account_evidence(
         "cohort_partners": cohort_partners,
         "cohort_surprise": cohort_surprise,
         "late_cojoin_partners": late_cojoin_partners,
+        **payouts,
         **money,
         **spend,
         "age_days": np.maximum(age_days, 0.0),
@@ -209,6 +238,62 @@ def _binomial_surprise(hits: F64, trials: F64, rate: F64) -> F64:
 def _degree(u: I64, v: I64, n: int) -> F64:
     """Distinct partners per account over undirected pairs (each pair given once)."""
     return np.bincount(np.concatenate([u, v]), minlength=n).astype(np.float64)
+
+
+def _new_device_payouts(
+    projection: AccountProjection, accounts: I64, first_seen: I64, config: EvidenceConfig
+) -> dict[str, F64]:
+    """Payments to newly opened accounts soon after the payer took up a shared device.
+
+    For each money-flow link (its first payment) to an unrelated payee first seen between
+    ``fresh_payee_days`` and an hour before it, the payer's latest take-up of a device
+    shared with another account and used for ``session_days`` at most, at or before the
+    payment, is found by one binary search over (account, time) keys; the payment
+    follows a new device when that take-up came ``settled_days`` or more after the payer
+    was opened and at most ``takeover_hours`` before the payment. A payee first seen at
+    the payment itself was not seen opened: its age is unknown, not young.
+    """
+    n = int(accounts.shape[0])
+    links = projection.memberships
+    device = (
+        (links.node_type == NODE_TYPE_CODE[NodeType.DEVICE])
+        & (links.share_count >= 2)
+        & (links.last_ts - links.first_ts <= int(config.session_days * DAY_US))
+    )
+    owner = links.account[device]
+    took_up = links.first_ts[device]
+    settled = took_up - first_seen[owner] >= int(config.settled_days * DAY_US)
+    owner_row = np.searchsorted(accounts, owner[settled])
+    took_up = took_up[settled]
+
+    flow = projection.money_flow
+    payee_age = flow.first_ts - first_seen[flow.dst]
+    fresh = (
+        ~flow.related
+        & (payee_age <= int(config.fresh_payee_days * DAY_US))
+        & (payee_age >= _HOUR_US)
+    )
+    payer = np.searchsorted(accounts, flow.src[fresh])
+    payee = np.searchsorted(accounts, flow.dst[fresh])
+    paid = flow.first_ts[fresh]
+    if not (owner_row.size and payer.size):
+        return {"new_device_payouts": np.zeros(n), "new_device_inflows": np.zeros(n)}
+    # Times as dense ranks, so that (account, time) fits one int64 key.
+    times, rank = np.unique(np.concatenate([took_up, paid]), return_inverse=True)
+    span = np.int64(times.shape[0])
+    device_key = np.sort(owner_row * span + rank[: took_up.size])
+    payment_key = payer * span + rank[took_up.size :]
+    latest = np.searchsorted(device_key, payment_key, side="right") - 1
+    found = np.maximum(latest, 0)
+    follows = (
+        (latest >= 0)
+        & (device_key[found] // span == payer)
+        & (paid - times[device_key[found] % span] <= int(config.takeover_hours * _HOUR_US))
+    )
+    return {
+        "new_device_payouts": np.bincount(payer[follows], minlength=n).astype(np.float64),
+        "new_device_inflows": np.bincount(payee[follows], minlength=n).astype(np.float64),
+    }
 
 
 def _money_evidence(projection: AccountProjection, accounts: I64) -> dict[str, F64]:

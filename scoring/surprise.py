@@ -84,7 +84,7 @@ CHANNELS: Final[tuple[Channel, ...]] = (
     Channel("known_fraud", ("seeded_score",), per_member=False),
     Channel("device", ("emulator_devices",)),
     Channel("coordination", ("cohort_surprise",)),
-    Channel("takeover", ("late_cojoin_partners",)),
+    Channel("takeover", ("late_cojoin_partners", "new_device_payouts", "new_device_inflows")),
     Channel("money", ("passed_on", "collector_inflows")),
     Channel("spending", ("spend_spike", "merchant_cospike")),
     Channel("network", ("proxy_ips", "rooted_devices")),

@@ -185,3 +185,61 @@ def test_nothing_to_see_gives_zeros() -> None:
         "merchant_cospike",
     ):
         assert evidence[name] == [0.0, 0.0, 0.0], name
+
+
+def _takeover(change: str = "") -> dict[str, Any]:
+    """Established accounts 0 and 1 (opened day 0) take up device 10 on day 200, use it
+    for an afternoon, and pay drop 2 (opened day 180) two hours later. ``change`` alters
+    account 0's side only (see the cases below); account 3 is a second payee."""
+    device_day = 200.0
+    paid_day = device_day + 2 / 24
+    opened = [170.0 if change == "new payer" else 0.0, 0.0, 180.0]
+    third = {"long open": 0.0, "first seen at the payment": paid_day}.get(change, 250.0)
+    nodes = nodes_table([*_accounts([*opened, third]), (10, D, {}), (11, D, {}), (20, P, {})])
+    session = {"first_ts": days(device_day), "last_ts": days(device_day + 0.2)}
+    own_device = 11 if change == "own phone" else 10
+    own_session = {**session, "last_ts": days(280)} if change == "kept" else session
+    pay_day = {"days later": device_day + 3, "before the device": device_day - 0.1}.get(
+        change, paid_day
+    )
+    payee = 3 if change in ("long open", "first seen at the payment") else 2
+    paid = {"amount_sum": 2500.0, "first_ts": days(pay_day), "last_ts": days(pay_day)}
+    links = [
+        (0, own_device, LinkType.USES_DEVICE, own_session),
+        (1, 10, LinkType.USES_DEVICE, session),
+        (0, payee, LinkType.TRANSFERS_TO, paid),
+        (1, 2, LinkType.TRANSFERS_TO, {**paid, "first_ts": days(paid_day)}),
+        (3, 10 if own_device == 11 else 11, LinkType.USES_DEVICE),
+    ]
+    if change == "family":
+        links += [(0, 20, LinkType.HAS_PHONE), (2, 20, LinkType.HAS_PHONE)]
+    return _evidence(nodes, links_table(links))
+
+
+def test_money_moved_to_a_new_account_right_after_a_shared_device_appears() -> None:
+    """Two established customers on one new device pay a drop opened three weeks before,
+    two hours later: one such payout each, and two such payers for the drop."""
+    evidence = _takeover()
+    assert evidence["new_device_payouts"] == [1, 1, 0, 0]
+    assert evidence["new_device_inflows"] == [0, 0, 2, 0]
+
+
+def test_a_payout_after_a_new_device_counts_only_with_every_mark_of_a_takeover() -> None:
+    """Each case changes one thing on account 0's side, and its payout no longer counts
+    (account 1's still does): a phone of its own (no other account on it), a device it
+    keeps using for months, a payee opened long ago, a payee first seen at the payment
+    itself (not seen opened: age unknown), a payment days after the device appeared or
+    before it, a payee sharing its phone (family), a payer opened a month before."""
+    for change in (
+        "own phone",
+        "kept",
+        "long open",
+        "first seen at the payment",
+        "days later",
+        "before the device",
+        "family",
+        "new payer",
+    ):
+        evidence = _takeover(change)
+        assert evidence["new_device_payouts"][:2] == [0, 1], change
+        assert sum(evidence["new_device_inflows"]) == 1, change
