@@ -255,6 +255,7 @@ _SUMMARY_FIELDS = (
     ("sharer FPR", "sharer_fpr"),
     ("sharer-only clusters", "sharer_only_clusters"),
     ("no-ring clusters", "clusters_without_ring_members"),
+    ("typology right", "typology_agreement"),
 )
 
 
@@ -348,6 +349,8 @@ def _output(
             "heavy_sharer_fpr": "share of non-ring accounts on an identifier shared by >= 3 "
             "accounts that sit in a flagged cluster",
             "sharer_fpr": "share of the scenario's listed legitimate sharers in a flagged cluster",
+            "typology_agreement": "share of the rings found whose best-matching flagged cluster "
+            "names the ring's typology",
             "seconds": "s (wall)",
         },
         "conditions": {

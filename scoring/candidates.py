@@ -52,6 +52,17 @@ TYPOLOGIES: Final[tuple[str, ...]] = (
     "unknown",
 )
 
+#: The typology each kind of evidence points to, when it is the ring's strongest: victims
+#: taken over, a spending spree at a colluding merchant, emulators, identities opened
+#: together, money passed on. Ties (surprises at their cap) go to the first listed.
+TYPOLOGY_OF_CHANNEL: Final[dict[str, str]] = {
+    "takeover": "account_takeover",
+    "spending": "bust_out",
+    "device": "device_farm",
+    "coordination": "synthetic_identity",
+    "money": "mule_network",
+}
+
 
 def candidates_of_every_level(
     projection: AccountProjection, signals: GraphSignals, config: AnalysisConfig
@@ -218,7 +229,7 @@ def score_candidates(
         pa.array(np.bincount(group, minlength=k).astype(np.float64)),
     )
     evidence, type_share = _evidence(projection, nodes, flat, group, k, config.evidence_links)
-    typology = _typology(table, type_share)
+    typology = typology_guess(table, type_share)
     reasons = _ring_reasons(
         table, channels, evidence_of.surprise, rows, np.repeat(np.arange(k), sizes), config
     )
@@ -560,8 +571,14 @@ def _evidence(
     return pa.ListArray.from_arrays(pa.array(offsets), structs), type_share
 
 
-def _typology(table: pa.Table, type_share: np.ndarray) -> list[str]:
-    """A typology guess per ring from its features and what ties it (first match wins)."""
+def typology_guess(table: pa.Table, type_share: np.ndarray) -> list[str]:
+    """A typology guess per ring: the typology of the telling channel most concentrated
+    among its members (see :data:`TYPOLOGY_OF_CHANNEL`), else from its features and what
+    ties it (first match wins).
+
+    ``table`` holds the ring features and ``evidence_<channel>`` surprises; ``type_share``
+    (k, link types) the share of each link type among the links inside each ring.
+    """
 
     def col(name: str) -> np.ndarray:
         return np.asarray(table.column(name).to_numpy(), np.float64)
@@ -571,13 +588,23 @@ def _typology(table: pa.Table, type_share: np.ndarray) -> list[str]:
         return picked
 
     created_together = col("creation_spread_days") <= 30
+    present = [c for c in TYPOLOGY_OF_CHANNEL if f"evidence_{c}" in table.column_names]
+    surprise = (
+        np.column_stack([col(f"evidence_{c}") for c in present])
+        if present
+        else np.zeros((table.num_rows, 0))
+    )
+    strongest = surprise.argmax(axis=1) if present else np.zeros(table.num_rows, np.int64)
+    told = [(strongest == j) & (surprise[:, j] >= TELLING_SURPRISE) for j in range(len(present))]
+    told_as = [TYPOLOGY_OF_CHANNEL[c] for c in present]
     conditions = [
+        *told,
         ((col("emulator_share") >= 0.3) | (col("signup_burst_max") >= 5)) & created_together,
         (col("money_cycle_share") >= 0.2) | (share(LinkType.TRANSFERS_TO) >= 0.4),
         (col("proxy_share") >= 0.3) | (share(LinkType.USES_DEVICE, LinkType.LOGS_IN_FROM) >= 0.5),
         (share(LinkType.PAYS) >= 0.2) | (col("rare_merchant_share") >= 0.5),
         share(LinkType.HAS_EMAIL, LinkType.HAS_PHONE, LinkType.HAS_ADDRESS) >= 0.4,
     ]
-    choices = np.array(TYPOLOGIES[:-1])[[0, 2, 4, 3, 1]]
-    guess = np.select(conditions, list(choices), default="unknown")
+    choices = [*told_as, *np.array(TYPOLOGIES[:-1])[[0, 2, 4, 3, 1]].tolist()]
+    guess = np.select(conditions, choices, default="unknown")
     return [str(g) for g in guess.tolist()]

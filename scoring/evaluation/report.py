@@ -52,6 +52,9 @@ class TypologyReport:
         Ring members of this typology in the store.
     mean_best_jaccard : float or None
         Mean over the rings of their best Jaccard similarity with any flagged cluster.
+    n_named : int or None
+        Of the rings found, those whose best-matching flagged cluster names this typology
+        (``None`` when the flagged clusters name none).
     """
 
     typology: str
@@ -62,12 +65,14 @@ class TypologyReport:
     pr_auc: float | None
     n_accounts: int
     mean_best_jaccard: float | None
+    n_named: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready figures, floats rounded to ``DECIMALS`` places."""
         return {
             "n_rings": self.n_rings,
             "n_found": self.n_found,
+            "n_named": self.n_named,
             "ring_recall": _rounded(self.ring_recall),
             "roc_auc": _rounded(self.roc_auc),
             "pr_auc": _rounded(self.pr_auc),
@@ -155,6 +160,10 @@ class EvaluationReport:
         By benign kind, sorted (empty without a list).
     per_typology : dict of str to TypologyReport
         By typology name, sorted.
+    typology_agreement : float or None
+        Of the rings found, the share whose best-matching flagged cluster names the
+        ring's typology (what an investigator is told the ring is); ``None`` when no ring
+        was found or the flagged clusters carry no ``typology``.
     rings : pa.Table
         One row per evaluated ring: ``ring_id, typology, size, best_jaccard, found``.
     """
@@ -183,6 +192,7 @@ class EvaluationReport:
     sharer_only_clusters: int | None = None
     per_sharer_kind: dict[str, SharerKindReport] = field(default_factory=dict)
     per_typology: dict[str, TypologyReport] = field(default_factory=dict)
+    typology_agreement: float | None = None
     rings: pa.Table = field(default_factory=lambda: pa.table({}))
 
     def as_dict(self) -> dict[str, Any]:
@@ -212,6 +222,7 @@ class EvaluationReport:
             "sharer_only_clusters": self.sharer_only_clusters,
             "per_sharer_kind": {k: r.as_dict() for k, r in self.per_sharer_kind.items()},
             "per_typology": {name: t.as_dict() for name, t in self.per_typology.items()},
+            "typology_agreement": _rounded(self.typology_agreement),
         }
 
 
@@ -306,6 +317,9 @@ def evaluate(
     cluster_matches[overlap.row[matched]] = True
     best_jaccard = np.zeros(rings.n_rings)
     np.maximum.at(best_jaccard, overlap.col, jaccard)
+    named_right = _named_right(
+        flagged, overlap.row[matched], overlap.col[matched], jaccard[matched], rings
+    )
 
     scores = _scores_over(account_scores, population)
     in_ring = np.isin(population, rings.ids)
@@ -328,11 +342,17 @@ def evaluate(
             population,
             scores,
             non_ring_scores,
+            named_right,
         )
         for name in sorted(set(rings.typology_of_ring.tolist()))
     }
     n_rings = int(evaluated.sum())
     n_found = int(ring_found[evaluated].sum())
+    agreement = (
+        float(named_right[ring_found & evaluated].sum()) / n_found
+        if named_right is not None and n_found
+        else None
+    )
     report = EvaluationReport(
         ring_recall=n_found / n_rings if n_rings else None,
         cluster_precision=float(cluster_matches.mean()) if flagged.num_rows else None,
@@ -360,6 +380,7 @@ def evaluate(
         sharer_only_clusters=sharer_figures[2],
         per_sharer_kind=sharer_figures[3],
         per_typology=per_typology,
+        typology_agreement=agreement,
         rings=pa.table(
             {
                 "ring_id": rings.ring_names[evaluated],
@@ -445,6 +466,7 @@ def _typology_report(
     population: I64,
     scores: F64,
     non_ring_scores: F64,
+    named_right: BoolArray | None,
 ) -> TypologyReport:
     of_typology = (rings.typology_of_ring == name) & evaluated
     n_rings = int(of_typology.sum())
@@ -460,7 +482,28 @@ def _typology_report(
         pr_auc=ap,
         n_accounts=int(members.sum()),
         mean_best_jaccard=float(best_jaccard[of_typology].mean()) if n_rings else None,
+        n_named=None if named_right is None else int(named_right[of_typology & ring_found].sum()),
     )
+
+
+def _named_right(
+    flagged: pa.Table, rows: I64, cols: I64, jaccard: F64, rings: _RingIndex
+) -> BoolArray | None:
+    """Per ring, whether the matching flagged cluster it overlaps most names its typology.
+
+    ``rows``, ``cols`` and ``jaccard`` are the matches (cluster, ring, similarity);
+    ``None`` when the flagged clusters carry no ``typology`` column.
+    """
+    if "typology" not in flagged.column_names:
+        return None
+    named = np.asarray(flagged.column("typology").to_pylist(), dtype=object)
+    right = np.zeros(rings.n_rings, np.bool_)
+    if not rows.size:
+        return right
+    order = np.lexsort((-jaccard, cols))
+    best = order[np.r_[True, cols[order][1:] != cols[order][:-1]]]
+    right[cols[best]] = named[rows[best]] == rings.typology_of_ring[cols[best]]
+    return right
 
 
 def _incidence(rows: I64, ids: I64, n_rows: int, universe: I64) -> sp.csr_matrix:

@@ -43,6 +43,7 @@ def table_rows(reports: EvaluationReport | Mapping[str, EvaluationReport]) -> li
         ("clusters without ring members", "clusters_without_ring_members"),
         ("listed-sharer FPR", "sharer_fpr"),
         ("listed-sharer-only clusters", "sharer_only_clusters"),
+        ("typology named right", "typology_agreement"),
     )
     for label, attribute in overall:
         rows.append([label, *(_cell(getattr(r, attribute)) for r in named.values())])
@@ -71,6 +72,12 @@ def table_rows(reports: EvaluationReport | Mapping[str, EvaluationReport]) -> li
                     "-" if t is None else f"{_cell(t.ring_recall)} ({t.n_found}/{t.n_rings})"
                     for t in found
                 ),
+            ]
+        )
+        rows.append(
+            [
+                f"{typology} named right",
+                *("-" if t is None or t.n_named is None else str(t.n_named) for t in found),
             ]
         )
         rows.append([f"{typology} ROC-AUC", *(_cell(t.roc_auc if t else None) for t in found)])

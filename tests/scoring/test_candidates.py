@@ -1,4 +1,5 @@
-"""Ring membership beyond the community core: :func:`scoring.candidates.attach_members`."""
+"""Ring candidates: membership beyond the community core
+(:func:`scoring.candidates.attach_members`), merchant groups, and the typology guess."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from scoring.candidates import attach_members
+from graph_service.model import LINK_TYPE_CODE, LinkType
+from scoring.candidates import attach_members, typology_guess
 
 
 def _projection(n: int, edges: list[tuple[int, int, float]]) -> Any:
@@ -279,3 +282,27 @@ def test_merchant_groups_are_candidates_beside_the_communities_and_say_so() -> N
     assert led.to_pylist() == [["TOOK_UP_ONE_MERCHANT_TOGETHER", "A", "B"], ["A"]]
     unchanged = led_by_what_was_taken_up(reasons, pa.array([None, None], pa.string()), 3)
     assert unchanged.to_pylist() == reasons.to_pylist()
+
+
+def test_a_ring_is_named_after_the_strongest_kind_of_evidence_among_its_members() -> None:
+    """Takeover evidence strongest: account_takeover, even with money passed on too (a
+    drained balance moves on); money strongest: mule_network, however much takeover
+    evidence; no channel telling (all below ten times chance): what ties the ring
+    decides (payments at merchants: bust_out)."""
+    rings = 3
+    table = pa.table(
+        {
+            "creation_spread_days": [90.0] * rings,
+            "emulator_share": [0.0] * rings,
+            "signup_burst_max": [0.0] * rings,
+            "money_cycle_share": [0.0] * rings,
+            "proxy_share": [0.0] * rings,
+            "rare_merchant_share": [0.0] * rings,
+            "evidence_takeover": [5.0, 2.0, 0.5],
+            "evidence_money": [2.0, 8.0, 0.5],
+            "evidence_spending": [0.0, 0.0, 0.9],
+        }
+    )
+    type_share = np.zeros((rings, len(LINK_TYPE_CODE)))
+    type_share[2, LINK_TYPE_CODE[LinkType.PAYS]] = 0.6
+    assert typology_guess(table, type_share) == ["account_takeover", "mule_network", "bust_out"]

@@ -468,6 +468,23 @@ def test_per_typology_auc_contrasts_members_with_non_ring_accounts() -> None:
     assert farm.n_accounts == 2
 
 
+def test_typology_agreement_reads_the_best_matching_cluster_of_each_found_ring() -> None:
+    """Ring F is matched by two clusters, the closer (identical) one named farm: right.
+    Ring M is matched by a cluster named farm: wrong. Ring X is not found: left out.
+    Without a typology column there is nothing to agree with."""
+    truth = truth_table({"F": ("farm", [0, 1, 2]), "M": ("mule", [3, 4]), "X": ("mule", [8, 9])})
+    flagged = clusters([0, 1, 2], [0, 1, 2, 5], [3, 4]).append_column(
+        "typology", pa.array(["farm", "mule", "farm"])
+    )
+    report = evaluate(flagged, NO_SCORES, truth, accounts=np.arange(10))
+    assert report.typology_agreement == 0.5
+    assert report.per_typology["farm"].n_named == 1
+    assert report.per_typology["mule"].n_named == 0
+    assert report.as_dict()["typology_agreement"] == 0.5
+    bare = evaluate(clusters([0, 1, 2]), NO_SCORES, truth, accounts=np.arange(10))
+    assert bare.typology_agreement is None and bare.per_typology["farm"].n_named is None
+
+
 def test_aucs_are_undefined_with_one_class() -> None:
     """Every account in a ring: ROC-AUC None, AP 1.0; no ring member present: both None."""
     everyone = truth_table({"R": ("t", [0, 1, 2])})
