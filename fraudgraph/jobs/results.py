@@ -194,6 +194,7 @@ class EvaluationFigures(TypedDict):
     sharer_only_clusters: int | None
     per_sharer_kind: dict[str, dict[str, Any]]
     per_typology: dict[str, dict[str, Any]]
+    typology_agreement: float | None
     baselines: NotRequired[dict[str, dict[str, Any]]]
     table: str
 
