@@ -143,6 +143,7 @@ def pipeline_flagged(store: GraphStore, threshold: float) -> tuple[Any, pa.Table
             "ring_id": pc.cast(flagged.column("candidate"), pa.string()),
             "members": flagged.column("members"),
             "score": flagged.column("score"),
+            "typology": flagged.column("typology"),
         }
     )
     return result, clusters, result.entity_risk.select(["id", "risk"])
