@@ -62,7 +62,7 @@ from typing import Final
 import numpy as np
 
 from graph_service.model import NODE_TYPE_CODE, NodeType
-from graph_service.temporal import DAY_US, signup_burst
+from graph_service.temporal import DAY_US, HOUR_US, TimeKeys, signup_burst
 from graph_service.typing import F64, I64
 from scoring.projection import AccountProjection
 
@@ -80,7 +80,6 @@ def _bit(*types: NodeType) -> int:
 IDENTITY_KINDS: Final = _bit(NodeType.PHONE, NodeType.EMAIL, NodeType.CARD, NodeType.ADDRESS)
 _DEVICE: Final = _bit(NodeType.DEVICE)
 _IP: Final = _bit(NodeType.IP)
-_HOUR_US: Final = 3_600_000_000
 
 #: Evidence feature columns, in order.
 EVIDENCE_FEATURES: Final[tuple[str, ...]] = (
@@ -248,7 +247,7 @@ def _new_device_payouts(
     For each money-flow link (its first payment) to an unrelated payee first seen between
     ``fresh_payee_days`` and an hour before it, the payer's latest take-up of a device
     shared with another account and used for ``session_days`` at most, at or before the
-    payment, is found by one binary search over (account, time) keys; the payment
+    payment, is found by one binary search over (account, time) keys (:class:`TimeKeys`); the payment
     follows a new device when that take-up came ``settled_days`` or more after the payer
     was opened and at most ``takeover_hours`` before the payment. A payee first seen at
     the payment itself was not seen opened: its age is unknown, not young.
@@ -271,24 +270,24 @@ def _new_device_payouts(
     fresh = (
         ~flow.related
         & (payee_age <= int(config.fresh_payee_days * DAY_US))
-        & (payee_age >= _HOUR_US)
+        & (payee_age >= HOUR_US)
     )
     payer = np.searchsorted(accounts, flow.src[fresh])
     payee = np.searchsorted(accounts, flow.dst[fresh])
     paid = flow.first_ts[fresh]
     if not (owner_row.size and payer.size):
         return {"new_device_payouts": np.zeros(n), "new_device_inflows": np.zeros(n)}
-    # Times as dense ranks, so that (account, time) fits one int64 key.
-    times, rank = np.unique(np.concatenate([took_up, paid]), return_inverse=True)
-    span = np.int64(times.shape[0])
-    device_key = np.sort(owner_row * span + rank[: took_up.size])
-    payment_key = payer * span + rank[took_up.size :]
-    latest = np.searchsorted(device_key, payment_key, side="right") - 1
+    keys = TimeKeys(np.concatenate([owner_row, payer]), took_up)
+    device_key = keys(owner_row, took_up)
+    order = np.argsort(device_key, kind="stable")
+    device_key, owner_row, took_up = device_key[order], owner_row[order], took_up[order]
+    # The payer's latest take-up at or before the payment.
+    latest = np.searchsorted(device_key, keys.after(payer, paid), side="left") - 1
     found = np.maximum(latest, 0)
     follows = (
         (latest >= 0)
-        & (device_key[found] // span == payer)
-        & (paid - times[device_key[found] % span] <= int(config.takeover_hours * _HOUR_US))
+        & (owner_row[found] == payer)
+        & (paid - took_up[found] <= int(config.takeover_hours * HOUR_US))
     )
     return {
         "new_device_payouts": np.bincount(payer[follows], minlength=n).astype(np.float64),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graph_service.temporal import DAY_US
+from graph_service.temporal import DAY_US, TimeKeys
 from graph_service.typing import F64, I64, BoolArray
 
 __all__ = ["passed_on_links"]
@@ -77,16 +77,15 @@ def passed_on_links(
     passed = np.zeros(payer.shape[0], np.bool_)
     if free.size == 0:
         return passed
-    base = int(first_ts[free].min())
-    span = int(first_ts[free].max()) - base + 2 * window + 1
-    in_key = payee[free].astype(np.int64) * span + (first_ts[free] - base)
+    keys = TimeKeys(np.concatenate([payee[free], payer[free]]), first_ts[free])
+    in_key = keys(payee[free], first_ts[free])
     order = np.argsort(in_key, kind="stable")
     in_key = in_key[order]
     money_in = np.concatenate([[0.0], np.cumsum(each[free][order])])
-    out_key = payer[free].astype(np.int64) * span + (first_ts[free] - base)
+    paid_at = first_ts[free]
     before = (
-        money_in[np.searchsorted(in_key, out_key, side="right")]
-        - money_in[np.searchsorted(in_key, out_key - window, side="left")]
+        money_in[np.searchsorted(in_key, keys.after(payer[free], paid_at), side="left")]
+        - money_in[np.searchsorted(in_key, keys(payer[free], paid_at - window), side="left")]
     )
     sent = each[free]
     passed[free] = (before > 0) & (sent >= ratio * before) & (sent <= 1.02 * before)

@@ -94,3 +94,25 @@ def test_the_projection_ties_payer_and_payee_of_money_passed_on_more_strongly() 
         )
     )
     assert weights == {(0, 1): 1.0, (1, 2): 3.0, (2, 3): 1.0}
+
+
+def test_money_into_one_account_never_counts_for_another_however_large_the_ids() -> None:
+    """Account 1 receives 1,000; account 1 + 2**24 (a store id of a large bank) pays 900 a
+    day later without having received anything: not passed on. Ids times a time range of
+    2**40 µs (the far link below sets it, with the 3-day window) reach 2**64, where keys
+    of ``id * span + time`` wrap onto another account's."""
+    window = 3 * DAY
+    far = 2**40 - 1 - 2 * window
+    other = 1 + 2**24
+    payer = np.array([9, other, 5], np.int64)
+    payee = np.array([1, 2, 6], np.int64)
+    ts = np.array([0, DAY, far], np.int64)
+    passed = passed_on_links(
+        payer,
+        payee,
+        ts,
+        np.array([1000.0, 900.0, 10.0]),
+        np.ones(3, np.int64),
+        np.zeros(3, np.bool_),
+    )
+    assert passed.tolist() == [False, False, False]
