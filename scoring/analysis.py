@@ -181,6 +181,13 @@ class AnalysisConfig:
         (self-training learns from the cores).
     attach_min_risk : float
         See ``attach_min_ties``.
+    piece_min_size : int
+        Cut a ring whose members fall into two or more groups of at least this many
+        members, joined only by members living together (one home IP and address) or by
+        accounts pruning left out, into one ring per group (4; 0 turns this off; see
+        :func:`scoring.candidates.separate_pieces`). A piece is tested as a ring of its own
+        and scores at most its ring's score. One more than ``min_ring_size``: a ring's
+        members may live together in threes (synthetic identities at a drop address).
     uncorroborated_factor : float
         A ring whose evidence is one kind alone, with neither confirmed fraud nor the
         entity model's verdicts behind it, scores this fraction of its significance score
@@ -221,6 +228,7 @@ class AnalysisConfig:
     identifier_candidates: tuple[NodeType, ...] = (NodeType.MERCHANT,)
     member_risk_fraction: float = 0.4
     attach_min_ties: int = 1
+    piece_min_size: int = 4
     attach_min_risk: float = 0.5
     uncorroborated_factor: float = 0.5
     top_reasons: int = TOP_REASONS

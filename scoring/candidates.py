@@ -10,6 +10,7 @@ number of candidates tested (:func:`score_candidates`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -217,12 +218,35 @@ def score_candidates(
             config.attach_min_ties,
             (channels.active, telling),
         )
+    # The members each ring's test counted (its reasons count them too).
+    tested_rows, tested_group = rows, np.repeat(np.arange(k), sizes)
+    surprise = evidence_of.surprise
+    parent = np.arange(k)
+    if config.piece_min_size > 0 and k:
+        parent, flat, group = separate_pieces(projection, flat, group, k, config.piece_min_size)
+        if parent.size > k:
+            pieces = _Pieces.of(parent, flat, group, projection, channels, config, tests=tests)
+            rings = _with_piece_candidates(rings.take(pa.array(parent)), pieces.split)
+            significance, mean_risk, max_risk = (
+                significance[parent],
+                mean_risk[parent],
+                max_risk[parent],
+            )
+            score = np.where(pieces.split, np.minimum(score[parent], pieces.score), score[parent])
+            alone = np.where(pieces.split, pieces.alone, alone[parent])
+            surprise = np.where(pieces.split[:, None], pieces.surprise, surprise[parent])
+            tested_rows, tested_group = pieces.tested(parent, tested_rows, tested_group)
+            k = parent.size
+            offsets = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k))])
+            members = pa.ListArray.from_arrays(
+                pa.array(offsets, pa.int32()), pa.array(flat, pa.int64())
+            )
 
     table = rings.append_column("mean_member_risk", pa.array(mean_risk))
     table = table.append_column("max_member_risk", pa.array(max_risk))
     table = table.append_column("significance", pa.array(significance))
     for j, name in enumerate(channels.names):
-        table = table.append_column(f"evidence_{name}", pa.array(evidence_of.surprise[:, j]))
+        table = table.append_column(f"evidence_{name}", pa.array(surprise[:, j]))
     table = table.set_column(
         table.column_names.index("size"),
         "size",
@@ -230,16 +254,15 @@ def score_candidates(
     )
     evidence, type_share = _evidence(projection, nodes, flat, group, k, config.evidence_links)
     typology = typology_guess(table, type_share)
-    reasons = _ring_reasons(
-        table, channels, evidence_of.surprise, rows, np.repeat(np.arange(k), sizes), config
-    )
+    reasons = _ring_reasons(table, channels, surprise, tested_rows, tested_group, config)
     if alone.any():
         listed = reasons.to_pylist()
-        telling_any = evidence_of.surprise.max(axis=1) >= TELLING_SURPRISE
+        telling_any = surprise.max(axis=1) >= TELLING_SURPRISE
         for ring in np.flatnonzero(alone & telling_any).tolist():
             listed[ring] = [*listed[ring][: config.top_reasons - 1], UNCORROBORATED]
         reasons = pa.array(listed, pa.list_(pa.string()))
     if taken_up_together is not None:
+        taken_up_together = pc.take(taken_up_together, pa.array(parent))
         reasons = led_by_what_was_taken_up(reasons, taken_up_together, config.top_reasons)
     front = pa.table(
         {
@@ -260,6 +283,70 @@ def score_candidates(
     whole = np.flatnonzero(np.bincount(group, minlength=k) >= config.min_ring_size)
     order = whole[np.lexsort((front.column("candidate").to_numpy()[whole], -score[whole]))]
     return front.take(pa.array(order))
+
+
+@dataclass(frozen=True, slots=True)
+class _Pieces:
+    """The evidence of rings cut into pieces (see :func:`separate_pieces`), one row per
+    new ring; ``split`` marks the pieces of a ring that was cut."""
+
+    split: np.ndarray
+    surprise: np.ndarray
+    score: np.ndarray
+    alone: np.ndarray
+    rows: np.ndarray
+    group: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        parent: np.ndarray,
+        flat: np.ndarray,
+        group: np.ndarray,
+        projection: AccountProjection,
+        channels: ChannelEvidence,
+        config: AnalysisConfig,
+        *,
+        tests: int,
+    ) -> _Pieces:
+        """A piece is tested as a ring of its own; its score never exceeds its ring's."""
+        k = parent.size
+        split = np.bincount(parent)[parent] >= 2
+        rows = np.searchsorted(projection.accounts, flat)
+        evidence = ring_evidence(channels, rows, group, k, config.surprise, tests=tests)
+        score = evidence.significance / (evidence.significance + config.significance_half)
+        alone = ~corroborated(evidence.surprise, channels.names)
+        score = np.where(alone, score * config.uncorroborated_factor, score)
+        return cls(split, evidence.surprise, score, alone, rows, group)
+
+    def tested(
+        self, parent: np.ndarray, rows: np.ndarray, group: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The members each new ring's reasons count: a whole ring's tested members, a
+        piece's own members."""
+        new_of_whole = np.full(int(parent.max()) + 1, -1, np.int64)
+        whole = np.flatnonzero(~self.split)
+        new_of_whole[parent[whole]] = whole
+        mapped = new_of_whole[group]
+        keep = mapped >= 0
+        piece = self.split[self.group]
+        return (
+            np.concatenate([rows[keep], self.rows[piece]]),
+            np.concatenate([mapped[keep], self.group[piece]]),
+        )
+
+
+def _with_piece_candidates(rings: pa.Table, split: np.ndarray) -> pa.Table:
+    """``rings`` (a split ring's row repeated per piece) with a fresh candidate number for
+    every piece after the first of its ring: past the largest number in use, in order."""
+    candidate = rings.column("candidate").to_numpy().copy()
+    repeat = np.concatenate([[False], candidate[1:] == candidate[:-1]]) & split
+    if repeat.any():
+        start = int(candidate.max()) + 1
+        candidate[repeat] = start + np.arange(int(repeat.sum()))
+    return rings.set_column(
+        rings.column_names.index("candidate"), "candidate", pa.array(candidate, pa.int64())
+    )
 
 
 #: Ring reason stems per evidence channel: ``<STEM>_<k>_OF_<size>``.
@@ -487,6 +574,61 @@ def attach_members(
     offsets = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k))])
     members = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.int64()))
     return members, flat, group
+
+
+def separate_pieces(
+    projection: AccountProjection, flat: np.ndarray, group: np.ndarray, k: int, min_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each ring cut into the groups its members form among themselves.
+
+    Two rings the community search put in one candidate (two takeover crews of one
+    organiser, a crew and the mules it pays out to) are often tied to each other only by
+    two members living together (one home IP and address) or through accounts that
+    pruning left out. Among the ring's members every link but those (money, a device, a
+    card, a phone, an email, an IP or an address alone) joins members into pieces; when
+    two or more pieces have ``min_size`` members, each becomes a ring of its own and the
+    smaller pieces join the largest. A ring whose members are held together by shared
+    homes alone, or with one large piece, stays whole.
+
+    Returns ``parent`` (the ring each new ring came from, ascending) and the new ``flat``
+    ids with their ``group``, ordered by group then id.
+
+    Notes
+    -----
+    O(m + r log r) for m projected pairs and r ring members.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if flat.size == 0:
+        return np.arange(k, dtype=np.int64), flat, group
+    n = flat.size
+    slot = np.full(projection.accounts.shape[0], -1, np.int64)
+    slot[np.searchsorted(projection.accounts, flat)] = np.arange(n)
+    u, v = slot[projection.src_row], slot[projection.dst_row]
+    home_only = projection.living_together & (projection.transfer_weight <= 0)
+    home_bits = (1 << NODE_TYPE_CODE[NodeType.IP]) | (1 << NODE_TYPE_CODE[NodeType.ADDRESS])
+    home_only &= (projection.kinds_shared & ~home_bits) == 0
+    inside = (u >= 0) & (v >= 0) & ~home_only
+    inside &= group[np.maximum(u, 0)] == group[np.maximum(v, 0)]
+    graph = coo_matrix((np.ones(int(inside.sum())), (u[inside], v[inside])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    piece, piece_of = np.unique(group * n + component, return_inverse=True)
+    piece_ring = piece // n
+    piece_size = np.bincount(piece_of, minlength=piece.size)
+    big = piece_size >= min_size
+    splits = np.bincount(piece_ring[big], minlength=k) >= 2
+    # The largest piece of every ring (the first on ties) takes the ring's small pieces,
+    # and the whole ring when it does not split.
+    order = np.lexsort((np.arange(piece.size), -piece_size, piece_ring))
+    first = np.concatenate([[True], piece_ring[order][1:] != piece_ring[order][:-1]])
+    largest = np.empty(k, np.int64)
+    largest[piece_ring[order][first]] = order[first]
+    target = np.where(big & splits[piece_ring], np.arange(piece.size), largest[piece_ring])
+    kept_pieces, new_group_of_piece = np.unique(target, return_inverse=True)
+    new_group = new_group_of_piece[piece_of].astype(np.int64)
+    order = np.lexsort((flat, new_group))
+    return piece_ring[kept_pieces].astype(np.int64), flat[order], new_group[order]
 
 
 def shows_the_ring_evidence(

@@ -1,5 +1,6 @@
 """Ring candidates: membership beyond the community core
-(:func:`scoring.candidates.attach_members`), merchant groups, and the typology guess."""
+(:func:`scoring.candidates.attach_members`), rings cut into the pieces their members form
+(:func:`scoring.candidates.separate_pieces`), merchant groups, and the typology guess."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from graph_service.model import LINK_TYPE_CODE, LinkType
-from scoring.candidates import attach_members, typology_guess
+from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
+from scoring.candidates import (
+    _with_piece_candidates,
+    attach_members,
+    separate_pieces,
+    typology_guess,
+)
 
 
 def _projection(n: int, edges: list[tuple[int, int, float]]) -> Any:
@@ -306,3 +312,121 @@ def test_a_ring_is_named_after_the_strongest_kind_of_evidence_among_its_members(
     type_share = np.zeros((rings, len(LINK_TYPE_CODE)))
     type_share[2, LINK_TYPE_CODE[LinkType.PAYS]] = 0.6
     assert typology_guess(table, type_share) == ["account_takeover", "mule_network", "bust_out"]
+
+
+#: How a pair of accounts is tied, for :func:`_linked`.
+_HOME = "home"  # one home IP and address, nothing else
+_DEVICE = "device"
+_MONEY = "money"  # living together, but money moved between them too
+
+
+def _linked(n: int, edges: list[tuple[int, int, str]]) -> Any:
+    """The fields of an account projection that cutting rings into pieces reads."""
+    bit = {t: 1 << NODE_TYPE_CODE[t] for t in NodeType}
+    home = bit[NodeType.IP] | bit[NodeType.ADDRESS]
+    kinds = {_HOME: home, _DEVICE: bit[NodeType.DEVICE], _MONEY: home}
+    src = np.array([min(a, b) for a, b, _ in edges], np.int64)
+    dst = np.array([max(a, b) for a, b, _ in edges], np.int64)
+    return SimpleNamespace(
+        accounts=np.arange(n, dtype=np.int64),
+        src_row=src,
+        dst_row=dst,
+        living_together=np.array([how in (_HOME, _MONEY) for *_, how in edges], np.bool_),
+        transfer_weight=np.array([1.0 if how == _MONEY else 0.0 for *_, how in edges]),
+        kinds_shared=np.array([kinds[how] for *_, how in edges], np.int64),
+    )
+
+
+def _pieces(
+    projection: Any, rings: dict[int, list[int]], min_size: int = 4
+) -> tuple[list[int], list[list[int]]]:
+    """(the ring each new ring came from, the new rings' members)."""
+    flat = np.array([m for r in sorted(rings) for m in rings[r]], np.int64)
+    group = np.array([r for r in sorted(rings) for _ in rings[r]], np.int64)
+    parent, kept, kept_group = separate_pieces(projection, flat, group, len(rings), min_size)
+    members: list[list[int]] = [[] for _ in range(parent.size)]
+    for m, g in zip(kept.tolist(), kept_group.tolist(), strict=True):
+        members[g].append(m)
+    assert kept_group.tolist() == sorted(kept_group.tolist()), "ordered by group"
+    assert sorted(kept.tolist()) == sorted(flat.tolist()), "no member lost or repeated"
+    return parent.tolist(), members
+
+
+def _crew(first: int, how: str = _DEVICE) -> list[tuple[int, int, str]]:
+    """Four accounts tied in a chain."""
+    return [(first + i, first + i + 1, how) for i in range(3)]
+
+
+def test_two_crews_joined_only_by_a_shared_home_become_two_rings() -> None:
+    """Two device-sharing crews of four, tied to each other by two members living
+    together, are two rings."""
+    projection = _linked(8, [*_crew(0), *_crew(4), (3, 4, _HOME)])
+    assert _pieces(projection, {0: list(range(8))}) == ([0, 0], [[0, 1, 2, 3], [4, 5, 6, 7]])
+
+
+def test_crews_tied_by_anything_but_a_shared_home_stay_one_ring() -> None:
+    """A device, or money between people living together, holds a ring together."""
+    for how in (_DEVICE, _MONEY):
+        projection = _linked(8, [*_crew(0), *_crew(4), (3, 4, how)])
+        assert _pieces(projection, {0: list(range(8))}) == ([0], [list(range(8))]), how
+
+
+def test_crews_joined_through_an_account_left_out_of_the_ring_are_two_rings() -> None:
+    """The go-between that pruning left out does not hold the ring together."""
+    projection = _linked(9, [*_crew(0), *_crew(4), (3, 8, _DEVICE), (8, 4, _DEVICE)])
+    assert _pieces(projection, {0: list(range(8))}) == ([0, 0], [[0, 1, 2, 3], [4, 5, 6, 7]])
+
+
+def test_a_piece_smaller_than_min_size_joins_the_largest_and_the_ring_stays_whole() -> None:
+    """Four and three: one large piece only, so nothing is cut; a lone member joins the
+    largest piece of a ring that is cut."""
+    projection = _linked(7, [*_crew(0), (4, 5, _DEVICE), (5, 6, _DEVICE), (3, 4, _HOME)])
+    assert _pieces(projection, {0: list(range(7))}) == ([0], [list(range(7))])
+    assert _pieces(projection, {0: list(range(7))}, min_size=3) == (
+        [0, 0],
+        [[0, 1, 2, 3], [4, 5, 6]],
+    )
+    lone = _linked(10, [*_crew(0), *_crew(5, _DEVICE), (0, 9, _DEVICE), (3, 5, _HOME)])
+    assert _pieces(lone, {0: [0, 1, 2, 3, 4, 5, 6, 7, 8]}) == (
+        [0, 0],
+        [[0, 1, 2, 3, 4], [5, 6, 7, 8]],
+    )
+
+
+def test_a_ring_held_together_by_shared_homes_alone_stays_whole() -> None:
+    """Synthetic identities at drop addresses: no piece of min_size, the ring stays."""
+    projection = _linked(8, [(i, i + 1, _HOME) for i in range(7)])
+    assert _pieces(projection, {0: list(range(8))}) == ([0], [list(range(8))])
+
+
+def test_only_ties_inside_one_ring_count_and_the_parents_ascend() -> None:
+    """A device tie to another ring's member joins nothing; pieces keep their ring's
+    place, so the parents ascend."""
+    edges = [*_crew(0), *_crew(4), *_crew(8), *_crew(12), (3, 8, _DEVICE), (7, 12, _DEVICE)]
+    projection = _linked(16, edges)
+    parent, members = _pieces(projection, {0: list(range(8)), 1: list(range(8, 16))})
+    assert parent == [0, 0, 1, 1]
+    assert members == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]
+
+
+def test_no_members_cut_nothing() -> None:
+    projection = _linked(2, [(0, 1, _DEVICE)])
+    parent, flat, group = separate_pieces(
+        projection, np.array([], np.int64), np.array([], np.int64), 0, 4
+    )
+    assert parent.tolist() == [] and flat.size == 0 and group.size == 0
+
+
+def test_every_piece_after_the_first_gets_a_fresh_candidate_number() -> None:
+    """Candidate numbers stay unique: the first piece keeps its ring's, the others count
+    on past the largest in use."""
+    rings = pa.table({"candidate": pa.array([3, 3, 3, 7, 9, 9], pa.int64())})
+    split = np.array([True, True, True, False, True, True])
+    assert _with_piece_candidates(rings, split).column("candidate").to_pylist() == [
+        3,
+        10,
+        11,
+        7,
+        9,
+        12,
+    ]
