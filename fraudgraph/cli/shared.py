@@ -9,7 +9,9 @@ failure the exit code is non-zero and stderr carries a one-line error (:func:`fa
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -79,6 +81,10 @@ def fail_cleanly(fn: Callable[P, R]) -> Callable[P, R]:
             err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2 if exc.http_status < 500 else 1) from None
         except KeyboardInterrupt:
+            # Exiting now: a second Ctrl-C (or one a library re-emits, as pyarrow does for
+            # an interrupted read) must not cut the clean exit short with a traceback.
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             err.print("error: interrupted; committed batches are kept, re-run to finish")
             raise typer.Exit(130) from None
 
