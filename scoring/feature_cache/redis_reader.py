@@ -70,7 +70,7 @@ class RedisFeatureReader:
         *,
         prefix: str,
         near_entries: int = 100_000,
-        max_in_flight: int = 8,
+        max_in_flight: int = 2,
     ) -> None:
         self._client = client
         self._script = client.register_script(READ_SCRIPT)
