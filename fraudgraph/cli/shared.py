@@ -81,8 +81,8 @@ def fail_cleanly(fn: Callable[P, R]) -> Callable[P, R]:
             err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2 if exc.http_status < 500 else 1) from None
         except KeyboardInterrupt:
-            # Exiting now: a second Ctrl-C (or one a library re-emits, as pyarrow does for
-            # an interrupted read) must not cut the clean exit short with a traceback.
+            # Exiting now: a second Ctrl-C (or one a library re-emits) must not cut the
+            # clean exit short with a death by SIGINT.
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
             err.print("error: interrupted; committed batches are kept, re-run to finish")

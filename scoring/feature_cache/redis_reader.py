@@ -56,7 +56,9 @@ class RedisFeatureReader:
         dropped when it is full.
     max_in_flight : int
         Script calls in flight at once; reads arriving meanwhile wait and go out
-        together in the next call.
+        together in the next call. The client's cost is per call, not per field, so a
+        low limit serves more reads per second under load; a lone read still goes out
+        at once.
 
     Notes
     -----
