@@ -4,8 +4,9 @@ An API server asks Redis for tens of thousands of features a second, so a read m
 hold the event loop, must not pay one round trip per request, and must not rebuild a
 record Redis already holds as bytes. :class:`RedisFeatureReader`:
 
-* reads on an asyncio client (``redis.asyncio``, connection pool, hiredis parser when
-  installed), never blocking the loop;
+* reads on asyncio connections (``redis.asyncio``, hiredis parser when installed), never
+  blocking the loop, each call one write and one read under one timeout (see
+  :class:`_ScriptLink`: redis-py's general command path costs more than the round trip);
 * coalesces the reads of concurrent requests: those that arrive while the loop is busy go
   out together as one server-side script call (pointer + ``HMGET`` of every field, one
   round trip, one version), with a bound on calls in flight, so batches grow with load;
@@ -75,7 +76,7 @@ class RedisFeatureReader:
         max_in_flight: int = 2,
     ) -> None:
         self._client = client
-        self._script = client.register_script(READ_SCRIPT)
+        self._link = _ScriptLink(client, READ_SCRIPT)
         self._keys = [f"{prefix}:current", f"{prefix}:v:"]
         self._near_max = max(0, near_entries)
         self._near: dict[str, bytes | None] = {}
@@ -177,14 +178,9 @@ class RedisFeatureReader:
     async def _send(
         self, batch: list[tuple[list[str], asyncio.Future[list[bytes | None]]]]
     ) -> None:
-        import redis as redis_module
-
         fields = [f for wanted, _ in batch for f in wanted]
         try:
-            try:
-                raw_version, meta, values = await self._script(keys=self._keys, args=fields)
-            except (redis_module.RedisError, OSError, TimeoutError) as exc:
-                raise BackendUnavailable(f"redis feature cache: {exc}") from exc
+            raw_version, meta, values = await self._link.call(self._keys, fields)
             version = self._accept(raw_version, meta)
         except BackendUnavailable as exc:
             for _, future in batch:
@@ -250,7 +246,79 @@ class RedisFeatureReader:
         """Wait for reads in flight, then close the client's connections."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._link.close()
         await self._client.aclose()
+
+
+class _ScriptLink:
+    """Calls one Lua script over connections of its own, at the cost of one write and one
+    read per call.
+
+    ``client.evalsha`` pays, per call, for redis-py's retry wrapper, a pool checkout and
+    return, and two socket timeouts (one of them a task per write); at tens of thousands
+    of calls a second that was most of the server's time. Here a call takes an idle
+    connection (made from the client's pool settings, so URL, database, password and TLS
+    hold), sends the packed ``EVALSHA`` and reads the answer under one
+    :func:`asyncio.timeout`. A connection that fails, times out or is cancelled mid-call
+    is closed, never reused; the script is loaded again when Redis has lost it.
+    """
+
+    def __init__(self, client: redis.asyncio.Redis, script: str) -> None:
+        pool = client.connection_pool
+        kwargs = dict(pool.connection_kwargs)
+        self._timeout_s: float | None = kwargs.get("socket_timeout")
+        kwargs["socket_timeout"] = None  # one timeout per call instead, below
+        self._connection_class = pool.connection_class
+        self._connection_kwargs = kwargs
+        self._client = client
+        self._source = script
+        self._sha = client.register_script(script).sha
+        self._idle: list[Any] = []
+
+    async def call(self, keys: list[str], args: list[str]) -> Any:
+        """The script's answer for ``keys`` and ``args``.
+
+        Raises
+        ------
+        BackendUnavailable
+            If Redis cannot be reached, times out, or answers with an error.
+        """
+        import redis as redis_module
+
+        conn = self._idle.pop() if self._idle else self._connect()
+        command = conn.pack_command("EVALSHA", self._sha, len(keys), *keys, *args)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                try:
+                    answer = await self._roundtrip(conn, command)
+                except redis_module.exceptions.NoScriptError:
+                    await self._client.script_load(self._source)
+                    answer = await self._roundtrip(conn, command)
+        except redis_module.ResponseError as exc:  # an answer: the connection is fine
+            self._idle.append(conn)
+            raise BackendUnavailable(f"redis feature cache: {exc}") from exc
+        except BaseException as exc:
+            await conn.disconnect(nowait=True)
+            if isinstance(exc, redis_module.RedisError | OSError | TimeoutError):
+                raise BackendUnavailable(f"redis feature cache: {exc!r}") from exc
+            raise
+        self._idle.append(conn)
+        return answer
+
+    def _connect(self) -> Any:
+        """A new connection (it connects on its first write)."""
+        return self._connection_class(**self._connection_kwargs)
+
+    @staticmethod
+    async def _roundtrip(conn: Any, command: list[bytes]) -> Any:
+        await conn.send_packed_command(command, check_health=False)
+        return await conn.read_response()
+
+    async def close(self) -> None:
+        """Close the idle connections (those in use close when their call ends)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.disconnect()
 
 
 class _Watching:

@@ -223,3 +223,58 @@ def test_a_cancelled_read_does_not_break_the_others(redis_server: RedisServer) -
 
     found = _with_reader(redis_server, "rr9", work)
     assert found == [snapshot.body_at(r) for r in range(1, 6)]
+
+
+def test_a_flushed_script_is_loaded_again(redis_server: RedisServer) -> None:
+    """Redis restarted or its scripts flushed: the next read loads the script again and
+    answers, instead of failing on NOSCRIPT."""
+    snapshot = _snapshot("v1")
+    sync = redis.Redis.from_url(redis_server.url)
+    RedisFeatureCache(sync, prefix="rr10").publish(snapshot)
+    fields = _fields(snapshot)
+
+    async def work(reader: RedisFeatureReader) -> list[bytes | None]:
+        await reader.bodies(fields[:1])
+        sync.script_flush()
+        return (await reader.bodies(fields[1:4]))[0]
+
+    assert _with_reader(redis_server, "rr10", work) == [snapshot.body_at(r) for r in (1, 2, 3)]
+
+
+_BUSY_SCRIPT = """
+local start = redis.call('TIME')
+local function now() local t = redis.call('TIME') return t[1] * 1e6 + t[2] end
+local until_us = start[1] * 1e6 + start[2] + tonumber(ARGV[1])
+while now() < until_us do end
+return 1
+"""
+
+
+def test_a_timed_out_call_never_hands_its_late_answer_to_the_next(
+    redis_server: RedisServer,
+) -> None:
+    """A call that times out fails its reads; its connection is closed, so the answer that
+    arrives late is never read as the answer to the next call."""
+    snapshot = _snapshot("v1")
+    sync = redis.Redis.from_url(redis_server.url)
+    RedisFeatureCache(sync, prefix="rr11").publish(snapshot)
+    fields = _fields(snapshot)
+
+    async def run() -> tuple[object, list[bytes | None]]:
+        client = redis.asyncio.Redis.from_url(redis_server.url, socket_timeout=0.2)
+        reader = RedisFeatureReader(client, prefix="rr11", max_in_flight=1)
+        try:
+            await reader.bodies(fields[:1])  # connected, script loaded
+            busy = asyncio.get_running_loop().run_in_executor(
+                None, lambda: sync.eval(_BUSY_SCRIPT, 0, 600_000)
+            )
+            await asyncio.sleep(0.05)  # Redis is inside the busy script now
+            stalled = await asyncio.gather(reader.bodies(fields[:3]), return_exceptions=True)
+            await busy
+            return stalled[0], (await reader.bodies(fields[10:13]))[0]
+        finally:
+            await reader.close()
+
+    stalled, later = asyncio.run(run())
+    assert isinstance(stalled, BackendUnavailable)
+    assert later == [snapshot.body_at(r) for r in (10, 11, 12)]
