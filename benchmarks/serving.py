@@ -365,8 +365,90 @@ def run_matrix(
                             batch["near_cache"] = {k: v for k, v in since.items() if k != "totals"}
                             found["post_batch_100"] = batch
                         block[f"redis_{stream}"] = found
+            if args.paired_rounds:
+                redis_env = (
+                    None
+                    if redis_url is None
+                    else {
+                        "FRAUDGRAPH_API_FEATURE_CACHE": "redis",
+                        "FRAUDGRAPH_API_REDIS_URL": redis_url,
+                    }
+                )
+                block["paired_max"] = paired_maxima(
+                    args,
+                    store_dir,
+                    body_file,
+                    loadgen,
+                    uniform,
+                    workers,
+                    pin.server,
+                    logs,
+                    redis_env,
+                )
             http[f"workers_{workers}"] = block
     return http, notes
+
+
+def paired_maxima(
+    args: argparse.Namespace,
+    store_dir: Path,
+    body_file: Path,
+    loadgen: Loadgen,
+    targets: Targets,
+    workers: int,
+    cpus: str,
+    logs: Path,
+    redis_env: dict[str, str] | None,
+) -> dict[str, Any]:
+    """Closed-loop GET maxima (uniform keys) of the bare app, the in-process path and the
+    Redis path, taken in turn for ``--paired-rounds`` rounds of ``--paired-duration`` s each
+    (a fresh server each time), so each round's ratios compare paths measured within a
+    minute of each other (see :mod:`benchmarks.serving_report`)."""
+    paths: list[tuple[str, Callable[[], Any]]] = [
+        (
+            "bare",
+            lambda: bare_server(
+                body_file, workers=workers, cpus=cpus, log_path=logs / "paired-bare.log"
+            ),
+        ),
+        (
+            "in_process",
+            lambda: api_server(
+                store_dir, workers=workers, cpus=cpus, log_path=logs / "paired-api.log"
+            ),
+        ),
+    ]
+    if redis_env is not None:
+        paths.append(
+            (
+                "redis_uniform",
+                lambda: api_server(
+                    store_dir,
+                    workers=workers,
+                    cpus=cpus,
+                    log_path=logs / "paired-api-redis.log",
+                    env_extra=redis_env,
+                ),
+            )
+        )
+    rps: dict[str, list[float]] = {name: [] for name, _ in paths}
+    for round_no in range(args.paired_rounds):
+        for name, start in paths:
+            with start() as server:
+                loadgen.max(server.addr, targets, args.warmup, args.max_connections)
+                top = loadgen.max(server.addr, targets, args.paired_duration, args.max_connections)
+            rps[name].append(top["achieved_rps"])
+            log(
+                f"{workers} worker(s), paired round {round_no + 1}: {name} "
+                f"{top['achieved_rps']:,.0f} rps"
+            )
+    return {
+        "rounds": args.paired_rounds,
+        "duration_s": args.paired_duration,
+        "connections": args.max_connections,
+        "order": [name for name, _ in paths],
+        "rps": rps,
+    }
 
 
 def publish_to_redis(settings: Any, redis_url: str) -> float:
@@ -411,6 +493,13 @@ def parse_args() -> argparse.Namespace:
         "--max-duration", type=float, default=20.0, help="seconds per closed-loop maximum"
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before each maximum")
+    parser.add_argument(
+        "--paired-rounds", type=int, default=5,
+        help="rounds of paired maxima (bare, in-process, Redis in turn; 0: none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--paired-duration", type=float, default=10.0, help="seconds per paired maximum"
+    )
     parser.add_argument("--connections", type=int, default=32, help="open-loop connections")
     parser.add_argument("--max-connections", type=int, default=16, help="closed-loop GET")
     parser.add_argument("--batch-connections", type=int, default=8, help="closed-loop batch")
@@ -511,6 +600,7 @@ def main() -> None:
         ) as server:
             graphql(server)
     else:
+        os.sync()  # a store just built is still being written back: not a quiet core
         log(f"in-process cache on CPU {args.quiet_cpu}")
         result["feature_cache_in_process"] = measure_cache(
             store_dir, args.quiet_cpu, args.seed, args.batch_api or list(DEFAULT_BATCH_APIS)

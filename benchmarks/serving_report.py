@@ -2,11 +2,17 @@
 
 The HTTP figures arrive as ``{"workers_N": {"bare" | "in_process" | "redis_uniform" |
 "redis_zipf": {"get_max": ..., "get_open": {"<rate>": ...}, "post_batch_100": ...}}}``,
-each point one load generator result (or ``{"skipped": reason}``).
+each point one load generator result (or ``{"skipped": reason}``). A worker count's block
+may also hold ``"paired_max": {"rps": {"bare" | "in_process" | "redis_uniform": [rps per
+round]}}``: short closed-loop maxima of the paths taken in turn, round after round, so each
+round's ratio compares paths measured a minute apart, not ten. On a shared machine a single
+maximum moves by a tenth from one run to the next; the median of the paired ratios is what
+the throughput goals read when it is there.
 """
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 #: The goal's open-loop rate and worker count for the p99 target.
@@ -55,6 +61,29 @@ def compare(numerator: dict[str, Any] | None, denominator: dict[str, Any] | None
     }
 
 
+def paired(block: dict[str, Any], numerator: str, denominator: str) -> dict[str, Any] | None:
+    """``numerator`` over ``denominator`` max rps from the block's paired rounds: the median
+    of the per-round ratios, and each round's (``None`` without paired rounds of both)."""
+    rounds = (block.get("paired_max") or {}).get("rps", {})
+    a, b = rounds.get(numerator), rounds.get(denominator)
+    if not a or not b:
+        return None
+    per_round = [x / y for x, y in zip(a, b, strict=False) if y]
+    if not per_round:
+        return None
+    return {
+        "median": round(statistics.median(per_round), 3),
+        "per_round": [round(r, 3) for r in per_round],
+    }
+
+
+def _with_paired(
+    ratio: dict[str, Any], block: dict[str, Any], numerator: str, denominator: str
+) -> dict[str, Any]:
+    found = paired(block, numerator, denominator)
+    return ratio if found is None else {**ratio, "max_rps_paired": found}
+
+
 def ratios(http: dict[str, Any]) -> dict[str, Any]:
     """In-process over bare, Redis over in-process (per key stream), 2 over 1 worker."""
     out: dict[str, Any] = {
@@ -63,12 +92,14 @@ def ratios(http: dict[str, Any]) -> dict[str, Any]:
         "scaling_2_over_1_workers": {},
     }
     for workers, block in http.items():
-        out["in_process_over_bare"][workers] = compare(block.get("in_process"), block.get("bare"))
+        out["in_process_over_bare"][workers] = _with_paired(
+            compare(block.get("in_process"), block.get("bare")), block, "in_process", "bare"
+        )
         for stream in ("uniform", "zipf"):
             redis = block.get(f"redis_{stream}")
             if redis is not None:
-                out["redis_over_in_process"][stream][workers] = compare(
-                    redis, block.get("in_process")
+                out["redis_over_in_process"][stream][workers] = _with_paired(
+                    compare(redis, block.get("in_process")), block, f"redis_{stream}", "in_process"
                 )
     one, two = http.get("workers_1"), http.get("workers_2")
     if one and two:
@@ -76,6 +107,22 @@ def ratios(http: dict[str, Any]) -> dict[str, Any]:
             if path in one and path in two:
                 out["scaling_2_over_1_workers"][path] = compare(two[path], one[path])
     return out
+
+
+def _max_ratio(ratio: dict[str, Any]) -> float | None:
+    """The paired median where there is one, else the single maxima's ratio."""
+    paired_ratio = ratio.get("max_rps_paired")
+    return paired_ratio["median"] if paired_ratio else ratio.get("max_rps")
+
+
+def _how(ratio: dict[str, Any]) -> str:
+    paired_ratio = ratio.get("max_rps_paired")
+    if not paired_ratio:
+        return "one closed-loop maximum of each path"
+    return (
+        f"median of {len(paired_ratio['per_round'])} paired rounds "
+        f"(single maxima: {ratio.get('max_rps')})"
+    )
 
 
 def _goal(
@@ -101,7 +148,8 @@ def goals(
     ``pinning`` (notes by ``workers_N``) says where the multi-worker figures ran."""
     out: list[dict[str, Any]] = []
     bare_ratio = ratio["in_process_over_bare"]
-    measured = bare_ratio.get("workers_1", {}).get("max_rps")
+    one = bare_ratio.get("workers_1", {})
+    measured = _max_ratio(one)
     out.append(
         _goal(
             "in-process GET max throughput >= 70% of the bare ASGI app's on the same core",
@@ -110,11 +158,13 @@ def goals(
             "ratio",
             measured is not None and measured >= 0.70,
             at="1 worker (one server core)",
-            also={w: r["max_rps"] for w, r in bare_ratio.items() if w != "workers_1"},
+            how=_how(one),
+            also={w: _max_ratio(r) for w, r in bare_ratio.items() if w != "workers_1"},
         )
     )
     redis_ratio = ratio["redis_over_in_process"]
-    measured = redis_ratio["uniform"].get("workers_1", {}).get("max_rps")
+    one = redis_ratio["uniform"].get("workers_1", {})
+    measured = _max_ratio(one)
     out.append(
         _goal(
             "Redis-path GET max throughput >= 50% of the in-process path's",
@@ -123,8 +173,9 @@ def goals(
             "ratio",
             measured is not None and measured >= 0.50,
             at="1 worker, uniform keys over all accounts",
+            how=_how(one),
             also={
-                f"{stream} {w}": r["max_rps"]
+                f"{stream} {w}": _max_ratio(r)
                 for stream, by_workers in redis_ratio.items()
                 for w, r in by_workers.items()
                 if (stream, w) != ("uniform", "workers_1")

@@ -91,6 +91,36 @@ def test_goals_say_target_measured_and_met() -> None:
     ]
 
 
+def test_paired_rounds_give_the_throughput_goals_their_median_ratio() -> None:
+    """With paired rounds, each round's ratio compares paths measured in turn; the goals
+    read the median of those, and still show the single maxima's ratio."""
+    http = {
+        **HTTP,
+        "workers_1": {
+            **HTTP["workers_1"],
+            "paired_max": {
+                "rps": {
+                    "bare": [20_000, 30_000, 25_000],
+                    "in_process": [16_000, 18_000, 17_500],  # 0.8, 0.6, 0.7
+                    "redis_uniform": [8_000, 10_800, 7_000],  # 0.5, 0.6, 0.4
+                }
+            },
+        },
+    }
+    ratios = serving_report.ratios(http)
+    one = ratios["in_process_over_bare"]["workers_1"]
+    assert one["max_rps"] == 0.75
+    assert one["max_rps_paired"] == {"median": 0.7, "per_round": [0.8, 0.6, 0.7]}
+    assert (
+        ratios["redis_over_in_process"]["uniform"]["workers_1"]["max_rps_paired"]["median"] == 0.5
+    )
+    assert "max_rps_paired" not in ratios["in_process_over_bare"]["workers_2"]
+    goals = serving_report.goals(http, CACHE, ratios)
+    assert [(g["measured"], g["met"]) for g in goals[:2]] == [(0.7, True), (0.5, True)]
+    assert goals[0]["how"] == "median of 3 paired rounds (single maxima: 0.75)"
+    assert goals[0]["also"] == {"workers_2": 0.8}
+
+
 def test_a_goal_not_measured_is_not_met() -> None:
     goals = serving_report.goals({}, None, serving_report.ratios({}))
     assert len(goals) == 6
