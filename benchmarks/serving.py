@@ -315,6 +315,11 @@ def run_matrix(
     redis_cpu = pinning(max(args.workers)).redis
     redis_context = redis_server(cpu=int(redis_cpu)) if args.redis else nullcontext()
     with redis_context as redis_url:
+        redis_env = (
+            None
+            if redis_url is None
+            else {"FRAUDGRAPH_API_FEATURE_CACHE": "redis", "FRAUDGRAPH_API_REDIS_URL": redis_url}
+        )
         if redis_url is not None:
             http_redis_publish_s = publish_to_redis(settings, redis_url)
             notes["redis"] = (
@@ -342,11 +347,7 @@ def run_matrix(
                 body_file, workers=workers, cpus=pin.server, log_path=logs / f"bare-{tag}.log"
             ) as server:
                 block["bare"] = measure_get(server, loadgen, uniform, args)
-            if redis_url is not None:
-                env = {
-                    "FRAUDGRAPH_API_FEATURE_CACHE": "redis",
-                    "FRAUDGRAPH_API_REDIS_URL": redis_url,
-                }
+            if redis_env is not None:
                 for stream, targets in (("uniform", uniform), ("zipf", skewed)):
                     log(f"{workers} worker(s): Redis cache, {stream} keys")
                     with api_server(
@@ -354,7 +355,7 @@ def run_matrix(
                         workers=workers,
                         cpus=pin.server,
                         log_path=logs / f"api-redis-{stream}-{tag}.log",
-                        env_extra=env,
+                        env_extra=redis_env,
                     ) as server:
                         found = measure_get(server, loadgen, targets, args)
                         near = near_cache_hit_rate(server.url)
@@ -366,14 +367,6 @@ def run_matrix(
                             found["post_batch_100"] = batch
                         block[f"redis_{stream}"] = found
             if args.paired_rounds:
-                redis_env = (
-                    None
-                    if redis_url is None
-                    else {
-                        "FRAUDGRAPH_API_FEATURE_CACHE": "redis",
-                        "FRAUDGRAPH_API_REDIS_URL": redis_url,
-                    }
-                )
                 block["paired_max"] = paired_maxima(
                     args,
                     store_dir,
