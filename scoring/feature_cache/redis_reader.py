@@ -264,6 +264,15 @@ class _ScriptLink:
     """
 
     def __init__(self, client: redis.asyncio.Redis, script: str) -> None:
+        import redis as redis_module  # once here, not on every call
+
+        self._no_script: type[Exception] = redis_module.exceptions.NoScriptError
+        self._answered: type[Exception] = redis_module.ResponseError
+        self._failed: tuple[type[BaseException], ...] = (
+            redis_module.RedisError,
+            OSError,
+            TimeoutError,
+        )
         pool = client.connection_pool
         kwargs = dict(pool.connection_kwargs)
         self._timeout_s: float | None = kwargs.get("socket_timeout")
@@ -283,23 +292,21 @@ class _ScriptLink:
         BackendUnavailable
             If Redis cannot be reached, times out, or answers with an error.
         """
-        import redis as redis_module
-
         conn = self._idle.pop() if self._idle else self._connect()
         command = conn.pack_command("EVALSHA", self._sha, len(keys), *keys, *args)
         try:
             async with asyncio.timeout(self._timeout_s):
                 try:
                     answer = await self._roundtrip(conn, command)
-                except redis_module.exceptions.NoScriptError:
+                except self._no_script:
                     await self._client.script_load(self._source)
                     answer = await self._roundtrip(conn, command)
-        except redis_module.ResponseError as exc:  # an answer: the connection is fine
+        except self._answered as exc:  # an answer: the connection is fine
             self._idle.append(conn)
             raise BackendUnavailable(f"redis feature cache: {exc}") from exc
         except BaseException as exc:
             await conn.disconnect(nowait=True)
-            if isinstance(exc, redis_module.RedisError | OSError | TimeoutError):
+            if isinstance(exc, self._failed):
                 raise BackendUnavailable(f"redis feature cache: {exc!r}") from exc
             raise
         self._idle.append(conn)
