@@ -135,7 +135,12 @@ def create_app(
         redis_cache = _redis_cache(settings)
         reader_factory = _redis_reader_factory(settings)
     feature_service = FeatureService(
-        FeatureCache(), redis_cache, metrics, reader_factory=reader_factory
+        FeatureCache(),
+        redis_cache,
+        metrics,
+        reader_factory=reader_factory,
+        precompute_bodies=settings.precompute_bodies,
+        body_dir=None if settings.run_dir is None else settings.run_dir / "feature-bodies",
     )
 
     watcher = None

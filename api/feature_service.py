@@ -16,6 +16,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -32,6 +33,7 @@ from scoring.feature_cache import (
     FeatureSnapshot,
     RedisFeatureCache,
     RedisFeatureReader,
+    body_table_for,
     entity_field,
     snapshot_from_store,
 )
@@ -57,6 +59,13 @@ class FeatureService:
     reader_factory : callable, optional
         Makes the async Redis reader of the endpoints in the running event loop (one per
         loop); required with ``redis_cache``.
+    precompute_bodies : bool
+        Serialise every entity's body once per loaded snapshot
+        (:func:`~scoring.feature_cache.body_table_for`), so in-process GETs answer with a
+        slice of it instead of building the body per request.
+    body_dir : Path, optional
+        Where the body files are kept, shared by the workers of one server (one builds,
+        the others map its file); ``None``: a private file per process.
 
     Raises
     ------
@@ -80,8 +89,12 @@ class FeatureService:
         metrics: ApiMetrics,
         *,
         reader_factory: ReaderFactory | None = None,
+        precompute_bodies: bool = True,
+        body_dir: Path | None = None,
     ) -> None:
         self.memory = memory
+        self.precompute_bodies = precompute_bodies
+        self.body_dir = body_dir
         self.redis = redis_cache
         self.metrics = metrics
         self.rings = RingCatalog.empty()
@@ -297,6 +310,8 @@ class FeatureService:
             swapped = False
             if versions and (force or versions[-1] != self.memory.current_version()):
                 snapshot = snapshot_from_store(store, version=versions[-1])
+                if self.precompute_bodies:
+                    snapshot.attach_bodies(body_table_for(snapshot, self.body_dir))
                 self.memory.swap(snapshot)
                 # A snapshot's millions of index entries and strings live as long as it
                 # does: out of the collector's generations, full collections stay short.

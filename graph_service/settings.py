@@ -160,6 +160,10 @@ class ApiSettings(BaseSettings):
     embedded_hold_s : float
         Embedded backend: seconds the server keeps the DuckDB file open after the last
         read (batch jobs can open it for writing only while the server does not hold it).
+    precompute_bodies : bool
+        Serialise every entity's feature body once per loaded snapshot, so an in-process
+        GET answers with a slice of it (a few seconds and about 0.5 KB per entity, in a
+        memory-mapped file that the workers share under ``run_dir``, else a private one).
     run_dir : Path, optional
         Directory the worker processes of one server share: ``POST
         /v1/admin/snapshot/reload`` on any worker bumps a generation file there and every
@@ -196,6 +200,7 @@ class ApiSettings(BaseSettings):
     query_timeout_s: float = Field(default=10.0, gt=0)
     store_pool_size: int = Field(default=4, ge=1, le=64)
     embedded_hold_s: float = Field(default=2.0, ge=0)
+    precompute_bodies: bool = True
     run_dir: Path | None = None
 
 

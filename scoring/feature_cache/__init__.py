@@ -17,15 +17,22 @@ in the store as the analytics table ``feature_snapshot`` and, when configured, i
 * :class:`RedisFeatureReader` -- the servers' async read of those bodies: concurrent
   reads coalesced into one round trip, and a near-cache tied to the served version.
 
-Both answer :meth:`~FeatureCache.get` (one entity) and :meth:`~FeatureCache.get_many`
+* :class:`BodyTable` -- every entity's JSON body of one snapshot, serialised once when a
+  server loads it, in a memory-mapped file the server's workers share
+  (:func:`body_table_for`): the in-process GET answers with a slice of it.
+
+Both caches answer :meth:`~FeatureCache.get` (one entity) and :meth:`~FeatureCache.get_many`
 (a batch) with :class:`EntityFeatures` records.
 
 Modules: :mod:`~scoring.feature_cache.snapshot` (the snapshot model),
 :mod:`~scoring.feature_cache.builder` (building one from the store),
 :mod:`~scoring.feature_cache.memory` and :mod:`~scoring.feature_cache.redis` (the
-caches), :mod:`~scoring.feature_cache.redis_reader` (the servers' Redis reads), :mod:`~scoring.feature_cache.publish` (recording and reading back).
+caches), :mod:`~scoring.feature_cache.redis_reader` (the servers' Redis reads),
+:mod:`~scoring.feature_cache.bodies` (the pre-serialised bodies),
+:mod:`~scoring.feature_cache.publish` (recording and reading back).
 """
 
+from scoring.feature_cache.bodies import BodyTable, body_table_for
 from scoring.feature_cache.builder import build_feature_snapshot
 from scoring.feature_cache.memory import FeatureCache, FeatureSource
 from scoring.feature_cache.publish import (
@@ -56,12 +63,14 @@ __all__ = [
     "SHARED_COUNT_FEATURES",
     "SNAPSHOT_SCHEMA",
     "SNAPSHOT_TABLE",
+    "BodyTable",
     "EntityFeatures",
     "FeatureCache",
     "FeatureSnapshot",
     "FeatureSource",
     "RedisFeatureCache",
     "RedisFeatureReader",
+    "body_table_for",
     "build_feature_snapshot",
     "entity_field",
     "feature_body",

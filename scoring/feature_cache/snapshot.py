@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,9 @@ import pyarrow.compute as pc
 
 from graph_service.errors import InvalidInput
 from graph_service.model import LinkType
+
+if TYPE_CHECKING:
+    from scoring.feature_cache.bodies import BodyTable
 
 #: Analytics table holding every published snapshot (one version per snapshot).
 SNAPSHOT_TABLE: Final = "feature_snapshot"
@@ -172,6 +175,7 @@ class FeatureSnapshot:
     """
 
     __slots__ = (
+        "_bodies",
         "_id_order",
         "_index",
         "_matrix",
@@ -230,6 +234,7 @@ class FeatureSnapshot:
         entity_ids = table.column("entity_id").to_numpy().astype(np.int64)
         self._id_order = np.argsort(entity_ids, kind="stable")
         self._sorted_ids = entity_ids[self._id_order]
+        self._bodies: BodyTable | None = None
 
     def rows_of_ids(self, ids: Sequence[int]) -> npt.NDArray[np.int64]:
         """Rows of entities by internal id (-1 where the snapshot has none).
@@ -347,9 +352,37 @@ class FeatureSnapshot:
         }
 
     def body_at(self, row: int) -> bytes:
-        """The JSON body of the feature at ``row``: :func:`feature_body` of
+        """The JSON body of the feature at ``row``: :meth:`built_body_at`, read from the
+        attached :class:`~scoring.feature_cache.bodies.BodyTable` when there is one."""
+        table = self._bodies
+        if table is not None:
+            return table.body(row)
+        return feature_body(self.payload_at(row))
+
+    def built_body_at(self, row: int) -> bytes:
+        """The JSON body of the feature at ``row`` built now: :func:`feature_body` of
         :meth:`payload_at`."""
         return feature_body(self.payload_at(row))
+
+    def attach_bodies(self, table: BodyTable) -> None:
+        """Answer :meth:`body_at` from ``table``, this snapshot's bodies built once.
+
+        Raises
+        ------
+        InvalidInput
+            If ``table`` belongs to another version or has another row count.
+        """
+        if table.version != self.version or len(table) != len(self):
+            raise InvalidInput(
+                f"feature bodies of {table.version} ({len(table)} rows) do not belong to "
+                f"snapshot {self.version} ({len(self)} rows)"
+            )
+        self._bodies = table
+
+    @property
+    def body_table(self) -> BodyTable | None:
+        """The attached body table, if any."""
+        return self._bodies
 
     def payloads(self, rows: npt.NDArray[np.int64]) -> list[dict[str, Any] | None]:
         """JSON-ready features of ``rows`` (``None`` where a row is -1), gathered at once.

@@ -64,7 +64,26 @@ def test_fast_path_and_routes_give_byte_identical_bodies(
     assert fast == routed
     assert [status for status, _ in fast] == [200, 200, 404, 200, 200]
     snapshot = analysed.snapshot
-    assert fast[0][1] == snapshot.body_at(snapshot.row_of("Account", snapshot.keys[0]))
+    assert fast[0][1] == snapshot.built_body_at(snapshot.row_of("Account", snapshot.keys[0]))
+
+
+@pytest.mark.parametrize("precompute", [True, False], ids=["body-table", "built-per-request"])
+def test_served_bodies_are_the_bodies_built_for_the_snapshot(
+    make_app: AppFactory, analysed: AnalysedStore, precompute: bool
+) -> None:
+    """Every account's GET body equals the body built from the published snapshot, whether
+    the server answers from its pre-serialised body table (the default) or builds each
+    body per request (``precompute_bodies=False``)."""
+    app = make_app(precompute_bodies=precompute)
+    snapshot = analysed.snapshot
+    with TestClient(app) as client:
+        served = app.state.features.memory.snapshot
+        assert (served.body_table is not None) is precompute
+        for row, (kind, key) in enumerate(zip(snapshot.entity_types, snapshot.keys, strict=True)):
+            if kind == "Account" and row % 3 == 0:
+                answer = client.get(f"/v1/features/{kind}/{key}", headers=SCORER)
+                assert answer.status_code == 200
+                assert answer.content == snapshot.built_body_at(row)
 
 
 @pytest.mark.redis

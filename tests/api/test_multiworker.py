@@ -159,6 +159,19 @@ def test_one_admin_reload_reaches_every_worker(group: WorkerGroup, analysed: Ana
     }
 
 
+def test_workers_map_one_shared_body_file(group: WorkerGroup) -> None:
+    """Both workers serve the same snapshot's bodies from one file in the group's run
+    directory, mapped by each (one page-cache copy per host, not one per worker)."""
+    bodies = readiness_by_pid(group)
+    version = {b["features"]["snapshot_version"] for b in bodies.values()}
+    assert len(version) == 1
+    (run_dir,) = group.private_dirs()
+    (body_file,) = run_dir.glob(f"**/feature-bodies-{version.pop()}.bin")
+    for pid in bodies:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert str(body_file) in maps, f"worker {pid} does not map {body_file}"
+
+
 def test_metrics_count_the_requests_of_every_worker(
     group: WorkerGroup, analysed: AnalysedStore
 ) -> None:
