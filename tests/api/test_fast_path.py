@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -84,6 +85,17 @@ def test_served_bodies_are_the_bodies_built_for_the_snapshot(
                 answer = client.get(f"/v1/features/{kind}/{key}", headers=SCORER)
                 assert answer.status_code == 200
                 assert answer.content == snapshot.built_body_at(row)
+        # A batch of mixed types with a missing key, and one of a single type.
+        rows = list(range(0, len(snapshot), 7))
+        for batch in (rows, [r for r in rows if snapshot.entity_types[r] == "Account"]):
+            asked = [{"type": snapshot.entity_types[r], "key": snapshot.keys[r]} for r in batch]
+            asked.insert(1, {"type": "Account", "key": "nobody"})
+            built = [orjson.loads(snapshot.built_body_at(r)) for r in batch]
+            built.insert(1, None)
+            expected = orjson.dumps({"data": built, "count": len(built), "missing": 1})
+            answer = client.post("/v1/features/batch", json={"entities": asked}, headers=SCORER)
+            assert answer.status_code == 200
+            assert answer.content == expected
 
 
 @pytest.mark.redis
