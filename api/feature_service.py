@@ -311,7 +311,7 @@ class FeatureService:
             if versions and (force or versions[-1] != self.memory.current_version()):
                 snapshot = snapshot_from_store(store, version=versions[-1])
                 if self.precompute_bodies:
-                    snapshot.attach_bodies(body_table_for(snapshot, self.body_dir))
+                    self._attach_bodies(snapshot)
                 self.memory.swap(snapshot)
                 # A snapshot's millions of index entries and strings live as long as it
                 # does: out of the collector's generations, full collections stay short.
@@ -331,6 +331,18 @@ class FeatureService:
             }
 
         return gateway.run(work)
+
+    def _attach_bodies(self, snapshot: FeatureSnapshot) -> None:
+        """Serve ``snapshot``'s bodies from a body table; if the table cannot be written
+        (disk full, a directory that is not one), serve bodies built per request."""
+        try:
+            snapshot.attach_bodies(body_table_for(snapshot, self.body_dir))
+        except OSError as exc:
+            log.warning(
+                "feature bodies of snapshot %s not precomputed (%s); building them per request",
+                snapshot.version,
+                exc,
+            )
 
     def status(self) -> dict[str, Any]:
         """What readiness reports about the caches."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -96,6 +97,25 @@ def test_served_bodies_are_the_bodies_built_for_the_snapshot(
             answer = client.post("/v1/features/batch", json={"entities": asked}, headers=SCORER)
             assert answer.status_code == 200
             assert answer.content == expected
+
+
+def test_a_body_file_that_cannot_be_written_leaves_bodies_built_per_request(
+    make_app: AppFactory, analysed: AnalysedStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where the body table cannot be written (here its directory's name is taken by a
+    file), the snapshot still loads and every GET answers the body built per request,
+    with a warning in the log."""
+    (tmp_path / "feature-bodies").write_text("not a directory")
+    app = make_app(run_dir=tmp_path)
+    snapshot = analysed.snapshot
+    with caplog.at_level("WARNING"), TestClient(app) as client:
+        served = app.state.features.memory.snapshot
+        assert served is not None and served.body_table is None
+        row = snapshot.row_of("Account", snapshot.keys[0])
+        answer = client.get(f"/v1/features/Account/{snapshot.keys[0]}", headers=SCORER)
+        assert answer.status_code == 200
+        assert answer.content == snapshot.built_body_at(row)
+    assert any("not precomputed" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.redis
