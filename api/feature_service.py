@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from api.metrics import ApiMetrics
@@ -384,33 +385,31 @@ def _joined_batch(found: Sequence[bytes | None]) -> bytes:
 def _memory_bodies(
     snapshot: FeatureSnapshot, entities: Sequence[tuple[str, str]]
 ) -> list[bytes | None]:
-    """Bodies of ``(type, key)`` pairs from one snapshot's body table, in order (``None``
-    if absent)."""
-    first = entities[0][0] if entities else ""
-    if all(t == first for t, _ in entities):
-        rows = snapshot.rows_of(first, [k for _, k in entities]).tolist()
-    else:
-        rows = [snapshot.row_of(t, k) for t, k in entities]
+    """Bodies of ``(type, key)`` pairs from one snapshot, in order (``None`` if absent)."""
     body = snapshot.body_at
-    return [body(r) if r >= 0 else None for r in rows]
+    return [body(r) if r >= 0 else None for r in _entity_rows(snapshot, entities).tolist()]
 
 
 def _memory_payloads(
     snapshot: FeatureSnapshot, entities: Sequence[tuple[str, str]]
 ) -> list[dict[str, Any] | None]:
     """Payloads of ``(type, key)`` pairs from one snapshot, in order (``None`` if absent)."""
+    return snapshot.payloads(_entity_rows(snapshot, entities))
+
+
+def _entity_rows(snapshot: FeatureSnapshot, entities: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Rows of ``(type, key)`` pairs in one snapshot, in order (-1 if absent): one
+    vectorised lookup per entity type."""
     first = entities[0][0] if entities else ""
     if all(t == first for t, _ in entities):
-        return snapshot.payloads(snapshot.rows_of(first, [k for _, k in entities]))
+        return snapshot.rows_of(first, [k for _, k in entities])
     by_type: dict[str, list[int]] = {}
     for i, (entity_type, _) in enumerate(entities):
         by_type.setdefault(entity_type, []).append(i)
-    data: list[dict[str, Any] | None] = [None] * len(entities)
+    rows = np.full(len(entities), -1, np.int64)
     for entity_type, positions in by_type.items():
-        rows = snapshot.rows_of(entity_type, [entities[i][1] for i in positions])
-        for i, item in zip(positions, snapshot.payloads(rows), strict=True):
-            data[i] = item
-    return data
+        rows[positions] = snapshot.rows_of(entity_type, [entities[i][1] for i in positions])
+    return rows
 
 
 def on_demand_payload(store: GraphStore, entity_type: str, key: str) -> dict[str, Any]:

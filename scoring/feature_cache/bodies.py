@@ -33,7 +33,7 @@ import struct
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Final
+from typing import TYPE_CHECKING, BinaryIO, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -180,7 +180,7 @@ def _open_valid(path: Path, snapshot: FeatureSnapshot) -> BodyTable | None:
     try:
         with path.open("rb") as handle:
             mapped = _map_file(handle.fileno())
-    except (FileNotFoundError, ValueError, OSError):
+    except (OSError, ValueError):  # missing, unreadable or empty
         return None
     try:
         table = BodyTable(mapped, path=path)
@@ -226,11 +226,10 @@ def _write_bodies(
     rows = len(snapshot)
     at = int(offsets[0])
     for first in range(0, rows, BUILD_CHUNK_ROWS):
-        chunk = [
-            b
-            for b in snapshot.bodies(np.arange(first, min(first + BUILD_CHUNK_ROWS, rows)))
-            if b is not None
-        ]
+        # Every row is valid, so no body is None (len() would raise on one).
+        chunk = cast(
+            "list[bytes]", snapshot.bodies(np.arange(first, min(first + BUILD_CHUNK_ROWS, rows)))
+        )
         sizes = np.fromiter(map(len, chunk), np.uint64, count=len(chunk))
         offsets[first + 1 : first + 1 + len(chunk)] = at + np.cumsum(sizes)
         at += int(sizes.sum())
