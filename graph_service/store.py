@@ -389,6 +389,12 @@ class GraphReader(Protocol):
         """All aggregated links (optionally of some types) in ``LINK_EXPORT_SCHEMA``."""
         ...
 
+    def export_transfers(self) -> pa.Table:
+        """Every single transfer between two accounts, oldest first, in
+        ``graph_service.transfers.TRANSFER_EXPORT_SCHEMA`` (read from the stored events:
+        the ``TRANSFERS_TO`` links aggregate them)."""
+        ...
+
     def to_csr(self, link_types: Sequence[LinkType] | None = None) -> CSRGraph:
         """The graph as an undirected CSR over all node ids, for algorithms."""
         ...

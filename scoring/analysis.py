@@ -43,6 +43,7 @@ from scoring.candidates import (
     EVIDENCE_TYPE,
     TYPOLOGIES,
     candidates_of_every_level,
+    joined_by_money,
     ring_groups,
     score_candidates,
 )
@@ -56,7 +57,7 @@ from scoring.features import (
 )
 from scoring.graph_signals import CommunityMethod, GraphSignals, compute_graph_signals
 from scoring.model import LabelMode, ScoringModel, label_mode, train_pu_model
-from scoring.projection import ProjectionConfig, project_tables
+from scoring.projection import AccountProjection, ProjectionConfig, project_tables
 from scoring.reasons import ACCOUNT_RULES, TOP_REASONS, reason_codes
 from scoring.staging import STAGED_TABLES, StagedAnalysis, read_staged_analysis, stage_analysis
 from scoring.surprise import (
@@ -319,7 +320,9 @@ def analyse(
             progress(step, _STEPS.index(step) + 1, len(_STEPS))
 
     nodes = store.export_nodes()
-    projection = project_tables(nodes, store.export_links(), config.projection)
+    projection = project_tables(
+        nodes, store.export_links(), config.projection, store.export_transfers()
+    )
     facts = NodeFacts.from_table(nodes)
     fraud, legit = account_verdicts(store.labels())
     done("projection")
@@ -351,12 +354,18 @@ def analyse(
     channels = with_channel(channels, LABELLED, labelled)
     candidates = candidates_of_every_level(projection, signals, config)
 
-    def rings_with(
-        evidence: ChannelEvidence, account_risk: np.ndarray, *, attach: bool = True
+    def scored(
+        groups: np.ndarray,
+        evidence: ChannelEvidence,
+        account_risk: np.ndarray,
+        attach: bool,
+        taken_up: pa.Array | pa.ChunkedArray | None,
     ) -> pa.Table:
-        groups = ring_groups(candidates, projection, evidence, config)
         found = ring_features(projection, features, facts, groups >= 0, groups)
         found = found.filter(pc.greater_equal(found.column("size"), float(config.min_ring_size)))
+        if taken_up is not None:
+            at = pc.index_in(found.column("candidate"), candidates.column("candidate"))
+            taken_up = pc.take(taken_up, at)
         return score_candidates(
             found,
             projection,
@@ -366,10 +375,19 @@ def analyse(
             config,
             tests=candidates.num_rows,
             attach=attach,
-            taken_up_together=pc.take(
-                candidates.column("identifier_type"),
-                pc.index_in(found.column("candidate"), candidates.column("candidate")),
-            ),
+            taken_up_together=taken_up,
+        )
+
+    def rings_with(
+        evidence: ChannelEvidence, account_risk: np.ndarray, *, attach: bool = True
+    ) -> pa.Table:
+        groups = ring_groups(candidates, projection, evidence, config)
+        taken_up = candidates.column("identifier_type")
+        return _with_joined_money_rings(
+            scored(groups, evidence, account_risk, attach, taken_up),
+            groups,
+            projection,
+            lambda joined: scored(joined, evidence, account_risk, attach, taken_up),
         )
 
     risk, model, mode = _entity_risk(features, channels, config)
@@ -407,6 +425,49 @@ def analyse(
         model=model,
         label_mode=mode,
     )
+
+
+def _with_joined_money_rings(
+    rings: pa.Table,
+    groups: np.ndarray,
+    projection: AccountProjection,
+    score: Callable[[np.ndarray], pa.Table],
+) -> pa.Table:
+    """``rings`` with the money rings that money passed on joins (see
+    :func:`scoring.candidates.joined_by_money`) made one candidate each.
+
+    ``groups`` is the per-account candidate label the rings were scored from (-1: none)
+    and ``score`` scores such a labelling, as the first pass did. The candidates of the
+    joined rings (and their members) are relabelled as one and every candidate is scored
+    again together, so the intra-group correlation and the correction for the candidates
+    tested are the first pass's. A joined ring that scores below 0.5 is not joined (its
+    pieces stay as they were).
+    """
+    joined = joined_by_money(rings, projection)
+    base = int(max(groups.max(initial=-1), pc.max(rings.column("candidate")).as_py())) + 1
+    members = rings.column("members").combine_chunks()
+    sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
+    ring = np.repeat(np.arange(rings.num_rows), sizes)
+    rows = np.searchsorted(projection.accounts, pc.list_flatten(members).to_numpy())
+    while (joined >= 0).any():
+        inside = joined[ring] >= 0
+        label = groups.copy()
+        old = groups[rows[inside]]
+        new = base + joined[ring[inside]]
+        known = old >= 0
+        lookup = dict(zip(old[known].tolist(), new[known].tolist(), strict=True))
+        if lookup:
+            moved = np.isin(groups, np.fromiter(lookup, np.int64))
+            label[moved] = [lookup[g] for g in groups[moved].tolist()]
+        label[rows[inside]] = new
+        again = score(label)
+        candidate = again.column("candidate").to_numpy()
+        low = candidate[again.column("score").to_numpy() < 0.5]
+        weak = np.isin(joined + base, low) & (joined >= 0)
+        if not weak.any():
+            return again
+        joined[weak] = -1
+    return rings
 
 
 def _effective_resolution(config: AnalysisConfig, accounts: int) -> float:

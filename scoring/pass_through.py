@@ -1,13 +1,19 @@
 """Money passed on: payments out that forward money an account has just received.
 
 A mule receives from victims or other mules and sends most of it on within hours or
-days, keeping a cut. Here a payment out of account ``a`` is *passed on* when money came
-into ``a`` during the ``days`` before it and the payment is between ``ratio`` and 1.02
-times that money. Each aggregated link stands for its first payment at its mean amount
-(a link's later payments are not seen separately). Money between related accounts (the
-caller says which: the customer's own savings, family, flatmates) neither comes in nor
-goes out for this purpose, so a household passing rent shares on to the one who pays the
-landlord is not a mule.
+days, keeping a cut. Here a payment out of account ``a`` is *passed on* when the latest
+payments into ``a`` within the ``days`` before it, taken back from the newest until they
+cover it (at 1.02 times the payment out), add up to at most ``1 / ratio`` times it: the
+payment forwards one recent payment in, or the last few together, less a cut. A mule
+forwarding each victim's payment as it arrives passes each one on, even when other
+victims paid in meanwhile. A link passes money on when at least half of its payments do
+(:func:`passed_on_payments`, on the single transfers the store keeps): a mule forwarding
+each victim's payment to one collector over weeks makes one link of many payments, each
+passed on. Where only the aggregated link is known, it stands for its first payment at
+its mean amount (:func:`passed_on_links`). Money between related accounts (the caller
+says which: the customer's own savings, family, flatmates) neither comes in nor goes out
+for this purpose, so a household passing rent shares on to the one who pays the landlord
+is not a mule.
 
 Both the projection (a passed-on payment ties payer and payee strongly) and the account
 evidence (how many payments an account passes on, how many passed-on payments reach it)
@@ -18,10 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from graph_service.tables import distinct
 from graph_service.temporal import DAY_US, TimeKeys
 from graph_service.typing import F64, I64, BoolArray
 
-__all__ = ["passed_on_links"]
+__all__ = ["passed_on_links", "passed_on_payments"]
 
 
 def passed_on_links(
@@ -51,7 +58,8 @@ def passed_on_links(
     days : float
         How long before the payment out the money may have come in.
     ratio : float
-        Smallest share of that money the payment must be.
+        Smallest share of the money it forwards (the latest payments in that cover it)
+        the payment must be.
 
     Returns
     -------
@@ -68,11 +76,12 @@ def passed_on_links(
 
     Notes
     -----
-    O(t log t): one sort of the incoming links by (account, time) and two binary
-    searches per outgoing link over the cumulative money in.
+    O(t log t): one sort of the incoming links by (account, time) and three binary
+    searches per outgoing link, two over the (account, time) keys and one over the
+    cumulative money in (non-decreasing: negative amounts count as 0).
     """
     window = int(days * DAY_US)
-    each = amount / np.maximum(n_events, 1)
+    each = np.maximum(amount, 0.0) / np.maximum(n_events, 1)
     free = np.flatnonzero(~related)
     passed = np.zeros(payer.shape[0], np.bool_)
     if free.size == 0:
@@ -82,11 +91,97 @@ def passed_on_links(
     order = np.argsort(in_key, kind="stable")
     in_key = in_key[order]
     money_in = np.concatenate([[0.0], np.cumsum(each[free][order])])
-    paid_at = first_ts[free]
-    before = (
-        money_in[np.searchsorted(in_key, keys.after(payer[free], paid_at), side="left")]
-        - money_in[np.searchsorted(in_key, keys(payer[free], paid_at - window), side="left")]
-    )
-    sent = each[free]
-    passed[free] = (before > 0) & (sent >= ratio * before) & (sent <= 1.02 * before)
+    paid_at, sent = first_ts[free], each[free]
+    top_at = np.searchsorted(in_key, keys.after(payer[free], paid_at), side="left")
+    window_at = np.searchsorted(in_key, keys(payer[free], paid_at - window), side="left")
+    # The latest payments in that add up to at least sent / 1.02: money_in is
+    # non-decreasing, so the earliest of them is one binary search away.
+    top = money_in[top_at]
+    start = np.searchsorted(money_in, top - sent / 1.02, side="right") - 1
+    recent = top - money_in[np.maximum(start, 0)]
+    passed[free] = (start >= window_at) & (sent > 0) & (recent > 0) & (sent >= ratio * recent)
     return passed
+
+
+def passed_on_payments(
+    link_payer: I64,
+    link_payee: I64,
+    related: BoolArray,
+    payer: I64,
+    payee: I64,
+    ts: I64,
+    amount: F64,
+    *,
+    days: float = 3.0,
+    ratio: float = 0.7,
+    share: float = 0.5,
+) -> tuple[BoolArray, BoolArray]:
+    """Which transfer links pass money on, judged payment by payment.
+
+    Parameters
+    ----------
+    link_payer, link_payee : ndarray of int64, shape (t,)
+        The aggregated transfer links, one row per (payer, payee).
+    related : ndarray of bool, shape (t,)
+        Links between related accounts: their payments are left out on both sides.
+    payer, payee, ts, amount : ndarray, shape (e,)
+        The single transfers (µs timestamps); a transfer with no link among
+        ``link_payer, link_payee`` is left out.
+    days, ratio : float
+        As for :func:`passed_on_links`, applied to each payment.
+    share : float
+        Smallest share of a link's payments that must pass money on (0.5).
+
+    Returns
+    -------
+    passed : ndarray of bool, shape (t,)
+        Links of which at least ``share`` of the payments pass money on.
+    seen : ndarray of bool, shape (t,)
+        Links with at least one payment among the transfers (the caller judges the
+        others from the aggregate).
+
+    Examples
+    --------
+    One payee forwards each of three weekly payments to one collector, the first a day
+    after it came in; its aggregated link (first payment at the mean amount) would not
+    pass the test.
+
+    >>> day, week = 86_400 * 1_000_000, 7 * 86_400 * 1_000_000
+    >>> passed, seen = passed_on_payments(
+    ...     np.array([1, 2]), np.array([2, 3]), np.array([False, False]),
+    ...     np.array([1, 2, 1, 2, 1, 2]), np.array([2, 3, 2, 3, 2, 3]),
+    ...     np.array([0, day, week, week + day, 2 * week, 2 * week + day]),
+    ...     np.array([100.0, 95.0, 400.0, 380.0, 50.0, 48.0]),
+    ... )
+    >>> passed.tolist(), seen.tolist()
+    ([False, True], [True, True])
+
+    Notes
+    -----
+    O((t + e) log (t + e)): the payments are matched to their links by one sort and
+    tested as single-payment links by :func:`passed_on_links`.
+    """
+    ids = distinct(np.concatenate([link_payer, link_payee, payer, payee]))
+    n = np.int64(max(ids.size, 1))
+    link_key = np.searchsorted(ids, link_payer) * n + np.searchsorted(ids, link_payee)
+    order = np.argsort(link_key, kind="stable")
+    pay_key = np.searchsorted(ids, payer) * n + np.searchsorted(ids, payee)
+    at = np.minimum(np.searchsorted(link_key[order], pay_key), max(order.size - 1, 0))
+    link_of = order[at] if order.size else np.zeros(0, np.int64)
+    known = (link_key[link_of] == pay_key) if order.size else np.zeros(payer.size, np.bool_)
+    link_of, keep = link_of[known], np.flatnonzero(known)
+    flags = passed_on_links(
+        payer[keep],
+        payee[keep],
+        ts[keep],
+        amount[keep],
+        np.ones(keep.size, np.int64),
+        related[link_of],
+        days=days,
+        ratio=ratio,
+    )
+    t = link_payer.shape[0]
+    payments = np.bincount(link_of, minlength=t)
+    passing = np.bincount(link_of[flags], minlength=t)
+    seen = payments > 0
+    return seen & (passing >= share * payments), seen

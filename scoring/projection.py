@@ -38,6 +38,8 @@ from graph_service.algorithms import EdgeListProjection
 from graph_service.errors import InvalidInput
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 from graph_service.store import GraphReader
+from graph_service.tables import require_columns
+from graph_service.typing import F64, I64, BoolArray
 from scoring.identifier_pairs import (
     IdentifierMemberships,
     LinkColumns,
@@ -46,7 +48,7 @@ from scoring.identifier_pairs import (
     identifier_memberships,
     identifier_pairs,
 )
-from scoring.pass_through import passed_on_links
+from scoring.pass_through import passed_on_links, passed_on_payments
 
 log = logging.getLogger(__name__)
 
@@ -315,11 +317,14 @@ def shared_identifier_projection(
     config = config or ProjectionConfig()
     nodes = store.export_nodes()
     links = store.export_links()
-    return project_tables(nodes, links, config)
+    return project_tables(nodes, links, config, store.export_transfers())
 
 
 def project_tables(
-    nodes: pa.Table, links: pa.Table, config: ProjectionConfig | None = None
+    nodes: pa.Table,
+    links: pa.Table,
+    config: ProjectionConfig | None = None,
+    transfers: pa.Table | None = None,
 ) -> AccountProjection:
     """:func:`shared_identifier_projection` on exported tables (``NODE/LINK_EXPORT_SCHEMA``).
 
@@ -330,6 +335,10 @@ def project_tables(
     links : pa.Table
         ``export_links()`` output.
     config : ProjectionConfig, optional
+    transfers : pa.Table, optional
+        ``export_transfers()`` output: money passed on is then judged payment by payment
+        (a link without payments among them, or every link when ``None``, from its
+        aggregate; see :mod:`scoring.pass_through`).
 
     Returns
     -------
@@ -384,15 +393,15 @@ def project_tables(
         first_ts=link_first[flow_keep],
         last_ts=link_last[flow_keep],
         related=related,
-        passed_on=passed_on_links(
+        passed_on=_passed_on(
             flow_src,
             flow_dst,
             link_first[flow_keep],
             link_amount[flow_keep],
             link_events[flow_keep],
             related,
-            days=config.pass_through_days,
-            ratio=config.pass_through_ratio,
+            transfers,
+            config,
         ),
     )
     edges = _combine(pairs, money_flow, config.transfer_weight, config.passed_weight)
@@ -447,6 +456,40 @@ class _Edges:
     join_gap: np.ndarray
     repeat_kinds: np.ndarray
     late_kinds: np.ndarray
+
+
+def _passed_on(
+    src: I64,
+    dst: I64,
+    first_ts: I64,
+    amount: F64,
+    n_events: I64,
+    related: BoolArray,
+    transfers: pa.Table | None,
+    config: ProjectionConfig,
+) -> BoolArray:
+    """Money-flow links that pass money on: payment by payment where the payments are
+    known, else from the aggregate (see :mod:`scoring.pass_through`)."""
+    days, ratio = config.pass_through_days, config.pass_through_ratio
+    aggregate = passed_on_links(
+        src, dst, first_ts, amount, n_events, related, days=days, ratio=ratio
+    )
+    if transfers is None or transfers.num_rows == 0:
+        return aggregate
+    require_columns(transfers, ("src", "dst", "ts", "amount"), "transfers")
+    passed, seen = passed_on_payments(
+        src,
+        dst,
+        related,
+        transfers.column("src").to_numpy().astype(np.int64, copy=False),
+        transfers.column("dst").to_numpy().astype(np.int64, copy=False),
+        transfers.column("ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False),
+        transfers.column("amount").to_numpy().astype(np.float64, copy=False),
+        days=days,
+        ratio=ratio,
+    )
+    result: BoolArray = np.where(seen, passed, aggregate)
+    return result
 
 
 def _related(pairs: Pairs, payer: np.ndarray, payee: np.ndarray) -> np.ndarray:

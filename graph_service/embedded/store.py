@@ -19,12 +19,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import duckdb
+import pyarrow as pa
 
 from graph_service.embedded.analytics import EmbeddedAnalytics
 from graph_service.embedded.database import DDL, MIGRATIONS, SCHEMA_VERSION
 from graph_service.embedded.ingest import EmbeddedIngest
 from graph_service.embedded.reads import EmbeddedReads
 from graph_service.errors import InvalidInput, StoreLocked
+from graph_service.model import NODE_TYPE_CODE, NodeType
+from graph_service.transfers import transfer_events
 
 if TYPE_CHECKING:
     from graph_service.algorithms import GraphAlgorithms
@@ -122,6 +125,14 @@ class EmbeddedStore(EmbeddedIngest, EmbeddedReads, EmbeddedAnalytics):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def export_transfers(self) -> pa.Table:
+        """Every single transfer between accounts (see ``graph_service.transfers``)."""
+        self.compact()
+        accounts = self._con.execute(
+            "SELECT id, key FROM entities WHERE type = ?", [NODE_TYPE_CODE[NodeType.ACCOUNT]]
+        ).to_arrow_table()
+        return transfer_events(self.events_files(), accounts)
 
     def algorithms(self) -> GraphAlgorithms:
         """The in-process engine (scipy, igraph) over this store's graph."""

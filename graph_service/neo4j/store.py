@@ -46,6 +46,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 from neo4j import (
     WRITE_ACCESS,
     Driver,
@@ -55,10 +57,12 @@ from neo4j import (
 from neo4j.exceptions import ConfigurationError
 
 from graph_service.errors import BackendUnavailable, InvalidInput, one_line
+from graph_service.model import NODE_TYPE_CODE, NodeType
 from graph_service.neo4j import cypher
 from graph_service.neo4j.analytics import Neo4jAnalytics
 from graph_service.neo4j.ingest import Neo4jIngest
 from graph_service.neo4j.reads import Neo4jReads
+from graph_service.transfers import transfer_events
 
 if TYPE_CHECKING:
     from graph_service.algorithms import GraphAlgorithms
@@ -197,6 +201,12 @@ class Neo4jStore(Neo4jIngest, Neo4jReads, Neo4jAnalytics):
     def driver(self) -> Driver:
         """The store's driver (shared with its GDS engine; owned by the store)."""
         return self._driver
+
+    def export_transfers(self) -> pa.Table:
+        """Every single transfer between accounts (see ``graph_service.transfers``)."""
+        nodes = self.export_nodes()
+        accounts = nodes.filter(pc.equal(nodes["type"], NODE_TYPE_CODE[NodeType.ACCOUNT]))
+        return transfer_events(self.events_files(), accounts)
 
     def algorithms(self) -> GraphAlgorithms:
         """Graph Data Science on this store's server (one engine per store, reused)."""

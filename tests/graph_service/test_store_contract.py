@@ -28,6 +28,7 @@ from graph_service.store import (
     IngestSink,
     LabelBook,
 )
+from graph_service.transfers import TRANSFER_EXPORT_SCHEMA
 from ingestion.loader import Ingestor
 from tests.conftest import GOOD_EVENTS, write_rows
 
@@ -113,6 +114,45 @@ def test_exports_have_dense_ids_and_fixed_schemas(loaded: GraphStore) -> None:
     assert links.num_rows == sum(loaded.counts().links.values())
     only_pays = loaded.export_links([LinkType.PAYS])
     assert set(only_pays.column("type").to_pylist()) == {LINK_TYPE_CODE[LinkType.PAYS]}
+
+
+def test_transfers_export_every_transfer_of_the_links(loaded: GraphStore, tmp_path: Path) -> None:
+    """export_transfers gives one row per transfer event, with the graph's account ids,
+    oldest first: per (payer, payee) as many rows and as much money as the TRANSFERS_TO
+    link aggregates. A second file's transfers are added, not lost."""
+    Ingestor(loaded, quarantine_dir=tmp_path / "q").run(
+        [
+            write_rows(
+                tmp_path / "more.csv",
+                [
+                    {
+                        "event_id": "t2",
+                        "ts": "2024-02-01T00:00:00Z",
+                        "event_type": "transfer",
+                        "account_id": "A2",
+                        "counterparty_account_id": "A3",
+                        "amount": "40",
+                    }
+                ],
+            )
+        ]
+    )
+    transfers = loaded.export_transfers()
+    assert transfers.schema == TRANSFER_EXPORT_SCHEMA
+    ts = transfers.column("ts").to_pylist()
+    assert ts == sorted(ts)
+    links = loaded.export_links([LinkType.TRANSFERS_TO]).to_pylist()
+    assert links
+    for link in links:
+        rows = [
+            r
+            for r in transfers.to_pylist()
+            if (r["src"], r["dst"]) == (link["src"], link["dst"])
+        ]
+        assert len(rows) == link["n_events"]
+        assert sum(r["amount"] for r in rows) == pytest.approx(link["amount_sum"])
+        assert min(r["ts"] for r in rows) == link["first_ts"]
+    assert transfers.num_rows == sum(link["n_events"] for link in links)
 
 
 def test_csr_matches_networkx(loaded: GraphStore) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from graph_service.model import LinkType, NodeType
-from scoring.pass_through import passed_on_links
+from scoring.pass_through import passed_on_links, passed_on_payments
 from scoring.projection import ProjectionConfig, project_tables
 from tests.scoring.graphs import days, links_table, nodes_table
 
@@ -116,3 +116,64 @@ def test_money_into_one_account_never_counts_for_another_however_large_the_ids()
         np.zeros(3, np.bool_),
     )
     assert passed.tolist() == [False, False, False]
+
+
+def test_a_payment_forwarding_the_latest_payment_in_is_passed_on_beside_older_money() -> None:
+    """A mule forwards each victim's payment as it arrives: 1,000 in on day 0, 500 in on
+    day 1 and 460 out an hour later is passed on (it forwards the latest 500), though it
+    is less than 0.7 of the 1,500 in over three days. 100 out (a fifth of the latest
+    payment in) is not."""
+    rows = [(8, 1, 0, 1000), (9, 1, 1, 500), (1, 2, 1.04, 460)]
+    assert _links(rows)[-1] is True
+    assert _links([*rows[:2], (1, 2, 1.04, 100)])[-1] is False
+    assert _links([*rows[:2], (1, 2, 1.04, 1400)])[-1] is True
+
+
+def _payments(
+    links: list[tuple[int, int]], payments: list[tuple[int, int, float, float]]
+) -> tuple[list[bool], list[bool]]:
+    passed, seen = passed_on_payments(
+        np.array([a for a, _ in links], np.int64),
+        np.array([b for _, b in links], np.int64),
+        np.zeros(len(links), np.bool_),
+        np.array([p[0] for p in payments], np.int64),
+        np.array([p[1] for p in payments], np.int64),
+        np.array([int(p[2] * DAY) for p in payments], np.int64),
+        np.array([p[3] for p in payments]),
+    )
+    return passed.tolist(), seen.tolist()
+
+
+def test_a_link_passes_money_on_when_half_its_payments_do() -> None:
+    """A mule forwards each weekly payment to one collector: every payment passes on, so
+    the link does, though its first payment at the link's mean amount would not. A link
+    whose payments mostly spend money that came in long before does not; a link with no
+    payments among the transfers is left to its aggregate (``seen`` false)."""
+    weekly = [(9, 1, 7 * w, x) for w, x in enumerate([100.0, 400.0, 50.0])]
+    forwarded = [(1, 2, 7 * w + 0.5, 0.9 * x) for w, (_, _, _, x) in enumerate(weekly)]
+    passed, seen = _payments([(9, 1), (1, 2), (3, 4)], [*weekly, *forwarded])
+    assert passed == [False, True, False]
+    assert seen == [True, True, False]
+    late = [(1, 2, 7 * w + 5, 0.9 * x) for w, (_, _, _, x) in enumerate(weekly)]
+    assert _payments([(9, 1), (1, 2)], [*weekly, forwarded[0], *late[1:]])[0] == [False, False]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.integers(0, 4), st.floats(0, 10), st.floats(1, 1e4)),
+        max_size=30,
+    )
+)
+def test_one_payment_per_link_judges_like_the_link_itself(
+    rows: list[tuple[int, int, float, float]],
+) -> None:
+    """With a single payment per link, judging payment by payment and judging the
+    aggregated link give the same answer."""
+    links: dict[tuple[int, int], tuple[int, int, float, float]] = {}
+    for a, b, t, x in rows:
+        if a != b:
+            links.setdefault((a, b), (a, b, t, x))
+    single = list(links.values())
+    passed, seen = _payments(list(links), single)
+    assert seen == [True] * len(single)
+    assert passed == (_links(single) if single else [])
