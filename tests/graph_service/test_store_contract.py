@@ -145,9 +145,7 @@ def test_transfers_export_every_transfer_of_the_links(loaded: GraphStore, tmp_pa
     assert links
     for link in links:
         rows = [
-            r
-            for r in transfers.to_pylist()
-            if (r["src"], r["dst"]) == (link["src"], link["dst"])
+            r for r in transfers.to_pylist() if (r["src"], r["dst"]) == (link["src"], link["dst"])
         ]
         assert len(rows) == link["n_events"]
         assert sum(r["amount"] for r in rows) == pytest.approx(link["amount_sum"])
