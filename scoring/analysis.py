@@ -43,7 +43,6 @@ from scoring.candidates import (
     EVIDENCE_TYPE,
     TYPOLOGIES,
     candidates_of_every_level,
-    joined_by_money,
     ring_groups,
     score_candidates,
 )
@@ -57,7 +56,8 @@ from scoring.features import (
 )
 from scoring.graph_signals import CommunityMethod, GraphSignals, compute_graph_signals
 from scoring.model import LabelMode, ScoringModel, label_mode, train_pu_model
-from scoring.projection import AccountProjection, ProjectionConfig, project_tables
+from scoring.money_rings import with_joined_money_rings
+from scoring.projection import ProjectionConfig, project_tables
 from scoring.reasons import ACCOUNT_RULES, TOP_REASONS, reason_codes
 from scoring.staging import STAGED_TABLES, StagedAnalysis, read_staged_analysis, stage_analysis
 from scoring.surprise import (
@@ -383,7 +383,7 @@ def analyse(
     ) -> pa.Table:
         groups = ring_groups(candidates, projection, evidence, config)
         taken_up = candidates.column("identifier_type")
-        return _with_joined_money_rings(
+        return with_joined_money_rings(
             scored(groups, evidence, account_risk, attach, taken_up),
             groups,
             projection,
@@ -425,49 +425,6 @@ def analyse(
         model=model,
         label_mode=mode,
     )
-
-
-def _with_joined_money_rings(
-    rings: pa.Table,
-    groups: np.ndarray,
-    projection: AccountProjection,
-    score: Callable[[np.ndarray], pa.Table],
-) -> pa.Table:
-    """``rings`` with the money rings that money passed on joins (see
-    :func:`scoring.candidates.joined_by_money`) made one candidate each.
-
-    ``groups`` is the per-account candidate label the rings were scored from (-1: none)
-    and ``score`` scores such a labelling, as the first pass did. The candidates of the
-    joined rings (and their members) are relabelled as one and every candidate is scored
-    again together, so the intra-group correlation and the correction for the candidates
-    tested are the first pass's. A joined ring that scores below 0.5 is not joined (its
-    pieces stay as they were).
-    """
-    joined = joined_by_money(rings, projection)
-    base = int(max(groups.max(initial=-1), pc.max(rings.column("candidate")).as_py())) + 1
-    members = rings.column("members").combine_chunks()
-    sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
-    ring = np.repeat(np.arange(rings.num_rows), sizes)
-    rows = np.searchsorted(projection.accounts, pc.list_flatten(members).to_numpy())
-    while (joined >= 0).any():
-        inside = joined[ring] >= 0
-        label = groups.copy()
-        old = groups[rows[inside]]
-        new = base + joined[ring[inside]]
-        known = old >= 0
-        lookup = dict(zip(old[known].tolist(), new[known].tolist(), strict=True))
-        if lookup:
-            moved = np.isin(groups, np.fromiter(lookup, np.int64))
-            label[moved] = [lookup[g] for g in groups[moved].tolist()]
-        label[rows[inside]] = new
-        again = score(label)
-        candidate = again.column("candidate").to_numpy()
-        low = candidate[again.column("score").to_numpy() < 0.5]
-        weak = np.isin(joined + base, low) & (joined >= 0)
-        if not weak.any():
-            return again
-        joined[weak] = -1
-    return rings
 
 
 def _effective_resolution(config: AnalysisConfig, accounts: int) -> float:

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 from scoring.features import ring_core
@@ -487,62 +485,6 @@ def ring_groups(
     picked = chosen[group]
     label[rows[picked]] = candidates.column("candidate").to_numpy()[group[picked]]
     return label
-
-
-def joined_by_money(rings: pa.Table, projection: AccountProjection) -> np.ndarray:
-    """Money rings that money passed on joins: the pieces of one laundering network.
-
-    A network of mules feeding layered collectors is a tree, and community detection cuts
-    trees at their hubs, so one network comes out as several rings, each significant on
-    its own. Two significant rings (``score >= 0.5``) whose strongest evidence is money
-    passed on (typology ``mule_network``) are joined when a member of one passes money
-    on to a member of the other (a passed-on link between unrelated accounts, see
-    :mod:`scoring.pass_through`). Rings read as any other typology are never joined:
-    a takeover crew paying out to its mules stays a ring of its own.
-
-    Parameters
-    ----------
-    rings : pa.Table
-        :func:`score_candidates` output (``members``, ``score``, ``typology``).
-    projection : AccountProjection
-
-    Returns
-    -------
-    ndarray of int64, shape (rings.num_rows,)
-        For each ring, the number of the joined group it belongs to, or -1 when it is
-        joined to no other ring.
-
-    Notes
-    -----
-    O(t + r log r) for t money links and r ring members.
-    """
-    k = rings.num_rows
-    joined = np.full(k, -1, np.int64)
-    if k < 2:
-        return joined
-    money = np.asarray(rings.column("typology").to_pylist(), dtype=object) == "mule_network"
-    eligible = money & (rings.column("score").to_numpy() >= 0.5)
-    if eligible.sum() < 2:
-        return joined
-    members = rings.column("members").combine_chunks()
-    sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
-    group = np.repeat(np.arange(k), sizes)
-    rows = np.searchsorted(projection.accounts, pc.list_flatten(members).to_numpy())
-    owner = np.full(projection.accounts.shape[0], -1, np.int64)
-    owner[rows[eligible[group]]] = group[eligible[group]]
-    flow = projection.money_flow
-    passed = flow.passed_on & ~flow.related
-    a = owner[np.searchsorted(projection.accounts, flow.src[passed])]
-    b = owner[np.searchsorted(projection.accounts, flow.dst[passed])]
-    tie = (a >= 0) & (b >= 0) & (a != b)
-    if not tie.any():
-        return joined
-    graph = sp.coo_matrix((np.ones(int(tie.sum())), (a[tie], b[tie])), shape=(k, k))
-    _, component = connected_components(graph, directed=False)
-    count = np.bincount(component, minlength=k)
-    together = count[component] >= 2
-    joined[together] = np.unique(component[together], return_inverse=True)[1]
-    return joined
 
 
 def most_significant_disjoint(
