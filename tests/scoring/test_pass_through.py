@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from graph_service.model import LinkType, NodeType
-from scoring.pass_through import passed_on_links, passed_on_payments
+from scoring.pass_through import passed_on_links, passed_on_payments, standing_orders
 from scoring.projection import ProjectionConfig, project_tables
 from tests.scoring.graphs import days, links_table, nodes_table
 
@@ -156,6 +156,67 @@ def test_a_link_passes_money_on_when_half_its_payments_do() -> None:
     assert seen == [True, True, False]
     late = [(1, 2, 7 * w + 5, 0.9 * x) for w, (_, _, _, x) in enumerate(weekly)]
     assert _payments([(9, 1), (1, 2)], [*weekly, forwarded[0], *late[1:]])[0] == [False, False]
+
+
+def test_rent_paid_from_the_salary_on_schedule_is_not_passed_on() -> None:
+    """Pay lands every other Friday and the rent (most of one pay cheque) goes out two
+    days later, every month: a standing order is budgeting, so the tenant's link to the
+    landlord passes nothing on. A mule forwarding each victim's payment as it comes, at
+    the amounts the victims paid, still does."""
+    pay = [(9, 1, 14 * k, 2_000.0) for k in range(7)]
+    rent = [(1, 2, 14 * k + 2, 1_450.0) for k in range(0, 7, 2)]
+    passed, seen = _payments([(9, 1), (1, 2)], [*pay, *rent])
+    assert (passed, seen) == ([False, False], [True, True])
+    victims = [(9, 1, d, x) for d, x in [(0, 800.0), (3, 2_500.0), (11, 300.0), (30, 1_200.0)]]
+    forwarded = [(1, 2, d + 0.2, 0.92 * x) for _, _, d, x in victims]
+    assert _payments([(9, 1), (1, 2)], [*victims, *forwarded])[0] == [False, True]
+
+
+def _orders(payments: list[tuple[int, float, float]], n_links: int) -> list[bool]:
+    regular: list[bool] = standing_orders(
+        np.array([p[0] for p in payments], np.int64),
+        np.array([int(p[1] * DAY) for p in payments], np.int64),
+        np.array([p[2] for p in payments]),
+        n_links,
+    ).tolist()
+    return regular
+
+
+def test_a_standing_order_is_paid_on_a_schedule_at_a_steady_amount() -> None:
+    """Monthly rent (months of 28 to 31 days), weekly pocket money and fortnightly pay
+    varying by 10% are standing orders; two payments are too few to tell, a daily
+    payment is no order, a skipped month breaks the schedule, and a payment three times
+    the usual amount breaks the amount. Payments may come in any order."""
+    months = [0, 31, 59, 90, 120]
+    assert _orders([(0, d, 1_450.0) for d in months], 1) == [True]
+    assert _orders([(0, 7 * w, 20.0) for w in range(6)], 1) == [True]
+    pay = [(0, 14 * k, 2_000.0 * (1 + 0.1 * (-1) ** k)) for k in range(5)]
+    assert _orders(pay[::-1], 1) == [True]
+    assert _orders([(0, 0, 500.0), (0, 31, 500.0)], 1) == [False]
+    assert _orders([(0, d, 50.0) for d in range(6)], 1) == [False]
+    assert _orders([(0, d, 1_450.0) for d in [0, 31, 90, 120]], 1) == [False]
+    assert _orders(
+        [(0, d, x) for d, x in zip(months, [500, 500, 1_500, 500, 500], strict=True)], 1
+    ) == [False]
+    assert _orders([], 2) == [False, False]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.floats(0, 200), st.floats(1, 1e4)),
+        max_size=30,
+    )
+)
+def test_a_standing_order_stays_one_whatever_the_order_of_its_payments(
+    payments: list[tuple[int, float, float]],
+) -> None:
+    """The verdict per link does not depend on the order the payments are listed in, nor
+    on the other links' payments."""
+    whole = _orders(payments, 3)
+    assert _orders(payments[::-1], 3) == whole
+    for link in range(3):
+        own = [(0, d, x) for k, d, x in payments if k == link]
+        assert _orders(own, 1) == [whole[link]]
 
 
 @given(
