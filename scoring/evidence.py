@@ -23,8 +23,9 @@ so it is the same on every backend:
     tablet's customers touch it once.
 ``late_cojoin_partners``
     Established accounts (not living with this one) that took up the same new device or
-    IP within days of it, long after they were opened: a takeover
-    attacker's device working through its victims.
+    IP within days of it, long after they were opened, and used it again, as this one
+    did: a takeover attacker's device working through its victims (log in, then move the
+    money). A shop's or branch's tablet serves each customer once.
 ``new_device_payouts``, ``new_device_inflows``
     Payments to a newly opened account (seen opened at most ``fresh_payee_days`` before)
     made within ``takeover_hours`` of the payer's first use of a device that other

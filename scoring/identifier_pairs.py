@@ -203,12 +203,15 @@ def identifier_pairs(
     repeat = np.minimum(uses[left], uses[right]) >= 2
     late = int(config.late_join_days * DAY_US)
     # An office or a home renumbered onto a new IP moves its people onto it together; an
-    # attacker's device or proxy is what established accounts take up together.
+    # attacker's device or proxy is what established accounts take up together. The
+    # attacker works each victim (logs in, then moves the money: several uses), while a
+    # shop's or branch's tablet serves each customer once, a few days apart.
     takeover_kind = (node_code != NODE_TYPE_CODE[NodeType.IP]) | proxy[ident[left]]
     late_together = (
         (np.minimum(age_at_join[left], age_at_join[right]) >= late)
         & (gap <= int(config.cojoin_days * DAY_US))
         & takeover_kind
+        & repeat
     )
     weight = (
         type_weight[node_code]

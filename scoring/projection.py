@@ -242,9 +242,10 @@ class AccountProjection:
         (a device both keep using, not one visit to a branch tablet).
     late_kinds : ndarray of int64, shape (m,)
         Kinds of the identifiers both accounts took up late and together (see
-        ``ProjectionConfig.late_join_days`` and ``cojoin_days``): two established accounts
-        appearing on the same new device within days. IPs count only when flagged as
-        proxies: offices and homes renumbered onto a new IP move everyone at once.
+        ``ProjectionConfig.late_join_days`` and ``cojoin_days``) and both used more than
+        once: two established accounts appearing on the same new device within days. IPs
+        count only when flagged as proxies: offices and homes renumbered onto a new IP
+        move everyone at once.
     memberships : IdentifierMemberships
     money_flow : MoneyFlow
     super_nodes : pa.Table

@@ -81,14 +81,27 @@ def test_a_device_ties_a_cohort_only_when_both_keep_using_it() -> None:
 
 
 def test_established_accounts_on_one_new_device_within_days_are_taken_over_together() -> None:
-    """Accounts 0-2, opened long ago, all took up device 10 within a week, 200 days in:
-    two late co-joined partners each. Account 3 took it up a month later: none."""
+    """Accounts 0-2, opened long ago, all took up device 10 within a week, 200 days in,
+    and used it again (an attacker logs in, then moves the money): two late co-joined
+    partners each. Account 3 took it up a month later: none."""
     nodes = nodes_table([*_accounts([0, 10, 20, 30]), (10, D, {})])
+    worked = {"n_events": 3}
     links = links_table(
-        [(i, 10, LinkType.USES_DEVICE, {"first_ts": days(200 + i)}) for i in range(3)]
-        + [(3, 10, LinkType.USES_DEVICE, {"first_ts": days(240)})]
+        [(i, 10, LinkType.USES_DEVICE, {**worked, "first_ts": days(200 + i)}) for i in range(3)]
+        + [(3, 10, LinkType.USES_DEVICE, {**worked, "first_ts": days(240)})]
     )
     assert _evidence(nodes, links)["late_cojoin_partners"] == [2, 2, 2, 0]
+
+
+def test_customers_served_once_by_a_shop_tablet_are_not_taken_over_together() -> None:
+    """The same take-up, but each customer used the device once (a shop's or branch's
+    tablet): no late co-joined partners. One of them coming back is not enough: both
+    of a pair must have used it again."""
+    nodes = nodes_table([*_accounts([0, 10, 20]), (10, D, {})])
+    once = [(i, 10, LinkType.USES_DEVICE, {"first_ts": days(200 + i)}) for i in range(3)]
+    assert _evidence(nodes, links_table(once))["late_cojoin_partners"] == [0, 0, 0]
+    again = [(0, 10, LinkType.USES_DEVICE, {"first_ts": days(200), "n_events": 4}), *once[1:]]
+    assert _evidence(nodes, links_table(again))["late_cojoin_partners"] == [0, 0, 0]
 
 
 def test_money_passed_on_quickly_and_the_collector_it_reaches() -> None:

@@ -191,9 +191,9 @@ def test_people_living_together_keep_a_share_of_their_tie() -> None:
 
 
 def test_late_joint_take_up_counts_devices_and_proxies_not_ordinary_ips() -> None:
-    """Accounts opened long ago that took up device 3 (and proxy 4) together are marked;
-    taking up ordinary IP 5 together (an office renumbered) is not; nor is a device taken
-    up together at opening."""
+    """Accounts opened long ago that took up device 3 (and proxy 4) together and kept
+    using them are marked; taking up ordinary IP 5 together (an office renumbered) is
+    not; nor is a device taken up together at opening."""
     from tests.scoring.graphs import days
 
     nodes = nodes_table(
@@ -210,17 +210,17 @@ def test_late_joint_take_up_counts_devices_and_proxies_not_ordinary_ips() -> Non
             (7, D, {}),
         ]
     )
-    late = {"first_ts": days(200)}
+    late = {"first_ts": days(200), "n_events": 2}
     links = links_table(
         [
             (0, 3, LinkType.USES_DEVICE, late),
-            (1, 3, LinkType.USES_DEVICE, {"first_ts": days(202)}),
+            (1, 3, LinkType.USES_DEVICE, {"first_ts": days(202), "n_events": 2}),
             (0, 4, LinkType.LOGS_IN_FROM, late),
             (1, 4, LinkType.LOGS_IN_FROM, late),
             (8, 5, LinkType.LOGS_IN_FROM, late),
             (9, 5, LinkType.LOGS_IN_FROM, late),
-            (2, 7, LinkType.USES_DEVICE, {"first_ts": days(300)}),
-            (6, 7, LinkType.USES_DEVICE, {"first_ts": days(301)}),
+            (2, 7, LinkType.USES_DEVICE, {"first_ts": days(300), "n_events": 2}),
+            (6, 7, LinkType.USES_DEVICE, {"first_ts": days(301), "n_events": 2}),
         ]
     )
     p = project_tables(nodes, links)
