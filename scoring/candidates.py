@@ -395,8 +395,10 @@ def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     if MODEL not in names:
         return np.ones(surprise.shape[0], np.bool_)
     strong = surprise >= TELLING_SURPRISE
-    witness = np.isin(np.asarray(names, dtype=object), [LABELLED, MODEL])
-    kinds = strong[:, ~witness].sum(axis=1)
+    names_ = np.asarray(names, dtype=object)
+    witness = np.isin(names_, [LABELLED, MODEL])
+    context = names_ == "network"
+    kinds = strong[:, ~witness & ~context].sum(axis=1)
     result: np.ndarray = (kinds >= 2) | strong[:, witness].any(axis=1)
     return result
 

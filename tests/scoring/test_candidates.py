@@ -174,6 +174,24 @@ def test_one_kind_of_evidence_alone_is_not_corroborated() -> None:
     assert corroborated(surprise, names).tolist() == [False, True, True, True, False, False]
 
 
+def test_the_network_context_alone_is_no_second_witness() -> None:
+    """Proxy IPs and rooted phones are context (VPN users, hobbyists), not behaviour:
+    money passed on with proxies behind it stays one kind of evidence, while money with
+    the members opening together, or with the model's verdicts, is corroborated."""
+    from scoring.candidates import corroborated
+    from scoring.surprise import MODEL
+
+    names = ("coordination", "money", "network", MODEL)
+    surprise = np.array(
+        [
+            [0.0, 4.0, 3.0, 0.0],  # money and proxies
+            [2.0, 4.0, 3.0, 0.0],  # money, opened together, proxies
+            [0.0, 4.0, 3.0, 1.5],  # money, proxies, and the model's verdicts
+        ]
+    )
+    assert corroborated(surprise, names).tolist() == [False, True, True]
+
+
 def test_without_an_entity_model_every_ring_counts_as_corroborated() -> None:
     """No model, no second witness to ask: the ring test alone decides."""
     from scoring.candidates import corroborated
