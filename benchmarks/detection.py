@@ -68,6 +68,7 @@ from scoring.evaluation import (  # noqa: E402
     resolve_sharers,
     resolve_truth,
 )
+from scoring.flagging import FLAG_THRESHOLD  # noqa: E402
 
 #: Seeds no development run looks at.
 HELD_OUT_SEEDS = (9101, 9102, 9103)
@@ -361,7 +362,7 @@ def _output(
             "label_rates": rates,
             "legit": args.legit,
             "gnn": args.gnn,
-            "threshold": 0.5,
+            "threshold": FLAG_THRESHOLD,
             "backend": "embedded",
             "cpus": os.cpu_count(),
             "machine": platform.machine(),

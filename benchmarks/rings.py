@@ -58,6 +58,7 @@ from scoring.evaluation import (  # noqa: E402
     load_truth,
     resolve_truth,
 )
+from scoring.flagging import FLAG_THRESHOLD  # noqa: E402
 
 MIB = 2**20
 
@@ -153,7 +154,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=777)
-    parser.add_argument("--threshold", type=float, default=0.5, help="pipeline flag threshold")
+    parser.add_argument(
+        "--threshold", type=float, default=FLAG_THRESHOLD, help="pipeline flag threshold"
+    )
     parser.add_argument("--min-jaccard", type=float, default=0.5)
     parser.add_argument("--heavy-sharer-min-accounts", type=int, default=3)
     parser.add_argument(

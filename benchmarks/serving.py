@@ -102,7 +102,7 @@ def build_store(store_dir: Path, accounts: int, seed: int, settings: Any) -> dic
     from ingestion.synthetic import ScenarioConfig, generate_scenario
     from scoring.analysis import analyse
     from scoring.feature_cache import publish_snapshot
-    from scoring.flagging import flag_clusters
+    from scoring.flagging import FLAG_THRESHOLD, flag_clusters
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -122,7 +122,7 @@ def build_store(store_dir: Path, accounts: int, seed: int, settings: Any) -> dic
         timings["ingest_s"] = time.perf_counter() - clock
         clock = time.perf_counter()
         result = analyse(store)
-        flag_clusters(store, result, threshold=0.5, out_dir=store_dir.parent / "flagged")
+        flag_clusters(store, result, threshold=FLAG_THRESHOLD, out_dir=store_dir.parent / "flagged")
         timings["analyse_flag_s"] = time.perf_counter() - clock
         clock = time.perf_counter()
         snapshot = publish_snapshot(store, reasons=result.entity_risk.select(["id", "reasons"]))

@@ -277,7 +277,8 @@ class JobSettings(BaseSettings):
     wait_s: float = Field(default=0.0, ge=0.0)
     inbox: Path | None = None
     truth: Path | None = None
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # scoring.flagging.FLAG_THRESHOLD (graph_service imports none of ours).
+    threshold: float = Field(default=0.64, ge=0.0, le=1.0)
     pipeline_every_s: float = Field(default=3600.0, ge=0.0)
     gnn_train_every_s: float = Field(default=7 * 24 * 3600.0, ge=0.0)
     gnn_epochs: int = Field(default=40, ge=1)

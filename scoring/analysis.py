@@ -18,8 +18,9 @@ Ring score
     The ring's significance: how improbable the concentration of each kind of fraud
     evidence among its core members would be for a random group of the same size
     (binomial tail per evidence channel, Fisher-combined, Benjamini-Hochberg q-value over the
-    candidates), as ``sig / (sig + significance_half)``; 0.5 at a corrected p of 0.01. A
-    dense group without evidence beyond what random accounts show scores near 0.
+    candidates), as ``sig / (sig + significance_half)``; 0.5 at a q-value of 0.05, 0.64 (the
+    default flag threshold, :data:`scoring.flagging.FLAG_THRESHOLD`) at 0.005. A dense
+    group without evidence beyond what random accounts show scores near 0.
 """
 
 from __future__ import annotations

@@ -66,7 +66,9 @@ from graph_service.tables import require_columns
 from scoring.rings import RingAssignment, assign_ring_ids
 
 __all__ = [
+    "ALERT_Q",
     "FLAGGED_COLUMNS",
+    "FLAG_THRESHOLD",
     "RING_TABLES",
     "SUPER_NODE_COLUMNS",
     "AnalysisLike",
@@ -78,6 +80,17 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The false-discovery rate of the alert queue: a ring is flagged by default when the
+#: Benjamini-Hochberg q-value of its evidence is at most this. Ordinary customers share
+#: identifiers by the thousand, so even a 5% rate puts a household or an office among
+#: every twenty alerts; at 0.5% an investigator meets one in two hundred.
+ALERT_Q: Final = 0.005
+
+#: Ring score from which a ring is flagged by default: the score of a ring at
+#: :data:`ALERT_Q` with the default ``significance_half`` (1.3),
+#: ``-log10(q) / (-log10(q) + 1.3)``, rounded to two places (0.64).
+FLAG_THRESHOLD: Final = 0.64
 
 #: Store tables written by :func:`flag_clusters`, in write order (``rings`` last).
 RING_TABLES: Final[tuple[str, ...]] = (
@@ -221,7 +234,8 @@ def flag_clusters(
         share_count) and ``version`` (the model and configuration, kept as
         ``analysis_version``).
     threshold : float
-        Rings with ``score >= threshold`` are flagged; in [0, 1].
+        Rings with ``score >= threshold`` are flagged; in [0, 1] (the product's default
+        is :data:`FLAG_THRESHOLD`).
     out_dir : Path
         Directory of the Parquet and JSON files (created if missing).
     run_version : str, optional

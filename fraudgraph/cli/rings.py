@@ -26,6 +26,7 @@ from fraudgraph.cli.shared import (
 from fraudgraph.jobs.results import AnalyseResult, EvaluationFigures, FlagResult, PublishResult
 from graph_service import GraphStore, open_store
 from graph_service.settings import Settings
+from scoring.flagging import FLAG_THRESHOLD
 
 __all__ = [
     "DEMO_THRESHOLD",
@@ -38,8 +39,9 @@ __all__ = [
     "super_nodes",
 ]
 
-#: Ring score from which ``demo`` flags a ring (``analyse --threshold`` defaults to it too).
-DEMO_THRESHOLD = 0.5
+#: Ring score from which ``demo`` flags a ring (``analyse --threshold`` defaults to it too):
+#: the alert queue's false-discovery rate of 0.5% (:data:`scoring.flagging.FLAG_THRESHOLD`).
+DEMO_THRESHOLD = FLAG_THRESHOLD
 
 TruthOption = Annotated[
     Path | None,

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from graph_service.errors import InvalidInput
 from graph_service.settings import Settings
+from scoring.flagging import FLAG_THRESHOLD
 
 __all__ = ["GNN_MODES", "PIPELINE_STEPS", "TRAINING_STEPS", "PipelineSpec"]
 
@@ -42,7 +43,9 @@ class PipelineSpec:
     truth : str or None
         Ground truth to evaluate against.
     threshold : float
-        Ring score from which a ring is flagged.
+        Ring score from which a ring is flagged (default
+        :data:`scoring.flagging.FLAG_THRESHOLD`, the alert queue at a 0.5% false-discovery
+        rate).
     gnn : str
         One of :data:`GNN_MODES`.
     gnn_epochs : int
@@ -62,7 +65,7 @@ class PipelineSpec:
     store_dir: str | None = None
     inputs: tuple[str, ...] = ()
     truth: str | None = None
-    threshold: float = 0.5
+    threshold: float = FLAG_THRESHOLD
     gnn: str = "auto"
     gnn_epochs: int = 40
     gnn_compare: bool = True

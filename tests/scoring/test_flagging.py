@@ -390,3 +390,23 @@ def test_old_runs_are_dropped_beyond_keep_runs(embedded: GraphStore, tmp_path: P
     assert len(list(out.glob("*.parquet"))) == 4
     with pytest.raises(InvalidInput, match="keep_runs"):
         flag_clusters(embedded, _analysis(ids, []), threshold=0.5, out_dir=out, keep_runs=0)
+
+
+def test_the_default_threshold_is_the_alert_false_discovery_rate() -> None:
+    """The default flag threshold is the score of a ring at the alert queue's q-value
+    (0.5%) under the default score mapping, and every entry point defaults to it: the
+    jobs' settings (which cannot import scoring), a job spec and the CLI."""
+    import math
+
+    from fraudgraph.cli.rings import DEMO_THRESHOLD
+    from fraudgraph.jobs.spec import PipelineSpec
+    from graph_service.settings import JobSettings
+    from scoring.analysis import AnalysisConfig
+    from scoring.flagging import ALERT_Q, FLAG_THRESHOLD
+
+    significance = -math.log10(ALERT_Q)
+    half = AnalysisConfig().significance_half
+    assert round(significance / (significance + half), 2) == FLAG_THRESHOLD
+    assert JobSettings().threshold == FLAG_THRESHOLD
+    assert PipelineSpec().threshold == FLAG_THRESHOLD
+    assert DEMO_THRESHOLD == FLAG_THRESHOLD
