@@ -353,6 +353,15 @@ NODES_PAGE: Final = _collected(
     f"MATCH (n:{ENTITY_LABEL}) WHERE n.id >= $lo AND n.id < $hi", _entity_columns("n"), "id"
 )
 
+#: Accounts by the id range of the entity id index (a range over the account label alone
+#: would scan every account per page).
+ACCOUNT_KEYS_PAGE: Final = _collected(
+    f"MATCH (n:{ENTITY_LABEL}) WHERE n.id >= $lo AND n.id < $hi "
+    f"AND n.type = {NODE_TYPE_CODE[NodeType.ACCOUNT]}",
+    [("n.id", "id"), ("n.key", "key")],
+    "id",
+)
+
 NODE_TYPES_PAGE: Final = _collected(
     f"MATCH (n:{ENTITY_LABEL}) WHERE n.id >= $lo AND n.id < $hi",
     [("n.id", "id"), ("n.type", "type")],

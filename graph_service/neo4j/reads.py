@@ -132,6 +132,27 @@ class Neo4jReads(Neo4jConnection):
 
         return _nodes_table(self._windowed(fetch, 0, next_id, width=self.page_rows, what="nodes"))
 
+    def account_keys(self) -> pa.Table:
+        """``id`` (int64) and ``key`` (string) of every account, ordered by id.
+
+        Notes
+        -----
+        Pages of ``page_rows`` ids over the account label only: the read
+        ``export_transfers`` needs, without every identifier node's attributes.
+        """
+        next_id, _ = self._meta()
+
+        def fetch(lo: int, hi: int, cap: int) -> Rows:
+            return self._read(cypher.ACCOUNT_KEYS_PAGE, {"lo": lo, "hi": hi}, cap=cap)
+
+        rows = self._windowed(fetch, 0, next_id, width=self.page_rows, what="accounts")
+        return pa.table(
+            {
+                "id": pa.array([r[0] for r in rows], pa.int64()),
+                "key": pa.array([r[1] for r in rows], pa.string()),
+            }
+        )
+
     def export_links(self, link_types: Sequence[LinkType] | None = None) -> pa.Table:
         """All links (optionally of some types), ordered by (src, dst, type).
 

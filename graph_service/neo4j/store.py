@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Self
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from neo4j import (
     WRITE_ACCESS,
     Driver,
@@ -57,7 +56,6 @@ from neo4j import (
 from neo4j.exceptions import ConfigurationError
 
 from graph_service.errors import BackendUnavailable, InvalidInput, one_line
-from graph_service.model import NODE_TYPE_CODE, NodeType
 from graph_service.neo4j import cypher
 from graph_service.neo4j.analytics import Neo4jAnalytics
 from graph_service.neo4j.ingest import Neo4jIngest
@@ -204,9 +202,7 @@ class Neo4jStore(Neo4jIngest, Neo4jReads, Neo4jAnalytics):
 
     def export_transfers(self) -> pa.Table:
         """Every single transfer between accounts (see ``graph_service.transfers``)."""
-        nodes = self.export_nodes()
-        accounts = nodes.filter(pc.equal(nodes["type"], NODE_TYPE_CODE[NodeType.ACCOUNT]))
-        return transfer_events(self.events_files(), accounts)
+        return transfer_events(self.events_files(), self.account_keys())
 
     def algorithms(self) -> GraphAlgorithms:
         """Graph Data Science on this store's server (one engine per store, reused)."""

@@ -18,12 +18,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from graph_service import BackendUnavailable, GraphStore, NodeType, open_store
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.errors import QueryTimeout
+from graph_service.model import NODE_TYPE_CODE
 from graph_service.neo4j import cypher, launcher
 from graph_service.settings import Neo4jSettings, Settings
 from graph_service.store import QUARANTINE_SCHEMA, BatchCommit
@@ -191,6 +193,20 @@ def test_reingesting_is_a_no_op(neo4j_store: Any, tmp_path: Path) -> None:
     assert neo4j_store.export_nodes().equals(nodes)
     assert neo4j_store.export_links().equals(links)
     assert len(neo4j_store.manifests()) == 1
+
+
+@neo4j_only
+def test_account_keys_are_the_accounts_of_the_node_export(neo4j_store: Any, tmp_path: Path) -> None:
+    """The accounts-only read that the transfer export maps keys with gives exactly the
+    account rows of the full node export, in id order, over several pages."""
+    ingest(neo4j_store, tmp_path, [write_rows(tmp_path / "events.csv", GOOD_EVENTS)], 2)
+    neo4j_store.page_rows = 2
+    nodes = neo4j_store.export_nodes()
+    accounts = nodes.filter(pc.equal(nodes["type"], NODE_TYPE_CODE[NodeType.ACCOUNT]))
+    keys = neo4j_store.account_keys()
+    assert keys.num_rows >= 2
+    assert keys.column("id").to_pylist() == accounts.column("id").to_pylist()
+    assert keys.column("key").to_pylist() == accounts.column("key").to_pylist()
 
 
 @neo4j_only
