@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fraudgraph.jobs.interrupts import InterruptLatch
 from fraudgraph.jobs.ledger import (
     DONE,
     FINISHED,
@@ -404,15 +405,19 @@ def run_inline(
     ledger = run_ledger(settings)
     error: str | None = None
     try:
-        for step in spec.steps:
+        with InterruptLatch() as latch:
+            for step in spec.steps:
 
-            def on_progress(
-                label: str, done: int | None, total: int | None, step: str = step
-            ) -> None:
-                if progress is not None:
-                    progress(step, label, done, total)
+                def on_progress(
+                    label: str, done: int | None, total: int | None, step: str = step
+                ) -> None:
+                    if progress is not None:
+                        progress(step, label, done, total)
 
-            execute_step(run_id, step, spec, settings=settings, jobs=jobs, progress=on_progress)
+                latch.check()
+                execute_step(run_id, step, spec, settings=settings, jobs=jobs, progress=on_progress)
+                # A Ctrl-C that a native call swallowed during the step stops the run here.
+                latch.check()
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
