@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fraudgraph.jobs.interrupts import InterruptLatch
 from fraudgraph.jobs.ledger import (
     DONE,
     FINISHED,
@@ -405,19 +404,15 @@ def run_inline(
     ledger = run_ledger(settings)
     error: str | None = None
     try:
-        with InterruptLatch() as latch:
-            for step in spec.steps:
+        for step in spec.steps:
 
-                def on_progress(
-                    label: str, done: int | None, total: int | None, step: str = step
-                ) -> None:
-                    if progress is not None:
-                        progress(step, label, done, total)
+            def on_progress(
+                label: str, done: int | None, total: int | None, step: str = step
+            ) -> None:
+                if progress is not None:
+                    progress(step, label, done, total)
 
-                latch.check()
-                execute_step(run_id, step, spec, settings=settings, jobs=jobs, progress=on_progress)
-                # A Ctrl-C that a native call swallowed during the step stops the run here.
-                latch.check()
+            execute_step(run_id, step, spec, settings=settings, jobs=jobs, progress=on_progress)
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
