@@ -148,8 +148,15 @@ def test_pipeline_resume_finishes_a_failed_run(
 
 def _start_run(scenario: Any, store: Path, env: dict[str, str]) -> Any:
     import os
+    import signal
     import subprocess
     import sys
+
+    def default_sigint() -> None:
+        # The run gets Ctrl-C as a terminal would deliver it, whatever this process
+        # inherited: a test runner started in the background by a shell without job
+        # control ignores SIGINT, and an ignored signal stays ignored across exec.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     return subprocess.Popen(
         [
@@ -161,6 +168,7 @@ def _start_run(scenario: Any, store: Path, env: dict[str, str]) -> Any:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
 
 
