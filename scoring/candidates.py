@@ -22,7 +22,7 @@ from scoring.features import ring_core
 from scoring.graph_signals import GraphSignals
 from scoring.projection import AccountProjection
 from scoring.reasons import RING_RULES, reason_codes
-from scoring.surprise import LABELLED, MODEL, ChannelEvidence, ring_evidence
+from scoring.surprise import LABELLED, MODEL, NETWORK, ChannelEvidence, ring_evidence
 
 if TYPE_CHECKING:
     from scoring.analysis import AnalysisConfig
@@ -357,7 +357,7 @@ CHANNEL_REASONS: Final[dict[str, str]] = {
     "takeover": "TAKEN_OVER_TOGETHER",
     "money": "PASSING_MONEY_ON",
     "spending": "SPENDING_SPIKE_TOGETHER",
-    "network": "PROXY_OR_ROOTED",
+    NETWORK: "PROXY_OR_ROOTED",
     LABELLED: "CONFIRMED_FRAUD",
     MODEL: "HIGH_MODEL_RISK",
 }
@@ -377,7 +377,9 @@ def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     its members (channel surprise >= 1, ten times the chance level), or confirmed fraud
     labels or the entity model's verdicts are. Benign groups share one behaviour as a
     group (a family opening its accounts together, a seller's buyers paying on, the
-    customers of a shop's tablet); rings show several, or are known. Without an entity
+    customers of a shop's tablet); rings show several, or are known. The network channel
+    (proxies, rooted phones: VPN users and hobbyists) is context and never the second
+    kind. Without an entity
     model (no labels and nothing confident to learn from) there is no second witness to
     ask, and every ring counts as corroborated.
 
@@ -395,10 +397,9 @@ def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     if MODEL not in names:
         return np.ones(surprise.shape[0], np.bool_)
     strong = surprise >= TELLING_SURPRISE
-    names_ = np.asarray(names, dtype=object)
-    witness = np.isin(names_, [LABELLED, MODEL])
-    context = names_ == "network"
-    kinds = strong[:, ~witness & ~context].sum(axis=1)
+    channel = np.asarray(names, dtype=object)
+    witness = np.isin(channel, [LABELLED, MODEL])
+    kinds = strong[:, ~witness & (channel != NETWORK)].sum(axis=1)
     result: np.ndarray = (kinds >= 2) | strong[:, witness].any(axis=1)
     return result
 

@@ -79,6 +79,10 @@ class Channel:
     per_member: bool = True
 
 
+#: The network context channel (proxy IPs, rooted phones): evidence, but never the
+#: second witness that corroborates a ring (see ``scoring.candidates.corroborated``).
+NETWORK: Final = "network"
+
 #: The channels, in reason order (strongest kind of evidence first).
 CHANNELS: Final[tuple[Channel, ...]] = (
     Channel("known_fraud", ("seeded_score",), per_member=False),
@@ -87,7 +91,7 @@ CHANNELS: Final[tuple[Channel, ...]] = (
     Channel("takeover", ("late_cojoin_partners", "new_device_payouts", "new_device_inflows")),
     Channel("money", ("passed_on", "collector_inflows")),
     Channel("spending", ("spend_spike", "merchant_cospike")),
-    Channel("network", ("proxy_ips", "rooted_devices")),
+    Channel(NETWORK, ("proxy_ips", "rooted_devices")),
 )
 
 #: Channels of the ring test only: labelled fraud among the members (the label is the
