@@ -91,3 +91,35 @@ _FRAME: Final = re.compile(r"\s*at [\w$.<>]+\(")
 def mib(n_bytes: int | float) -> str:
     """A byte count in MiB for messages: ``mib(3 * 2**20) == '3.0 MiB'``."""
     return f"{n_bytes / 2**20:,.1f} MiB"
+
+
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C that ``exc`` stands for, if it stands for one.
+
+    An engine interrupted mid-query reports it as its own error raised from the
+    ``KeyboardInterrupt`` (DuckDB: ``RuntimeError: Query interrupted``), so a run stopped
+    with Ctrl-C must look through the chain to be told apart from a failing query.
+
+    >>> interrupt_behind(KeyboardInterrupt()) is not None
+    True
+    >>> def query() -> None:
+    ...     try:
+    ...         raise KeyboardInterrupt
+    ...     except KeyboardInterrupt as interrupt:
+    ...         raise RuntimeError("Query interrupted") from interrupt
+    >>> try:
+    ...     query()
+    ... except RuntimeError as exc:
+    ...     interrupt_behind(exc) is not None
+    True
+    >>> interrupt_behind(ValueError("bad row")) is None
+    True
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+    return None

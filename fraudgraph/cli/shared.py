@@ -32,6 +32,7 @@ from rich.progress import (
 )
 
 from graph_service import FraudGraphError, GraphStore, open_store
+from graph_service.errors import interrupt_behind
 from graph_service.settings import Settings
 
 __all__ = [
@@ -77,16 +78,21 @@ def fail_cleanly(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except FraudGraphError as exc:
+        except (typer.Exit, typer.Abort):
+            raise
+        except (FraudGraphError, KeyboardInterrupt, RuntimeError) as exc:
+            # RuntimeError: how DuckDB reports a query that Ctrl-C stopped.
+            if interrupt_behind(exc) is not None:
+                # Exiting now: a second Ctrl-C (or one a library re-emits) must not cut
+                # the clean exit short with a death by SIGINT.
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+                err.print("error: interrupted; committed batches are kept, re-run to finish")
+                raise typer.Exit(130) from None
+            if not isinstance(exc, FraudGraphError):
+                raise
             err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2 if exc.http_status < 500 else 1) from None
-        except KeyboardInterrupt:
-            # Exiting now: a second Ctrl-C (or one a library re-emits) must not cut the
-            # clean exit short with a death by SIGINT.
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-            err.print("error: interrupted; committed batches are kept, re-run to finish")
-            raise typer.Exit(130) from None
 
     return wrapper
 

@@ -36,7 +36,7 @@ from fraudgraph.jobs.lock import FileLeases, LeaseBackend, PipelineBusy, RedisLe
 from fraudgraph.jobs.metrics import METRICS
 from fraudgraph.jobs.settings import JobSettings
 from fraudgraph.jobs.steps import STEP_FUNCTIONS, PipelineSpec, StepContext, StepSkipped
-from graph_service.errors import InvalidInput
+from graph_service.errors import InvalidInput, interrupt_behind, one_line
 from graph_service.settings import Settings
 
 __all__ = [
@@ -273,8 +273,11 @@ def _execute_locked(
         record["status"] = StepStatus.SKIPPED.value
         record["result"] = {"skipped": str(exc)}
     except BaseException as exc:  # an interrupted step is recorded too (then re-raised)
+        interrupted = interrupt_behind(exc) is not None
         record["status"] = StepStatus.FAILED.value
-        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["error"] = (
+            f"KeyboardInterrupt: {one_line(exc)}" if interrupted else f"{type(exc).__name__}: {exc}"
+        )
         _close(record, started, ledger, run_id)
         METRICS.step_done(step, "failed", record["seconds"], time.time())
         log.error(
@@ -285,6 +288,9 @@ def _execute_locked(
             record["error"],
             extra={"run_id": run_id, "step": step, "seconds": record["seconds"]},
         )
+        if interrupted and not isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C that reached a query: the run was interrupted, not failing.
+            raise KeyboardInterrupt(one_line(exc)) from exc
         raise
     _close(record, started, ledger, run_id)
     outcome = record["status"]

@@ -478,3 +478,32 @@ def test_serve_refuses_production_without_keys(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "no API keys configured" in result.stderr
+
+
+def test_ctrl_c_that_stops_a_query_exits_130_and_a_failing_query_does_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A command whose query Ctrl-C stopped (DuckDB's RuntimeError raised from the
+    KeyboardInterrupt) exits 130 with the interrupted message, like a plain Ctrl-C; any
+    other RuntimeError is not taken for an interruption and propagates."""
+    import signal
+
+    import typer
+
+    from fraudgraph.cli.shared import fail_cleanly
+    from tests.interrupts import ctrl_c_during_query
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(typer.Exit) as stopped:
+            fail_cleanly(ctrl_c_during_query)()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert stopped.value.exit_code == 130
+    assert "interrupted; committed batches are kept" in capsys.readouterr().err
+
+    def failing_query() -> None:
+        raise RuntimeError("Binder Error: no column")
+
+    with pytest.raises(RuntimeError, match="Binder Error"):
+        fail_cleanly(failing_query)()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graph_service.errors import mib, one_line
+from graph_service.errors import interrupt_behind, mib, one_line
 
 
 class _DriverError(Exception):
@@ -42,3 +43,22 @@ def test_mib_formats_bytes_with_one_decimal() -> None:
     """Sizes in messages read as MiB with thousands separators."""
     assert mib(3 * 2**20) == "3.0 MiB"
     assert mib(1536 * 2**20) == "1,536.0 MiB"
+
+
+def test_a_query_stopped_by_ctrl_c_is_told_apart_from_a_failing_one() -> None:
+    """DuckDB reports Ctrl-C mid-query as its own RuntimeError raised from the
+    KeyboardInterrupt: interrupt_behind finds it; a plain failure, or an error raised
+    ``from None`` while handling an interrupt, stands for none."""
+    from tests.interrupts import ctrl_c_during_query
+
+    with pytest.raises(RuntimeError) as stopped:
+        ctrl_c_during_query()
+    assert isinstance(interrupt_behind(stopped.value), KeyboardInterrupt)
+    assert interrupt_behind(RuntimeError("Catalog Error: no table")) is None
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("replaced") from None
+    except ValueError as replaced:
+        assert interrupt_behind(replaced) is None

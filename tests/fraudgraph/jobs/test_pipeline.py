@@ -141,6 +141,30 @@ def test_a_failing_step_fails_the_run_and_frees_the_store(scenario, tmp_path: Pa
     assert run_inline(pipeline_spec(scenario, store))["status"] == "succeeded"
 
 
+def test_ctrl_c_that_stops_a_query_is_recorded_as_an_interruption(
+    scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C that reaches ingest inside a DuckDB query (which reports it as its own
+    RuntimeError) fails the run as interrupted: the step and run record a
+    KeyboardInterrupt, KeyboardInterrupt is raised, and the next run gets the lock."""
+    from fraudgraph.jobs import steps
+    from tests.interrupts import ctrl_c_during_query
+
+    def interrupted_ingest(ctx: object) -> dict[str, object]:
+        ctrl_c_during_query()
+        return {}
+
+    store = tmp_path / "store"
+    with monkeypatch.context() as patch:
+        patch.setitem(steps.STEP_FUNCTIONS, "ingest", interrupted_ingest)
+        with pytest.raises(KeyboardInterrupt, match="Query interrupted"):
+            run_inline(pipeline_spec(scenario, store))
+    failed = RunLedger(store / "jobs").runs(limit=1)[0]
+    assert failed["status"] == "failed" and failed["error"].startswith("KeyboardInterrupt")
+    assert failed["step_records"]["ingest"]["error"] == "KeyboardInterrupt: Query interrupted"
+    assert run_inline(pipeline_spec(scenario, store))["status"] == "succeeded"
+
+
 def test_gnn_steps_skip_cleanly_without_fraud_labels(scenario, tmp_path: Path) -> None:
     """Labels without a single fraud label: gnn_train is skipped with the counts as its
     reason, gnn_infer for want of a champion, and the rest of the run succeeds. With a
