@@ -87,6 +87,7 @@ def fail_cleanly(fn: Callable[P, R]) -> Callable[P, R]:
                 # the clean exit short with a death by SIGINT.
                 if threading.current_thread() is threading.main_thread():
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
+                _forget_unhandled_interrupt()
                 err.print("error: interrupted; committed batches are kept, re-run to finish")
                 raise typer.Exit(130) from None
             if not isinstance(exc, FraudGraphError):
@@ -95,6 +96,18 @@ def fail_cleanly(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(2 if exc.http_status < 500 else 1) from None
 
     return wrapper
+
+
+def _forget_unhandled_interrupt() -> None:
+    """Clear CPython's record of a Ctrl-C that escaped an ``exec`` of a string.
+
+    CPython (3.11 here) marks a KeyboardInterrupt raised inside any ``exec()`` of a string as
+    unhandled, even once caught, and a ``python -m`` run then ends by killing itself with
+    SIGINT instead of the exit code it chose: Ctrl-C landing while a module is imported
+    (a dataclass compiles its methods that way) turned exit 130 into death by SIGINT.
+    Every successful ``exec`` of a string resets that mark.
+    """
+    exec("")  # a constant, empty program: the reset described above
 
 
 def settings_for(store: Path | None) -> Settings:

@@ -507,3 +507,32 @@ def test_ctrl_c_that_stops_a_query_exits_130_and_a_failing_query_does_not(
 
     with pytest.raises(RuntimeError, match="Binder Error"):
         fail_cleanly(failing_query)()
+
+
+def test_ctrl_c_inside_an_import_still_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C that lands while a module is imported (a dataclass compiles its methods with
+    exec) exits 130 under ``python -m`` like any other Ctrl-C: CPython would otherwise
+    remember the caught interrupt and end the run by killing itself with SIGINT."""
+    (tmp_path / "interrupted_import.py").write_text(
+        "import sys\n"
+        "import typer\n"
+        "from fraudgraph.cli.shared import err, fail_cleanly\n"
+        "err.print('ready')\n"
+        "def run() -> None:\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "try:\n"
+        "    fail_cleanly(run)()\n"
+        "except typer.Exit as stop:\n"
+        "    sys.exit(stop.exit_code)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "interrupted_import"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join((str(repo), str(tmp_path)))},
+        timeout=120,
+    )
+    assert done.returncode == 130, done.stderr
+    assert "interrupted; committed batches are kept" in done.stderr
