@@ -8,7 +8,8 @@ The rules, in order (``ingestion.normalise.usps`` holds the tables):
 2. Each word is mapped once: a ZIP+4 code becomes its ZIP (``87158-1234`` ->
    ``87158``); street suffixes take their C1 standard abbreviation (``STREET``, ``STR``
    -> ``ST``; ``AVENUE``, ``AV``, ``AVEN`` -> ``AVE``; ``DRIVE``, ``DRIV``, ``DRV`` ->
-   ``DR``; every C1 spelling except ``WY``, which stays Wyoming); directionals take
+   ``DR``; every C1 spelling, ``WY`` -> ``WAY`` only where no state stands: ``WY``
+   last, or before a ZIP or the country, stays Wyoming); directionals take
    their one- or two-letter form (``NORTH`` -> ``N``, ``NORTHEAST`` -> ``NE``); the other
    C2 secondary unit designators take theirs (``FLOOR`` -> ``FL``, ``BUILDING`` ->
    ``BLDG``). Words are mapped wherever they stand, prefix, suffix or inside a name
@@ -93,6 +94,12 @@ _GLUED: Final = "(^| )(APARTMENT|APT|SUITE|STE|UNIT|FLAT|FLT)([0-9])"
 _GLUED_PY: Final = re.compile(_GLUED)
 _ZIP4: Final = "([0-9]{5})-[0-9]{4}"
 _ZIP4_PY: Final = re.compile(_ZIP4)
+#: ``WY`` is Wyoming where a state stands (last, or before a ZIP or the country), else
+#: the C1 spelling of ``WAY`` (``12 GREENWOOD WY UNIT 5 AUSTIN TX``).
+_WY: Final = "WY"
+_WAY: Final = "WAY"
+_STATE_FOLLOWER: Final = "[0-9]{5}|US|USA|U|UNITED"
+_STATE_FOLLOWER_PY: Final = re.compile(_STATE_FOLLOWER)
 _PAIR_FIRST: Final = frozenset({"N", "S"})
 _PAIR_SECOND: Final = frozenset({"E", "W"})
 _US: Final = "US|USA|U S|U S A|UNITED STATES|UNITED STATES OF AMERICA"
@@ -175,6 +182,10 @@ def _standard(split: list[str]) -> list[str]:
     """Rules 2 to 4 over one address's words."""
     words = [ADDRESS_WORDS.get(_zip5(w), _zip5(w)) for w in split if w]
     n = len(words)
+    words = [
+        _WAY if w == _WY and i + 1 < n and not _STATE_FOLLOWER_PY.fullmatch(words[i + 1]) else w
+        for i, w in enumerate(words)
+    ]
     unit = [
         words[i] in UNIT_DESIGNATORS
         and i + 1 < n
@@ -275,6 +286,13 @@ def _standard_array(lists: pa.Array, string_type: pa.DataType) -> pa.Array:
     n = len(words)
     same_next = np.zeros(n, np.bool_)
     same_next[:-1] = parents[1:] == parents[:-1]
+    following = pc.take(words, pa.array(np.minimum(np.arange(n) + 1, max(n - 1, 0))))
+    way = (
+        np.asarray(pc.equal(words, _WY))
+        & same_next
+        & ~np.asarray(pc.match_substring_regex(following, f"^(?:{_STATE_FOLLOWER})$"))
+    )
+    words = pc.if_else(pa.array(way), pa.scalar(_WAY, string_type), words)
     following = pc.take(words, pa.array(np.minimum(np.arange(n) + 1, max(n - 1, 0))))
     designator = np.asarray(pc.is_in(words, value_set=_array(UNIT_DESIGNATORS, string_type)))
     number_next = np.asarray(

@@ -12,9 +12,10 @@ from types import MappingProxyType
 from typing import Final
 
 #: Appendix C1: standard suffix abbreviation -> the primary name and the common
-#: abbreviations and misspellings USPS lists for it. ``WY`` (a listed spelling of WAY)
-#: is left out on purpose: it is Wyoming's state code, and reading it as WAY would turn
-#: ``Cheyenne, WY`` into ``CHEYENNE WAY``.
+#: abbreviations and misspellings USPS lists for it, plus two that feeds use and C1 does
+#: not list (``CRT`` for COURT, ``TR`` for TRAIL). ``WY`` (a listed spelling of WAY) is
+#: not here: it is Wyoming's state code, and the address rules read it as WAY only where
+#: no state stands (``ingestion.normalise.address``).
 STREET_SUFFIXES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
         "ALY": ("ALLEY", "ALLEE", "ALLY"),
@@ -51,7 +52,7 @@ STREET_SUFFIXES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "COR": ("CORNER",),
         "CORS": ("CORNERS",),
         "CRSE": ("COURSE",),
-        "CT": ("COURT",),
+        "CT": ("COURT", "CRT"),
         "CTS": ("COURTS",),
         "CV": ("COVE",),
         "CVS": ("COVES",),
@@ -197,7 +198,7 @@ STREET_SUFFIXES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "TRCE": ("TRACE", "TRACES"),
         "TRAK": ("TRACK", "TRACKS", "TRK", "TRKS"),
         "TRFY": ("TRAFFICWAY",),
-        "TRL": ("TRAIL", "TRAILS", "TRLS"),
+        "TRL": ("TRAIL", "TRAILS", "TRLS", "TR"),
         "TRLR": ("TRAILER", "TRLRS"),
         "TUNL": ("TUNNEL", "TUNEL", "TUNLS", "TUNNELS", "TUNNL"),
         "TPKE": ("TURNPIKE", "TRNPK", "TURNPK"),

@@ -113,9 +113,24 @@ def test_abbreviated_and_dotted_state_forms(raw: str) -> None:
     assert both(raw) == "1 OAK LN RALEIGH NC 27601"
 
 
-def test_wyoming_stays_wyoming() -> None:
-    """WY is Wyoming's code, never a spelling of WAY (which Pub 28 also lists)."""
+def test_wy_is_wyoming_where_a_state_stands_and_way_elsewhere() -> None:
+    """WY is Wyoming where a state stands (last, or before the ZIP or the country) and
+    Pub 28's spelling of WAY anywhere else, so a street spelled WY and WAY is one
+    address and Wyoming stays Wyoming."""
     assert both("1 Elm Way, Cheyenne, WY 82001") == both("1 Elm Way, Cheyenne, Wyoming 82001")
+    assert both("1 Elm Way, Cheyenne, WY 82001") == "1 ELM WAY CHEYENNE WY 82001"
+    assert both("1 Elm Wy, Cheyenne, WY 82001-1234, USA") == "1 ELM WAY CHEYENNE WY 82001"
+    assert both("1 Elm Way, Cheyenne, WY") == "1 ELM WAY CHEYENNE WY"
+    assert both("7539 Greenwood Wy Unit 1511, Austin, TX 78795") == both(
+        "7539 GREENWOOD WAY #1511 AUSTIN TX 78795"
+    )
+    assert both("5 Kings Wy N") == "5 KINGS WAY N"
+
+
+def test_court_and_trail_spellings_feeds_use_beyond_pub_28() -> None:
+    """CRT (court) and TR (trail) are not in C1 but common in feeds: one address each."""
+    assert both("4 Elm Crt, Dover, DE 19901") == both("4 ELM COURT DOVER DE 19901")
+    assert both("8728 Dogwood Tr, Tucson, AZ 85762") == "8728 DOGWOOD TRL TUCSON AZ 85762"
 
 
 def test_tables_are_fixed_points() -> None:
