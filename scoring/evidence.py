@@ -41,7 +41,10 @@ so it is the same on every backend:
     they amount to.
 ``collector_inflows``
     Distinct payers whose payment to this account passed on money they had just
-    received: a mule network's collector.
+    received, counted from the second on (0 for one): a mule network's collector
+    gathers from several mules. One passed-on payment in is its payer's evidence, not
+    the payee's: counted for both, every coincidence (a friend forwarding the 30 she
+    was just paid back) would make two accounts active, tied by the very payment.
 ``spend_spike``
     Spending at merchants first paid in the account's last ``spike_days`` of activity,
     over its usual spend in such a window: a cash-out before the account goes quiet.
@@ -197,7 +200,8 @@ def account_evidence(
 
     memberships = projection.memberships
     row = np.searchsorted(accounts, memberships.account)
-    events = np.bincount(row, weights=memberships.n_events, minlength=n)
+    # float64 even with no identifier links (transfers only), where bincount gives int64
+    events = np.bincount(row, weights=memberships.n_events, minlength=n).astype(np.float64)
     flow = projection.money_flow
     events += np.bincount(np.searchsorted(accounts, flow.src), weights=flow.n_events, minlength=n)
     age_days = (last_seen[accounts] - opened).astype(np.float64) / DAY_US
@@ -311,7 +315,8 @@ def _money_evidence(projection: AccountProjection, accounts: I64) -> dict[str, F
     share = np.minimum(
         np.divide(passed_amount, amount_in, out=np.zeros(n), where=amount_in > 0), 1.0
     )
-    collector_inflows = np.bincount(payee[passed], minlength=n).astype(np.float64)
+    gathered = np.bincount(payee[passed], minlength=n).astype(np.float64)
+    collector_inflows = np.where(gathered >= 2, gathered, 0.0)
     return {"passed_on": passed_on, "pass_through": share, "collector_inflows": collector_inflows}
 
 

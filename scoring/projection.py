@@ -48,7 +48,7 @@ from scoring.identifier_pairs import (
     identifier_memberships,
     identifier_pairs,
 )
-from scoring.pass_through import passed_on_links, passed_on_payments
+from scoring.pass_through import material_passing, passed_on_links, passed_on_payments
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,11 @@ class ProjectionConfig:
         A payment passes money on when money came in at most ``pass_through_days`` (3)
         before it and the payment is at least ``pass_through_ratio`` (0.7) of that money
         (see :func:`scoring.pass_through.passed_on_links`).
+    pass_through_material, pass_through_lookback_days : float
+        Passing money on counts only where the payer passed on at least
+        ``pass_through_material`` (0.1) of the money it received from
+        ``pass_through_lookback_days`` (30) before its first passed-on payment to its last
+        (see :func:`scoring.pass_through.material_passing`).
     passed_weight : float
         Weight of a money-flow edge that passes money on (3.0, against ``transfer_weight``
         for an ordinary transfer): a laundering chain is held together by it, and a
@@ -148,6 +153,8 @@ class ProjectionConfig:
     household_weight: float = 0.3
     pass_through_days: float = 3.0
     pass_through_ratio: float = 0.7
+    pass_through_material: float = 0.1
+    pass_through_lookback_days: float = 30.0
     passed_weight: float = 3.0
 
     def __post_init__(self) -> None:
@@ -165,6 +172,10 @@ class ProjectionConfig:
             raise InvalidInput("household_weight must be in [0, 1]")
         if self.late_join_days < 0 or self.cojoin_days < 0:
             raise InvalidInput("late_join_days and cojoin_days must be non-negative")
+        if not 0.0 <= self.pass_through_material <= 1.0:
+            raise InvalidInput("pass_through_material must be in [0, 1]")
+        if not self.pass_through_lookback_days >= 0:
+            raise InvalidInput("pass_through_lookback_days must be non-negative")
 
     def weight_of(self, node_type: NodeType) -> float:
         """Type weight of ``node_type`` (0 when not configured)."""
@@ -191,8 +202,8 @@ class MoneyFlow:
         Whether payer and payee share an identity attribute (phone, email, card or
         address: the customer's own savings, family).
     passed_on : ndarray of bool, shape (t,)
-        Whether the link passes on money the payer had just received (see
-        :func:`scoring.pass_through.passed_on_links`).
+        Whether the link passes on money the payer had just received, and the payer
+        passes on a material share of its money (see :mod:`scoring.pass_through`).
     """
 
     src: np.ndarray
@@ -398,6 +409,7 @@ def project_tables(
             flow_src,
             flow_dst,
             link_first[flow_keep],
+            link_last[flow_keep],
             link_amount[flow_keep],
             link_events[flow_keep],
             related,
@@ -463,34 +475,40 @@ def _passed_on(
     src: I64,
     dst: I64,
     first_ts: I64,
+    last_ts: I64,
     amount: F64,
     n_events: I64,
     related: BoolArray,
     transfers: pa.Table | None,
     config: ProjectionConfig,
 ) -> BoolArray:
-    """Money-flow links that pass money on: payment by payment where the payments are
-    known, else from the aggregate (see :mod:`scoring.pass_through`)."""
+    """Money-flow links that pass on a material share of money: payment by payment where
+    the payments are known, else from the aggregate (see :mod:`scoring.pass_through`)."""
     days, ratio = config.pass_through_days, config.pass_through_ratio
-    aggregate = passed_on_links(
-        src, dst, first_ts, amount, n_events, related, days=days, ratio=ratio
-    )
-    if transfers is None or transfers.num_rows == 0:
-        return aggregate
-    require_columns(transfers, ("src", "dst", "ts", "amount"), "transfers")
-    passed, seen = passed_on_payments(
+    passed = passed_on_links(src, dst, first_ts, amount, n_events, related, days=days, ratio=ratio)
+    payments = None
+    if transfers is not None and transfers.num_rows > 0:
+        require_columns(transfers, ("src", "dst", "ts", "amount"), "transfers")
+        payments = (
+            transfers.column("src").to_numpy().astype(np.int64, copy=False),
+            transfers.column("dst").to_numpy().astype(np.int64, copy=False),
+            transfers.column("ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False),
+            transfers.column("amount").to_numpy().astype(np.float64, copy=False),
+        )
+        by_payment, seen = passed_on_payments(src, dst, related, *payments, days=days, ratio=ratio)
+        passed = np.where(seen, by_payment, passed)
+    return material_passing(
         src,
         dst,
+        first_ts,
+        last_ts,
+        amount,
         related,
-        transfers.column("src").to_numpy().astype(np.int64, copy=False),
-        transfers.column("dst").to_numpy().astype(np.int64, copy=False),
-        transfers.column("ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False),
-        transfers.column("amount").to_numpy().astype(np.float64, copy=False),
-        days=days,
-        ratio=ratio,
+        passed,
+        payments,
+        share=config.pass_through_material,
+        lookback_days=config.pass_through_lookback_days,
     )
-    result: BoolArray = np.where(seen, passed, aggregate)
-    return result
 
 
 def _related(pairs: Pairs, payer: np.ndarray, payee: np.ndarray) -> np.ndarray:

@@ -139,6 +139,32 @@ def test_money_passed_on_quickly_and_the_collector_it_reaches() -> None:
     assert evidence["passed_on"][7] == 0
 
 
+def test_one_passed_on_payment_in_is_the_payers_evidence_not_the_payees() -> None:
+    """Friend 1 forwards the 300 she was just paid to account 2: she passed money on, but
+    2 gathered from one payer only and is no collector. Account 5 gathers passed-on
+    money from mules 3 and 4: a collector of two. A book of transfers only (no identifier
+    links at all) is scored too."""
+    nodes = nodes_table(_accounts([0] * 6))
+    t = LinkType.TRANSFERS_TO
+
+    def at(day: float, amount: float) -> dict[str, Any]:
+        return {"amount_sum": amount, "first_ts": days(day), "last_ts": days(day)}
+
+    links = links_table(
+        [
+            (0, 1, t, at(40, 300.0)),
+            (1, 2, t, at(41, 290.0)),
+            (0, 3, t, at(50, 1000.0)),
+            (0, 4, t, at(50, 900.0)),
+            (3, 5, t, at(51, 950.0)),
+            (4, 5, t, at(51, 850.0)),
+        ]
+    )
+    evidence = _evidence(nodes, links)
+    assert evidence["passed_on"][1] == 1 and evidence["collector_inflows"][2] == 0
+    assert evidence["collector_inflows"][5] == 2
+
+
 def test_a_late_spending_spike_at_a_new_merchant() -> None:
     """Accounts 0-2 spent 100 a month for 300 days at merchant 10, then 5,000 each at
     merchant 11 in their last week: a spike. Account 3 spent steadily only: no spike."""

@@ -7,7 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from graph_service.model import LinkType, NodeType
-from scoring.pass_through import passed_on_links, passed_on_payments, standing_orders
+from scoring.pass_through import (
+    material_passing,
+    passed_on_links,
+    passed_on_payments,
+    standing_orders,
+)
 from scoring.projection import ProjectionConfig, project_tables
 from tests.scoring.graphs import days, links_table, nodes_table
 
@@ -238,3 +243,77 @@ def test_one_payment_per_link_judges_like_the_link_itself(
     passed, seen = _payments(list(links), single)
     assert seen == [True] * len(single)
     assert passed == (_links(single) if single else [])
+
+
+def _material(
+    links: list[tuple[int, int, float, float, float]],
+    passed: list[bool],
+    payments: list[tuple[int, int, float, float]] | None = None,
+    related: list[bool] | None = None,
+    share: float = 0.1,
+) -> list[bool]:
+    """``material_passing`` on links ``(payer, payee, first day, last day, amount)``."""
+    paid = None
+    if payments is not None:
+        paid = (
+            np.array([p[0] for p in payments], np.int64),
+            np.array([p[1] for p in payments], np.int64),
+            np.array([int(p[2] * DAY) for p in payments], np.int64),
+            np.array([p[3] for p in payments]),
+        )
+    material: list[bool] = material_passing(
+        np.array([r[0] for r in links], np.int64),
+        np.array([r[1] for r in links], np.int64),
+        np.array([int(r[2] * DAY) for r in links], np.int64),
+        np.array([int(r[3] * DAY) for r in links], np.int64),
+        np.array([r[4] for r in links]),
+        np.array(related or [False] * len(links)),
+        np.array(passed),
+        paid,
+        share=share,
+    ).tolist()
+    return material
+
+
+def test_passing_on_a_sliver_of_ones_income_is_no_mule_activity() -> None:
+    """A customer paid 3,000 a fortnight gets 30 from a friend and pays 29 for dinner two
+    days later: that payment passes money on, but 29 of 6,030 received in the month
+    before is a coincidence, not material. A mule forwarding 2,760 of the 3,000 its
+    victims paid is material; so is a long-standing customer who, once recruited,
+    forwards what the victims pay: a year of salary before the span (60,000, which would
+    make 2,760 a sliver of all it ever received) does not count."""
+    salary = [(9, 1, 0, 14, 6_000.0), (8, 1, 20, 20, 30.0), (1, 2, 22, 22, 29.0)]
+    assert _material(salary, [False, False, True]) == [False, False, False]
+    victims = [(7, 3, 100, 110, 3_000.0), (3, 4, 101, 111, 2_760.0)]
+    assert _material(victims, [False, True]) == [False, True]
+    year = [(9, 5, 0, 330, 60_000.0), (7, 5, 400, 410, 3_000.0), (5, 4, 401, 411, 2_760.0)]
+    payments = [(9, 5, 30 * m, 5_000.0) for m in range(12)]
+    payments += [(7, 5, 400 + d, 300.0) for d in range(10)]
+    payments += [(5, 4, 400.5 + d, 276.0) for d in range(10)]
+    assert _material(year, [False, False, True], payments) == [False, False, True]
+
+
+def test_money_from_related_accounts_does_not_make_passing_on_a_sliver() -> None:
+    """Money in from the customer's own savings (a related link) is not money received:
+    forwarding 900 of the 1,000 a stranger paid stays material beside 50,000 moved in
+    from savings; the same 50,000 from a stranger makes it a sliver."""
+    rows = [(6, 1, 9, 9, 50_000.0), (9, 1, 10, 10, 1_000.0), (1, 2, 11, 11, 900.0)]
+    passed = [False, False, True]
+    assert _material(rows, passed, related=[True, False, False]) == [False, False, True]
+    assert _material(rows, passed) == [False, False, False]
+
+
+@given(st.floats(1.0, 1e7), st.floats(0.0, 1.0), st.floats(0.01, 1000.0))
+def test_materiality_follows_the_share_whatever_the_currency(
+    received: float, forwarded: float, scale: float
+) -> None:
+    """Whether passing on is material depends on the share forwarded, never on the unit
+    amounts are in; links that pass nothing on are never material."""
+    rows = [(9, 1, 0, 0, received), (1, 2, 1, 1, forwarded * received)]
+    scaled = [(a, b, f, t, x * scale) for a, b, f, t, x in rows]
+    result = _material(rows, [False, True])
+    assert result == _material(scaled, [False, True])
+    assert result[0] is False
+    if abs(forwarded - 0.1) > 1e-6:
+        assert result[1] is (forwarded >= 0.1)
+    assert _material(rows, [False, False]) == [False, False]
