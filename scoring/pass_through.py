@@ -223,20 +223,24 @@ def material_passing(
     first_ts: I64,
     last_ts: I64,
     amount: F64,
+    n_events: I64,
     related: BoolArray,
     passed: BoolArray,
     payments: tuple[I64, I64, I64, F64] | None = None,
     *,
     share: float = 0.1,
     lookback_days: float = 30.0,
+    floor_quantile: float = 0.5,
 ) -> BoolArray:
     """Which passed-on links pass on a material share of their payer's money.
 
     A payer's passing on is material when the money over its passed-on links is at least
     ``share`` of the money it received from unrelated accounts between ``lookback_days``
-    before its first passed-on payment and its last. The span, not the account's whole
-    history, is what counts: a long-standing customer recruited as a mule passes on
-    most of what comes in while it does, whatever it earned in the years before.
+    before its first passed-on payment and its last, and at least the book's
+    ``floor_quantile`` single payment (its median: students splitting a pizza pass on
+    all they got, and it is pocket change). The span, not the account's whole history,
+    is what counts: a long-standing customer recruited as a mule passes on most of what
+    comes in while it does, whatever it earned in the years before.
 
     Parameters
     ----------
@@ -246,6 +250,8 @@ def material_passing(
         First and last payment over each link (µs).
     amount : ndarray of float64, shape (t,)
         Money over each link.
+    n_events : ndarray of int64, shape (t,)
+        Payments over each link.
     related : ndarray of bool, shape (t,)
         Links between related accounts: their money does not count as received.
     passed : ndarray of bool, shape (t,)
@@ -257,6 +263,9 @@ def material_passing(
         Smallest material share (0.1).
     lookback_days : float
         How far before the first passed-on payment money in counts (30).
+    floor_quantile : float
+        The quantile of the book's payments (the links' mean payments without
+        ``payments``) that a payer's money passed on must reach (0.5; 0 turns it off).
 
     Returns
     -------
@@ -266,14 +275,15 @@ def material_passing(
     Examples
     --------
     Account 2 forwards the 100 it got from 1; account 5 forwards 29 of the 30 it got
-    from 4, but 3,000 of salary came in the week before.
+    from 4, but 3,000 of salary came in the week before (and 29 is less than the median
+    payment, 95, besides).
 
     >>> day = 86_400 * 1_000_000
     >>> material_passing(
     ...     np.array([1, 2, 4, 5, 9]), np.array([2, 3, 5, 6, 5]),
     ...     np.array([0, day, 10 * day, 11 * day, 3 * day]),
     ...     np.array([0, day, 10 * day, 11 * day, 3 * day]),
-    ...     np.array([100.0, 95.0, 30.0, 29.0, 3000.0]),
+    ...     np.array([100.0, 95.0, 30.0, 29.0, 3000.0]), np.ones(5, np.int64),
     ...     np.zeros(5, bool), np.array([False, True, False, True, False]),
     ... ).tolist()
     [False, True, False, False, False]
@@ -317,7 +327,9 @@ def material_passing(
     received = np.bincount(
         who, weights=np.maximum(money[fed], 0.0) * fraction, minlength=passers.size
     )
-    enough = out >= share * received
+    sizes = payments[3] if payments is not None else amount / np.maximum(n_events, 1)
+    floor = float(np.quantile(sizes, floor_quantile)) if floor_quantile > 0 and sizes.size else 0.0
+    enough = (out >= share * received) & (out >= floor)
     material[at] = enough[slot]
     return material
 

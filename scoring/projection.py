@@ -503,6 +503,7 @@ def _passed_on(
         first_ts,
         last_ts,
         amount,
+        n_events,
         related,
         passed,
         payments,

@@ -140,11 +140,11 @@ def test_money_passed_on_quickly_and_the_collector_it_reaches() -> None:
 
 
 def test_one_passed_on_payment_in_is_the_payers_evidence_not_the_payees() -> None:
-    """Friend 1 forwards the 300 she was just paid to account 2: she passed money on, but
+    """Friend 1 forwards the 1,200 she was just paid to account 2: she passed money on, but
     2 gathered from one payer only and is no collector. Account 5 gathers passed-on
     money from mules 3 and 4: a collector of two. A book of transfers only (no identifier
-    links at all) is scored too."""
-    nodes = nodes_table(_accounts([0] * 6))
+    links at all) is scored too; accounts 6 to 11 make its everyday payments."""
+    nodes = nodes_table(_accounts([0] * 12))
     t = LinkType.TRANSFERS_TO
 
     def at(day: float, amount: float) -> dict[str, Any]:
@@ -152,12 +152,13 @@ def test_one_passed_on_payment_in_is_the_payers_evidence_not_the_payees() -> Non
 
     links = links_table(
         [
-            (0, 1, t, at(40, 300.0)),
-            (1, 2, t, at(41, 290.0)),
+            (0, 1, t, at(40, 1200.0)),
+            (1, 2, t, at(41, 1150.0)),
             (0, 3, t, at(50, 1000.0)),
             (0, 4, t, at(50, 900.0)),
             (3, 5, t, at(51, 950.0)),
             (4, 5, t, at(51, 850.0)),
+            *[(6 + i, 7 + i, t, at(10 * i, 100.0)) for i in range(5)],
         ]
     )
     evidence = _evidence(nodes, links)

@@ -251,8 +251,10 @@ def _material(
     payments: list[tuple[int, int, float, float]] | None = None,
     related: list[bool] | None = None,
     share: float = 0.1,
+    floor_quantile: float = 0.0,
 ) -> list[bool]:
-    """``material_passing`` on links ``(payer, payee, first day, last day, amount)``."""
+    """``material_passing`` on links ``(payer, payee, first day, last day, amount)``, the
+    book's payment floor off unless asked for (a handful of links is no book)."""
     paid = None
     if payments is not None:
         paid = (
@@ -267,10 +269,12 @@ def _material(
         np.array([int(r[2] * DAY) for r in links], np.int64),
         np.array([int(r[3] * DAY) for r in links], np.int64),
         np.array([r[4] for r in links]),
+        np.ones(len(links), np.int64),
         np.array(related or [False] * len(links)),
         np.array(passed),
         paid,
         share=share,
+        floor_quantile=floor_quantile,
     ).tolist()
     return material
 
@@ -317,3 +321,16 @@ def test_materiality_follows_the_share_whatever_the_currency(
     if abs(forwarded - 0.1) > 1e-6:
         assert result[1] is (forwarded >= 0.1)
     assert _material(rows, [False, False]) == [False, False]
+
+
+def test_pocket_change_passed_on_is_not_material_against_the_book() -> None:
+    """Students split a pizza: 18 in, 15 passed on, all they got, but less than the
+    book's median payment (a book of payments of 10 to 1,000): not material. A mule
+    forwarding 900 of 1,000 is; with the floor off, so is the pizza."""
+    book = [(100 + i, 200 + i, 0, 0, float(x)) for i, x in enumerate(range(10, 1_001, 10))]
+    pizza = [(7, 1, 50, 50, 18.0), (1, 2, 51, 51, 15.0)]
+    mule = [(8, 3, 60, 60, 1_000.0), (3, 4, 61, 61, 900.0)]
+    rows = [*book, *pizza, *mule]
+    passed = [False] * len(book) + [False, True, False, True]
+    assert _material(rows, passed, floor_quantile=0.5)[-4:] == [False, False, False, True]
+    assert _material(rows, passed)[-4:] == [False, True, False, True]
