@@ -34,13 +34,21 @@ use the same links, computed once.
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 
 from graph_service.tables import distinct
 from graph_service.temporal import DAY_US, TimeKeys
 from graph_service.typing import F64, I64, BoolArray
 
-__all__ = ["material_passing", "passed_on_links", "passed_on_payments", "standing_orders"]
+__all__ = [
+    "material_passing",
+    "passed_on_links",
+    "passed_on_payments",
+    "payment_links",
+    "standing_orders",
+]
 
 
 def passed_on_links(
@@ -128,6 +136,7 @@ def passed_on_payments(
     ratio: float = 0.7,
     share: float = 0.5,
     order_payments: int = 3,
+    matched: tuple[I64, I64] | None = None,
 ) -> tuple[BoolArray, BoolArray]:
     """Which transfer links pass money on, judged payment by payment.
 
@@ -147,6 +156,8 @@ def passed_on_payments(
     order_payments : int
         Payments from which a regular link is a standing order and passes nothing on
         (3; see :func:`standing_orders`).
+    matched : tuple of ndarray (link_of, keep), optional
+        :func:`payment_links` of these links and payments, when the caller has it.
 
     Returns
     -------
@@ -177,7 +188,7 @@ def passed_on_payments(
     O((t + e) log (t + e)): the payments are matched to their links by one sort and
     tested as single-payment links by :func:`passed_on_links`.
     """
-    link_of, keep = payment_links(link_payer, link_payee, payer, payee)
+    link_of, keep = matched or payment_links(link_payer, link_payee, payer, payee)
     flags = passed_on_links(
         payer[keep],
         payee[keep],
@@ -206,15 +217,33 @@ def payment_links(link_payer: I64, link_payee: I64, payer: I64, payee: I64) -> t
     keep : ndarray of int64
         The rows of those payments (payments of no link are left out).
     """
-    ids = distinct(np.concatenate([link_payer, link_payee, payer, payee]))
-    n = np.int64(max(ids.size, 1))
-    link_key = np.searchsorted(ids, link_payer) * n + np.searchsorted(ids, link_payee)
+    link_key, pay_key = _pair_keys((link_payer, link_payee), (payer, payee))
     order = np.argsort(link_key, kind="stable")
-    pay_key = np.searchsorted(ids, payer) * n + np.searchsorted(ids, payee)
     at = np.minimum(np.searchsorted(link_key[order], pay_key), max(order.size - 1, 0))
     link_of = order[at] if order.size else np.zeros(0, np.int64)
     known = (link_key[link_of] == pay_key) if order.size else np.zeros(payer.size, np.bool_)
     return link_of[known], np.flatnonzero(known)
+
+
+def _pair_keys(*pairs: tuple[I64, I64]) -> list[I64]:
+    """One int64 key per (a, b) pair of each ``pairs`` entry, equal for equal pairs.
+
+    Ids in [0, 2**31) (every store id) make ``a << 31 | b`` directly; other ids are
+    ranked among all the ids first.
+    """
+    every = [side for pair in pairs for side in pair if side.size]
+    if not every or (
+        min(int(side.min()) for side in every) >= 0
+        and max(int(side.max()) for side in every) < _DIRECT
+    ):
+        return [(a.astype(np.int64) << 31) | b.astype(np.int64) for a, b in pairs]
+    ids = distinct(np.concatenate(every))
+    n = np.int64(max(ids.size, 1))
+    return [np.searchsorted(ids, a) * n + np.searchsorted(ids, b) for a, b in pairs]
+
+
+#: Ids below this pair up into one int64 key without ranking.
+_DIRECT: Final = 1 << 31
 
 
 def material_passing(
@@ -226,7 +255,7 @@ def material_passing(
     n_events: I64,
     related: BoolArray,
     passed: BoolArray,
-    payments: tuple[I64, I64, I64, F64] | None = None,
+    received: tuple[I64, I64, F64, BoolArray] | None = None,
     *,
     share: float = 0.1,
     lookback_days: float = 30.0,
@@ -256,16 +285,17 @@ def material_passing(
         Links between related accounts: their money does not count as received.
     passed : ndarray of bool, shape (t,)
         The links that pass money on (:func:`passed_on_payments`).
-    payments : tuple of ndarray (payer, payee, ts, amount), optional
-        The single transfers. Without them, the money a link brought in is spread evenly
-        between its first and its last payment.
+    received : tuple of ndarray (payee, ts, amount, related), optional
+        The single transfers: who was paid, when, how much, and whether payer and payee
+        are related. Without them, the money a link brought in is spread evenly between
+        its first and its last payment.
     share : float
         Smallest material share (0.1).
     lookback_days : float
         How far before the first passed-on payment money in counts (30).
     floor_quantile : float
         The quantile of the book's payments (the links' mean payments without
-        ``payments``) that a payer's money passed on must reach (0.5; 0 turns it off).
+        ``received``) that a payer's money passed on must reach (0.5; 0 turns it off).
 
     Returns
     -------
@@ -304,15 +334,12 @@ def material_passing(
     end = np.full(passers.size, np.iinfo(np.int64).min)
     np.maximum.at(end, slot, last_ts[at])
     out = np.bincount(slot, weights=np.maximum(amount[at], 0.0), minlength=passers.size)
-    if payments is None:
+    if received is None:
         into, begin, finish, money = link_payee, first_ts, last_ts, amount
         free = ~related
     else:
-        payer, payee, ts, money = payments
-        link_of, keep = payment_links(link_payer, link_payee, payer, payee)
-        free = np.ones(payee.shape[0], np.bool_)
-        free[keep] = ~related[link_of]
-        into, begin, finish = payee, ts, ts
+        into, begin, money, between_related = received
+        finish, free = begin, ~between_related
     position = np.minimum(np.searchsorted(passers, into), passers.size - 1)
     fed = free & (passers[position] == into)
     who = position[fed]
@@ -324,12 +351,12 @@ def material_passing(
         np.clip(inside / np.maximum(span, 1.0), 0.0, 1.0),
         (lo >= start[who]) & (lo <= end[who]),
     )
-    received = np.bincount(
+    money_in = np.bincount(
         who, weights=np.maximum(money[fed], 0.0) * fraction, minlength=passers.size
     )
-    sizes = payments[3] if payments is not None else amount / np.maximum(n_events, 1)
+    sizes = received[2] if received is not None else amount / np.maximum(n_events, 1)
     floor = float(np.quantile(sizes, floor_quantile)) if floor_quantile > 0 and sizes.size else 0.0
-    enough = (out >= share * received) & (out >= floor)
+    enough = (out >= share * money_in) & (out >= floor)
     material[at] = enough[slot]
     return material
 

@@ -48,7 +48,12 @@ from scoring.identifier_pairs import (
     identifier_memberships,
     identifier_pairs,
 )
-from scoring.pass_through import material_passing, passed_on_links, passed_on_payments
+from scoring.pass_through import (
+    material_passing,
+    passed_on_links,
+    passed_on_payments,
+    payment_links,
+)
 
 log = logging.getLogger(__name__)
 
@@ -486,17 +491,30 @@ def _passed_on(
     the payments are known, else from the aggregate (see :mod:`scoring.pass_through`)."""
     days, ratio = config.pass_through_days, config.pass_through_ratio
     passed = passed_on_links(src, dst, first_ts, amount, n_events, related, days=days, ratio=ratio)
-    payments = None
+    received = None
     if transfers is not None and transfers.num_rows > 0:
         require_columns(transfers, ("src", "dst", "ts", "amount"), "transfers")
-        payments = (
-            transfers.column("src").to_numpy().astype(np.int64, copy=False),
-            transfers.column("dst").to_numpy().astype(np.int64, copy=False),
-            transfers.column("ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False),
-            transfers.column("amount").to_numpy().astype(np.float64, copy=False),
+        payer = transfers.column("src").to_numpy().astype(np.int64, copy=False)
+        payee = transfers.column("dst").to_numpy().astype(np.int64, copy=False)
+        ts = transfers.column("ts").cast(pa.int64()).to_numpy().astype(np.int64, copy=False)
+        money = transfers.column("amount").to_numpy().astype(np.float64, copy=False)
+        link_of, keep = payment_links(src, dst, payer, payee)
+        by_payment, seen = passed_on_payments(
+            src,
+            dst,
+            related,
+            payer,
+            payee,
+            ts,
+            money,
+            days=days,
+            ratio=ratio,
+            matched=(link_of, keep),
         )
-        by_payment, seen = passed_on_payments(src, dst, related, *payments, days=days, ratio=ratio)
         passed = np.where(seen, by_payment, passed)
+        between_related = np.zeros(payee.shape[0], np.bool_)
+        between_related[keep] = related[link_of]
+        received = (payee, ts, money, between_related)
     return material_passing(
         src,
         dst,
@@ -506,7 +524,7 @@ def _passed_on(
         n_events,
         related,
         passed,
-        payments,
+        received,
         share=config.pass_through_material,
         lookback_days=config.pass_through_lookback_days,
     )

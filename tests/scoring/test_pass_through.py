@@ -258,10 +258,10 @@ def _material(
     paid = None
     if payments is not None:
         paid = (
-            np.array([p[0] for p in payments], np.int64),
             np.array([p[1] for p in payments], np.int64),
             np.array([int(p[2] * DAY) for p in payments], np.int64),
             np.array([p[3] for p in payments]),
+            np.zeros(len(payments), np.bool_),
         )
     material: list[bool] = material_passing(
         np.array([r[0] for r in links], np.int64),
