@@ -17,10 +17,12 @@ is not a mule.
 
 Passing money on counts only where it is *material* (:func:`material_passing`): what an
 account passed on is at least a tenth of the money it received (from unrelated accounts)
-from 30 days before its first passed-on payment to its last. A mule's money in is mostly
-what it forwards; a salaried customer who got 30 from a friend and paid 29 for a dinner
-two days later passed on a sliver of a month's income, a coincidence that a book of
-100k customers produces by the hundred.
+from 30 days before its first passed-on payment to its last, and at least the book's
+median payment. A mule's money in is mostly what it forwards, in the amounts its victims
+pay; a salaried customer who got 30 from a friend and paid 29 for a dinner two days later
+passed on a sliver of a month's income, and students splitting a pizza pass on all they
+got, in pocket change: coincidences that a book of 100k customers produces by the
+hundred.
 
 A payment on a *standing order* never passes money on (:func:`standing_orders`): rent,
 an allowance or a loan repayment goes out on schedule, at the same amount, whatever came
@@ -225,6 +227,10 @@ def payment_links(link_payer: I64, link_payee: I64, payer: I64, payee: I64) -> t
     return link_of[known], np.flatnonzero(known)
 
 
+#: Ids below this pair up into one int64 key without ranking.
+_DIRECT: Final = 1 << 31
+
+
 def _pair_keys(*pairs: tuple[I64, I64]) -> list[I64]:
     """One int64 key per (a, b) pair of each ``pairs`` entry, equal for equal pairs.
 
@@ -240,10 +246,6 @@ def _pair_keys(*pairs: tuple[I64, I64]) -> list[I64]:
     ids = distinct(np.concatenate(every))
     n = np.int64(max(ids.size, 1))
     return [np.searchsorted(ids, a) * n + np.searchsorted(ids, b) for a, b in pairs]
-
-
-#: Ids below this pair up into one int64 key without ranking.
-_DIRECT: Final = 1 << 31
 
 
 def material_passing(

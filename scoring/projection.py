@@ -127,11 +127,12 @@ class ProjectionConfig:
         A payment passes money on when money came in at most ``pass_through_days`` (3)
         before it and the payment is at least ``pass_through_ratio`` (0.7) of that money
         (see :func:`scoring.pass_through.passed_on_links`).
-    pass_through_material, pass_through_lookback_days : float
+    pass_through_material, pass_through_lookback_days, pass_through_floor : float
         Passing money on counts only where the payer passed on at least
         ``pass_through_material`` (0.1) of the money it received from
-        ``pass_through_lookback_days`` (30) before its first passed-on payment to its last
-        (see :func:`scoring.pass_through.material_passing`).
+        ``pass_through_lookback_days`` (30) before its first passed-on payment to its
+        last, and at least the ``pass_through_floor`` quantile (0.5, the median) of the
+        book's payments (see :func:`scoring.pass_through.material_passing`).
     passed_weight : float
         Weight of a money-flow edge that passes money on (3.0, against ``transfer_weight``
         for an ordinary transfer): a laundering chain is held together by it, and a
@@ -160,6 +161,7 @@ class ProjectionConfig:
     pass_through_ratio: float = 0.7
     pass_through_material: float = 0.1
     pass_through_lookback_days: float = 30.0
+    pass_through_floor: float = 0.5
     passed_weight: float = 3.0
 
     def __post_init__(self) -> None:
@@ -179,6 +181,8 @@ class ProjectionConfig:
             raise InvalidInput("late_join_days and cojoin_days must be non-negative")
         if not 0.0 <= self.pass_through_material <= 1.0:
             raise InvalidInput("pass_through_material must be in [0, 1]")
+        if not 0.0 <= self.pass_through_floor <= 1.0:
+            raise InvalidInput("pass_through_floor must be in [0, 1] (a quantile)")
         if not self.pass_through_lookback_days >= 0:
             raise InvalidInput("pass_through_lookback_days must be non-negative")
 
@@ -527,6 +531,7 @@ def _passed_on(
         received,
         share=config.pass_through_material,
         lookback_days=config.pass_through_lookback_days,
+        floor_quantile=config.pass_through_floor,
     )
 
 

@@ -126,11 +126,19 @@ def test_pairs_match_a_brute_force_count() -> None:
 
 
 def test_invalid_config_is_refused() -> None:
-    """A cap below 2 or a negative weight is InvalidInput."""
+    """A cap below 2, a negative weight, a materiality share or payment quantile outside
+    [0, 1] or a negative look-back is InvalidInput."""
     with pytest.raises(InvalidInput):
         ProjectionConfig(max_share={D: 1})
     with pytest.raises(InvalidInput):
         ProjectionConfig(type_weights={D: -1.0})
+    for bad in (
+        {"pass_through_material": 1.5},
+        {"pass_through_floor": -0.1},
+        {"pass_through_lookback_days": -1.0},
+    ):
+        with pytest.raises(InvalidInput):
+            ProjectionConfig(**bad)
 
 
 def test_projection_from_an_ingested_store(
