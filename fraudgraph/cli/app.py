@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from fraudgraph.cli.convert import convert_app
 from fraudgraph.cli.gnn import gnn_app
 from fraudgraph.cli.ingest import ingest, stats
 from fraudgraph.cli.jobs import jobs_app
@@ -64,3 +65,4 @@ app.add_typer(query_app, name="query")
 app.add_typer(gnn_app, name="gnn")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(convert_app, name="convert")
