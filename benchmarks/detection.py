@@ -14,7 +14,10 @@ the label mode the analysis ran in, and seconds.
 Profiles
     ``default`` and ``hard``: ``fraudgraph generate --profile P``; ``crosscheck``: the
     separately written generator under ``benchmarks/crosscheck/``, used for evaluation
-    only.
+    only; ``amlsim``: IBM AMLSim's 10K draw (``--amlsim DIR``, default
+    ``../shared/datasets/amlsim-10K-seed1``) through ``fraudgraph convert amlsim``, one
+    size (its 12,043 accounts, ``--sizes`` does not apply), the seed choosing the labelled
+    members and the filled-in times and amounts; its labels are fraud only.
 Label regimes
     Each generator is asked for 30% of ring members labelled fraud and 1% of the other
     accounts labelled legit; a regime keeps a seeded, nested subset of the fraud labels
@@ -29,6 +32,7 @@ Usage::
     python benchmarks/detection.py --profiles default,hard --sizes 20000,100000 \\
         --workdir /tmp/detection --out benchmarks/results/detection.json
     python benchmarks/detection.py --profiles hard --sizes 20000 --seeds 1 --label-rates 0.3
+    python benchmarks/detection.py --profiles amlsim --seeds 1 --legit without
     python benchmarks/detection.py --combine part-20k.json part-100k.json --out all.json \\
         --markdown all.md
 
@@ -75,6 +79,8 @@ HELD_OUT_SEEDS = (9101, 9102, 9103)
 #: Share of ring members the generators are asked to label (the largest regime).
 GENERATED_FRAUD_RATE = 0.3
 GENERATED_LEGIT_RATE = 0.01
+#: The AMLSim draw the ``amlsim`` profile converts, unless ``--amlsim`` names another.
+AMLSIM_DIR = REPO.parent / "shared" / "datasets" / "amlsim-10K-seed1"
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,26 @@ def _fraudgraph() -> list[str]:
     return [sys.executable, "-c", "from fraudgraph.cli import app; app()"]
 
 
-def generate(profile: str, accounts: int, seed: int, out: Path) -> Scenario:
-    """Generate one scenario with 30% fraud and 1% legit labels."""
+def generate(
+    profile: str, accounts: int, seed: int, out: Path, amlsim: Path = AMLSIM_DIR
+) -> Scenario:
+    """Generate one scenario with 30% fraud and 1% legit labels (AMLSim: converted, 30%
+    fraud labels and no legit ones)."""
     shutil.rmtree(out, ignore_errors=True)
+    if profile == "amlsim":
+        command = [*_fraudgraph(), "convert", "amlsim", str(amlsim), "--out", str(out)]
+        command += ["--label-fraction", str(GENERATED_FRAUD_RATE), "--seed", str(seed), "--json"]
+        _run(command, cwd=REPO)
+        return Scenario(
+            profile=profile,
+            accounts=accounts,
+            seed=seed,
+            directory=out,
+            events=out / "events",
+            labels=out / "labels.csv",
+            truth=out / "truth.csv",
+            sharers=None,
+        )
     shared = [
         "--accounts",
         str(accounts),
@@ -383,6 +406,9 @@ def main() -> None:
     parser.add_argument("--gnn", choices=("auto", "off"), default="off")
     parser.add_argument("--workdir", type=Path, default=None, help="kept when given")
     parser.add_argument(
+        "--amlsim", type=Path, default=AMLSIM_DIR, help="AMLSim folder of the amlsim profile"
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -415,7 +441,10 @@ def main() -> None:
         scenarios, cells = previous["scenarios"], previous["cells"]
     done = {(s["profile"], s["accounts"], s["seed"]) for s in scenarios}
     for profile in args.profiles.split(","):
-        for accounts in (int(s) for s in args.sizes.split(",")):
+        sizes = [int(s) for s in args.sizes.split(",")]
+        if profile == "amlsim":
+            sizes = [_amlsim_accounts(args.amlsim)]
+        for accounts in sizes:
             for seed in (int(s) for s in args.seeds.split(",")):
                 if (profile, accounts, seed) in done:
                     continue
@@ -437,6 +466,12 @@ def main() -> None:
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(_output(args, rates, scenarios, cells), indent=1))
+
+
+def _amlsim_accounts(folder: Path) -> int:
+    """The accounts of an AMLSim folder (the rows of its ``accounts.csv``)."""
+    with (folder / "accounts.csv").open() as handle:
+        return sum(1 for _ in handle) - 1
 
 
 def combine(parts: list[Path], out: Path | None, markdown_path: Path | None) -> None:
@@ -481,7 +516,7 @@ def run_scenario(
     """Generate, ingest and evaluate one scenario: baselines and every label regime."""
     tag = f"{profile}-{accounts}-{seed}"
     started = time.perf_counter()
-    scenario = generate(profile, accounts, seed, workdir / tag / "scenario")
+    scenario = generate(profile, accounts, seed, workdir / tag / "scenario", args.amlsim)
     generated = time.perf_counter() - started
     base = workdir / tag / "base"
     started = time.perf_counter()
