@@ -36,9 +36,9 @@ so it is the same on every backend:
     the account paid (the drop). A customer on a new phone of its own pays people it has
     long known; a drop is days or weeks old.
 ``passed_on``, ``pass_through``
-    Payments out that pass on money just received (see :mod:`scoring.pass_through`):
-    their number, and the share of the account's money in (from unrelated accounts)
-    they amount to.
+    Payments out that pass on money just received, where the passing on is material (see
+    :mod:`scoring.pass_through`): their number, and the share of the account's money in
+    (from unrelated accounts) they amount to.
 ``collector_inflows``
     Distinct payers whose payment to this account passed on money they had just
     received, counted from the second on (0 for one): a mule network's collector
