@@ -190,7 +190,9 @@ class FeatureService:
         except BackendUnavailable as exc:
             self._redis_failed(exc)
             return None
-        if self._redis_down_until:
+        if self._redis_down_until and near < len(fields):
+            # Only a round trip says Redis answers again: bodies the near-cache held
+            # came without one, and Redis may still be down.
             self._redis_down_until = 0.0
             self.metrics.redis_up.set(1)
         hits = sum(1 for b in found if b is not None)
