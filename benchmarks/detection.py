@@ -115,36 +115,18 @@ def generate(
     """Generate one scenario with 30% fraud and 1% legit labels (AMLSim: converted, 30%
     fraud labels and no legit ones)."""
     shutil.rmtree(out, ignore_errors=True)
+    shared = ["--seed", str(seed), "--out", str(out)]
+    shared += ["--label-fraction", str(GENERATED_FRAUD_RATE)]
     if profile == "amlsim":
-        command = [*_fraudgraph(), "convert", "amlsim", str(amlsim), "--out", str(out)]
-        command += ["--label-fraction", str(GENERATED_FRAUD_RATE), "--seed", str(seed), "--json"]
-        _run(command, cwd=REPO)
-        return Scenario(
-            profile=profile,
-            accounts=accounts,
-            seed=seed,
-            directory=out,
-            events=out / "events",
-            labels=out / "labels.csv",
-            truth=out / "truth.csv",
-            sharers=None,
-        )
-    shared = [
-        "--accounts",
-        str(accounts),
-        "--seed",
-        str(seed),
-        "--out",
-        str(out),
-        "--label-fraction",
-        str(GENERATED_FRAUD_RATE),
-        "--legit-label-fraction",
-        str(GENERATED_LEGIT_RATE),
-    ]
-    if profile == "crosscheck":
-        command = [sys.executable, str(REPO / "benchmarks" / "crosscheck" / "generate.py"), *shared]
+        command = [*_fraudgraph(), "convert", "amlsim", str(amlsim), *shared, "--json"]
     else:
-        command = [*_fraudgraph(), "generate", "--profile", profile, *shared, "--json"]
+        shared += ["--accounts", str(accounts)]
+        shared += ["--legit-label-fraction", str(GENERATED_LEGIT_RATE)]
+        if profile == "crosscheck":
+            generator = REPO / "benchmarks" / "crosscheck" / "generate.py"
+            command = [sys.executable, str(generator), *shared]
+        else:
+            command = [*_fraudgraph(), "generate", "--profile", profile, *shared, "--json"]
     _run(command, cwd=REPO)
     sharers = out / "sharers.csv"
     return Scenario(

@@ -175,7 +175,6 @@ def convert_amlsim(
     for stale in events_dir.glob("*.parquet"):
         stale.unlink()
     n_accounts, n_transfers = known.size, pairs.shape[0]
-    keys = np.char.add("A", known.astype(str))
     events = pa.table(
         {
             "event_id": pa.array(
@@ -186,7 +185,9 @@ def convert_amlsim(
                 pa.timestamp("ms", tz="UTC"),
             ),
             "event_type": pa.array(["signup"] * n_accounts + ["transfer"] * n_transfers),
-            "account_id": pa.array(keys.tolist() + [f"A{s}" for s in pairs[:, 0].tolist()]),
+            "account_id": pa.array(
+                [f"A{a}" for a in known.tolist()] + [f"A{s}" for s in pairs[:, 0].tolist()]
+            ),
             "counterparty_account_id": pa.array(
                 [None] * n_accounts + [f"A{d}" for d in pairs[:, 1].tolist()], pa.string()
             ),

@@ -104,6 +104,11 @@ def test_customers_served_once_by_a_shop_tablet_are_not_taken_over_together() ->
     assert _evidence(nodes, links_table(again))["late_cojoin_partners"] == [0, 0, 0]
 
 
+def _paid(day: float, amount: float) -> dict[str, Any]:
+    """A transfer link of one payment on ``day``."""
+    return {"amount_sum": amount, "first_ts": days(day), "last_ts": days(day)}
+
+
 def test_money_passed_on_quickly_and_the_collector_it_reaches() -> None:
     """Victims 0 and 1 pay mule 2 (1,000) and mule 3 (800); each passes most of it to
     collector 4 a day later: one payment passed on each, all their money in, and two
@@ -113,21 +118,18 @@ def test_money_passed_on_quickly_and_the_collector_it_reaches() -> None:
     nodes = nodes_table([*_accounts([0] * 9), (20, P, {})])
     t = LinkType.TRANSFERS_TO
 
-    def at(day: float, amount: float) -> dict[str, Any]:
-        return {"amount_sum": amount, "first_ts": days(day), "last_ts": days(day)}
-
     links = links_table(
         [
-            (0, 2, t, at(50, 1000.0)),
-            (1, 3, t, at(60, 800.0)),
-            (2, 4, t, at(51, 950.0)),
-            (3, 4, t, at(61, 750.0)),
-            (0, 5, t, at(70, 500.0)),
-            (5, 6, t, at(71, 480.0)),
+            (0, 2, t, _paid(50, 1000.0)),
+            (1, 3, t, _paid(60, 800.0)),
+            (2, 4, t, _paid(51, 950.0)),
+            (3, 4, t, _paid(61, 750.0)),
+            (0, 5, t, _paid(70, 500.0)),
+            (5, 6, t, _paid(71, 480.0)),
             (5, 20, LinkType.HAS_PHONE),
             (6, 20, LinkType.HAS_PHONE),
-            (1, 7, t, at(80, 500.0)),
-            (7, 8, t, at(90, 480.0)),
+            (1, 7, t, _paid(80, 500.0)),
+            (7, 8, t, _paid(90, 480.0)),
         ]
     )
     evidence = _evidence(nodes, links)
@@ -147,18 +149,15 @@ def test_one_passed_on_payment_in_is_the_payers_evidence_not_the_payees() -> Non
     nodes = nodes_table(_accounts([0] * 12))
     t = LinkType.TRANSFERS_TO
 
-    def at(day: float, amount: float) -> dict[str, Any]:
-        return {"amount_sum": amount, "first_ts": days(day), "last_ts": days(day)}
-
     links = links_table(
         [
-            (0, 1, t, at(40, 1200.0)),
-            (1, 2, t, at(41, 1150.0)),
-            (0, 3, t, at(50, 1000.0)),
-            (0, 4, t, at(50, 900.0)),
-            (3, 5, t, at(51, 950.0)),
-            (4, 5, t, at(51, 850.0)),
-            *[(6 + i, 7 + i, t, at(10 * i, 100.0)) for i in range(5)],
+            (0, 1, t, _paid(40, 1200.0)),
+            (1, 2, t, _paid(41, 1150.0)),
+            (0, 3, t, _paid(50, 1000.0)),
+            (0, 4, t, _paid(50, 900.0)),
+            (3, 5, t, _paid(51, 950.0)),
+            (4, 5, t, _paid(51, 850.0)),
+            *[(6 + i, 7 + i, t, _paid(10 * i, 100.0)) for i in range(5)],
         ]
     )
     evidence = _evidence(nodes, links)
