@@ -6,7 +6,10 @@
 * :func:`shared_identifiers` -- the accounts sharing a device, IP, phone... with an account;
 * :func:`shortest_path` -- a deterministic shortest path between two entities;
 * :func:`ring_subgraph` -- a ring's members, the identifiers they share and the links;
-* :func:`money_flow` -- ``TRANSFERS_TO`` links around an account, hop by hop.
+* :func:`money_flow` -- ``TRANSFERS_TO`` links around an account, hop by hop, optionally
+  along time-respecting paths only (money moves on after it arrived);
+* :func:`ring_flow` -- a ring's money in, out, within, retained, and its longest
+  time-respecting chain of internal transfers.
 
 Each query family has an interface (:mod:`queries.backends`), a Cypher implementation
 (:mod:`queries.cypher_backend`, statements in :mod:`queries.cypher`) and an embedded one
@@ -28,13 +31,15 @@ from queries.results import (
     MoneyFlow,
     NeighbourhoodPage,
     NeighbourLink,
+    RingFlow,
     RingIdentifier,
     RingSubgraph,
     SharedIdentifiers,
     SharingAccount,
     to_json_ready,
 )
-from queries.ring_subgraph import ring_member_ids, ring_subgraph
+from queries.ring_flow import ring_flow
+from queries.ring_subgraph import resolve_ring_members, ring_member_ids, ring_subgraph
 from queries.shared_identifiers import shared_identifiers
 
 __all__ = [
@@ -46,12 +51,15 @@ __all__ = [
     "MoneyFlow",
     "NeighbourLink",
     "NeighbourhoodPage",
+    "RingFlow",
     "RingIdentifier",
     "RingSubgraph",
     "SharedIdentifiers",
     "SharingAccount",
     "money_flow",
     "neighbourhood",
+    "resolve_ring_members",
+    "ring_flow",
     "ring_member_ids",
     "ring_subgraph",
     "shared_identifiers",

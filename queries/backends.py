@@ -52,6 +52,8 @@ SHARING_ACCOUNT_ROW: Final = ("id", "type", "key", "n_shared", "rarest")
 LINK_ROW: Final = ("src", "dst", "type", "n_events", "amount_sum", "first_us", "last_us")
 #: Column order of ``MoneyFlowBackend.transfer_rows`` (the type is always TRANSFERS_TO).
 TRANSFER_ROW: Final = ("src", "dst", "n_events", "amount_sum", "first_us", "last_us")
+#: Column order of ``MoneyFlowBackend.link_transfers``: one row per single transfer.
+SINGLE_TRANSFER_ROW: Final = ("src", "dst", "ts_us", "amount")
 
 
 class NeighbourhoodBackend(Protocol):
@@ -151,6 +153,14 @@ class MoneyFlowBackend(Protocol):
         """``TRANSFERS_TO`` links leaving (``out``) or entering (``in``) any of ``ids``.
 
         Rows are ``TRANSFER_ROW`` ordered by (src, dst); at most ``cap`` rows.
+        """
+        ...
+
+    def link_transfers(self, src: I64, dst: I64, cap: int) -> list[Row]:
+        """The single transfers of the ``TRANSFERS_TO`` links ``src[i] -> dst[i]``.
+
+        Rows are ``SINGLE_TRANSFER_ROW`` ordered by (src, dst, ts_us, amount); at most
+        ``cap`` rows. Links that do not exist have no rows.
         """
         ...
 

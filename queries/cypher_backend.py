@@ -19,6 +19,8 @@ from graph_service.store import GraphStore
 from graph_service.typing import I64
 from queries import cypher
 from queries.backends import Row
+from queries.event_transfers import link_transfers
+from queries.limits import EMBEDDED_QUERY_TIMEOUT_S
 
 
 @runtime_checkable
@@ -134,3 +136,12 @@ class CypherRelationships:
     def transfer_rows(self, ids: I64, direction: Literal["out", "in"], cap: int) -> list[Row]:
         """See ``MoneyFlowBackend.transfer_rows``."""
         return self._rows(cypher.transfer_rows(direction), {"ids": _ids(ids)}, cap)
+
+    def link_transfers(self, src: I64, dst: I64, cap: int) -> list[Row]:
+        """See ``MoneyFlowBackend.link_transfers``.
+
+        Neo4j holds the aggregated links only; the single transfers are read from the
+        store's event files, like ``export_transfers`` on this backend.
+        """
+        timeout_s = float(getattr(self._store, "query_timeout_s", EMBEDDED_QUERY_TIMEOUT_S))
+        return link_transfers(self._store, src, dst, cap, timeout_s=timeout_s)

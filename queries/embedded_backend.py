@@ -4,7 +4,9 @@ through a read cursor the store hands out.
 
 Id sets travel as registered Arrow tables and every other value as a bound parameter;
 the SQL text is constant. Every statement ends in ``LIMIT`` with the caller's cap and is
-interrupted at a timeout (``QueryTimeout``), like reads on Neo4j.
+interrupted at a timeout (``QueryTimeout``), like reads on Neo4j. Single transfers are
+not in the database: ``link_transfers`` reads them from the event files
+(:mod:`queries.event_transfers`), as on Neo4j.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from graph_service.model import LINK_TYPE_CODE, LinkType
 from graph_service.store import GraphStore
 from graph_service.typing import I64
 from queries.backends import IDENTIFIER_LINK_TYPES, Row
+from queries.event_transfers import link_transfers
 from queries.limits import EMBEDDED_QUERY_TIMEOUT_S
 
 
@@ -248,3 +251,7 @@ class EmbeddedRelationships:
         """See ``MoneyFlowBackend.transfer_rows``."""
         params = {"transfer": _TRANSFER, "cap": cap}
         return self._rows(_TRANSFERS[direction], params, {"_frontier": _id_table(ids)})
+
+    def link_transfers(self, src: I64, dst: I64, cap: int) -> list[Row]:
+        """See ``MoneyFlowBackend.link_transfers`` (read from the event files)."""
+        return link_transfers(self._store, src, dst, cap, timeout_s=self.timeout_s)

@@ -35,6 +35,9 @@ MAX_RING_LINKS: Final = 100_000
 MAX_FLOW_DEPTH: Final = 6
 DEFAULT_FLOW_LINKS: Final = 1_000
 MAX_FLOW_LINKS: Final = 50_000
+#: Most single transfers one time-respecting ``money_flow`` or one ``ring_flow`` may read
+#: (a query that needs more is refused with ``LimitExceeded``, never answered in part).
+MAX_FLOW_TRANSFERS: Final = 200_000
 #: Seconds before a statement on the embedded store is interrupted (Neo4j reads use the
 #: store's own ``query_timeout_s``).
 EMBEDDED_QUERY_TIMEOUT_S: Final = 30.0

@@ -261,11 +261,30 @@ class FlowLink:
     direction : {"out", "in"}
         ``"out"`` if it was reached following money away from the account, ``"in"``
         following money towards it (``"out"`` when both).
+    arrival_ts : datetime or None
+        Time-respecting flows, links followed ``out`` only: the earliest time money from
+        the account can arrive at ``link.dst`` over this link (its first transfer at or
+        after the earliest time money reached ``link.src``).
+    departure_ts : datetime or None
+        Time-respecting flows, links followed ``in`` only: the latest time money on this
+        link can leave ``link.src`` and still reach the account (its last transfer at or
+        before the latest time money could leave ``link.dst`` towards the account).
+    moved_amount : float or None
+        Time-respecting flows only: the sum of the link's transfers that fit the time
+        bound (at or after the arrival at ``link.src`` following money out; at or before
+        the latest departure from ``link.dst`` following money in). ``link.amount_sum``
+        stays the link's whole sum.
+    moved_events : int or None
+        Time-respecting flows only: how many transfers ``moved_amount`` adds up.
     """
 
     link: Link
     hop: int
     direction: Direction
+    arrival_ts: datetime | None = None
+    departure_ts: datetime | None = None
+    moved_amount: float | None = None
+    moved_events: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,12 +301,61 @@ class MoneyFlow:
         Ordered by hop, then direction (``out`` first), then (src, dst).
     truncated : bool
         More links exist within ``depth`` than ``limit`` allowed.
+    time_respecting : bool
+        Whether only time-respecting paths were followed (money moves on from an
+        account only at or after it arrived there).
     """
 
     account: EntityRef
     accounts: tuple[EntityRef, ...]
     links: tuple[FlowLink, ...]
     truncated: bool
+    time_respecting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RingFlow:
+    """The money moving into, out of and within a ring.
+
+    Attributes
+    ----------
+    members : tuple of EntityRef
+        The member accounts, ordered by id.
+    total_in : float
+        Sum of the transfers from accounts outside the ring to members.
+    in_events : int
+        How many transfers ``total_in`` adds up.
+    sources : int
+        Outside accounts that paid a member.
+    total_out : float
+        Sum of the transfers from members to accounts outside the ring.
+    out_events : int
+    destinations : int
+        Outside accounts a member paid.
+    internal : float
+        Sum of the transfers from one member to another.
+    internal_events : int
+    retained : float
+        ``total_in - total_out``: money that came in and has not left the ring (negative
+        when the ring paid out more than it received from outside).
+    hops : int
+        Transfers in the longest time-respecting chain of internal transfers: each
+        transfer of the chain leaves the member the previous one paid, strictly later
+        (transfers at the same instant cannot be put in order). A member may appear more
+        than once (money cycled back). 0 when no member paid another.
+    """
+
+    members: tuple[EntityRef, ...]
+    total_in: float
+    in_events: int
+    sources: int
+    total_out: float
+    out_events: int
+    destinations: int
+    internal: float
+    internal_events: int
+    retained: float
+    hops: int
 
 
 def utc_from_micros(micros: int) -> datetime:

@@ -65,17 +65,9 @@ def ring_subgraph(
     -----
     Two capped reads plus two entity lookups; O(links of the members).
     """
-    if isinstance(member_ids, (str, bytes)) or not isinstance(member_ids, Sequence):
-        raise InvalidInput("member_ids must be a sequence of entity ids")
-    if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in member_ids):
-        raise InvalidInput("member_ids must hold integer entity ids")
-    wanted = sorted({int(i) for i in member_ids})
-    if not wanted:
-        raise InvalidInput("member_ids must name at least one account")
-    if len(wanted) > MAX_RING_MEMBERS:
-        raise LimitExceeded(f"{len(wanted)} members exceed the cap of {MAX_RING_MEMBERS}")
+    wanted = _member_ids(member_ids)
     link_cap = checked_limit(limit, MAX_RING_LINKS)
-    members = _members(store, wanted)
+    members = resolve_ring_members(store, wanted)
     backend = backend_for(store)
     ids = np.array(wanted, np.int64)
     rows = backend.ring_links(ids, link_cap + 1)
@@ -135,7 +127,40 @@ def ring_member_ids(store: GraphStore, ring_id: str, *, version: str | None = No
     return sorted(int(i) for i in rows.column("account_id").to_pylist())
 
 
-def _members(store: GraphStore, wanted: list[int]) -> tuple[EntityRef, ...]:
+def resolve_ring_members(store: GraphStore, member_ids: Sequence[int]) -> tuple[EntityRef, ...]:
+    """The member accounts of a ring, checked: every id an account of the graph.
+
+    Parameters
+    ----------
+    store : GraphStore
+    member_ids : sequence of int
+        Internal ids of the member accounts (duplicates are ignored).
+
+    Returns
+    -------
+    tuple of EntityRef
+        The members, ordered by id.
+
+    Raises
+    ------
+    InvalidInput
+        If ``member_ids`` is empty or holds something other than ints, or an id is not
+        an account.
+    LimitExceeded
+        If there are more than :data:`~queries.limits.MAX_RING_MEMBERS` members.
+    EntityNotFound
+        If an id names no entity.
+
+    Examples
+    --------
+    >>> [m.key for m in resolve_ring_members(store, [4, 3])]  # doctest: +SKIP
+    ['A3', 'A4']
+
+    Notes
+    -----
+    One entity lookup; O(members).
+    """
+    wanted = _member_ids(member_ids)
     found = {e.id: EntityRef.of(e) for e in store.get_entities(wanted)}
     missing = [i for i in wanted if i not in found]
     if missing:
@@ -144,3 +169,16 @@ def _members(store: GraphStore, wanted: list[int]) -> tuple[EntityRef, ...]:
     if not_accounts:
         raise InvalidInput(f"ring members must be accounts; not accounts: {not_accounts[:10]}")
     return tuple(found[i] for i in wanted)
+
+
+def _member_ids(member_ids: Sequence[int]) -> list[int]:
+    if isinstance(member_ids, (str, bytes)) or not isinstance(member_ids, Sequence):
+        raise InvalidInput("member_ids must be a sequence of entity ids")
+    if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in member_ids):
+        raise InvalidInput("member_ids must hold integer entity ids")
+    wanted = sorted({int(i) for i in member_ids})
+    if not wanted:
+        raise InvalidInput("member_ids must name at least one account")
+    if len(wanted) > MAX_RING_MEMBERS:
+        raise LimitExceeded(f"{len(wanted)} members exceed the cap of {MAX_RING_MEMBERS}")
+    return wanted

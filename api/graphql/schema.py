@@ -1,7 +1,8 @@
 """The investigators' GraphQL schema: the root query and mutation, and its limits.
 
 Queries: ``entity``, ``neighbours`` (``neighbors``, its deprecated old spelling, answers
-the same), ``sharedIdentifiers``, ``path``, ``ring``, ``rings``, ``moneyFlow``; mutations:
+the same), ``sharedIdentifiers``, ``path``, ``ring`` (with its ``flow``), ``rings``,
+``moneyFlow`` (``timeRespecting`` for time-respecting paths only); mutations:
 ``labelEntity``, ``labelRing``. Relationship reads go through :mod:`queries` (both
 backends); features, risk, reasons and rings come from the feature snapshot and the ring
 catalog, batched per request by DataLoaders, so listing fifty neighbours with their risk
@@ -29,7 +30,6 @@ from api.graphql.types import (
     Ctx,
     EntityInput,
     EntityNode,
-    FlowLinkNode,
     GqlFlowDirection,
     GqlLabel,
     GqlLinkType,
@@ -55,7 +55,7 @@ from graph_service.errors import EntityNotFound, FraudGraphError, InvalidInput
 from graph_service.labels import LabelEntry
 from graph_service.model import LinkType, NodeType
 from graph_service.store import Entity, GraphStore
-from queries import money_flow, neighbourhood, shared_identifiers, shortest_path
+from queries import MoneyFlow, money_flow, neighbourhood, shared_identifiers, shortest_path
 from queries.limits import (
     MAX_FLOW_DEPTH,
     MAX_PATH_HOPS,
@@ -236,7 +236,11 @@ class Query:
             page_info=PageInfo(has_next_page=more, end_cursor=nodes[-1].id if nodes else None),
         )
 
-    @strawberry.field(description="Transfers around an account, hop by hop.")
+    @strawberry.field(
+        description="Transfers around an account, hop by hop; with timeRespecting only along "
+        "paths where money moves on at or after it arrived, with each link's time bound and "
+        "the amount moved within it."
+    )
     async def money_flow(
         self,
         info: Ctx,
@@ -244,23 +248,22 @@ class Query:
         depth: int = 2,
         direction: GqlFlowDirection = GqlFlowDirection.BOTH,
         first: int = 100,
+        time_respecting: bool = False,
     ) -> MoneyFlowNode:
         hops = checked_range(depth, 1, MAX_FLOW_DEPTH, "depth")
         limit = _page(info, first)
 
-        def work(store: GraphStore) -> Any:
-            return money_flow(store, account, depth=hops, direction=direction.value, limit=limit)
+        def work(store: GraphStore) -> MoneyFlow:
+            return money_flow(
+                store,
+                account,
+                depth=hops,
+                direction=direction.value,
+                limit=limit,
+                time_respecting=time_respecting,
+            )
 
-        found = await info.context.gateway.call(work)
-        return MoneyFlowNode(
-            account=EntityNode.of(found.account),
-            accounts=[EntityNode.of(a) for a in found.accounts],
-            links=[
-                FlowLinkNode(link=LinkNode.of(f.link), hop=f.hop, direction=f.direction)
-                for f in found.links
-            ],
-            truncated=found.truncated,
-        )
+        return MoneyFlowNode.of(await info.context.gateway.call(work))
 
 
 @strawberry.type

@@ -18,12 +18,12 @@ from strawberry.types import Info
 from api.graphql.context import RequestContext
 from api.ring_catalog import RingRecord
 from graph_service.store import Entity, GraphStore
-from queries import ring_subgraph
+from queries import ring_flow, ring_subgraph
 from queries.limits import (
     MAX_RING_MEMBERS,
     checked_limit,
 )
-from queries.results import EntityRef, Link
+from queries.results import EntityRef, FlowLink, Link, MoneyFlow, RingFlow
 from scoring.feature_cache import EntityFeatures
 
 Ctx = Info[RequestContext, None]
@@ -309,6 +309,18 @@ class RingNode:
                 members.append(EntityNode.of(entity))
         return members
 
+    @strawberry.field(
+        description="Money into, out of and within the ring, and its longest time-respecting "
+        "chain of internal transfers."
+    )
+    async def flow(self, info: Ctx) -> RingFlowNode:
+        members = list(self._record.members)
+
+        def work(store: GraphStore) -> RingFlow:
+            return ring_flow(store, members)
+
+        return RingFlowNode.of(await info.context.gateway.call(work))
+
     @strawberry.field(description="Identifiers two or more members share, and the links.")
     async def subgraph(self, info: Ctx, first: int = 1_000) -> RingSubgraphNode:
         limit = checked_limit(first, 10_000, "first")
@@ -338,11 +350,41 @@ class RingConnection:
     page_info: PageInfo
 
 
-@strawberry.type(name="FlowLink")
+@strawberry.type(name="FlowLink", description="A transfer link reached following the money.")
 class FlowLinkNode:
     link: LinkNode
     hop: int
     direction: str
+    arrival_ts: datetime | None = strawberry.field(
+        default=None,
+        description="Time-respecting flows, links followed out: the earliest time money from "
+        "the account can arrive at the link's dst over it.",
+    )
+    departure_ts: datetime | None = strawberry.field(
+        default=None,
+        description="Time-respecting flows, links followed in: the latest time money on the "
+        "link can leave its src and still reach the account.",
+    )
+    moved_amount: float | None = strawberry.field(
+        default=None,
+        description="Time-respecting flows: the sum of the link's transfers within its time "
+        "bound (amountSum on the link is its whole sum).",
+    )
+    moved_events: int | None = strawberry.field(
+        default=None, description="Time-respecting flows: transfers movedAmount adds up."
+    )
+
+    @classmethod
+    def of(cls, flow: FlowLink) -> FlowLinkNode:
+        return cls(
+            link=LinkNode.of(flow.link),
+            hop=flow.hop,
+            direction=flow.direction,
+            arrival_ts=flow.arrival_ts,
+            departure_ts=flow.departure_ts,
+            moved_amount=flow.moved_amount,
+            moved_events=flow.moved_events,
+        )
 
 
 @strawberry.type(name="MoneyFlow")
@@ -351,6 +393,53 @@ class MoneyFlowNode:
     accounts: list[EntityNode]
     links: list[FlowLinkNode]
     truncated: bool
+    time_respecting: bool
+
+    @classmethod
+    def of(cls, flow: MoneyFlow) -> MoneyFlowNode:
+        return cls(
+            account=EntityNode.of(flow.account),
+            accounts=[EntityNode.of(a) for a in flow.accounts],
+            links=[FlowLinkNode.of(f) for f in flow.links],
+            truncated=flow.truncated,
+            time_respecting=flow.time_respecting,
+        )
+
+
+@strawberry.type(
+    name="RingFlow",
+    description="A ring's money: in from outside, out to outside, within, retained (in - out), "
+    "and hops, the transfers in its longest chain of internal transfers each made strictly "
+    "later than the one before, from the member that one paid.",
+)
+class RingFlowNode:
+    member_count: int
+    total_in: float
+    in_events: int
+    sources: int
+    total_out: float
+    out_events: int
+    destinations: int
+    internal: float
+    internal_events: int
+    retained: float
+    hops: int
+
+    @classmethod
+    def of(cls, flow: RingFlow) -> RingFlowNode:
+        return cls(
+            member_count=len(flow.members),
+            total_in=flow.total_in,
+            in_events=flow.in_events,
+            sources=flow.sources,
+            total_out=flow.total_out,
+            out_events=flow.out_events,
+            destinations=flow.destinations,
+            internal=flow.internal,
+            internal_events=flow.internal_events,
+            retained=flow.retained,
+            hops=flow.hops,
+        )
 
 
 @strawberry.input(name="EntityInput", description="An entity by type and normalised key.")

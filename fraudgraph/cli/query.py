@@ -129,6 +129,15 @@ def query_flow(
     depth: Annotated[int, typer.Option("--depth", min=1)] = 2,
     direction: Annotated[str, typer.Option("--direction", help="in, out or both.")] = "both",
     limit: Annotated[int, typer.Option("--limit", min=1)] = 1000,
+    time_respecting: Annotated[
+        bool,
+        typer.Option(
+            "--time-respecting",
+            help="Follow only paths where money moves on at or after it arrived (judged on "
+            "the single transfers); each link then gives its arrival (out) or departure "
+            "(in) bound and the amount moved within it.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Money flow (TRANSFERS_TO) around an account, hop by hop."""
@@ -138,5 +147,29 @@ def query_flow(
     if direction not in ("in", "out", "both"):
         raise InvalidInput(f"direction must be in, out or both, got {direction!r}")
     with open_graph(store) as graph:
-        result = money_flow(graph, account, depth=depth, direction=direction, limit=limit)  # type: ignore[arg-type]
+        result = money_flow(
+            graph,
+            account,
+            depth=depth,
+            direction=direction,  # type: ignore[arg-type]
+            limit=limit,
+            time_respecting=time_respecting,
+        )
     _print_result(result, as_json)
+
+
+@query_app.command("ring-flow")
+@fail_cleanly
+def query_ring_flow(
+    ring_id: Annotated[str, typer.Argument(help="Ring id from `fraudgraph rings`.")],
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A flagged ring's money: in from outside, out, internal, retained (in - out), and
+    hops (transfers in its longest chain of internal transfers, each strictly later and
+    from the member the previous one paid)."""
+    from queries import ring_flow, ring_member_ids, to_json_ready
+
+    with open_graph(store) as graph:
+        result = ring_flow(graph, ring_member_ids(graph, ring_id))
+    _print_result({"ring_id": ring_id, **to_json_ready(result)}, as_json)
