@@ -1,0 +1,165 @@
+"""Who an account pays and is paid by, how much, how regularly, and in what bursts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graph_service.temporal import DAY_US
+from graph_service.typing import F64, I64
+
+from .book import Order, TransferBook
+
+__all__ = ["activity_columns", "amount_columns", "window_columns"]
+
+#: Half a cent: an amount within this of a multiple of the round unit is round.
+_ROUND_TOLERANCE = 0.005
+
+
+def _distinct_links(book: TransferBook, mask: np.ndarray | None = None) -> tuple[I64, I64]:
+    """Payer and payee of every distinct link with a transfer under ``mask``."""
+    if mask is None:
+        return book.link_src, book.link_dst
+    links = np.unique(book.link[mask])
+    return book.link_src[links], book.link_dst[links]
+
+
+def activity_columns(book: TransferBook) -> dict[str, np.ndarray]:
+    """Counts and sums over the whole history up to ``as_of``.
+
+    Returns
+    -------
+    dict of str to ndarray, each shape (n,)
+        ``payers``, ``payees``, ``amount_in``, ``amount_out``, ``transfers_in``,
+        ``transfers_out``.
+
+    Notes
+    -----
+    O(m + n): bincounts over transfers and links.
+    """
+    n = book.n
+    return {
+        "payers": np.bincount(book.link_dst, minlength=n).astype(np.int64),
+        "payees": np.bincount(book.link_src, minlength=n).astype(np.int64),
+        "amount_in": np.bincount(book.dst, book.amount, minlength=n),
+        "amount_out": np.bincount(book.src, book.amount, minlength=n),
+        "transfers_in": np.bincount(book.dst, minlength=n).astype(np.int64),
+        "transfers_out": np.bincount(book.src, minlength=n).astype(np.int64),
+    }
+
+
+def _cv(group: I64, amount: F64, n: int) -> F64:
+    count = np.bincount(group, minlength=n).astype(np.float64)
+    total = np.bincount(group, amount, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        spread = np.bincount(group, (amount - mean[group]) ** 2, minlength=n) / count
+        cv = np.sqrt(spread) / mean
+    cv[(count == 0) | (mean == 0)] = np.nan
+    return np.asarray(cv, np.float64)
+
+
+def amount_columns(book: TransferBook, round_unit: float) -> dict[str, np.ndarray]:
+    """Amount similarity and round amounts.
+
+    Returns
+    -------
+    dict of str to ndarray, each shape (n,)
+        ``amount_cv_in``, ``amount_cv_out`` (population standard deviation over mean of
+        the amounts received / sent; NaN without any), ``round_share`` (share of the
+        transfers in and out whose amount is a positive multiple of ``round_unit``,
+        within half a cent).
+
+    Notes
+    -----
+    O(m): bincounts.
+    """
+    n = book.n
+    nearest = np.rint(book.amount / round_unit) * round_unit
+    is_round = (np.abs(book.amount - nearest) <= _ROUND_TOLERANCE) & (nearest > 0)
+    rounds = np.bincount(book.src, is_round, minlength=n) + np.bincount(
+        book.dst, is_round, minlength=n
+    )
+    touched = np.bincount(book.src, minlength=n) + np.bincount(book.dst, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(touched > 0, rounds / touched, np.nan)
+    return {
+        "amount_cv_in": _cv(book.dst, book.amount, n),
+        "amount_cv_out": _cv(book.src, book.amount, n),
+        "round_share": share.astype(np.float64),
+    }
+
+
+def _max_distinct_in_window(book: TransferBook, by: Order, window_us: int) -> I64:
+    """Most distinct counterparties of each account within any ``window_us``.
+
+    A link (payer, payee) is *present* at time ``x`` in the window ``(x - w, x]`` when it
+    carried a transfer in it: over the union of ``[t, t + w)`` of its transfer times. The
+    union is a few disjoint runs (a new run where the gap to the previous transfer on the
+    link is at least ``w``). The count at time ``x`` is the number of the account's runs
+    started at or before ``x`` minus those ended at or before it, and its maximum is
+    reached at a run start, so it is evaluated there.
+    """
+    n = book.n
+    order = book.link_order
+    if order.index.shape[0] == 0:
+        return np.zeros(n, np.int64)
+    t = book.ts[order.index]
+    same_link = np.empty(t.shape[0], bool)
+    same_link[0] = False
+    same_link[1:] = order.group[1:] == order.group[:-1]
+    run_start = ~same_link
+    run_start[1:] |= (t[1:] - t[:-1]) >= window_us
+    run_last = np.empty_like(run_start)
+    run_last[:-1] = run_start[1:]
+    run_last[-1] = True
+    is_start = np.zeros(t.shape[0], bool)
+    is_last = np.zeros(t.shape[0], bool)
+    is_start[order.index[run_start]] = True
+    is_last[order.index[run_last]] = True
+    # Sorted by (group, time): the run starts and run lasts of every account, in order.
+    group = by.group_of
+    by_group = by.index
+    starts = by_group[is_start[by_group]]
+    lasts = by_group[is_last[by_group]]
+    start_keys = group[starts] * book.span + book.rank[starts]
+    end_keys = book.key_before(group[lasts], book.ts[lasts] + window_us)
+    # Starts at or before each start, minus ends at or before it (ends are exclusive).
+    began = np.searchsorted(start_keys, start_keys, side="right")
+    ended = np.searchsorted(end_keys, start_keys, side="right")
+    present = began - ended
+    best = np.zeros(n, np.int64)
+    g = group[starts]
+    first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    best[g[first]] = np.maximum.reduceat(present, first)
+    return best
+
+
+def window_columns(book: TransferBook, windows_days: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Bursts over any window and the window ending at ``as_of``, for each length.
+
+    Returns
+    -------
+    dict of str to ndarray, each shape (n,)
+        For each ``w``: ``max_payers_{w}d``, ``max_payees_{w}d``, ``payers_{w}d``,
+        ``payees_{w}d``, ``amount_in_{w}d``, ``amount_out_{w}d``.
+
+    Notes
+    -----
+    Per window O(m log m): binary searches over the transfers sorted once by (account,
+    time) in each direction.
+    """
+    n = book.n
+    columns: dict[str, np.ndarray] = {}
+    for w in windows_days:
+        width = int(w) * DAY_US
+        columns[f"max_payers_{w}d"] = _max_distinct_in_window(book, book.in_order, width)
+        columns[f"max_payees_{w}d"] = _max_distinct_in_window(book, book.out_order, width)
+        recent = book.ts > book.as_of - width
+        payers_of, payees_of = _distinct_links(book, recent)
+        columns[f"payers_{w}d"] = np.bincount(payees_of, minlength=n).astype(np.int64)
+        columns[f"payees_{w}d"] = np.bincount(payers_of, minlength=n).astype(np.int64)
+        columns[f"amount_in_{w}d"] = np.bincount(book.dst[recent], book.amount[recent], minlength=n)
+        columns[f"amount_out_{w}d"] = np.bincount(
+            book.src[recent], book.amount[recent], minlength=n
+        )
+    return columns
