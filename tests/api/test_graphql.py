@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from graph_service.settings import Settings
 from graph_service.store import GraphStore, open_store
-from queries import neighbourhood
+from queries import money_flow, neighbourhood, ring_flow
 from scoring.feature_cache import FeatureCache, FeatureSnapshot
 from tests.api.conftest import INVESTIGATOR, AnalysedStore
 
@@ -347,3 +348,74 @@ def test_graphql_type_enums_match_the_graph_model() -> None:
 
     assert {m.name: m.value for m in GqlNodeType} == {m.name: m.value for m in NodeType}
     assert {m.name: m.value for m in GqlLinkType} == {m.name: m.value for m in LinkType}
+
+
+def test_time_respecting_money_flow_answers_as_the_query_layer(served: Served) -> None:
+    """moneyFlow(timeRespecting: true) gives the links, time bounds and moved amounts of
+    queries.money_flow(time_respecting=True); the default stays untimed."""
+    key, _ = _ringed_key(served)
+    query = (
+        "query($k: String!, $t: Boolean!) { moneyFlow(account: $k, depth: 3, first: 50, "
+        "timeRespecting: $t) { timeRespecting truncated links { hop direction arrivalTs "
+        "departureTs movedAmount movedEvents link { src dst amountSum } } } }"
+    )
+    timed = served.data(query, {"k": key, "t": True})["moneyFlow"]
+    with open_store(served.settings) as store:
+        expected = money_flow(store, key, depth=3, limit=50, time_respecting=True)
+    assert timed["timeRespecting"] is True and timed["truncated"] == expected.truncated
+    assert [
+        (f["hop"], f["direction"], f["link"]["src"], f["link"]["dst"], f["movedAmount"])
+        for f in timed["links"]
+    ] == [(f.hop, f.direction, f.link.src, f.link.dst, f.moved_amount) for f in expected.links]
+    for flow, want in zip(timed["links"], expected.links, strict=True):
+        bound = flow["arrivalTs"] if want.direction == "out" else flow["departureTs"]
+        assert bound is not None and datetime.fromisoformat(bound) == (
+            want.arrival_ts or want.departure_ts
+        )
+        assert flow["movedEvents"] == want.moved_events
+    untimed = served.data(query, {"k": key, "t": False})["moneyFlow"]
+    assert untimed["timeRespecting"] is False
+    assert all(f["movedAmount"] is None and f["arrivalTs"] is None for f in untimed["links"])
+    assert len(untimed["links"]) >= len(timed["links"])
+
+
+def test_ring_flow_answers_as_the_query_layer(served: Served) -> None:
+    """ring(id) { flow } gives queries.ring_flow over the ring's members."""
+    _, ring_id = _ringed_key(served)
+    flow = served.data(
+        "query($id: String!) { ring(id: $id) { memberIds flow { memberCount totalIn inEvents "
+        "sources totalOut outEvents destinations internal internalEvents retained hops } } }",
+        {"id": ring_id},
+    )["ring"]
+    with open_store(served.settings) as store:
+        expected = ring_flow(store, flow["memberIds"])
+    assert flow["flow"] == {
+        "memberCount": len(expected.members),
+        "totalIn": expected.total_in,
+        "inEvents": expected.in_events,
+        "sources": expected.sources,
+        "totalOut": expected.total_out,
+        "outEvents": expected.out_events,
+        "destinations": expected.destinations,
+        "internal": expected.internal,
+        "internalEvents": expected.internal_events,
+        "retained": expected.retained,
+        "hops": expected.hops,
+    }
+    assert flow["flow"]["retained"] == flow["flow"]["totalIn"] - flow["flow"]["totalOut"]
+
+
+def test_ring_flow_of_an_unknown_ring_and_bad_flow_arguments(served: Served) -> None:
+    """An unknown ring is entity_not_found (404); a non-boolean timeRespecting is refused
+    before it runs, and depth 0 with it is invalid_input (400)."""
+    response = served.query('{ ring(id: "Rnope") { flow { hops } } }')
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["extensions"]["code"] == "entity_not_found"
+    response = served.query('{ moneyFlow(account: "a", timeRespecting: "yes") { truncated } }')
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "invalid_query"
+    response = served.query(
+        '{ moneyFlow(account: "a", depth: 0, timeRespecting: true) { truncated } }'
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "invalid_input"

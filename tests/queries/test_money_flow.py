@@ -206,7 +206,7 @@ def test_time_respecting_matches_the_single_transfers(
     root = entity_id(graph, NodeType.ACCOUNT, key)
     expected: dict[tuple[int, int], tuple[int, str, int, float, int]] = {}
     for side in ("out", "in") if direction == "both" else (direction,):
-        for link, timed in time_respecting_links(root, transfers, side, 3).items():  # type: ignore[arg-type]
+        for link, timed in time_respecting_links(root, transfers, side, 3).items():
             kept = expected.get(link)
             if kept is None or (timed.hop, side != "out") < (kept[0], kept[1] != "out"):
                 expected[link] = (
