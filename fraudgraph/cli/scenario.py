@@ -18,6 +18,7 @@ class Profile(StrEnum):
 
     DEFAULT = "default"
     HARD = "hard"
+    AML = "aml"
 
 
 @fail_cleanly
@@ -28,7 +29,8 @@ def generate(
     accounts: Annotated[
         int,
         typer.Option(
-            "--accounts", help="Number of accounts: 1,000 to 20,000,000 (hard: to 2,000,000)."
+            "--accounts",
+            help="Number of accounts: 1,000 to 20,000,000 (hard, aml: to 2,000,000).",
         ),
     ] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
@@ -39,14 +41,21 @@ def generate(
             help=(
                 "default: rings tied by rare identifiers, Parquet events. hard: a US bank's "
                 "book where benign sharing is the norm and rings are camouflaged, CSV feeds "
-                "in mixed formats, sharers.csv and scenario.json."
+                "in mixed formats, sharers.csv and scenario.json. aml: the hard book with "
+                "benign money structures that look like laundering (payroll, rent, sellers, "
+                "friends paying back, savings clubs, support passed on as rent, contractors "
+                "paying crews, family gifts) and rings of AMLSim's eight patterns (fan_out, "
+                "fan_in, cycle, bipartite, stack, random, scatter_gather, gather_scatter) "
+                "among unrelated customers; also flows.csv."
             ),
         ),
     ] = Profile.DEFAULT,
     rings_per_10k: Annotated[
         float | None,
         typer.Option(
-            "--rings-per-10k", min=0.0, help="Rings per 10,000 accounts (default 8; hard 25)."
+            "--rings-per-10k",
+            min=0.0,
+            help="Rings per 10,000 accounts (default 8; hard 25; aml 16, split evenly over the eight patterns).",
         ),
     ] = None,
     label_fraction: Annotated[
@@ -71,19 +80,22 @@ def generate(
         bool | None,
         typer.Option(
             "--mixed-formats/--canonical-formats",
-            help="hard only: spell values as bank feeds do (the default), or canonically.",
+            help="hard and aml only: spell values as bank feeds do (the default), or canonically.",
         ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate a synthetic scenario: events, labels.csv and truth.csv (the hard profile
-    also writes sharers.csv and scenario.json)."""
+    """Generate a synthetic scenario: events, labels.csv and truth.csv (the hard and aml
+    profiles also write sharers.csv and scenario.json, aml also flows.csv)."""
     from graph_service.errors import InvalidInput
     from ingestion.synthetic import (
+        AmlScenarioConfig,
+        AmlScenarioSummary,
         HardScenarioConfig,
         HardScenarioSummary,
         ScenarioConfig,
         ScenarioSummary,
+        generate_aml_scenario,
         generate_hard_scenario,
         generate_scenario,
     )
@@ -98,12 +110,16 @@ def generate(
         if value is not None
     }
     if mixed_formats is not None:
-        if profile is not Profile.HARD:
-            raise InvalidInput("--mixed-formats/--canonical-formats apply to --profile hard only")
+        if profile is Profile.DEFAULT:
+            raise InvalidInput(
+                "--mixed-formats/--canonical-formats apply to --profile hard and aml only"
+            )
         overrides["mixed_formats"] = mixed_formats
     try:
-        config: ScenarioConfig | HardScenarioConfig
-        if profile is Profile.HARD:
+        config: ScenarioConfig | HardScenarioConfig | AmlScenarioConfig
+        if profile is Profile.AML:
+            config = AmlScenarioConfig(accounts=accounts, seed=seed, **overrides)
+        elif profile is Profile.HARD:
             config = HardScenarioConfig(accounts=accounts, seed=seed, **overrides)
         else:
             config = ScenarioConfig(accounts=accounts, seed=seed, **overrides)
@@ -112,8 +128,10 @@ def generate(
 
     with progress_bars() as progress:
         on_progress = step_bars(progress)
-        summary: ScenarioSummary | HardScenarioSummary
-        if isinstance(config, HardScenarioConfig):
+        summary: ScenarioSummary | HardScenarioSummary | AmlScenarioSummary
+        if isinstance(config, AmlScenarioConfig):
+            summary = generate_aml_scenario(config, out_dir, on_progress=on_progress)
+        elif isinstance(config, HardScenarioConfig):
             summary = generate_hard_scenario(config, out_dir, on_progress=on_progress)
         else:
             summary = generate_scenario(config, out_dir, on_progress=on_progress)

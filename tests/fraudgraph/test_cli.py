@@ -195,13 +195,32 @@ def test_generate_hard_profile_writes_feeds_sharers_and_scenario(tmp_path: Path)
     assert header.replace('"', "") == "account_id,kind,group_id"
 
 
+def test_generate_aml_profile_plants_every_pattern_and_writes_flows(tmp_path: Path) -> None:
+    """--profile aml plants rings of the eight AMLSim patterns and lists the benign
+    look-alike money flows in flows.csv."""
+    out = tmp_path / "aml"
+    result = fraudgraph(
+        "generate", "--profile", "aml", "--accounts", "1000", "--seed", "2",
+        "--canonical-formats", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["accounts"] == 1000 and summary["rings"] == 8
+    assert Path(summary["flows_path"]).is_file()
+    details = json.loads((out / "scenario.json").read_text())
+    assert details["profile"] == "aml"
+    assert details["config"]["mixed_formats"] is False
+    assert set(details["counts"]["rings"].values()) == {1}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--accounts", "500"], "accounts must be in [1000, 20000000]"),
         (["--profile", "hard", "--accounts", "2500000"], "accounts must be in [1000, 2000000]"),
         (["--accounts", "1000", "--rings-per-10k", "900"], "more rings than the accounts can hold"),
-        (["--accounts", "1000", "--canonical-formats"], "apply to --profile hard only"),
+        (["--accounts", "1000", "--canonical-formats"], "apply to --profile hard and aml only"),
+        (["--profile", "aml", "--accounts", "2500000"], "accounts must be in [1000, 2000000]"),
     ],
 )
 def test_generate_rejects_bad_settings_with_one_line(

@@ -306,6 +306,12 @@ def _contractors(b: _Builder, config: AmlScenarioConfig) -> None:
     job_of, _ = _expand(rng.poisson(1.5 * np.maximum(high - low, 0) / _MONTH))
     ts = b.daytime(_within(rng, low[job_of], high[job_of] - 8 * DAY))
     client = rng.integers(0, world.n, job_of.size)
+    # A job goes ahead only with a client who banks with us at the time.
+    open_ = (
+        (world.created[client] + MINUTE < ts) & (ts < world.closed[client]) & (ts < world.end_us)
+    )
+    open_ &= ~world.is_member[client] & (client != contractors[job_of])
+    job_of, ts, client = job_of[open_], ts[open_], client[open_]
     price = np.clip(rng.lognormal(np.log(3_500.0), 0.6, job_of.size), 400, 30_000)
     price = np.where(rng.random(job_of.size) < 0.6, np.round(price, -1), price)
     paid = transfers(world, client, contractors[job_of], ts, price)
