@@ -73,7 +73,7 @@ def generate(
             "--legit-label-fraction",
             min=0.0,
             max=1.0,
-            help="Share of other accounts labelled legit (default 0.01; hard 0).",
+            help="Share of other accounts labelled legit (default 0.01; hard and aml 0).",
         ),
     ] = None,
     mixed_formats: Annotated[
