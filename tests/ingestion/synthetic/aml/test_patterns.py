@@ -2,24 +2,32 @@
 
 Each pattern is planted on a handful of accounts with known roles; the tests pin the
 edge set, the time order (money moves on only after it arrived, scatter before
-gather, stack layers in order), the margin on every pass-on, the parameters honoured
-and the errors for parameters that cannot work.
+gather, stack layers in order), the margin on every pass-on, the parameters honoured,
+that each pattern planted in a small world loads into a store as planted, and the
+errors for parameters that cannot work.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pytest
 
+from graph_service.embedded.store import EmbeddedStore
 from graph_service.errors import InvalidInput
+from ingestion.loader import Ingestor
 from ingestion.schema import EventType
-from ingestion.synthetic.aml import AmlPattern, AmlPatternParams, plant_pattern
+from ingestion.synthetic.aml import AmlPattern, AmlPatternParams, AmlScenarioConfig, plant_pattern
+from ingestion.synthetic.aml.benign import transfers
 from ingestion.synthetic.hard.events import DAY, EVENT_CODE, EventBatch
-from ingestion.synthetic.hard.world import microseconds
+from ingestion.synthetic.hard.groups import build_world
+from ingestion.synthetic.hard.render import render, write_csv
+from ingestion.synthetic.hard.world import World, draft_accounts, microseconds
 
 START = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 START_US = microseconds(START)
@@ -242,6 +250,51 @@ def test_the_period_and_start_are_honoured() -> None:
     )
     assert batch.ts.min() >= microseconds(later)
     assert batch.ts.max() < microseconds(later) + 2 * DAY
+
+
+# ------------------------------------------------------------------ in a small world
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    """A 1,000-account book of the aml profile (canonical formats), no rings planted."""
+    config = AmlScenarioConfig(accounts=1_000, seed=4, mixed_formats=False).world()
+    rng = np.random.default_rng(4)
+    return build_world(config, draft_accounts(config, rng), rng)
+
+
+@pytest.mark.parametrize("pattern", list(AmlPattern))
+def test_each_pattern_planted_in_a_small_world_ingests_as_planted(
+    pattern: AmlPattern, world: World, tmp_path: Path
+) -> None:
+    """Planted among a world's customers (own phones and networks) and written as the
+    feed, each pattern loads with nothing quarantined, and the store's transfers are the
+    planted ones: the same directed graph, times (to the millisecond) and amounts."""
+    start = START + timedelta(days=200)
+    open_ = (world.created < microseconds(start) - 30 * DAY) & (
+        world.closed > microseconds(start) + 31 * DAY
+    )
+    members = np.flatnonzero(open_)[:9]
+    legs = plant_pattern(pattern, members, start=start, rng=np.random.default_rng(5))
+    batch = transfers(world, legs.account, legs.counterparty, legs.ts, legs.amount)
+    assert len(batch) == len(legs)
+    feed = tmp_path / "events.csv"
+    write_csv(render(world, batch, 0).table, feed)
+    store = EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2)
+    ingestor = Ingestor(store, quarantine_dir=tmp_path / "quarantine", default_region="US")
+    try:
+        report = ingestor.run([feed]).as_dict()
+        stored = store.export_transfers()
+    finally:
+        ingestor.close()
+        store.close()
+    assert report["rows_quarantined"] == 0 and report["rows_loaded"] == len(batch)
+    planted = nx.DiGraph(_edges(batch))
+    loaded = nx.DiGraph(zip(stored["src"].to_pylist(), stored["dst"].to_pylist(), strict=True))
+    assert nx.is_isomorphic(planted, loaded)
+    times = [t.timestamp() for t in stored["ts"].to_pylist()]
+    assert times == pytest.approx((batch.ts // 1_000 / 1e3).tolist(), abs=1e-6)
+    assert stored["amount"].to_pylist() == batch.amount.tolist()
 
 
 # --------------------------------------------------------------------------- errors
