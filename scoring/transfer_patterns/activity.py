@@ -99,38 +99,27 @@ def _max_distinct_in_window(book: TransferBook, by: Order, window_us: int) -> I6
     started at or before ``x`` minus those ended at or before it, and its maximum is
     reached at a run start, so it is evaluated there.
     """
-    n = book.n
-    order = book.link_order
-    if order.index.shape[0] == 0:
-        return np.zeros(n, np.int64)
-    t = book.ts[order.index]
-    same_link = np.empty(t.shape[0], bool)
-    same_link[0] = False
-    same_link[1:] = order.group[1:] == order.group[:-1]
-    run_start = ~same_link
-    run_start[1:] |= (t[1:] - t[:-1]) >= window_us
-    run_last = np.empty_like(run_start)
-    run_last[:-1] = run_start[1:]
-    run_last[-1] = True
-    is_start = np.zeros(t.shape[0], bool)
-    is_last = np.zeros(t.shape[0], bool)
-    is_start[order.index[run_start]] = True
-    is_last[order.index[run_last]] = True
-    # Sorted by (group, time): the run starts and run lasts of every account, in order.
-    group = by.group_of
-    by_group = by.index
-    starts = by_group[is_start[by_group]]
-    lasts = by_group[is_last[by_group]]
-    start_keys = group[starts] * book.span + book.rank[starts]
-    end_keys = book.key_before(group[lasts], book.ts[lasts] + window_us)
-    # Starts at or before each start, minus ends at or before it (ends are exclusive).
+    n, u = book.n, int(book.times.shape[0])
+    rank = book.rank[by.index]
+    t = book.times[rank]
+    prev = book.prev_on_link[by.index]
+    nxt = book.next_on_link[by.index]
+    starts = (prev < 0) | (t - book.times[np.maximum(prev, 0)] >= window_us)
+    lasts = (nxt >= u) | (book.times[np.minimum(nxt, u - 1)] - t >= window_us)
+    start_keys = by.keys[starts]
+    last_keys = by.keys[lasts]
+    group = by.group[starts]
+    # Runs started at or before each start, minus runs whose last transfer is at least
+    # w before it (ends are exclusive); earlier accounts' runs cancel out.
     began = np.searchsorted(start_keys, start_keys, side="right")
-    ended = np.searchsorted(end_keys, start_keys, side="right")
+    gone = book.ranks_back(window_us, inclusive=True)[rank[starts]]
+    ended = np.searchsorted(last_keys, book.key(group, gone), side="left")
     present = began - ended
     best = np.zeros(n, np.int64)
-    g = group[starts]
-    first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    best[g[first]] = np.maximum.reduceat(present, first)
+    if group.shape[0] == 0:
+        return best
+    first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    best[group[first]] = np.maximum.reduceat(present, first)
     return best
 
 

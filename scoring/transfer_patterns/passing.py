@@ -65,23 +65,26 @@ def passing_columns(book: TransferBook, pass_days: int) -> dict[str, np.ndarray]
     cum_out = np.concatenate([[0.0], np.cumsum(out_amount)])
     g_out, g_in = outs.group, ins.group
 
+    r_out = book.rank[outs.index]
+    back = book.ranks_back(window, inclusive=False)
+
     # Each payment out passes on at most the money received in the window before it,
     # net of the money already sent out in that window.
-    since = out_ts - window
+    since_out = book.key(g_out, back[r_out])
     received = (
-        cum_in[np.searchsorted(ins.keys, book.key_after(g_out, out_ts))]
-        - cum_in[np.searchsorted(ins.keys, book.key_before(g_out, since))]
+        cum_in[np.searchsorted(ins.keys, book.key(g_out, r_out + 1))]
+        - cum_in[np.searchsorted(ins.keys, since_out)]
     )
     sent = (
-        cum_out[np.searchsorted(outs.keys, book.key_before(g_out, out_ts))]
-        - cum_out[np.searchsorted(outs.keys, book.key_before(g_out, since))]
+        cum_out[np.searchsorted(outs.keys, outs.keys)]
+        - cum_out[np.searchsorted(outs.keys, since_out)]
     )
     covered = np.clip(np.minimum(out_amount, received - sent), 0.0, None)
     passed = np.bincount(g_out, covered, minlength=n)
     amount_in = np.bincount(g_in, in_amount, minlength=n)
 
     # The next payment out at or after each payment in.
-    nxt = np.searchsorted(outs.keys, book.key_before(g_in, in_ts))
+    nxt = np.searchsorted(outs.keys, ins.keys)
     nxt_c = np.minimum(nxt, outs.keys.shape[0] - 1)
     has_next = (nxt < outs.keys.shape[0]) & (g_out[nxt_c] == g_in)
     delay = np.where(has_next, out_ts[nxt_c] - in_ts, -1)
@@ -89,7 +92,7 @@ def passing_columns(book: TransferBook, pass_days: int) -> dict[str, np.ndarray]
     matched_in = np.bincount(g_in, np.where(matched, in_amount, 0.0), minlength=n)
 
     # The last payment in at or before each payment out.
-    prev = np.searchsorted(ins.keys, book.key_after(g_out, out_ts)) - 1
+    prev = np.searchsorted(ins.keys, book.key(g_out, r_out + 1)) - 1
     prev_c = np.maximum(prev, 0)
     fed = (prev >= 0) & (g_in[prev_c] == g_out) & (out_ts - in_ts[prev_c] <= window)
     gathered_links = np.unique(book.link[ins.index[matched]])

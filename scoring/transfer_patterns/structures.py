@@ -20,20 +20,6 @@ from .book import TransferBook
 
 __all__ = ["copayment_columns", "path_columns"]
 
-_NEVER = np.iinfo(np.int64).min
-
-
-def _previous_on_link(book: TransferBook) -> I64:
-    """Time of the previous transfer on the same link (``_NEVER`` for a link's first)."""
-    order = book.link_order
-    t = book.ts[order.index]
-    prev = np.full(t.shape[0], _NEVER, np.int64)
-    same = order.group[1:] == order.group[:-1]
-    prev[1:][same] = t[:-1][same]
-    out = np.empty_like(prev)
-    out[order.index] = prev
-    return out
-
 
 def _ranges(lo: I64, hi: I64) -> tuple[I64, I64]:
     """For half-open ranges ``[lo, hi)``: the range of each member, and the member."""
@@ -77,9 +63,11 @@ def path_columns(
     Every transfer between two non-hub accounts starts a path; a path at account ``v``
     at time ``t`` continues along each link out of ``v`` by that link's earliest
     transfer at or after ``t``, while the path stays within ``window_days`` of its first
-    transfer and visits no account twice (at most ``fan_cap`` transfers per step, the
-    earliest). Taking the earliest transfer is exact: if a cycle can be travelled in time
-    order from a first transfer, it can by the earliest next transfers.
+    transfer and visits no account twice; a step back to the first account closes a
+    cycle. Taking the earliest transfer is exact: if a cycle can be travelled in time
+    order from a first transfer, it can by the earliest next transfers. A step looks at
+    no more than ``fan_cap`` transfers (the earliest) out of ``v`` within ``window_days``
+    of ``t``.
 
     Returns
     -------
@@ -94,33 +82,42 @@ def path_columns(
     window, per hop, which is why hubs are left out.
     """
     n = book.n
-    window = int(window_days) * DAY_US
-    prev_on_link = _previous_on_link(book)
-    start = ~hub[book.src] & ~hub[book.dst] & (book.src != book.dst)
-    path = [book.src[start], book.dst[start]]
-    deadline = book.ts[start] + window
-    now = book.ts[start]
+    ins, outs = book.in_order, book.out_order
+    ahead = book.ranks_ahead(int(window_days) * DAY_US)
+    # Where the transfers out of its payee begin, from each transfer's time on, and
+    # where they end a window later (binary searches with ascending queries).
+    from_here = np.empty(book.m, np.int64)
+    from_here[ins.index] = np.searchsorted(outs.keys, ins.keys)
+    window_end = np.empty(book.m, np.int64)
+    window_end[ins.index] = np.searchsorted(
+        outs.keys, book.key(ins.group, ahead[book.rank[ins.index]])
+    )
+    first = np.flatnonzero(~hub[book.src] & ~hub[book.dst] & (book.src != book.dst))
+    path = [book.src[first], book.dst[first]]
+    via = first
+    deadline = ahead[book.rank[first]]
     cycles: dict[int, I64] = {}
     two_hop = (np.zeros(0, np.int64),) * 3
     hops = 1
     while path[0].shape[0]:
-        closing = book.first_on_link_from(book.link_of(path[-1], path[0]), now)
-        closes = (closing >= 0) & (closing <= deadline)
-        cycles[hops + 1] = _canonical_cycles(np.stack(path, axis=1)[closes])
-        if hops + 2 > max_hops and hops > 1:
-            break
-        outs = book.out_order
-        lo = np.searchsorted(outs.keys, book.key_before(path[-1], now))
-        hi = np.searchsorted(outs.keys, book.key_after(path[-1], deadline))
-        owner, pos = _ranges(lo, np.minimum(hi, lo + fan_cap))
+        lo = from_here[via]
+        owner, pos = _ranges(lo, np.minimum(window_end[via], lo + fan_cap))
         transfer = outs.index[pos]
         nxt = book.dst[transfer]
-        keep = (prev_on_link[transfer] < now[owner]) & ~hub[nxt]
-        for node in path:
-            keep &= nxt != node[owner]
+        # One transfer per link: the earliest at or after the path's time.
+        keep = (book.rank[transfer] < deadline[owner]) & ~hub[nxt]
+        keep &= book.prev_on_link[transfer] < book.rank[via[owner]]
         owner, transfer, nxt = owner[keep], transfer[keep], nxt[keep]
+        closes = nxt == path[0][owner]
+        cycles[hops + 1] = _canonical_cycles(np.stack(path, axis=1)[owner[closes]])
+        if hops + 2 > max_hops and hops > 1:
+            break
+        fresh = ~closes
+        for node in path[1:]:
+            fresh &= nxt != node[owner]
+        owner, transfer, nxt = owner[fresh], transfer[fresh], nxt[fresh]
         path = [node[owner] for node in path] + [nxt]
-        deadline, now = deadline[owner], book.ts[transfer]
+        via, deadline = transfer, deadline[owner]
         hops += 1
         if hops == 2:
             two_hop = (path[0], path[1], path[2])
@@ -171,14 +168,13 @@ def copayment_columns(
     most ``fan_cap`` later payments into it within the window.
     """
     n = book.n
-    window = int(window_days) * DAY_US
     ins = book.in_order
     payer = book.src[ins.index]
-    t = book.ts[ins.index]
     ok = ~hub[ins.group] & ~hub[payer]
     first = np.flatnonzero(ok)
     lo = first + 1
-    hi = np.searchsorted(ins.keys, book.key_after(ins.group[first], t[first] + window))
+    ahead = book.ranks_ahead(int(window_days) * DAY_US)[book.rank[ins.index[first]]]
+    hi = np.searchsorted(ins.keys, book.key(ins.group[first], ahead))
     owner, pos = _ranges(lo, np.minimum(hi, lo + fan_cap))
     a, b, payee = payer[first[owner]], payer[pos], ins.group[pos]
     keep = (a != b) & ok[pos]
