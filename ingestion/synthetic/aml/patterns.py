@@ -85,7 +85,7 @@ class AmlPatternParams:
         as in AMLSim and rounded to cents; at least 1.00.
     margin : float
         Share an intermediary keeps of what it received before passing the rest on
-        (AMLSim's ``margin_ratio``), in ``[0, 1)``; 5% by default, mules keep 3-12%.
+        (AMLSim's ``margin_ratio``), in ``[0, 1)``; 5% by default (mules keep 5-12%).
     period_days : float
         Every leg falls within this many days from the start.
     jitter : float
