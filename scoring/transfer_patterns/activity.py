@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from graph_service.tables import distinct
 from graph_service.temporal import DAY_US
 from graph_service.typing import F64, I64
 
@@ -19,7 +22,7 @@ def _distinct_links(book: TransferBook, mask: np.ndarray | None = None) -> tuple
     """Payer and payee of every distinct link with a transfer under ``mask``."""
     if mask is None:
         return book.link_src, book.link_dst
-    links = np.unique(book.link[mask])
+    links = distinct(book.link[mask])
     return book.link_src[links], book.link_dst[links]
 
 
@@ -89,7 +92,33 @@ def amount_columns(book: TransferBook, round_unit: float) -> dict[str, np.ndarra
     }
 
 
-def _max_distinct_in_window(book: TransferBook, by: Order, window_us: int) -> I64:
+@dataclass(frozen=True)
+class _Gaps:
+    """One direction's transfers by (account, time), with the time to the previous and
+    the next transfer on the same link (``_FAR`` where none)."""
+
+    by: Order
+    rank: I64
+    before: I64
+    after: I64
+
+
+#: A gap longer than any window.
+_FAR = np.iinfo(np.int64).max
+
+
+def _gaps(book: TransferBook, by: Order) -> _Gaps:
+    u = int(book.times.shape[0])
+    rank = book.rank[by.index]
+    t = book.times[rank]
+    prev = book.prev_on_link[by.index]
+    nxt = book.next_on_link[by.index]
+    before = np.where(prev < 0, _FAR, t - book.times[np.maximum(prev, 0)])
+    after = np.where(nxt >= u, _FAR, book.times[np.minimum(nxt, u - 1)] - t)
+    return _Gaps(by=by, rank=rank, before=before, after=after)
+
+
+def _max_distinct_in_window(book: TransferBook, gaps: _Gaps, window_us: int, gone: I64) -> I64:
     """Most distinct counterparties of each account within any ``window_us``.
 
     A link (payer, payee) is *present* at time ``x`` in the window ``(x - w, x]`` when it
@@ -97,25 +126,20 @@ def _max_distinct_in_window(book: TransferBook, by: Order, window_us: int) -> I6
     union is a few disjoint runs (a new run where the gap to the previous transfer on the
     link is at least ``w``). The count at time ``x`` is the number of the account's runs
     started at or before ``x`` minus those ended at or before it, and its maximum is
-    reached at a run start, so it is evaluated there.
+    reached at a run start, so it is evaluated there. ``gone[r]`` counts the distinct
+    times at or before ``times[r] - w``.
     """
-    n, u = book.n, int(book.times.shape[0])
-    rank = book.rank[by.index]
-    t = book.times[rank]
-    prev = book.prev_on_link[by.index]
-    nxt = book.next_on_link[by.index]
-    starts = (prev < 0) | (t - book.times[np.maximum(prev, 0)] >= window_us)
-    lasts = (nxt >= u) | (book.times[np.minimum(nxt, u - 1)] - t >= window_us)
-    start_keys = by.keys[starts]
-    last_keys = by.keys[lasts]
-    group = by.group[starts]
+    starts = gaps.before >= window_us
+    lasts = gaps.after >= window_us
+    start_keys = gaps.by.keys[starts]
+    last_keys = gaps.by.keys[lasts]
+    group = gaps.by.group[starts]
     # Runs started at or before each start, minus runs whose last transfer is at least
     # w before it (ends are exclusive); earlier accounts' runs cancel out.
     began = np.searchsorted(start_keys, start_keys, side="right")
-    gone = book.ranks_back(window_us, inclusive=True)[rank[starts]]
-    ended = np.searchsorted(last_keys, book.key(group, gone), side="left")
+    ended = np.searchsorted(last_keys, book.key(group, gone[gaps.rank[starts]]), side="left")
     present = began - ended
-    best = np.zeros(n, np.int64)
+    best = np.zeros(book.n, np.int64)
     if group.shape[0] == 0:
         return best
     first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
@@ -139,10 +163,12 @@ def window_columns(book: TransferBook, windows_days: tuple[int, ...]) -> dict[st
     """
     n = book.n
     columns: dict[str, np.ndarray] = {}
+    into, out_of = _gaps(book, book.in_order), _gaps(book, book.out_order)
     for w in windows_days:
         width = int(w) * DAY_US
-        columns[f"max_payers_{w}d"] = _max_distinct_in_window(book, book.in_order, width)
-        columns[f"max_payees_{w}d"] = _max_distinct_in_window(book, book.out_order, width)
+        gone = book.ranks_back(width, inclusive=True)
+        columns[f"max_payers_{w}d"] = _max_distinct_in_window(book, into, width, gone)
+        columns[f"max_payees_{w}d"] = _max_distinct_in_window(book, out_of, width, gone)
         recent = book.ts > book.as_of - width
         payers_of, payees_of = _distinct_links(book, recent)
         columns[f"payers_{w}d"] = np.bincount(payees_of, minlength=n).astype(np.int64)

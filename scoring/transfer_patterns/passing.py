@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graph_service.tables import distinct
 from graph_service.temporal import DAY_US, HOUR_US
 from graph_service.typing import F64, I64
 
@@ -95,8 +96,8 @@ def passing_columns(book: TransferBook, pass_days: int) -> dict[str, np.ndarray]
     prev = np.searchsorted(ins.keys, book.key(g_out, r_out + 1)) - 1
     prev_c = np.maximum(prev, 0)
     fed = (prev >= 0) & (g_in[prev_c] == g_out) & (out_ts - in_ts[prev_c] <= window)
-    gathered_links = np.unique(book.link[ins.index[matched]])
-    scattered_links = np.unique(book.link[outs.index[fed]])
+    gathered_links = distinct(book.link[ins.index[matched]])
+    scattered_links = distinct(book.link[outs.index[fed]])
     gathered = np.bincount(book.link_dst[gathered_links], minlength=n)
     scattered = np.bincount(book.link_src[scattered_links], minlength=n)
     hub = (gathered >= 2) & (scattered >= 2)

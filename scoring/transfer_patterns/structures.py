@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graph_service.tables import distinct
 from graph_service.temporal import DAY_US
 from graph_service.typing import I64, BoolArray
 
@@ -46,7 +47,7 @@ def _scatter_gather(book: TransferBook, a: I64, mid: I64, z: I64) -> tuple[I64, 
     if a.shape[0] == 0:
         return np.zeros(n, np.int64), np.zeros(n, np.int64)
     ends, end_of = np.unique(a * n + z, return_inverse=True)
-    triples = np.unique(end_of.astype(np.int64) * n + mid)
+    triples = distinct(end_of.astype(np.int64) * n + mid)
     via = np.bincount(triples // n, minlength=ends.shape[0])
     wide = ends[via >= 2]
     return (
@@ -132,9 +133,9 @@ def path_columns(
             continue
         members = cycles[k].ravel()
         counted += np.bincount(members, minlength=n)
-        fresh = np.zeros(n, bool)
-        fresh[members] = True
-        shortest[fresh & (shortest == 0)] = k
+        on_one = np.zeros(n, bool)
+        on_one[members] = True
+        shortest[on_one & (shortest == 0)] = k
     sources, sinks = _scatter_gather(book, two_hop[0], two_hop[1], two_hop[2])
     return {
         "reciprocal_pairs": np.bincount(reciprocal.ravel(), minlength=n).astype(np.int64),
@@ -181,12 +182,12 @@ def copayment_columns(
     a, b, payee = a[keep], b[keep], payee[keep]
     low, high = np.minimum(a, b), np.maximum(a, b)
     pairs, pair_of = np.unique(low * n + high, return_inverse=True)
-    triples = np.unique(pair_of.astype(np.int64) * n + payee)
+    triples = distinct(pair_of.astype(np.int64) * n + payee)
     shared = np.bincount(triples // n, minlength=pairs.shape[0])
     block = shared[triples // n] >= 2
     pair = pairs[triples[block] // n]
     to = triples[block] % n
-    links = np.unique(np.concatenate([(pair // n) * n + to, (pair % n) * n + to]))
+    links = distinct(np.concatenate([(pair // n) * n + to, (pair % n) * n + to]))
     src, dst = links // n, links % n
     bipartite = np.bincount(src, minlength=n).astype(np.int64)
     depth = np.zeros(n, np.int64)

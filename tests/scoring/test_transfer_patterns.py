@@ -344,6 +344,40 @@ def test_layers_of_blocks_stack() -> None:
     assert found[3]["bipartite"] == 2
 
 
+def test_bursts_and_passing_on_match_their_definitions() -> None:
+    """On random transfers, the burst counts and the money passed on equal a direct
+    reading of their definitions, account by account."""
+    rows = _random_rows(7, 400)
+    found = features(rows)
+    day = 1.0
+    for account, got in found.items():
+        ins = [(a, t, x) for a, b, t, x in rows if b == account]
+        outs = [(b, t, x) for a, b, t, x in rows if a == account]
+        for w in (1, 7, 30):
+            payers = max(
+                (len({a for a, s, _ in ins if x - w < s <= x}) for _, x, _ in ins), default=0
+            )
+            payees = max(
+                (len({b for b, s, _ in outs if x - w < s <= x}) for _, x, _ in outs), default=0
+            )
+            assert (got[f"max_payers_{w}d"], got[f"max_payees_{w}d"]) == (payers, payees)
+        passed = 0.0
+        for _, t, x in outs:
+            received = sum(v for _, s, v in ins if t - 7 * day <= s <= t)
+            sent = sum(v for _, s, v in outs if t - 7 * day <= s < t)
+            passed += min(x, max(received - sent, 0.0))
+        if ins:
+            total = sum(v for _, _, v in ins)
+            assert got["pass_through"] == pytest.approx(min(passed / total, 1.0))
+        delays = [
+            min(s - t for _, s, _ in outs if s >= t) * 24
+            for _, t, _ in ins
+            if any(s >= t for _, s, _ in outs)
+        ]
+        if delays:
+            assert got["median_delay_hours"] == pytest.approx(float(np.median(delays)), abs=1e-3)
+
+
 # --- determinism, validation, the stores --------------------------------------------
 
 
