@@ -10,7 +10,7 @@ from graph_service.tables import distinct
 from graph_service.temporal import DAY_US
 from graph_service.typing import F64, I64
 
-from .book import Order, TransferBook
+from .book import Order, TransferBook, run_edges
 
 __all__ = ["activity_columns", "amount_columns", "window_columns"]
 
@@ -41,12 +41,12 @@ def activity_columns(book: TransferBook) -> dict[str, np.ndarray]:
     """
     n = book.n
     return {
-        "payers": np.bincount(book.link_dst, minlength=n).astype(np.int64),
-        "payees": np.bincount(book.link_src, minlength=n).astype(np.int64),
+        "payers": np.bincount(book.link_dst, minlength=n).astype(np.int64, copy=False),
+        "payees": np.bincount(book.link_src, minlength=n).astype(np.int64, copy=False),
         "amount_in": np.bincount(book.dst, book.amount, minlength=n),
         "amount_out": np.bincount(book.src, book.amount, minlength=n),
-        "transfers_in": np.bincount(book.dst, minlength=n).astype(np.int64),
-        "transfers_out": np.bincount(book.src, minlength=n).astype(np.int64),
+        "transfers_in": np.bincount(book.dst, minlength=n).astype(np.int64, copy=False),
+        "transfers_out": np.bincount(book.src, minlength=n).astype(np.int64, copy=False),
     }
 
 
@@ -136,7 +136,7 @@ def _max_distinct_in_window(book: TransferBook, gaps: _Gaps, window_us: int, gon
     group = gaps.by.group[starts]
     # Runs started at or before each start, minus runs whose last transfer is at least
     # w before it (ends are exclusive); earlier accounts' runs cancel out.
-    began = np.searchsorted(start_keys, start_keys, side="right")
+    began = run_edges(start_keys, right=True)
     ended = np.searchsorted(last_keys, book.key(group, gone[gaps.rank[starts]]), side="left")
     present = began - ended
     best = np.zeros(book.n, np.int64)
@@ -171,8 +171,8 @@ def window_columns(book: TransferBook, windows_days: tuple[int, ...]) -> dict[st
         columns[f"max_payees_{w}d"] = _max_distinct_in_window(book, out_of, width, gone)
         recent = book.ts > book.as_of - width
         payers_of, payees_of = _distinct_links(book, recent)
-        columns[f"payers_{w}d"] = np.bincount(payees_of, minlength=n).astype(np.int64)
-        columns[f"payees_{w}d"] = np.bincount(payers_of, minlength=n).astype(np.int64)
+        columns[f"payers_{w}d"] = np.bincount(payees_of, minlength=n).astype(np.int64, copy=False)
+        columns[f"payees_{w}d"] = np.bincount(payers_of, minlength=n).astype(np.int64, copy=False)
         columns[f"amount_in_{w}d"] = np.bincount(book.dst[recent], book.amount[recent], minlength=n)
         columns[f"amount_out_{w}d"] = np.bincount(
             book.src[recent], book.amount[recent], minlength=n

@@ -20,7 +20,7 @@ from graph_service.errors import InvalidInput
 from graph_service.transfers import TRANSFER_EXPORT_SCHEMA
 from graph_service.typing import F64, I64
 
-__all__ = ["Order", "TransferBook", "build_book"]
+__all__ = ["Order", "TransferBook", "build_book", "run_edges"]
 
 
 @dataclass(frozen=True)
@@ -111,18 +111,33 @@ class TransferBook:
         ``times[r] - width_us`` (or at or before it, when ``inclusive``)."""
         shifted = self.times - width_us
         if inclusive:
-            return np.searchsorted(self.times, shifted, side="right").astype(np.int64)
-        return np.searchsorted(self.times, shifted, side="left").astype(np.int64)
+            return np.searchsorted(self.times, shifted, side="right").astype(np.int64, copy=False)
+        return np.searchsorted(self.times, shifted, side="left").astype(np.int64, copy=False)
 
     def ranks_ahead(self, width_us: int) -> I64:
         """For each time rank ``r``: how many distinct times are at or before
         ``times[r] + width_us``."""
-        return np.searchsorted(self.times, self.times + width_us, side="right").astype(np.int64)
+        return np.searchsorted(self.times, self.times + width_us, side="right").astype(
+            np.int64, copy=False
+        )
+
+
+def run_edges(keys: I64, *, right: bool) -> I64:
+    """``np.searchsorted(keys, keys, side)`` for ascending ``keys``, in O(m): where each
+    run of equal keys begins (or ends, when ``right``)."""
+    m = keys.shape[0]
+    if m == 0:
+        return np.zeros(0, np.int64)
+    if right:
+        last = np.flatnonzero(np.r_[keys[1:] != keys[:-1], True])
+        return np.repeat(last + 1, np.diff(np.r_[-1, last])).astype(np.int64, copy=False)
+    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return np.repeat(first, np.diff(np.r_[first, m])).astype(np.int64, copy=False)
 
 
 def _order(group: I64, rank: I64, span: int) -> Order:
     keys = group * span + rank
-    index = np.argsort(keys).astype(np.int64)
+    index = np.argsort(keys).astype(np.int64, copy=False)
     return Order(index=index, group=group[index], keys=keys[index], group_of=group)
 
 
@@ -133,16 +148,18 @@ def _dense(ids: I64) -> tuple[I64, I64]:
     O(m) what ``np.unique`` does in O(m log m).
     """
     if ids.shape[0] == 0:
-        return ids.astype(np.int64), ids.astype(np.int64)
+        return ids.astype(np.int64, copy=False), ids.astype(np.int64, copy=False)
     low, high = int(ids.min()), int(ids.max())
     if high - low > 4 * ids.shape[0] + 1024:
         distinct, position = np.unique(ids, return_inverse=True)
-        return distinct.astype(np.int64), position.astype(np.int64)
+        return distinct.astype(np.int64, copy=False), position.astype(np.int64, copy=False)
     present = np.zeros(high - low + 1, bool)
     present[ids - low] = True
     distinct = np.flatnonzero(present)
     slot = np.cumsum(present) - 1
-    return (distinct + low).astype(np.int64), slot[ids - low].astype(np.int64)
+    return (distinct + low).astype(np.int64, copy=False), slot[ids - low].astype(
+        np.int64, copy=False
+    )
 
 
 def _ranked(ts: I64) -> tuple[I64, I64]:
@@ -152,9 +169,11 @@ def _ranked(ts: I64) -> tuple[I64, I64]:
         new = np.empty(ts.shape[0], bool)
         new[0] = True
         np.not_equal(ts[1:], ts[:-1], out=new[1:])
-        return ts[new].astype(np.int64), (np.cumsum(new) - 1).astype(np.int64)
+        return ts[new].astype(np.int64, copy=False), (np.cumsum(new) - 1).astype(
+            np.int64, copy=False
+        )
     times, rank = np.unique(ts, return_inverse=True)
-    return times.astype(np.int64), rank.astype(np.int64)
+    return times.astype(np.int64, copy=False), rank.astype(np.int64, copy=False)
 
 
 def _as_micros(value: datetime) -> int:
@@ -210,7 +229,7 @@ def build_book(transfers: pa.Table, as_of: datetime | None) -> TransferBook:
     times, rank = _ranked(ts)
     span = int(times.shape[0]) + 1
     link_keys, link = np.unique(src * n + dst, return_inverse=True)
-    link = link.astype(np.int64)
+    link = link.astype(np.int64, copy=False)
     link_order = _order(link, rank, span)
     ordered_rank = rank[link_order.index]
     same = link_order.group[1:] == link_order.group[:-1]
@@ -219,17 +238,17 @@ def build_book(transfers: pa.Table, as_of: datetime | None) -> TransferBook:
     prev_on_link[link_order.index[1:][same]] = ordered_rank[:-1][same]
     next_on_link[link_order.index[:-1][same]] = ordered_rank[1:][same]
     return TransferBook(
-        accounts=accounts.astype(np.int64),
+        accounts=accounts.astype(np.int64, copy=False),
         src=src,
         dst=dst,
         ts=ts,
         amount=amount,
-        times=times.astype(np.int64),
+        times=times.astype(np.int64, copy=False),
         rank=rank,
         link=link,
-        link_src=(link_keys // max(n, 1)).astype(np.int64),
-        link_dst=(link_keys % max(n, 1)).astype(np.int64),
-        link_keys=link_keys.astype(np.int64),
+        link_src=(link_keys // max(n, 1)).astype(np.int64, copy=False),
+        link_dst=(link_keys % max(n, 1)).astype(np.int64, copy=False),
+        link_keys=link_keys.astype(np.int64, copy=False),
         out_order=_order(src, rank, span),
         in_order=_order(dst, rank, span),
         prev_on_link=prev_on_link,

@@ -9,7 +9,7 @@ from graph_service.tables import distinct
 from graph_service.temporal import DAY_US, HOUR_US
 from graph_service.typing import F64, I64
 
-from .book import TransferBook
+from .book import TransferBook, run_edges
 
 __all__ = ["passing_columns"]
 
@@ -72,13 +72,10 @@ def passing_columns(book: TransferBook, pass_days: int) -> dict[str, np.ndarray]
     # Each payment out passes on at most the money received in the window before it,
     # net of the money already sent out in that window.
     since_out = book.key(g_out, back[r_out])
-    received = (
-        cum_in[np.searchsorted(ins.keys, book.key(g_out, r_out + 1))]
-        - cum_in[np.searchsorted(ins.keys, since_out)]
-    )
+    upto = np.searchsorted(ins.keys, book.key(g_out, r_out + 1))
+    received = cum_in[upto] - cum_in[np.searchsorted(ins.keys, since_out)]
     sent = (
-        cum_out[np.searchsorted(outs.keys, outs.keys)]
-        - cum_out[np.searchsorted(outs.keys, since_out)]
+        cum_out[run_edges(outs.keys, right=False)] - cum_out[np.searchsorted(outs.keys, since_out)]
     )
     covered = np.clip(np.minimum(out_amount, received - sent), 0.0, None)
     passed = np.bincount(g_out, covered, minlength=n)
@@ -93,7 +90,7 @@ def passing_columns(book: TransferBook, pass_days: int) -> dict[str, np.ndarray]
     matched_in = np.bincount(g_in, np.where(matched, in_amount, 0.0), minlength=n)
 
     # The last payment in at or before each payment out.
-    prev = np.searchsorted(ins.keys, book.key(g_out, r_out + 1)) - 1
+    prev = upto - 1
     prev_c = np.maximum(prev, 0)
     fed = (prev >= 0) & (g_in[prev_c] == g_out) & (out_ts - in_ts[prev_c] <= window)
     gathered_links = distinct(book.link[ins.index[matched]])
@@ -106,10 +103,10 @@ def passing_columns(book: TransferBook, pass_days: int) -> dict[str, np.ndarray]
         share = np.where(amount_in > 0, np.minimum(passed / amount_in, 1.0), np.nan)
         margin = np.where(matched_in > 0, np.clip(1.0 - passed / matched_in, 0.0, 1.0), np.nan)
     delay_s = (delay[has_next] + _SECOND_US // 2) // _SECOND_US
-    median_s = _group_median(g_in[has_next], delay_s.astype(np.int64), n)
+    median_s = _group_median(g_in[has_next], delay_s.astype(np.int64, copy=False), n)
     return {
         "pass_through": share,
         "pass_through_margin": margin,
         "median_delay_hours": median_s * _SECOND_US / HOUR_US,
-        "gather_scatter": np.where(hub, gathered * scattered, 0).astype(np.int64),
+        "gather_scatter": np.where(hub, gathered * scattered, 0).astype(np.int64, copy=False),
     }

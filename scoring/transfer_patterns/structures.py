@@ -47,12 +47,12 @@ def _scatter_gather(book: TransferBook, a: I64, mid: I64, z: I64) -> tuple[I64, 
     if a.shape[0] == 0:
         return np.zeros(n, np.int64), np.zeros(n, np.int64)
     ends, end_of = np.unique(a * n + z, return_inverse=True)
-    triples = distinct(end_of.astype(np.int64) * n + mid)
+    triples = distinct(end_of.astype(np.int64, copy=False) * n + mid)
     via = np.bincount(triples // n, minlength=ends.shape[0])
     wide = ends[via >= 2]
     return (
-        np.bincount(wide // n, minlength=n).astype(np.int64),
-        np.bincount(wide % n, minlength=n).astype(np.int64),
+        np.bincount(wide // n, minlength=n).astype(np.int64, copy=False),
+        np.bincount(wide % n, minlength=n).astype(np.int64, copy=False),
     )
 
 
@@ -138,7 +138,9 @@ def path_columns(
         shortest[on_one & (shortest == 0)] = k
     sources, sinks = _scatter_gather(book, two_hop[0], two_hop[1], two_hop[2])
     return {
-        "reciprocal_pairs": np.bincount(reciprocal.ravel(), minlength=n).astype(np.int64),
+        "reciprocal_pairs": np.bincount(reciprocal.ravel(), minlength=n).astype(
+            np.int64, copy=False
+        ),
         "temporal_cycles": counted,
         "shortest_temporal_cycle_hops": shortest,
         "scatter_gather": sources,
@@ -182,14 +184,14 @@ def copayment_columns(
     a, b, payee = a[keep], b[keep], payee[keep]
     low, high = np.minimum(a, b), np.maximum(a, b)
     pairs, pair_of = np.unique(low * n + high, return_inverse=True)
-    triples = distinct(pair_of.astype(np.int64) * n + payee)
+    triples = distinct(pair_of.astype(np.int64, copy=False) * n + payee)
     shared = np.bincount(triples // n, minlength=pairs.shape[0])
     block = shared[triples // n] >= 2
     pair = pairs[triples[block] // n]
     to = triples[block] % n
     links = distinct(np.concatenate([(pair // n) * n + to, (pair % n) * n + to]))
     src, dst = links // n, links % n
-    bipartite = np.bincount(src, minlength=n).astype(np.int64)
+    bipartite = np.bincount(src, minlength=n).astype(np.int64, copy=False)
     depth = np.zeros(n, np.int64)
     for _ in range(max_layers):
         deeper = np.zeros(n, np.int64)
