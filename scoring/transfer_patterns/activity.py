@@ -35,6 +35,18 @@ def activity_columns(book: TransferBook) -> dict[str, np.ndarray]:
         ``payers``, ``payees``, ``amount_in``, ``amount_out``, ``transfers_in``,
         ``transfers_out``.
 
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> import pyarrow as pa
+    >>> from scoring.transfer_patterns.book import build_book
+    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    >>> def book_of(src, dst, when, amount):
+    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
+    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> activity_columns(book_of([1, 2], [2, 3], [0, 1], [1000.0, 900.0]))["payers"].tolist()
+    [0, 1, 1]
+
     Notes
     -----
     O(m + n): bincounts over transfers and links.
@@ -71,6 +83,21 @@ def amount_columns(book: TransferBook, round_unit: float) -> dict[str, np.ndarra
         the amounts received / sent; NaN without any), ``round_share`` (share of the
         transfers in and out whose amount is a positive multiple of ``round_unit``,
         within half a cent).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> import pyarrow as pa
+    >>> from scoring.transfer_patterns.book import build_book
+    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    >>> def book_of(src, dst, when, amount):
+    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
+    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> book = book_of([1, 1, 2], [2, 2, 3], [0, 1, 2], [100.0, 300.0, 12.5])
+    >>> [round(x, 3) for x in amount_columns(book, 100.0)["amount_cv_in"].tolist()[1:]]
+    [0.5, 0.0]
+    >>> amount_columns(book, 100.0)["round_share"].tolist()
+    [1.0, 0.6666666666666666, 0.0]
 
     Notes
     -----
@@ -155,6 +182,20 @@ def window_columns(book: TransferBook, windows_days: tuple[int, ...]) -> dict[st
     dict of str to ndarray, each shape (n,)
         For each ``w``: ``max_payers_{w}d``, ``max_payees_{w}d``, ``payers_{w}d``,
         ``payees_{w}d``, ``amount_in_{w}d``, ``amount_out_{w}d``.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> import pyarrow as pa
+    >>> from scoring.transfer_patterns.book import build_book
+    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    >>> def book_of(src, dst, when, amount):
+    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
+    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> book = book_of([1, 2, 3], [9, 9, 9], [0, 0, 2], [1.0, 1.0, 1.0])
+    >>> columns = window_columns(book, (1,))
+    >>> columns["max_payers_1d"].tolist(), columns["payers_1d"].tolist()
+    ([0, 0, 0, 2], [0, 0, 0, 1])
 
     Notes
     -----

@@ -124,7 +124,15 @@ class TransferBook:
 
 def run_edges(keys: I64, *, right: bool) -> I64:
     """``np.searchsorted(keys, keys, side)`` for ascending ``keys``, in O(m): where each
-    run of equal keys begins (or ends, when ``right``)."""
+    run of equal keys begins (or ends, when ``right``).
+
+    Examples
+    --------
+    >>> run_edges(np.array([4, 4, 6]), right=True).tolist()
+    [2, 2, 3]
+    >>> run_edges(np.array([4, 4, 6]), right=False).tolist()
+    [0, 0, 2]
+    """
     m = keys.shape[0]
     if m == 0:
         return np.zeros(0, np.int64)
@@ -200,6 +208,14 @@ def build_book(transfers: pa.Table, as_of: datetime | None) -> TransferBook:
     ------
     InvalidInput
         When a column is missing, has another type, or ``as_of`` is naive.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> ts = pa.array([datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2)], pa.timestamp("us", tz="UTC"))
+    >>> book = build_book(pa.table({"src": [7, 8], "dst": [8, 9], "ts": ts, "amount": [5.0, 4.0]}), None)
+    >>> book.accounts.tolist(), book.src.tolist(), book.dst.tolist()
+    ([7, 8, 9], [0, 1], [1, 2])
 
     Notes
     -----

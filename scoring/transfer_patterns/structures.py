@@ -76,6 +76,21 @@ def path_columns(
         ``reciprocal_pairs``, ``temporal_cycles``, ``shortest_temporal_cycle_hops``,
         ``scatter_gather``, ``scatter_gather_sink``.
 
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> import pyarrow as pa
+    >>> from scoring.transfer_patterns.book import build_book
+    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    >>> def book_of(src, dst, when, amount):
+    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
+    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> book = book_of([1, 2, 3], [2, 3, 1], [0, 1, 2], [5.0, 5.0, 5.0])
+    >>> no_hubs = np.zeros(book.n, bool)
+    >>> found = path_columns(book, no_hubs, max_hops=3, window_days=30, fan_cap=10)
+    >>> found["temporal_cycles"].tolist(), found["shortest_temporal_cycle_hops"].tolist()
+    ([1, 1, 1], [3, 3, 3])
+
     Notes
     -----
     O(P log m) for P partial paths: each hop costs binary searches per path. P grows
@@ -164,6 +179,20 @@ def copayment_columns(
         ``stack_depth`` (0 for an account with no block link out; otherwise 1 plus the
         largest ``stack_depth`` among the payees of its block links, at most
         ``max_layers``).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> import pyarrow as pa
+    >>> from scoring.transfer_patterns.book import build_book
+    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    >>> def book_of(src, dst, when, amount):
+    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
+    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> book = book_of([1, 1, 2, 2], [3, 4, 3, 4], [0, 0, 1, 1], [5.0] * 4)
+    >>> no_hubs = np.zeros(book.n, bool)
+    >>> copayment_columns(book, no_hubs, window_days=30, fan_cap=10, max_layers=6)["bipartite"].tolist()
+    [2, 2, 0, 0]
 
     Notes
     -----
