@@ -255,7 +255,9 @@ def transfer_pattern_features(
     Sorts, binary searches and bincounts over the ``m`` transfers, O(m log m) per window,
     plus the partial paths of the cycle search (see
     :func:`scoring.transfer_patterns.structures.path_columns`). Hubs (more than
-    ``hub_degree`` distinct counterparties) get 0 in the structure columns.
+    ``hub_degree`` distinct payers plus payees) are left out of the cycle,
+    reciprocal, scatter-gather, bipartite and stack columns: a hub gets 0 there, and
+    no structure through a hub is counted for the other accounts on it.
     Deterministic: the output depends on the set of transfers, not their row order
     (up to float rounding of sums).
     """

@@ -3,6 +3,7 @@ the oracle for temporal cycles, row order never mattering, both store backends."
 
 from __future__ import annotations
 
+import doctest
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -15,13 +16,18 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+import scoring.transfer_patterns as transfer_patterns
 from graph_service import GraphStore, InvalidInput, NodeType
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.transfers import TRANSFER_EXPORT_SCHEMA
 from ingestion.loader import Ingestor
 from scoring.transfer_patterns import (
     TransferPatternConfig,
+    activity,
+    book,
     feature_columns,
+    passing,
+    structures,
     transfer_pattern_features,
 )
 from tests.conftest import write_rows
@@ -470,3 +476,11 @@ def test_features_from_a_store_export(store: GraphStore, tmp_path: Path) -> None
     assert a2["median_delay_hours"] == pytest.approx(24.0)
     assert all(found[i]["temporal_cycles"] == 1 for i in ids.values())
     assert all(found[i]["shortest_temporal_cycle_hops"] == 3 for i in ids.values())
+
+
+@pytest.mark.parametrize("module", [transfer_patterns, activity, book, passing, structures])
+def test_docstring_examples_run(module: Any) -> None:
+    """Every docstring example of the package gives the output it shows."""
+    result = doctest.testmod(module)
+    assert result.attempted > 0
+    assert result.failed == 0
