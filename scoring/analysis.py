@@ -42,7 +42,10 @@ from graph_service.model import NodeType
 from graph_service.store import GraphStore
 from scoring.candidates import (
     EVIDENCE_TYPE,
+    FAMILIES,
+    FLOW_COLUMNS,
     TYPOLOGIES,
+    candidate_family,
     candidates_of_every_level,
     ring_groups,
     score_candidates,
@@ -54,6 +57,11 @@ from scoring.features import (
     model_feature_names,
     ring_features,
     with_stored_scores,
+)
+from scoring.flow_rings import (
+    FLOW_CANDIDATE_SCHEMA,
+    FlowRingConfig,
+    flow_ring_candidates,
 )
 from scoring.graph_signals import CommunityMethod, GraphSignals, compute_graph_signals
 from scoring.model import LabelMode, ScoringModel, label_mode, train_pu_model
@@ -166,6 +174,11 @@ class AnalysisConfig:
         community). ``()`` turns this off; kinds the projection weighs strongly (devices,
         cards) already form communities, and testing their sharers again cost recall on
         independent data.
+    flow_rings : FlowRingConfig, optional
+        The shapes of money moving between strangers (fans, cycles, scatter-gather and
+        the rest of the AML typologies, see :mod:`scoring.flow_rings`) that are ring
+        candidates too, tested as every other candidate; a ring made of one keeps all its
+        members (the shape is the ring) and is typed by it. ``None`` turns them off.
     member_risk_fraction : float
         A ring keeps the members that show its evidence (active in a channel that tells
         about the ring, see :data:`scoring.candidates.TELLING_SURPRISE`) or are at least
@@ -228,6 +241,7 @@ class AnalysisConfig:
     self_training_significance: float = 2.0
     min_ring_size: int = 3
     identifier_candidates: tuple[NodeType, ...] = (NodeType.MERCHANT,)
+    flow_rings: FlowRingConfig | None = field(default_factory=FlowRingConfig)
     member_risk_fraction: float = 0.4
     attach_min_ties: int = 1
     piece_min_size: int = 4
@@ -344,6 +358,11 @@ def analyse(
 
     features = account_features(projection, signals, facts, fraud, legit, config.features)
     features = with_stored_scores(features, store.read_scores("gnn_score"), "gnn_score")
+    flow = (
+        flow_ring_candidates(projection.money_flow, config.flow_rings)
+        if config.flow_rings is not None
+        else FLOW_CANDIDATE_SCHEMA.empty_table()
+    )
     channels = account_channels(
         {name: features.column(name).to_numpy() for name in features.column_names},
         config.surprise,
@@ -353,7 +372,11 @@ def analyse(
 
     labelled = features.column("known_fraud").to_numpy(zero_copy_only=False)
     channels = with_channel(channels, LABELLED, labelled)
-    candidates = candidates_of_every_level(projection, signals, config)
+    candidates = candidates_of_every_level(projection, signals, config, flow)
+    family_tests = np.bincount(
+        candidate_family(candidates.column("flow_pattern"), candidates.num_rows),
+        minlength=FAMILIES,
+    )
 
     def scored(
         groups: np.ndarray,
@@ -364,8 +387,9 @@ def analyse(
     ) -> pa.Table:
         found = ring_features(projection, features, facts, groups >= 0, groups)
         found = found.filter(pc.greater_equal(found.column("size"), float(config.min_ring_size)))
+        at = pc.index_in(found.column("candidate"), candidates.column("candidate"))
+        flow = candidates.select(list(FLOW_COLUMNS)).take(at)
         if taken_up is not None:
-            at = pc.index_in(found.column("candidate"), candidates.column("candidate"))
             taken_up = pc.take(taken_up, at)
         return score_candidates(
             found,
@@ -374,9 +398,10 @@ def analyse(
             account_risk,
             evidence,
             config,
-            tests=candidates.num_rows,
+            tests=family_tests,
             attach=attach,
             taken_up_together=taken_up,
+            flow_shape=flow,
         )
 
     def rings_with(

@@ -19,8 +19,9 @@ import pyarrow.compute as pc
 
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 from scoring.features import ring_core
+from scoring.flow_rings import FlowPattern, flow_ring_candidates
 from scoring.graph_signals import GraphSignals
-from scoring.projection import AccountProjection
+from scoring.projection import AccountProjection, MoneyFlow
 from scoring.reasons import RING_RULES, reason_codes
 from scoring.surprise import LABELLED, MODEL, NETWORK, ChannelEvidence, ring_evidence
 
@@ -50,7 +51,18 @@ TYPOLOGIES: Final[tuple[str, ...]] = (
     "mule_network",
     "bust_out",
     "account_takeover",
+    *(p.value for p in FlowPattern),
     "unknown",
+)
+
+#: Columns of a money-flow candidate carried to its ring (null for other candidates).
+FLOW_COLUMNS: Final[tuple[str, ...]] = (
+    "flow_pattern",
+    "flow_centre",
+    "flow_links",
+    "flow_hops",
+    "flow_span_days",
+    "flow_in_time_order",
 )
 
 #: The typology each kind of evidence points to, when it is the ring's strongest: victims
@@ -66,7 +78,10 @@ TYPOLOGY_OF_CHANNEL: Final[dict[str, str]] = {
 
 
 def candidates_of_every_level(
-    projection: AccountProjection, signals: GraphSignals, config: AnalysisConfig
+    projection: AccountProjection,
+    signals: GraphSignals,
+    config: AnalysisConfig,
+    flow: pa.Table | None = None,
 ) -> pa.Table:
     """Ring candidates of every community level, and the sharers of the identifiers of
     ``config.identifier_candidates`` taken up together (:func:`sharers_of_identifiers`):
@@ -74,7 +89,11 @@ def candidates_of_every_level(
 
     A community candidate's label is its community's label offset by the level times
     ``(largest account id + 1)``; an identifier candidate's is the identifier's id offset
-    by the number of levels times that, so that labels stay distinct.
+    by the number of levels times that, so that labels stay distinct. With
+    ``config.flow_rings`` set, the money-flow candidates (``flow``, found by
+    :func:`scoring.flow_rings.flow_ring_candidates` when not given) follow, labelled after
+    every other, with their pattern and shape in the :data:`FLOW_COLUMNS` (null for the
+    others).
 
     Notes
     -----
@@ -115,14 +134,69 @@ def candidates_of_every_level(
         sizes.append(size)
         name = {NODE_TYPE_CODE[t]: t.value for t in NodeType}
         kinds += [name[int(code)] for code in kind.tolist()]
+    flow = _flow_candidates(projection, config, labels, flow)
+    if flow.num_rows:
+        labels.append(flow.column("candidate").to_numpy())
+        members.append(np.asarray(pc.list_flatten(flow.column("members")).to_numpy(), np.int64))
+        sizes.append(np.asarray(pc.list_value_length(flow.column("members")).to_numpy(), np.int64))
+        kinds += [None] * flow.num_rows
     size = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
     offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int32)
     flat = np.concatenate(members) if members else np.zeros(0, np.int64)
-    return pa.table(
+    table = pa.table(
         {
             "candidate": pa.array(np.concatenate(labels) if labels else [], pa.int64()),
             "members": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int64())),
             "identifier_type": pa.array(kinds, pa.string()),
+        }
+    )
+    others = table.num_rows - flow.num_rows
+    for flow_column in FLOW_COLUMNS:
+        column = flow.column(flow_column)
+        nulls = pa.nulls(others, column.type)
+        table = table.append_column(flow_column, pa.concat_arrays([nulls, column.combine_chunks()]))
+    return table
+
+
+def _flow_candidates(
+    projection: AccountProjection,
+    config: AnalysisConfig,
+    labels: list[np.ndarray],
+    found: pa.Table | None,
+) -> pa.Table:
+    """The money-flow candidates of at least ``min_ring_size`` members, labelled after
+    every label in ``labels``, with their :data:`FLOW_COLUMNS`."""
+    empty = pa.table(
+        {
+            "candidate": pa.array([], pa.int64()),
+            "members": pa.array([], pa.list_(pa.int64())),
+            "flow_pattern": pa.array([], pa.string()),
+            "flow_centre": pa.array([], pa.int64()),
+            "flow_links": pa.array([], pa.int64()),
+            "flow_hops": pa.array([], pa.int64()),
+            "flow_span_days": pa.array([], pa.float64()),
+            "flow_in_time_order": pa.array([], pa.bool_()),
+        }
+    )
+    if config.flow_rings is None:
+        return empty
+    if found is None:
+        found = flow_ring_candidates(projection.money_flow, config.flow_rings)
+    sizes = pc.list_value_length(found.column("members")).to_numpy()
+    found = found.filter(pa.array(sizes >= config.min_ring_size))
+    if found.num_rows == 0:
+        return empty
+    base = max((int(x.max()) for x in labels if x.size), default=-1) + 1
+    return pa.table(
+        {
+            "candidate": pa.array(base + np.arange(found.num_rows), pa.int64()),
+            "members": found.column("members"),
+            "flow_pattern": found.column("pattern"),
+            "flow_centre": found.column("centre"),
+            "flow_links": found.column("links"),
+            "flow_hops": found.column("hops"),
+            "flow_span_days": found.column("span_days"),
+            "flow_in_time_order": found.column("in_time_order"),
         }
     )
 
@@ -174,18 +248,26 @@ def score_candidates(
     channels: ChannelEvidence,
     config: AnalysisConfig,
     *,
-    tests: int,
+    tests: int | np.ndarray,
     attach: bool = True,
     taken_up_together: pa.Array | pa.ChunkedArray | None = None,
+    flow_shape: pa.Table | None = None,
 ) -> pa.Table:
     """Score, explain, classify and evidence every ring.
 
     The score is the ring's significance (see :mod:`scoring.surprise`) mapped to [0, 1):
     how improbable the concentration of fraud evidence among its members would be for a
-    random group of the same size, corrected for the ``tests`` candidates examined.
+    random group of the same size, corrected for the ``tests`` candidates examined: a
+    number, or the candidates of each family (see :func:`candidate_family`; the
+    money-flow shapes are tested pattern by pattern, see
+    :func:`scoring.surprise.ring_evidence`).
     ``taken_up_together`` (one per ring, null for a community) names the identifier kind
     whose sharers made the ring (see :func:`sharers_of_identifiers`); such a ring's
-    reasons start with ``TOOK_UP_ONE_<KIND>_TOGETHER``.
+    reasons start with ``TOOK_UP_ONE_<KIND>_TOGETHER``. ``flow_shape`` (one row per ring,
+    the :data:`FLOW_COLUMNS`, null for a ring that is no money-flow candidate) gives the
+    rings that money moving between strangers made: such a ring keeps all its members
+    (its shape is the ring), is typed by its pattern and its reasons start with the shape
+    (:func:`flow_reasons`).
     """
     accounts = projection.accounts
     k = rings.num_rows
@@ -194,11 +276,36 @@ def score_candidates(
     sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
     group = np.repeat(np.arange(k), sizes)
     rows = np.searchsorted(accounts, flat)
-    evidence_of = ring_evidence(channels, rows, group, k, config.surprise, tests=tests)
+    flow_pattern = (
+        flow_shape.column("flow_pattern").to_numpy(zero_copy_only=False)
+        if flow_shape is not None
+        else np.full(k, None, dtype=object)
+    )
+    is_flow = np.asarray([p is not None for p in flow_pattern], np.bool_)
+    family = candidate_family(
+        flow_shape.column("flow_pattern") if flow_shape is not None else None, k
+    )
+    per_family = (
+        np.asarray(tests, np.int64)
+        if isinstance(tests, np.ndarray)
+        else np.asarray([tests] + [0] * (FAMILIES - 1), np.int64)
+    )
+    evidence_of = ring_evidence(
+        channels,
+        rows,
+        group,
+        k,
+        config.surprise,
+        family=family,
+        family_tests=per_family,
+        family_channels=family_channels(channels.names),
+    )
     significance = evidence_of.significance
     member_risk = risk[rows]
     score = significance / (significance + config.significance_half)
     alone = ~corroborated(evidence_of.surprise, channels.names)
+    # A shape of money alone never makes a ring: it asks for a second witness always.
+    alone |= is_flow & ~corroborated(evidence_of.surprise, channels.names, always=True)
     score = np.where(alone, score * config.uncorroborated_factor, score)
     mean_risk = np.bincount(group, weights=member_risk, minlength=k) / np.maximum(sizes, 1)
     max_risk = np.zeros(k)
@@ -206,6 +313,7 @@ def score_candidates(
     telling = telling_channels(channels, evidence_of.surprise)
     showing = shows_the_ring_evidence(channels.active, telling, rows, group)
     kept = showing | (member_risk >= config.member_risk_fraction * max_risk[group])
+    kept |= is_flow[group]
     members, flat, group = kept_members(flat, group, kept, k, config.min_ring_size)
     if attach and config.attach_min_ties > 0:
         members, flat, group = attach_members(
@@ -214,7 +322,7 @@ def score_candidates(
             group,
             k,
             risk >= config.attach_min_risk,
-            score >= 0.5,
+            (score >= 0.5) & ~is_flow,
             config.attach_min_ties,
             (channels.active, telling),
         )
@@ -223,9 +331,13 @@ def score_candidates(
     surprise = evidence_of.surprise
     parent = np.arange(k)
     if config.piece_min_size > 0 and k:
-        parent, flat, group = separate_pieces(projection, flat, group, k, config.piece_min_size)
+        parent, flat, group = separate_pieces(
+            projection, flat, group, k, config.piece_min_size, whole=is_flow
+        )
         if parent.size > k:
-            pieces = _Pieces.of(parent, flat, group, projection, channels, config, tests=tests)
+            pieces = _Pieces.of(
+                parent, flat, group, projection, channels, config, tests=int(per_family.sum())
+            )
             rings = _with_piece_candidates(rings.take(pa.array(parent)), pieces.split)
             significance, mean_risk, max_risk = (
                 significance[parent],
@@ -254,6 +366,8 @@ def score_candidates(
     )
     evidence, type_share = _evidence(projection, nodes, flat, group, k, config.evidence_links)
     typology = typology_guess(table, type_share)
+    is_flow, flow_pattern = is_flow[parent], flow_pattern[parent]
+    typology = [str(p) if f else t for t, p, f in zip(typology, flow_pattern, is_flow, strict=True)]
     reasons = _ring_reasons(table, channels, surprise, tested_rows, tested_group, config)
     if alone.any():
         listed = reasons.to_pylist()
@@ -264,6 +378,11 @@ def score_candidates(
     if taken_up_together is not None:
         taken_up_together = pc.take(taken_up_together, pa.array(parent))
         reasons = led_by_what_was_taken_up(reasons, taken_up_together, config.top_reasons)
+    if flow_shape is not None and is_flow.any():
+        shape = flow_shape.take(pa.array(parent))
+        reasons = led_by_the_flow(
+            reasons, flow_reasons(shape, projection.money_flow, flat, group), config.top_reasons
+        )
     front = pa.table(
         {
             "candidate": table.column("candidate"),
@@ -324,7 +443,8 @@ class _Pieces:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The members each new ring's reasons count: a whole ring's tested members, a
         piece's own members."""
-        new_of_whole = np.full(int(parent.max()) + 1, -1, np.int64)
+        # A ring that attaching emptied has no piece, and its tested members map nowhere.
+        new_of_whole = np.full(int(max(parent.max(), group.max(initial=0))) + 1, -1, np.int64)
         whole = np.flatnonzero(~self.split)
         new_of_whole[parent[whole]] = whole
         mapped = new_of_whole[group]
@@ -370,7 +490,9 @@ UNCORROBORATED: Final = "ONE_KIND_OF_EVIDENCE"
 TAKEN_UP_TOGETHER: Final = "TOOK_UP_ONE_{kind}_TOGETHER"
 
 
-def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+def corroborated(
+    surprise: np.ndarray, names: tuple[str, ...], *, always: bool = False
+) -> np.ndarray:
     """Whether each ring's evidence has a second witness.
 
     A ring is corroborated when at least two kinds of evidence are concentrated among
@@ -381,7 +503,8 @@ def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     (proxies, rooted phones: VPN users and hobbyists) is context and never the second
     kind. Without an entity
     model (no labels and nothing confident to learn from) there is no second witness to
-    ask, and every ring counts as corroborated.
+    ask, and every ring counts as corroborated, unless ``always`` asks for two kinds of
+    evidence (or labels) anyway, as for the shapes of money among strangers.
 
     Parameters
     ----------
@@ -394,7 +517,7 @@ def corroborated(surprise: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     -------
     ndarray of bool, shape (k,)
     """
-    if MODEL not in names:
+    if MODEL not in names and not always:
         return np.ones(surprise.shape[0], np.bool_)
     strong = surprise >= TELLING_SURPRISE
     channel = np.asarray(names, dtype=object)
@@ -460,6 +583,104 @@ def led_by_what_was_taken_up(
     return pa.array(listed, pa.list_(pa.string()))
 
 
+def led_by_the_flow(reasons: pa.Array, flow: list[list[str]], top: int) -> pa.Array:
+    """``reasons`` (one list per ring), each led by its money-flow reasons (``flow``, empty
+    for the rings money did not make), ``top`` reasons in all."""
+    listed = reasons.to_pylist()
+    merged = [
+        ([*shape, *(r for r in rest if r not in shape)])[:top] if shape else rest
+        for shape, rest in zip(flow, listed, strict=True)
+    ]
+    return pa.array(merged, pa.list_(pa.string()))
+
+
+def flow_reasons(
+    shape: pa.Table, flow: MoneyFlow, flat: np.ndarray, group: np.ndarray
+) -> list[list[str]]:
+    """What a money-flow ring's shape says, one list per ring of ``shape`` (the
+    :data:`FLOW_COLUMNS`; empty where the pattern is null):
+
+    - the shape: ``FAN_IN_FROM_<n>_ACCOUNTS``, ``FAN_OUT_TO_<n>_ACCOUNTS``,
+      ``CYCLE_OF_<n>``, ``SCATTER_GATHER_THROUGH_<n>_ACCOUNTS``,
+      ``GATHER_SCATTER_<i>_IN_<o>_OUT``, ``BIPARTITE_<p>_PAYERS_<q>_PAYEES``,
+      ``STACK_OF_<layers>_LAYERS``, ``MONEY_AMONG_<n>_UNRELATED_ACCOUNTS``, with
+      ``_IN_24H`` / ``_WITHIN_<d>_DAYS`` when all its transfers fall within 30 days (a
+      cycle only when money could go round in time order);
+    - ``PASS_THROUGH_<p>_PCT``: of the money members received from other members, the
+      share those that received it paid on to members (where some did).
+
+    ``flat`` and ``group`` are the ring members (store ids) and their ring.
+    """
+    k = shape.num_rows
+    pattern = shape.column("flow_pattern").to_pylist()
+    links = shape.column("flow_links").to_pylist()
+    hops = shape.column("flow_hops").to_pylist()
+    span = shape.column("flow_span_days").to_pylist()
+    ordered = shape.column("flow_in_time_order").to_pylist()
+    passed = _internal_pass_through(flow, flat, group, k)
+    result: list[list[str]] = []
+    for ring in range(k):
+        p = pattern[ring]
+        if p is None:
+            result.append([])
+            continue
+        members = int(np.count_nonzero(group == ring))
+        n = int(links[ring])
+        text = {
+            FlowPattern.FAN_IN.value: f"FAN_IN_FROM_{n}_ACCOUNTS",
+            FlowPattern.FAN_OUT.value: f"FAN_OUT_TO_{n}_ACCOUNTS",
+            FlowPattern.CYCLE.value: f"CYCLE_OF_{int(hops[ring])}",
+            FlowPattern.SCATTER_GATHER.value: f"SCATTER_GATHER_THROUGH_{n // 2}_ACCOUNTS",
+            FlowPattern.GATHER_SCATTER.value: f"GATHER_SCATTER_AROUND_1_OF_{members}_ACCOUNTS",
+            FlowPattern.BIPARTITE.value: f"BIPARTITE_{n}_PAYMENTS_AMONG_{members}_ACCOUNTS",
+            FlowPattern.STACK.value: f"STACK_OF_{int(hops[ring])}_LAYERS",
+            FlowPattern.RANDOM.value: f"MONEY_AMONG_{members}_UNRELATED_ACCOUNTS",
+        }[p]
+        days = float(span[ring])
+        timed = p != FlowPattern.CYCLE.value or bool(ordered[ring])
+        if timed and days <= 1.0:
+            text += "_IN_24H"
+        elif timed and days <= 30.0:
+            text += f"_WITHIN_{max(1, int(np.ceil(days)))}_DAYS"
+        reasons = [text]
+        if passed[ring] >= 0:
+            reasons.append(f"PASS_THROUGH_{round(100 * float(passed[ring]))}_PCT")
+        result.append(reasons)
+    return result
+
+
+def _internal_pass_through(
+    flow: MoneyFlow, flat: np.ndarray, group: np.ndarray, k: int
+) -> np.ndarray:
+    """Per ring, the money paid on to members by the members that received from members,
+    over what they received from members, capped at 1; -1 where no member does both."""
+    ring_of: dict[int, int] = dict(zip(flat.tolist(), group.tolist(), strict=True))
+    if not ring_of:
+        return np.full(k, -1.0)
+    ids = np.fromiter(ring_of, np.int64, len(ring_of))
+    rings = np.fromiter(ring_of.values(), np.int64, len(ring_of))
+    order = np.argsort(ids)
+    ids, rings = ids[order], rings[order]
+
+    def ring_of_ids(values: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(ids, values), ids.size - 1)
+        found: np.ndarray = np.where(ids[at] == values, rings[at], -1)
+        return found
+
+    a, b = ring_of_ids(flow.src), ring_of_ids(flow.dst)
+    inside = (a >= 0) & (a == b)
+    src, dst, amount = flow.src[inside], flow.dst[inside], flow.amount[inside]
+    received = np.zeros(ids.size)
+    paid = np.zeros(ids.size)
+    np.add.at(received, np.searchsorted(ids, dst), amount)
+    np.add.at(paid, np.searchsorted(ids, src), amount)
+    middle = (received > 0) & (paid > 0)
+    got = np.bincount(rings[middle], weights=received[middle], minlength=k)
+    gave = np.bincount(rings[middle], weights=np.minimum(paid, received)[middle], minlength=k)
+    share: np.ndarray = np.where(got > 0, gave / np.maximum(got, 1e-12), -1.0)
+    return share
+
+
 def ring_groups(
     candidates: pa.Table,
     projection: AccountProjection,
@@ -482,38 +703,124 @@ def ring_groups(
     sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
     group = np.repeat(np.arange(k), sizes)
     rows = np.searchsorted(accounts, flat)
+    # One yardstick for every reading of the same accounts: the family tests that score
+    # a shape of money would favour it over the community it is a piece of.
     significance = ring_evidence(channels, rows, group, k, config.surprise).significance
-    chosen = most_significant_disjoint(group, rows, significance, sizes, k)
+    family = candidate_family(
+        candidates.column("flow_pattern") if "flow_pattern" in candidates.column_names else None,
+        k,
+    )
+    owner = disjoint_owners(
+        group,
+        rows,
+        significance,
+        sizes,
+        k,
+        remainder=family > 0,
+        min_size=config.min_ring_size,
+    )
     label = np.full(accounts.shape[0], -1, np.int64)
-    picked = chosen[group]
-    label[rows[picked]] = candidates.column("candidate").to_numpy()[group[picked]]
+    owned = np.flatnonzero(owner >= 0)
+    label[owned] = candidates.column("candidate").to_numpy()[owner[owned]]
     return label
 
 
+#: The hypothesis families of the ring test: 0 for communities and identifier sharers,
+#: then one per money-flow pattern (see :func:`candidate_family`).
+FAMILIES: Final = 1 + len(FlowPattern)
+
+#: Channels a money-flow shape's test combines: confirmed fraud and the entity model's
+#: verdicts, named before looking (the test pays for two channels, not all of them).
+#: Money passed on is what a shape of money does (a student passing a parent's support
+#: on as rent, a contractor paying the crew): it restates the shape, so it is no witness.
+FLOW_TEST_CHANNELS: Final = frozenset({LABELLED, MODEL})
+
+
+def candidate_family(flow_pattern: pa.Array | pa.ChunkedArray | None, k: int) -> np.ndarray:
+    """Each candidate's family of hypotheses (see :func:`scoring.surprise.ring_evidence`):
+    0 for a community or identifier candidate (``flow_pattern`` null), else 1 plus the
+    index of its pattern in :class:`~scoring.flow_rings.FlowPattern`: a cycle of
+    strangers is tested among the cycles, not among thousands of communities."""
+    if flow_pattern is None:
+        return np.zeros(k, np.int64)
+    index = {p.value: i + 1 for i, p in enumerate(FlowPattern)}
+    family = np.fromiter(
+        (index.get(p, 0) if p is not None else 0 for p in flow_pattern.to_pylist()),
+        np.int64,
+        k,
+    )
+    return family
+
+
+def family_channels(names: tuple[str, ...]) -> np.ndarray:
+    """Which channels (``names``) each family's test combines, shape (FAMILIES, c)."""
+    picked = np.ones((FAMILIES, len(names)), np.bool_)
+    picked[1:] = np.isin(np.asarray(names, dtype=object), list(FLOW_TEST_CHANNELS))
+    return picked
+
+
 def most_significant_disjoint(
-    group: np.ndarray, rows: np.ndarray, significance: np.ndarray, sizes: np.ndarray, k: int
+    group: np.ndarray,
+    rows: np.ndarray,
+    significance: np.ndarray,
+    sizes: np.ndarray,
+    k: int,
+    *,
+    tier: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Candidates kept: most significant first (then larger), each sharing no member with
-    one kept before it. A coarse community and the finer ones inside it describe the same
-    accounts; the reading with the stronger evidence wins.
+    """Candidates kept: lowest ``tier`` first (default: all one tier), then most
+    significant, then larger, each sharing no member with one kept before it. A coarse
+    community and the finer ones inside it describe the same accounts; the reading with
+    the stronger evidence wins.
 
     Notes
     -----
     O(r log r) plus a Python step per candidate for r candidate members.
     """
-    order = np.lexsort((-sizes, -significance))
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    taken = np.zeros(int(rows.max()) + 1 if rows.size else 0, np.bool_)
+    owner = disjoint_owners(group, rows, significance, sizes, k, tier=tier)
     chosen = np.zeros(k, np.bool_)
+    chosen[owner[owner >= 0]] = True
+    return chosen
+
+
+def disjoint_owners(
+    group: np.ndarray,
+    rows: np.ndarray,
+    significance: np.ndarray,
+    sizes: np.ndarray,
+    k: int,
+    *,
+    tier: np.ndarray | None = None,
+    remainder: np.ndarray | None = None,
+    min_size: int = 1,
+) -> np.ndarray:
+    """The candidate each account row ends in (-1: none), picked as
+    :func:`most_significant_disjoint` picks them, except that a candidate ``remainder``
+    marks that overlaps ones kept before it keeps its other members, when they are at
+    least ``min_size`` and at least two thirds of it: a shape of money is not lost to a
+    community that shares one of its accounts.
+
+    Notes
+    -----
+    O(r log r) plus a Python step per candidate for r candidate members.
+    """
+    tiers = np.zeros(k, np.int64) if tier is None else tier
+    order = np.lexsort((-sizes, -significance, tiers))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    owner = np.full(int(rows.max()) + 1 if rows.size else 0, -1, np.int64)
     by_group = np.argsort(group, kind="stable")
     member_rows = rows[by_group]
+    partial = np.zeros(k, np.bool_) if remainder is None else remainder
     for candidate in order.tolist():
         members = member_rows[starts[candidate] : starts[candidate + 1]]
-        if taken[members].any():
-            continue
-        taken[members] = True
-        chosen[candidate] = True
-    return chosen
+        free = owner[members] < 0
+        if free.all():
+            owner[members] = candidate
+        elif partial[candidate]:
+            left = members[free]
+            if left.size >= min_size and 3 * left.size >= 2 * members.size:
+                owner[left] = candidate
+    return owner
 
 
 def attach_members(
@@ -580,7 +887,13 @@ def attach_members(
 
 
 def separate_pieces(
-    projection: AccountProjection, flat: np.ndarray, group: np.ndarray, k: int, min_size: int
+    projection: AccountProjection,
+    flat: np.ndarray,
+    group: np.ndarray,
+    k: int,
+    min_size: int,
+    *,
+    whole: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each ring cut into the groups its members form among themselves.
 
@@ -591,7 +904,8 @@ def separate_pieces(
     card, a phone, an email, an IP or an address alone) joins members into pieces; when
     two or more pieces have ``min_size`` members, each becomes a ring of its own and the
     smaller pieces join the largest. A ring whose members are held together by shared
-    homes alone, or with one large piece, stays whole.
+    homes alone, or with one large piece, stays whole, and so does every ring ``whole``
+    marks (a shape of money: the shape is the ring).
 
     Returns ``parent`` (the ring each new ring came from, ascending) and the new ``flat``
     ids with their ``group``, ordered by group then id.
@@ -621,6 +935,8 @@ def separate_pieces(
     piece_size = np.bincount(piece_of, minlength=piece.size)
     big = piece_size >= min_size
     splits = np.bincount(piece_ring[big], minlength=k) >= 2
+    if whole is not None:
+        splits &= ~whole
     # The largest piece of every ring (the first on ties) takes the ring's small pieces,
     # and the whole ring when it does not split.
     order = np.lexsort((np.arange(piece.size), -piece_size, piece_ring))

@@ -9,6 +9,7 @@ joined network again as one ring, beside every other candidate.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
@@ -17,9 +18,13 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from graph_service.typing import I64
+from scoring.flow_rings import FlowPattern
 from scoring.projection import AccountProjection
 
-__all__ = ["joined_by_money", "with_joined_money_rings"]
+__all__ = ["MONEY_TYPOLOGIES", "joined_by_money", "with_joined_money_rings"]
+
+#: Typologies of the rings money makes: those :func:`joined_by_money` may join.
+MONEY_TYPOLOGIES: Final = frozenset({"mule_network", *(p.value for p in FlowPattern)})
 
 
 def _member_rows(rings: pa.Table, accounts: I64) -> tuple[I64, I64]:
@@ -31,13 +36,33 @@ def _member_rows(rings: pa.Table, accounts: I64) -> tuple[I64, I64]:
     return ring, rows
 
 
+def _money_tells_most(rings: pa.Table) -> np.ndarray:
+    """Whether money passed on is each ring's strongest telling kind of evidence, as
+    for a ring typed ``mule_network`` (see :func:`scoring.candidates.typology_guess`)."""
+    from scoring.candidates import TELLING_SURPRISE, TYPOLOGY_OF_CHANNEL
+
+    def surprise(channel: str) -> np.ndarray:
+        name = f"evidence_{channel}"
+        if name not in rings.column_names:
+            return np.zeros(rings.num_rows)
+        return np.asarray(rings.column(name).to_numpy(), np.float64)
+
+    money = surprise("money")
+    others = [surprise(c) for c in TYPOLOGY_OF_CHANNEL if c != "money"]
+    strongest = np.max(np.vstack(others), axis=0) if others else np.zeros(rings.num_rows)
+    tells: np.ndarray = (money >= TELLING_SURPRISE) & (money >= strongest)
+    return tells
+
+
 def joined_by_money(rings: pa.Table, projection: AccountProjection) -> np.ndarray:
     """Money rings that money passed on joins: the pieces of one laundering network.
 
     A network of mules feeding layered collectors is a tree, and community detection cuts
     trees at their hubs, so one network comes out as several rings, each significant on
     its own. Two significant rings (``score >= 0.5``) whose strongest evidence is money
-    passed on (typology ``mule_network``) are joined when a member of one passes money
+    passed on (typology ``mule_network``, or a shape of money of
+    :class:`~scoring.flow_rings.FlowPattern` whose strongest evidence is that: the
+    collectors of one network are each a fan of its mules) are joined when a member of one passes money
     on to a member of the other (a passed-on link between unrelated accounts, see
     :mod:`scoring.pass_through`). Rings read as any other typology are never joined:
     a takeover crew paying out to its mules stays a ring of its own.
@@ -62,7 +87,10 @@ def joined_by_money(rings: pa.Table, projection: AccountProjection) -> np.ndarra
     joined = np.full(k, -1, np.int64)
     if k < 2:
         return joined
-    money = np.asarray(rings.column("typology").to_pylist(), dtype=object) == "mule_network"
+    typology = np.asarray(rings.column("typology").to_pylist(), dtype=object)
+    money = (typology == "mule_network") | (
+        np.isin(typology, list(MONEY_TYPOLOGIES)) & _money_tells_most(rings)
+    )
     eligible = money & (rings.column("score").to_numpy() >= 0.5)
     if eligible.sum() < 2:
         return joined

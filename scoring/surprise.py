@@ -284,6 +284,9 @@ def ring_evidence(
     config: SurpriseConfig | None = None,
     *,
     tests: int | None = None,
+    family: I64 | None = None,
+    family_tests: I64 | None = None,
+    family_channels: npt.NDArray[np.bool_] | None = None,
 ) -> RingEvidence:
     """Beta-binomial surprise per ring and channel, combined, as BH q-values.
 
@@ -299,6 +302,16 @@ def ring_evidence(
     tests : int, optional
         Hypotheses examined in all, when these rings were picked among more candidates
         (the q-values count them all); default ``n_rings``.
+    family, family_tests : ndarray of int64, optional
+        The family of hypotheses each ring belongs to (0, 1, ...) and the hypotheses
+        examined in each family. Candidates found different ways are different
+        families (the communities and identifier sharers; the money-flow shapes, few and
+        picked by a shape of their own): each family's q-values count its own tests
+        (Benjamini-Hochberg within each family), and ``tests`` is then not used.
+    family_channels : ndarray of bool, shape (families, c), optional
+        The channels each family's test combines (default: every per-member channel). A
+        family whose evidence is named before looking (labels, the entity model and
+        money passed on, for the money-flow shapes) pays for fewer channels.
 
     Returns
     -------
@@ -321,10 +334,25 @@ def ring_evidence(
             weights=channels.active[member_rows, j].astype(np.float64),
             minlength=n_rings,
         ).astype(np.float64)
-        surprise[:, j] = _group_tail_surprise(hits, sizes, float(channels.rate[j]))
+        surprise[:, j] = _group_tail_surprise(
+            hits, sizes, float(channels.rate[j]), independent=channels.names[j] == LABELLED
+        )
     surprise = np.minimum(surprise, config.ring_channel_cap)
     log10_p = combined_log10_p(surprise[:, channels.per_member])
-    significance = _benjamini_hochberg(log10_p, max(tests or 0, n_rings))
+    if family is not None and family_channels is not None:
+        for f in np.unique(family).tolist():
+            inside = family == f
+            picked = channels.per_member & family_channels[f]
+            log10_p[inside] = combined_log10_p(surprise[np.ix_(inside, picked)])
+    if family is None or family_tests is None:
+        significance = _benjamini_hochberg(log10_p, max(tests or 0, n_rings))
+    else:
+        significance = np.zeros(n_rings)
+        for f in np.unique(family).tolist():
+            inside = family == f
+            significance[inside] = _benjamini_hochberg(
+                log10_p[inside], max(int(family_tests[f]), int(inside.sum()))
+            )
     return RingEvidence(surprise, log10_p, significance)
 
 
@@ -388,7 +416,7 @@ def combined_log10_p(surprise: F64) -> F64:
     return np.asarray(np.minimum(best, 0.0))
 
 
-def _group_tail_surprise(hits: F64, sizes: F64, rate: float) -> F64:
+def _group_tail_surprise(hits: F64, sizes: F64, rate: float, *, independent: bool = False) -> F64:
     """``-log10 P(X >= hits)`` per group for ``X`` beta-binomial over ``sizes`` members.
 
     The beta-binomial's mean is the channel's population ``rate``; its intra-group
@@ -396,12 +424,15 @@ def _group_tail_surprise(hits: F64, sizes: F64, rate: float) -> F64:
     (almost all of them benign): evidence that benign groups share as a whole (a family
     that opened its accounts together, a household behind one VPN) raises ``rho`` and so
     counts for less, while evidence that falls on members independently keeps the
-    binomial tail (``rho = 0``).
+    binomial tail (``rho = 0``). ``independent`` takes the binomial tail whatever the
+    groups: confirmed fraud labels are a fact about each account, which benign groups do
+    not share, and where many candidates are rings their labels would otherwise read as
+    a benign correlation and discount every ring's labels.
     """
     from scipy.stats import betabinom, binom
 
     p = float(np.clip(rate, 1e-6, 1.0 - 1e-6))
-    rho = _intra_group_correlation(hits, sizes, p)
+    rho = 0.0 if independent else _intra_group_correlation(hits, sizes, p)
     k = np.maximum(hits - 1, 0)
     if rho <= 1e-6:
         tail = binom.sf(k, sizes, p)

@@ -290,10 +290,12 @@ def test_merchant_groups_are_candidates_beside_the_communities_and_say_so() -> N
     from graph_service.model import NodeType
     from scoring.analysis import AnalysisConfig
     from scoring.candidates import candidates_of_every_level, led_by_what_was_taken_up
+    from scoring.flow_rings import transfer_links
 
     rows = [(a, 100, "Merchant", 3, 10.0 + a) for a in (1, 2, 3)]
     projection = _memberships(rows)
     projection.accounts = np.array([1, 2, 3, 4], np.int64)
+    projection.money_flow = transfer_links([], [])
     signals = SimpleNamespace(community_levels=[])
     table = candidates_of_every_level(projection, signals, AnalysisConfig())
     assert table.column("members").to_pylist() == [[1, 2, 3]]
