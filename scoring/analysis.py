@@ -374,7 +374,7 @@ def analyse(
     channels = with_channel(channels, LABELLED, labelled)
     candidates = candidates_of_every_level(projection, signals, config, flow)
     family_tests = np.bincount(
-        candidate_family(candidates.column("flow_pattern"), candidates.num_rows),
+        candidate_family(candidates, candidates.num_rows),
         minlength=FAMILIES,
     )
 

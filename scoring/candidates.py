@@ -282,9 +282,7 @@ def score_candidates(
         else np.full(k, None, dtype=object)
     )
     is_flow = np.asarray([p is not None for p in flow_pattern], np.bool_)
-    family = candidate_family(
-        flow_shape.column("flow_pattern") if flow_shape is not None else None, k
-    )
+    family = candidate_family(flow_shape, k)
     per_family = (
         np.asarray(tests, np.int64)
         if isinstance(tests, np.ndarray)
@@ -703,13 +701,17 @@ def ring_groups(
     sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
     group = np.repeat(np.arange(k), sizes)
     rows = np.searchsorted(accounts, flat)
-    # One yardstick for every reading of the same accounts: the family tests that score
-    # a shape of money would favour it over the community it is a piece of.
-    significance = ring_evidence(channels, rows, group, k, config.surprise).significance
-    family = candidate_family(
-        candidates.column("flow_pattern") if "flow_pattern" in candidates.column_names else None,
+    family = candidate_family(candidates, k)
+    significance = ring_evidence(
+        channels,
+        rows,
+        group,
         k,
-    )
+        config.surprise,
+        family=family,
+        family_tests=np.bincount(family, minlength=FAMILIES),
+        family_channels=family_channels(channels.names),
+    ).significance
     owner = disjoint_owners(
         group,
         rows,
@@ -726,8 +728,13 @@ def ring_groups(
 
 
 #: The hypothesis families of the ring test: 0 for communities and identifier sharers,
-#: then one per money-flow pattern (see :func:`candidate_family`).
-FAMILIES: Final = 1 + len(FlowPattern)
+#: then two per money-flow pattern (see :func:`candidate_family`).
+FAMILIES: Final = 1 + 2 * len(FlowPattern)
+
+#: A shape whose transfers all fall within this many days is a burst (a ring moving
+#: money within its active period), tested apart from the shapes drawn out over months
+#: (a landlord's tenants, a payroll): 30.
+BURST_DAYS: Final = 30.0
 
 #: Channels a money-flow shape's test combines: confirmed fraud and the entity model's
 #: verdicts, named before looking (the test pays for two channels, not all of them).
@@ -736,19 +743,41 @@ FAMILIES: Final = 1 + len(FlowPattern)
 FLOW_TEST_CHANNELS: Final = frozenset({LABELLED, MODEL})
 
 
-def candidate_family(flow_pattern: pa.Array | pa.ChunkedArray | None, k: int) -> np.ndarray:
-    """Each candidate's family of hypotheses (see :func:`scoring.surprise.ring_evidence`):
-    0 for a community or identifier candidate (``flow_pattern`` null), else 1 plus the
-    index of its pattern in :class:`~scoring.flow_rings.FlowPattern`: a cycle of
-    strangers is tested among the cycles, not among thousands of communities."""
-    if flow_pattern is None:
+def candidate_family(flow: pa.Table | None, k: int) -> np.ndarray:
+    """Each candidate's family of hypotheses (see :func:`scoring.surprise.ring_evidence`).
+
+    0 for a community or identifier candidate (``flow_pattern`` null or ``flow`` None);
+    a money-flow shape's family is its pattern and whether it is a burst (its transfers
+    within :data:`BURST_DAYS`): a cycle of strangers is tested among the cycles, not among
+    thousands of communities, and a fan paid out within a fortnight among such fans, not
+    among every payroll.
+
+    Parameters
+    ----------
+    flow : pa.Table, optional
+        ``flow_pattern`` and ``flow_span_days`` (see :data:`FLOW_COLUMNS`), one row per
+        candidate.
+    k : int
+        Number of candidates.
+
+    Returns
+    -------
+    ndarray of int64, shape (k,), values in ``[0, FAMILIES)``
+    """
+    if flow is None or "flow_pattern" not in flow.column_names:
         return np.zeros(k, np.int64)
-    index = {p.value: i + 1 for i, p in enumerate(FlowPattern)}
-    family = np.fromiter(
-        (index.get(p, 0) if p is not None else 0 for p in flow_pattern.to_pylist()),
+    index = {p.value: i for i, p in enumerate(FlowPattern)}
+    pattern = np.fromiter(
+        (
+            index.get(p, -1) if p is not None else -1
+            for p in flow.column("flow_pattern").to_pylist()
+        ),
         np.int64,
         k,
     )
+    span = flow.column("flow_span_days").fill_null(np.inf).to_numpy(zero_copy_only=False)
+    burst = (np.asarray(span, np.float64) <= BURST_DAYS).astype(np.int64)
+    family: np.ndarray = np.where(pattern >= 0, 1 + 2 * pattern + burst, 0)
     return family
 
 

@@ -63,3 +63,36 @@ def test_only_significant_money_rings_joined_by_money_passed_on_are_joined() -> 
     assert _money_rings(crew, [(2, 3, True, False)]).tolist() == [-1, -1]
     assert _money_rings(two, [(1, 2, True, False)]).tolist() == [-1, -1]
     assert _money_rings([], []).tolist() == []
+
+
+def test_shapes_of_money_join_when_money_passed_on_is_their_strongest_evidence() -> None:
+    """Two fans whose members pass money on (evidence_money telling and strongest) are
+    two collectors of one network and join; two fans known only by their labels (money
+    passed on weaker than one kind of evidence that tells, as with transfers whose
+    order means nothing) stay apart."""
+    rings = [([0, 1, 2], 0.9, "fan_in"), ([3, 4, 5], 0.9, "fan_in")]
+    flow = [(2, 3, True, False)]
+    table = pa.table(
+        {
+            "members": pa.array([m for m, _, _ in rings], pa.list_(pa.int64())),
+            "score": pa.array([0.9, 0.9]),
+            "typology": pa.array(["fan_in", "fan_in"]),
+            "evidence_money": pa.array([2.5, 1.5]),
+            "evidence_device": pa.array([0.0, 0.5]),
+        }
+    )
+    projection = SimpleNamespace(
+        accounts=np.arange(20, dtype=np.int64),
+        money_flow=SimpleNamespace(
+            src=np.array([2]),
+            dst=np.array([3]),
+            passed_on=np.array([True]),
+            related=np.array([False]),
+        ),
+    )
+    assert joined_by_money(table, projection).tolist() == [0, 0]  # type: ignore[arg-type]
+    quiet = table.set_column(3, "evidence_money", pa.array([0.5, 0.5]))
+    assert joined_by_money(quiet, projection).tolist() == [-1, -1]  # type: ignore[arg-type]
+    outshone = table.set_column(4, "evidence_device", pa.array([3.0, 0.0]))
+    assert joined_by_money(outshone, projection).tolist() == [-1, -1]  # type: ignore[arg-type]
+    assert _money_rings(rings, flow).tolist() == [-1, -1]  # no evidence columns at all

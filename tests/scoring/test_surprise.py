@@ -10,6 +10,7 @@ from scipy.stats import binom
 
 from scoring.surprise import (
     CHANNELS,
+    LABELLED,
     ChannelEvidence,
     SurpriseConfig,
     account_channels,
@@ -189,3 +190,56 @@ def test_combined_p_value_of_one_strong_channel_is_bonferroni_corrected() -> Non
     value = combined_log10_p(np.array([[6.0, 0.0, 0.0, 0.0]]))[0]
     assert value == pytest.approx(np.log10(4 * 4e-6), abs=1e-9)
     assert combined_log10_p(np.zeros((2, 4))).tolist() == [0.0, 0.0]
+
+
+def test_confirmed_fraud_labels_keep_the_binomial_tail_whatever_the_groups() -> None:
+    """Where most groups are rings, their labels would read as a benign intra-group
+    correlation and discount every ring's labels; the labelled channel keeps the
+    binomial tail (another channel with the same hits is discounted)."""
+    n, rings = 400, 20
+    labelled = np.zeros(n, np.bool_)
+    for ring in range(rings):
+        labelled[ring * 10 : ring * 10 + 4] = True  # 4 of each ring's 10 members
+    base = account_channels({"passed_on": np.zeros(n)})
+    channels = with_channel(with_channel(base, LABELLED, labelled), "other", labelled)
+    rows = np.arange(rings * 10)
+    group = rows // 10
+    evidence = ring_evidence(channels, rows, group, rings)
+    column = {name: j for j, name in enumerate(channels.names)}
+    expected = -np.log10(binom.sf(3, 10, labelled.mean()))
+    assert evidence.surprise[:, column[LABELLED]] == pytest.approx(np.full(rings, expected))
+    assert (evidence.surprise[:, column["other"]] < expected).all()
+
+
+def test_each_family_of_candidates_counts_its_own_tests_and_channels() -> None:
+    """A ring in a family of 2 candidates is more significant than the same ring among
+    202, and a family restricted to one channel ignores the others."""
+    n = 1_000
+    hot = np.zeros(n, np.bool_)
+    hot[:6] = True
+    device = np.zeros(n)
+    device[6:12] = 1.0
+    channels = with_channel(account_channels({"emulator_devices": device}), LABELLED, hot)
+    rows = np.arange(12)
+    group = rows // 6
+    family = np.array([0, 1])
+    few = ring_evidence(
+        channels, rows, group, 2, family=family, family_tests=np.array([200, 2])
+    ).significance
+    many = ring_evidence(
+        channels, rows, group, 2, family=family, family_tests=np.array([200, 200])
+    ).significance
+    assert few[1] > many[1]
+    assert few[0] == pytest.approx(many[0])
+    labels_only = np.array([[True, True], [False, True]])
+    picked = ring_evidence(
+        channels,
+        rows,
+        group,
+        2,
+        family=np.array([1, 1]),
+        family_tests=np.array([0, 2]),
+        family_channels=labels_only,
+    ).significance
+    assert picked[1] == 0.0  # the device evidence is not this family's channel
+    assert picked[0] > 0.0
