@@ -712,6 +712,7 @@ def ring_groups(
         family_tests=np.bincount(family, minlength=FAMILIES),
         family_channels=family_channels(channels.names),
     ).significance
+    significance = _shapes_read_whole(significance, family > 0, group, rows, sizes, k)
     owner = disjoint_owners(
         group,
         rows,
@@ -741,6 +742,45 @@ BURST_DAYS: Final = 30.0
 #: Money passed on is what a shape of money does (a student passing a parent's support
 #: on as rent, a contractor paying the crew): it restates the shape, so it is no witness.
 FLOW_TEST_CHANNELS: Final = frozenset({LABELLED, MODEL})
+
+
+def _shapes_read_whole(
+    significance: np.ndarray,
+    flow: np.ndarray,
+    group: np.ndarray,
+    rows: np.ndarray,
+    sizes: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """Each shape of money at least as significant as the shapes it contains that are at
+    least half its size: a scatter-gather holds the fan-in of its sink, a stack the
+    gather-scatter of each middle account, and the whole shape is the reading (selection
+    then prefers it, as the larger, on a tie).
+
+    Notes
+    -----
+    O(r + p) for r shape members and p pairs of overlapping shapes.
+    """
+    import scipy.sparse as sp
+
+    shapes = np.flatnonzero(flow)
+    if shapes.size < 2:
+        return significance
+    number = np.full(k, -1, np.int64)
+    number[shapes] = np.arange(shapes.size)
+    inside = flow[group]
+    membership = sp.csr_matrix(
+        (np.ones(int(inside.sum())), (number[group[inside]], rows[inside])),
+        shape=(shapes.size, int(rows.max()) + 1),
+    )
+    overlap = (membership @ membership.T).tocoo()
+    outer, inner = shapes[overlap.row], shapes[overlap.col]
+    contains = (
+        (outer != inner) & (overlap.data >= sizes[inner]) & (2 * sizes[inner] >= sizes[outer])
+    )
+    result = significance.copy()
+    np.maximum.at(result, outer[contains], significance[inner[contains]])
+    return result
 
 
 def candidate_family(flow: pa.Table | None, k: int) -> np.ndarray:

@@ -518,3 +518,20 @@ def test_a_shape_of_money_says_its_shape_and_the_share_passed_on() -> None:
     assert reasons[1] == ["CYCLE_OF_3_WITHIN_7_DAYS", "PASS_THROUGH_93_PCT"]
     assert reasons[2] == ["CYCLE_OF_3"]
     assert reasons[3] == []
+
+
+def test_a_whole_shape_is_read_before_the_shape_it_holds() -> None:
+    """A scatter-gather of six holds the fan-in of its sink (five accounts, more
+    significant on its own): the whole shape inherits that significance and, larger,
+    is picked; a shape holding one less than half its size inherits nothing, and
+    communities inherit nothing."""
+    from scoring.candidates import _shapes_read_whole
+
+    members = [[1, 2, 3, 4, 5, 6], [2, 3, 4, 5, 6], [1, 2], [1, 2, 3, 4, 5, 6, 7]]
+    rows = np.concatenate([np.asarray(m) for m in members])
+    sizes = np.array([len(m) for m in members])
+    group = np.repeat(np.arange(4), sizes)
+    significance = np.array([1.0, 3.0, 5.0, 0.5])
+    flow = np.array([True, True, True, False])
+    read = _shapes_read_whole(significance, flow, group, rows, sizes, 4)
+    assert read.tolist() == [3.0, 3.0, 5.0, 0.5]
