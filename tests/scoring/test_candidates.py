@@ -535,3 +535,18 @@ def test_a_whole_shape_is_read_before_the_shape_it_holds() -> None:
     flow = np.array([True, True, True, False])
     read = _shapes_read_whole(significance, flow, group, rows, sizes, 4)
     assert read.tolist() == [3.0, 3.0, 5.0, 0.5]
+
+
+def test_a_shape_is_read_over_a_community_of_exactly_its_members() -> None:
+    """The same accounts as a community and as a shape of money: the shape wins a tie
+    and a community more significant than it; a shape with other members gains nothing."""
+    from scoring.candidates import _shapes_over_the_same_community
+
+    members = [[1, 2, 3], [1, 2, 3], [1, 2, 4]]
+    rows = np.concatenate([np.asarray(m) for m in members])
+    group = np.repeat(np.arange(3), 3)
+    significance = np.array([2.0, 1.0, 0.5])
+    flow = np.array([False, True, True])
+    read = _shapes_over_the_same_community(significance, flow, group, rows, 3)
+    assert read[1] > read[0] == 2.0
+    assert read[2] == 0.5
