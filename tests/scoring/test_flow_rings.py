@@ -9,7 +9,6 @@ links between strangers; the cycle search is checked against networkx.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
