@@ -376,32 +376,41 @@ def _cycles(s: I64, d: I64, first: np.ndarray, last: np.ndarray, config: FlowRin
     graph = ig.Graph(n=n, edges=np.column_stack([u[plain], v[plain]]).tolist(), directed=True)
     found += [list(c) for c in _bounded_cycles(graph, config, config.max_cycles)]
     depth = config.max_cycle_length - 1
+    by_payer = np.argsort(u, kind="stable")
+    by_payee = np.argsort(v, kind="stable")
+    payer_sorted, payee_sorted = u[by_payer], v[by_payee]
     for h in np.flatnonzero(hub).tolist():
         if len(found) >= config.max_cycles:
             log.warning("cycle search stopped at max_cycles", extra={"cycles": len(found)})
             break
-        outs, ins = v[(u == h) & ~hub[v]], u[(v == h) & ~hub[u]]
+        outs = v[
+            by_payer[np.searchsorted(payer_sorted, h) : np.searchsorted(payer_sorted, h, "right")]
+        ]
+        ins = u[
+            by_payee[np.searchsorted(payee_sorted, h) : np.searchsorted(payee_sorted, h, "right")]
+        ]
+        outs, ins = outs[~hub[outs]], ins[~hub[ins]]
         if outs.size == 0 or ins.size == 0:
             continue
-        ahead = set(graph.neighborhood(outs.tolist(), order=depth - 1, mode="out")[0])
+        ahead: set[int] = set()
         ahead.update(*graph.neighborhood(outs.tolist(), order=depth - 1, mode="out"))
         behind: set[int] = set()
         behind.update(*graph.neighborhood(ins.tolist(), order=depth - 1, mode="in"))
-        nodes = sorted((ahead & behind) | {h})
-        if len(nodes) < 3:
+        nodes = np.asarray(sorted((ahead & behind) | {h}), np.int64)
+        if nodes.size < 3:
             continue
-        index = np.full(n, -1, np.int64)
-        index[nodes] = np.arange(len(nodes))
-        inside = (index[u] >= 0) & (index[v] >= 0) & (plain | (u == h) | (v == h))
+        pu = np.minimum(np.searchsorted(nodes, u), nodes.size - 1)
+        pv = np.minimum(np.searchsorted(nodes, v), nodes.size - 1)
+        inside = (nodes[pu] == u) & (nodes[pv] == v) & (plain | (u == h) | (v == h))
         local = ig.Graph(
-            n=len(nodes),
-            edges=np.column_stack([index[u[inside]], index[v[inside]]]).tolist(),
+            n=nodes.size,
+            edges=np.column_stack([pu[inside], pv[inside]]).tolist(),
             directed=True,
         )
-        at = int(index[h])
+        at = int(np.searchsorted(nodes, h))
         for cycle in _bounded_cycles(local, config, config.max_cycles - len(found)):
             if at in cycle:
-                found.append([nodes[i] for i in cycle])
+                found.append([int(nodes[i]) for i in cycle])
     if not found:
         return _empty(FlowPattern.CYCLE)
     sizes = np.fromiter((len(c) for c in found), np.int64, len(found))
@@ -425,10 +434,20 @@ def _cycles(s: I64, d: I64, first: np.ndarray, last: np.ndarray, config: FlowRin
 
 
 def _bounded_cycles(graph: ig.Graph, config: FlowRingConfig, most: int) -> list[tuple[int, ...]]:
+    """Simple cycles of 3 to ``max_cycle_length`` vertices, at most ``most`` of them.
+
+    A cycle lies inside one strongly connected component, so the search runs only on the
+    components of three or more vertices: most stranger graphs have none, and the search
+    over the whole graph would still walk every path."""
     if graph.ecount() == 0 or most <= 0:
         return []
-    cycles: list[tuple[int, ...]] = graph.simple_cycles(min=3, max=config.max_cycle_length)
-    return cycles[:most]
+    components = graph.connected_components(mode="strong")
+    keep = sorted(v for component in components if len(component) >= 3 for v in component)
+    if not keep:
+        return []
+    inside = graph.induced_subgraph(keep, implementation="copy_and_delete")
+    cycles: list[tuple[int, ...]] = inside.simple_cycles(min=3, max=config.max_cycle_length)
+    return [tuple(keep[i] for i in cycle) for cycle in cycles[:most]]
 
 
 def _link_index(u: I64, v: I64, a: I64, b: I64) -> I64:
