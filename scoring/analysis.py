@@ -42,10 +42,7 @@ from graph_service.model import NodeType
 from graph_service.store import GraphStore
 from scoring.candidates import (
     EVIDENCE_TYPE,
-    FAMILIES,
-    FLOW_COLUMNS,
     TYPOLOGIES,
-    candidate_family,
     candidates_of_every_level,
     ring_groups,
     score_candidates,
@@ -58,6 +55,7 @@ from scoring.features import (
     ring_features,
     with_stored_scores,
 )
+from scoring.flow_candidates import FAMILIES, FLOW_COLUMNS, candidate_family
 from scoring.flow_rings import (
     FLOW_CANDIDATE_SCHEMA,
     FlowRingConfig,

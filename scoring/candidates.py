@@ -19,9 +19,20 @@ import pyarrow.compute as pc
 
 from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeType
 from scoring.features import ring_core
-from scoring.flow_rings import FlowPattern, flow_ring_candidates
+from scoring.flow_candidates import (
+    FAMILIES,
+    FLOW_COLUMNS,
+    candidate_family,
+    family_channels,
+    flow_candidate_table,
+    flow_reasons,
+    led_by_the_flow,
+    shapes_over_the_same_community,
+    shapes_read_whole,
+)
+from scoring.flow_rings import FlowPattern
 from scoring.graph_signals import GraphSignals
-from scoring.projection import AccountProjection, MoneyFlow
+from scoring.projection import AccountProjection
 from scoring.reasons import RING_RULES, reason_codes
 from scoring.surprise import LABELLED, MODEL, NETWORK, ChannelEvidence, ring_evidence
 
@@ -55,16 +66,6 @@ TYPOLOGIES: Final[tuple[str, ...]] = (
     "unknown",
 )
 
-#: Columns of a money-flow candidate carried to its ring (null for other candidates).
-FLOW_COLUMNS: Final[tuple[str, ...]] = (
-    "flow_pattern",
-    "flow_centre",
-    "flow_links",
-    "flow_hops",
-    "flow_span_days",
-    "flow_in_time_order",
-)
-
 #: The typology each kind of evidence points to, when it is the ring's strongest: victims
 #: taken over, a spending spree at a colluding merchant, emulators, identities opened
 #: together, money passed on. Ties (surprises at their cap) go to the first listed.
@@ -92,7 +93,7 @@ def candidates_of_every_level(
     by the number of levels times that, so that labels stay distinct. With
     ``config.flow_rings`` set, the money-flow candidates (``flow``, found by
     :func:`scoring.flow_rings.flow_ring_candidates` when not given) follow, labelled after
-    every other, with their pattern and shape in the :data:`FLOW_COLUMNS` (null for the
+    every other, with their pattern and shape in the :data:`~scoring.flow_candidates.FLOW_COLUMNS` (null for the
     others).
 
     Notes
@@ -134,7 +135,7 @@ def candidates_of_every_level(
         sizes.append(size)
         name = {NODE_TYPE_CODE[t]: t.value for t in NodeType}
         kinds += [name[int(code)] for code in kind.tolist()]
-    flow = _flow_candidates(projection, config, labels, flow)
+    flow = flow_candidate_table(projection, config, labels, flow)
     if flow.num_rows:
         labels.append(flow.column("candidate").to_numpy())
         members.append(np.asarray(pc.list_flatten(flow.column("members")).to_numpy(), np.int64))
@@ -156,49 +157,6 @@ def candidates_of_every_level(
         nulls = pa.nulls(others, column.type)
         table = table.append_column(flow_column, pa.concat_arrays([nulls, column.combine_chunks()]))
     return table
-
-
-def _flow_candidates(
-    projection: AccountProjection,
-    config: AnalysisConfig,
-    labels: list[np.ndarray],
-    found: pa.Table | None,
-) -> pa.Table:
-    """The money-flow candidates of at least ``min_ring_size`` members, labelled after
-    every label in ``labels``, with their :data:`FLOW_COLUMNS`."""
-    empty = pa.table(
-        {
-            "candidate": pa.array([], pa.int64()),
-            "members": pa.array([], pa.list_(pa.int64())),
-            "flow_pattern": pa.array([], pa.string()),
-            "flow_centre": pa.array([], pa.int64()),
-            "flow_links": pa.array([], pa.int64()),
-            "flow_hops": pa.array([], pa.int64()),
-            "flow_span_days": pa.array([], pa.float64()),
-            "flow_in_time_order": pa.array([], pa.bool_()),
-        }
-    )
-    if config.flow_rings is None:
-        return empty
-    if found is None:
-        found = flow_ring_candidates(projection.money_flow, config.flow_rings)
-    sizes = pc.list_value_length(found.column("members")).to_numpy()
-    found = found.filter(pa.array(sizes >= config.min_ring_size))
-    if found.num_rows == 0:
-        return empty
-    base = max((int(x.max()) for x in labels if x.size), default=-1) + 1
-    return pa.table(
-        {
-            "candidate": pa.array(base + np.arange(found.num_rows), pa.int64()),
-            "members": found.column("members"),
-            "flow_pattern": found.column("pattern"),
-            "flow_centre": found.column("centre"),
-            "flow_links": found.column("links"),
-            "flow_hops": found.column("hops"),
-            "flow_span_days": found.column("span_days"),
-            "flow_in_time_order": found.column("in_time_order"),
-        }
-    )
 
 
 def sharers_of_identifiers(
@@ -258,16 +216,16 @@ def score_candidates(
     The score is the ring's significance (see :mod:`scoring.surprise`) mapped to [0, 1):
     how improbable the concentration of fraud evidence among its members would be for a
     random group of the same size, corrected for the ``tests`` candidates examined: a
-    number, or the candidates of each family (see :func:`candidate_family`; the
+    number, or the candidates of each family (see :func:`scoring.flow_candidates.candidate_family`; the
     money-flow shapes are tested pattern by pattern, see
     :func:`scoring.surprise.ring_evidence`).
     ``taken_up_together`` (one per ring, null for a community) names the identifier kind
     whose sharers made the ring (see :func:`sharers_of_identifiers`); such a ring's
     reasons start with ``TOOK_UP_ONE_<KIND>_TOGETHER``. ``flow_shape`` (one row per ring,
-    the :data:`FLOW_COLUMNS`, null for a ring that is no money-flow candidate) gives the
+    the :data:`~scoring.flow_candidates.FLOW_COLUMNS`, null for a ring that is no money-flow candidate) gives the
     rings that money moving between strangers made: such a ring keeps all its members
     (its shape is the ring), is typed by its pattern and its reasons start with the shape
-    (:func:`flow_reasons`).
+    (:func:`scoring.flow_candidates.flow_reasons`).
     """
     accounts = projection.accounts
     k = rings.num_rows
@@ -581,104 +539,6 @@ def led_by_what_was_taken_up(
     return pa.array(listed, pa.list_(pa.string()))
 
 
-def led_by_the_flow(reasons: pa.Array, flow: list[list[str]], top: int) -> pa.Array:
-    """``reasons`` (one list per ring), each led by its money-flow reasons (``flow``, empty
-    for the rings money did not make), ``top`` reasons in all."""
-    listed = reasons.to_pylist()
-    merged = [
-        ([*shape, *(r for r in rest if r not in shape)])[:top] if shape else rest
-        for shape, rest in zip(flow, listed, strict=True)
-    ]
-    return pa.array(merged, pa.list_(pa.string()))
-
-
-def flow_reasons(
-    shape: pa.Table, flow: MoneyFlow, flat: np.ndarray, group: np.ndarray
-) -> list[list[str]]:
-    """What a money-flow ring's shape says, one list per ring of ``shape`` (the
-    :data:`FLOW_COLUMNS`; empty where the pattern is null):
-
-    - the shape: ``FAN_IN_FROM_<n>_ACCOUNTS``, ``FAN_OUT_TO_<n>_ACCOUNTS``,
-      ``CYCLE_OF_<n>``, ``SCATTER_GATHER_THROUGH_<n>_ACCOUNTS``,
-      ``GATHER_SCATTER_<i>_IN_<o>_OUT``, ``BIPARTITE_<p>_PAYERS_<q>_PAYEES``,
-      ``STACK_OF_<layers>_LAYERS``, ``MONEY_AMONG_<n>_UNRELATED_ACCOUNTS``, with
-      ``_IN_24H`` / ``_WITHIN_<d>_DAYS`` when all its transfers fall within 30 days (a
-      cycle only when money could go round in time order);
-    - ``PASS_THROUGH_<p>_PCT``: of the money members received from other members, the
-      share those that received it paid on to members (where some did).
-
-    ``flat`` and ``group`` are the ring members (store ids) and their ring.
-    """
-    k = shape.num_rows
-    pattern = shape.column("flow_pattern").to_pylist()
-    links = shape.column("flow_links").to_pylist()
-    hops = shape.column("flow_hops").to_pylist()
-    span = shape.column("flow_span_days").to_pylist()
-    ordered = shape.column("flow_in_time_order").to_pylist()
-    passed = _internal_pass_through(flow, flat, group, k)
-    result: list[list[str]] = []
-    for ring in range(k):
-        p = pattern[ring]
-        if p is None:
-            result.append([])
-            continue
-        members = int(np.count_nonzero(group == ring))
-        n = int(links[ring])
-        text = {
-            FlowPattern.FAN_IN.value: f"FAN_IN_FROM_{n}_ACCOUNTS",
-            FlowPattern.FAN_OUT.value: f"FAN_OUT_TO_{n}_ACCOUNTS",
-            FlowPattern.CYCLE.value: f"CYCLE_OF_{int(hops[ring])}",
-            FlowPattern.SCATTER_GATHER.value: f"SCATTER_GATHER_THROUGH_{n // 2}_ACCOUNTS",
-            FlowPattern.GATHER_SCATTER.value: f"GATHER_SCATTER_AROUND_1_OF_{members}_ACCOUNTS",
-            FlowPattern.BIPARTITE.value: f"BIPARTITE_{n}_PAYMENTS_AMONG_{members}_ACCOUNTS",
-            FlowPattern.STACK.value: f"STACK_OF_{int(hops[ring])}_LAYERS",
-            FlowPattern.RANDOM.value: f"MONEY_AMONG_{members}_UNRELATED_ACCOUNTS",
-        }[p]
-        days = float(span[ring])
-        timed = p != FlowPattern.CYCLE.value or bool(ordered[ring])
-        if timed and days <= 1.0:
-            text += "_IN_24H"
-        elif timed and days <= 30.0:
-            text += f"_WITHIN_{max(1, int(np.ceil(days)))}_DAYS"
-        reasons = [text]
-        if passed[ring] >= 0:
-            reasons.append(f"PASS_THROUGH_{round(100 * float(passed[ring]))}_PCT")
-        result.append(reasons)
-    return result
-
-
-def _internal_pass_through(
-    flow: MoneyFlow, flat: np.ndarray, group: np.ndarray, k: int
-) -> np.ndarray:
-    """Per ring, the money paid on to members by the members that received from members,
-    over what they received from members, capped at 1; -1 where no member does both."""
-    ring_of: dict[int, int] = dict(zip(flat.tolist(), group.tolist(), strict=True))
-    if not ring_of:
-        return np.full(k, -1.0)
-    ids = np.fromiter(ring_of, np.int64, len(ring_of))
-    rings = np.fromiter(ring_of.values(), np.int64, len(ring_of))
-    order = np.argsort(ids)
-    ids, rings = ids[order], rings[order]
-
-    def ring_of_ids(values: np.ndarray) -> np.ndarray:
-        at = np.minimum(np.searchsorted(ids, values), ids.size - 1)
-        found: np.ndarray = np.where(ids[at] == values, rings[at], -1)
-        return found
-
-    a, b = ring_of_ids(flow.src), ring_of_ids(flow.dst)
-    inside = (a >= 0) & (a == b)
-    src, dst, amount = flow.src[inside], flow.dst[inside], flow.amount[inside]
-    received = np.zeros(ids.size)
-    paid = np.zeros(ids.size)
-    np.add.at(received, np.searchsorted(ids, dst), amount)
-    np.add.at(paid, np.searchsorted(ids, src), amount)
-    middle = (received > 0) & (paid > 0)
-    got = np.bincount(rings[middle], weights=received[middle], minlength=k)
-    gave = np.bincount(rings[middle], weights=np.minimum(paid, received)[middle], minlength=k)
-    share: np.ndarray = np.where(got > 0, gave / np.maximum(got, 1e-12), -1.0)
-    return share
-
-
 def ring_groups(
     candidates: pa.Table,
     projection: AccountProjection,
@@ -712,8 +572,8 @@ def ring_groups(
         family_tests=np.bincount(family, minlength=FAMILIES),
         family_channels=family_channels(channels.names),
     ).significance
-    significance = _shapes_read_whole(significance, family > 0, group, rows, sizes, k)
-    significance = _shapes_over_the_same_community(significance, family > 0, group, rows, k)
+    significance = shapes_read_whole(significance, family > 0, group, rows, sizes, k)
+    significance = shapes_over_the_same_community(significance, family > 0, group, rows, k)
     owner = disjoint_owners(
         group,
         rows,
@@ -727,133 +587,6 @@ def ring_groups(
     owned = np.flatnonzero(owner >= 0)
     label[owned] = candidates.column("candidate").to_numpy()[owner[owned]]
     return label
-
-
-#: The hypothesis families of the ring test: 0 for communities and identifier sharers,
-#: then two per money-flow pattern (see :func:`candidate_family`).
-FAMILIES: Final = 1 + 2 * len(FlowPattern)
-
-#: A shape whose transfers all fall within this many days is a burst (a ring moving
-#: money within its active period), tested apart from the shapes drawn out over months
-#: (a landlord's tenants, a payroll): 30.
-BURST_DAYS: Final = 30.0
-
-#: Channels a money-flow shape's test combines: confirmed fraud and the entity model's
-#: verdicts, named before looking (the test pays for two channels, not all of them).
-#: Money passed on is what a shape of money does (a student passing a parent's support
-#: on as rent, a contractor paying the crew): it restates the shape, so it is no witness.
-FLOW_TEST_CHANNELS: Final = frozenset({LABELLED, MODEL})
-
-
-def _shapes_read_whole(
-    significance: np.ndarray,
-    flow: np.ndarray,
-    group: np.ndarray,
-    rows: np.ndarray,
-    sizes: np.ndarray,
-    k: int,
-) -> np.ndarray:
-    """Each shape of money at least as significant as the shapes it contains that are at
-    least half its size: a scatter-gather holds the fan-in of its sink, a stack the
-    gather-scatter of each middle account, and the whole shape is the reading (selection
-    then prefers it, as the larger, on a tie).
-
-    Notes
-    -----
-    O(r + p) for r shape members and p pairs of overlapping shapes.
-    """
-    import scipy.sparse as sp
-
-    shapes = np.flatnonzero(flow)
-    if shapes.size < 2:
-        return significance
-    number = np.full(k, -1, np.int64)
-    number[shapes] = np.arange(shapes.size)
-    inside = flow[group]
-    membership = sp.csr_matrix(
-        (np.ones(int(inside.sum())), (number[group[inside]], rows[inside])),
-        shape=(shapes.size, int(rows.max()) + 1),
-    )
-    overlap = (membership @ membership.T).tocoo()
-    outer, inner = shapes[overlap.row], shapes[overlap.col]
-    contains = (
-        (outer != inner) & (overlap.data >= sizes[inner]) & (2 * sizes[inner] >= sizes[outer])
-    )
-    result = significance.copy()
-    np.maximum.at(result, outer[contains], significance[inner[contains]])
-    return result
-
-
-def _shapes_over_the_same_community(
-    significance: np.ndarray, flow: np.ndarray, group: np.ndarray, rows: np.ndarray, k: int
-) -> np.ndarray:
-    """Each shape of money at least as significant as a community of exactly its members
-    (and a hair more): the same accounts read as a shape say how the money moved.
-
-    Notes
-    -----
-    O(r log r) for r candidate members.
-    """
-    if not flow.any() or flow.all():
-        return significance
-    order = np.lexsort((rows, group))
-    starts = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k))])
-    ordered = rows[order]
-    keys = [ordered[starts[c] : starts[c + 1]].tobytes() for c in range(k)]
-    best: dict[bytes, float] = {}
-    for c in np.flatnonzero(~flow).tolist():
-        best[keys[c]] = max(best.get(keys[c], 0.0), float(significance[c]))
-    result = significance.copy()
-    for c in np.flatnonzero(flow).tolist():
-        same = best.get(keys[c])
-        if same is not None and same >= result[c]:
-            result[c] = np.nextafter(same, np.inf)
-    return result
-
-
-def candidate_family(flow: pa.Table | None, k: int) -> np.ndarray:
-    """Each candidate's family of hypotheses (see :func:`scoring.surprise.ring_evidence`).
-
-    0 for a community or identifier candidate (``flow_pattern`` null or ``flow`` None);
-    a money-flow shape's family is its pattern and whether it is a burst (its transfers
-    within :data:`BURST_DAYS`): a cycle of strangers is tested among the cycles, not among
-    thousands of communities, and a fan paid out within a fortnight among such fans, not
-    among every payroll.
-
-    Parameters
-    ----------
-    flow : pa.Table, optional
-        ``flow_pattern`` and ``flow_span_days`` (see :data:`FLOW_COLUMNS`), one row per
-        candidate.
-    k : int
-        Number of candidates.
-
-    Returns
-    -------
-    ndarray of int64, shape (k,), values in ``[0, FAMILIES)``
-    """
-    if flow is None or "flow_pattern" not in flow.column_names:
-        return np.zeros(k, np.int64)
-    index = {p.value: i for i, p in enumerate(FlowPattern)}
-    pattern = np.fromiter(
-        (
-            index.get(p, -1) if p is not None else -1
-            for p in flow.column("flow_pattern").to_pylist()
-        ),
-        np.int64,
-        k,
-    )
-    span = flow.column("flow_span_days").fill_null(np.inf).to_numpy(zero_copy_only=False)
-    burst = (np.asarray(span, np.float64) <= BURST_DAYS).astype(np.int64)
-    family: np.ndarray = np.where(pattern >= 0, 1 + 2 * pattern + burst, 0)
-    return family
-
-
-def family_channels(names: tuple[str, ...]) -> np.ndarray:
-    """Which channels (``names``) each family's test combines, shape (FAMILIES, c)."""
-    picked = np.ones((FAMILIES, len(names)), np.bool_)
-    picked[1:] = np.isin(np.asarray(names, dtype=object), list(FLOW_TEST_CHANNELS))
-    return picked
 
 
 def most_significant_disjoint(
