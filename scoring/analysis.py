@@ -44,7 +44,6 @@ from scoring.candidates import (
     EVIDENCE_TYPE,
     TYPOLOGIES,
     candidates_of_every_level,
-    ring_groups,
     score_candidates,
 )
 from scoring.features import (
@@ -66,6 +65,7 @@ from scoring.model import LabelMode, ScoringModel, label_mode, train_pu_model
 from scoring.money_rings import with_joined_money_rings
 from scoring.projection import ProjectionConfig, project_tables
 from scoring.reasons import ACCOUNT_RULES, TOP_REASONS, reason_codes
+from scoring.ring_selection import ring_groups
 from scoring.staging import STAGED_TABLES, StagedAnalysis, read_staged_analysis, stage_analysis
 from scoring.surprise import (
     LABELLED,

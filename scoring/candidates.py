@@ -4,7 +4,7 @@ is scored, explained, typed and evidenced.
 Communities of every Leiden level are candidates (:func:`candidates_of_every_level`), and
 so are the accounts that took up one merchant together (:func:`sharers_of_identifiers`);
 where they overlap, the one whose fraud evidence is most significant wins
-(:func:`ring_groups`); each ring is then scored by that significance, corrected for the
+(:func:`scoring.ring_selection.ring_groups`); each ring is then scored by that significance, corrected for the
 number of candidates tested (:func:`score_candidates`).
 """
 
@@ -27,8 +27,6 @@ from scoring.flow_candidates import (
     flow_candidate_table,
     flow_reasons,
     led_by_the_flow,
-    shapes_over_the_same_community,
-    shapes_read_whole,
 )
 from scoring.flow_rings import FlowPattern
 from scoring.graph_signals import GraphSignals
@@ -537,120 +535,6 @@ def led_by_what_was_taken_up(
             first = TAKEN_UP_TOGETHER.format(kind=kind.upper())
             listed[ring] = [first, *listed[ring][: top - 1]]
     return pa.array(listed, pa.list_(pa.string()))
-
-
-def ring_groups(
-    candidates: pa.Table,
-    projection: AccountProjection,
-    channels: ChannelEvidence,
-    config: AnalysisConfig,
-) -> np.ndarray:
-    """The ring each account belongs to (a candidate label), or -1.
-
-    Candidates of every community level are tested; the most significant disjoint ones
-    are kept (:func:`most_significant_disjoint`).
-
-    Notes
-    -----
-    O(r log r) for r candidate members.
-    """
-    accounts = projection.accounts
-    k = candidates.num_rows
-    members = candidates.column("members").combine_chunks()
-    flat = np.asarray(pc.list_flatten(members).to_numpy(), np.int64)
-    sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
-    group = np.repeat(np.arange(k), sizes)
-    rows = np.searchsorted(accounts, flat)
-    family = candidate_family(candidates, k)
-    significance = ring_evidence(
-        channels,
-        rows,
-        group,
-        k,
-        config.surprise,
-        family=family,
-        family_tests=np.bincount(family, minlength=FAMILIES),
-        family_channels=family_channels(channels.names),
-    ).significance
-    significance = shapes_read_whole(significance, family > 0, group, rows, sizes, k)
-    significance = shapes_over_the_same_community(significance, family > 0, group, rows, k)
-    owner = disjoint_owners(
-        group,
-        rows,
-        significance,
-        sizes,
-        k,
-        remainder=family > 0,
-        min_size=config.min_ring_size,
-    )
-    label = np.full(accounts.shape[0], -1, np.int64)
-    owned = np.flatnonzero(owner >= 0)
-    label[owned] = candidates.column("candidate").to_numpy()[owner[owned]]
-    return label
-
-
-def most_significant_disjoint(
-    group: np.ndarray,
-    rows: np.ndarray,
-    significance: np.ndarray,
-    sizes: np.ndarray,
-    k: int,
-    *,
-    tier: np.ndarray | None = None,
-) -> np.ndarray:
-    """Candidates kept: lowest ``tier`` first (default: all one tier), then most
-    significant, then larger, each sharing no member with one kept before it. A coarse
-    community and the finer ones inside it describe the same accounts; the reading with
-    the stronger evidence wins.
-
-    Notes
-    -----
-    O(r log r) plus a Python step per candidate for r candidate members.
-    """
-    owner = disjoint_owners(group, rows, significance, sizes, k, tier=tier)
-    chosen = np.zeros(k, np.bool_)
-    chosen[owner[owner >= 0]] = True
-    return chosen
-
-
-def disjoint_owners(
-    group: np.ndarray,
-    rows: np.ndarray,
-    significance: np.ndarray,
-    sizes: np.ndarray,
-    k: int,
-    *,
-    tier: np.ndarray | None = None,
-    remainder: np.ndarray | None = None,
-    min_size: int = 1,
-) -> np.ndarray:
-    """The candidate each account row ends in (-1: none), picked as
-    :func:`most_significant_disjoint` picks them, except that a candidate ``remainder``
-    marks that overlaps ones kept before it keeps its other members, when they are at
-    least ``min_size`` and at least two thirds of it: a shape of money is not lost to a
-    community that shares one of its accounts.
-
-    Notes
-    -----
-    O(r log r) plus a Python step per candidate for r candidate members.
-    """
-    tiers = np.zeros(k, np.int64) if tier is None else tier
-    order = np.lexsort((-sizes, -significance, tiers))
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    owner = np.full(int(rows.max()) + 1 if rows.size else 0, -1, np.int64)
-    by_group = np.argsort(group, kind="stable")
-    member_rows = rows[by_group]
-    partial = np.zeros(k, np.bool_) if remainder is None else remainder
-    for candidate in order.tolist():
-        members = member_rows[starts[candidate] : starts[candidate + 1]]
-        free = owner[members] < 0
-        if free.all():
-            owner[members] = candidate
-        elif partial[candidate]:
-            left = members[free]
-            if left.size >= min_size and 3 * left.size >= 2 * members.size:
-                owner[left] = candidate
-    return owner
 
 
 def attach_members(

@@ -310,23 +310,6 @@ def test_rings_keep_their_members_with_evidence_not_the_hangers_on() -> None:
     assert kept_group.tolist() == [0, 0, 0, 1, 1, 1]
 
 
-def test_overlapping_candidates_keep_the_most_significant_reading() -> None:
-    """Candidates of two community levels that share members: the more significant one
-    wins, then candidates disjoint from it; ties go to the larger candidate."""
-    from scoring.candidates import most_significant_disjoint
-
-    # candidate 0 = {0,1,2,3} (coarse), 1 = {0,1} and 2 = {2,3} (fine), 3 = {4,5}.
-    group = np.array([0, 0, 0, 0, 1, 1, 2, 2, 3, 3])
-    rows = np.array([0, 1, 2, 3, 0, 1, 2, 3, 4, 5])
-    sizes = np.array([4, 2, 2, 2])
-    coarse_wins = most_significant_disjoint(group, rows, np.array([5.0, 3.0, 2.0, 0.0]), sizes, 4)
-    assert coarse_wins.tolist() == [True, False, False, True]
-    fine_wins = most_significant_disjoint(group, rows, np.array([2.0, 3.0, 2.5, 0.0]), sizes, 4)
-    assert fine_wins.tolist() == [False, True, True, True]
-    tie = most_significant_disjoint(group, rows, np.zeros(4), sizes, 4)
-    assert tie.tolist() == [True, False, False, True]
-
-
 def test_a_stored_gnn_score_is_an_entity_model_input(
     tmp_path: Path, scenario: ScenarioSummary
 ) -> None:

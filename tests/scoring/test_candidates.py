@@ -450,22 +450,3 @@ def test_every_piece_after_the_first_gets_a_fresh_candidate_number() -> None:
         9,
         12,
     ]
-
-
-def test_a_shape_keeps_the_members_a_community_picked_before_it_left() -> None:
-    """A community (more significant) takes one account of a fan of six: the fan keeps
-    its other five (two thirds or more); a community losing one member is not kept, nor
-    a shape left with less than two thirds of itself."""
-    from scoring.candidates import disjoint_owners
-
-    # candidate 0: community {0, 1, 2}; candidate 1: fan {2..7}; candidate 2: fan {0, 1, 8}
-    members = [[0, 1, 2], [2, 3, 4, 5, 6, 7], [0, 1, 8]]
-    rows = np.concatenate([np.asarray(m) for m in members])
-    sizes = np.array([len(m) for m in members])
-    group = np.repeat(np.arange(3), sizes)
-    significance = np.array([5.0, 3.0, 2.0])
-    shape = np.array([False, True, True])
-    owner = disjoint_owners(group, rows, significance, sizes, 3, remainder=shape, min_size=3)
-    assert owner.tolist() == [0, 0, 0, 1, 1, 1, 1, 1, -1]
-    plain = disjoint_owners(group, rows, significance, sizes, 3, min_size=3)
-    assert plain.tolist() == [0, 0, 0, -1, -1, -1, -1, -1, -1]
