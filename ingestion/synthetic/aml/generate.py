@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -41,6 +41,7 @@ from ingestion.synthetic.hard.groups import build_world
 from ingestion.synthetic.hard.render import account_ids, write_csv
 from ingestion.synthetic.hard.sharers import sharing_groups, write_sharers
 from ingestion.synthetic.hard.world import FAKE, STUDENT, World, draft_accounts
+from ingestion.synthetic.summary import JsonSummary
 
 __all__ = ["AmlRing", "AmlScenarioSummary", "generate_aml_scenario"]
 
@@ -76,7 +77,7 @@ class AmlRing:
 
 
 @dataclass(frozen=True)
-class AmlScenarioSummary:
+class AmlScenarioSummary(JsonSummary):
     """What ``generate_aml_scenario`` wrote.
 
     Parameters
@@ -108,14 +109,6 @@ class AmlScenarioSummary:
     sharers_path: Path
     flows_path: Path
     scenario_path: Path
-
-    def as_dict(self) -> dict[str, object]:
-        """The summary as JSON-ready values (paths as strings)."""
-        out: dict[str, object] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Path) else value
-        return out
 
 
 def generate_aml_scenario(

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -41,6 +41,7 @@ from ingestion.synthetic.hard.rings import RingPlan, plan_rings
 from ingestion.synthetic.hard.sharers import sharing_groups, write_sharers
 from ingestion.synthetic.hard.typologies import plant_rings
 from ingestion.synthetic.hard.world import World, draft_accounts
+from ingestion.synthetic.summary import JsonSummary
 from ingestion.synthetic.text import Vocab, const_text, decimal_text, string_array
 
 __all__ = ["HardScenarioSummary", "generate_hard_scenario"]
@@ -51,7 +52,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
-class HardScenarioSummary:
+class HardScenarioSummary(JsonSummary):
     """What ``generate_hard_scenario`` wrote.
 
     Parameters
@@ -85,14 +86,6 @@ class HardScenarioSummary:
     truth_path: Path
     sharers_path: Path
     scenario_path: Path
-
-    def as_dict(self) -> dict[str, object]:
-        """The summary as JSON-ready values (paths as strings)."""
-        out: dict[str, object] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Path) else value
-        return out
 
 
 def generate_hard_scenario(
