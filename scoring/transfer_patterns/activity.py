@@ -37,13 +37,7 @@ def activity_columns(book: TransferBook) -> dict[str, np.ndarray]:
 
     Examples
     --------
-    >>> from datetime import UTC, datetime
-    >>> import pyarrow as pa
-    >>> from scoring.transfer_patterns.book import build_book
-    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
-    >>> def book_of(src, dst, when, amount):
-    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
-    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> from scoring.transfer_patterns.book import book_on_days as book_of
     >>> activity_columns(book_of([1, 2], [2, 3], [0, 1], [1000.0, 900.0]))["payers"].tolist()
     [0, 1, 1]
 
@@ -86,13 +80,7 @@ def amount_columns(book: TransferBook, round_unit: float) -> dict[str, np.ndarra
 
     Examples
     --------
-    >>> from datetime import UTC, datetime
-    >>> import pyarrow as pa
-    >>> from scoring.transfer_patterns.book import build_book
-    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
-    >>> def book_of(src, dst, when, amount):
-    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
-    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> from scoring.transfer_patterns.book import book_on_days as book_of
     >>> book = book_of([1, 1, 2], [2, 2, 3], [0, 1, 2], [100.0, 300.0, 12.5])
     >>> [round(x, 3) for x in amount_columns(book, 100.0)["amount_cv_in"].tolist()[1:]]
     [0.5, 0.0]
@@ -185,13 +173,7 @@ def window_columns(book: TransferBook, windows_days: tuple[int, ...]) -> dict[st
 
     Examples
     --------
-    >>> from datetime import UTC, datetime
-    >>> import pyarrow as pa
-    >>> from scoring.transfer_patterns.book import build_book
-    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
-    >>> def book_of(src, dst, when, amount):
-    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
-    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> from scoring.transfer_patterns.book import book_on_days as book_of
     >>> book = book_of([1, 2, 3], [9, 9, 9], [0, 0, 2], [1.0, 1.0, 1.0])
     >>> columns = window_columns(book, (1,))
     >>> columns["max_payers_1d"].tolist(), columns["payers_1d"].tolist()

@@ -9,8 +9,9 @@ cannot overflow (see :class:`graph_service.temporal.TimeKeys` for the same idea)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -271,3 +272,27 @@ def build_book(transfers: pa.Table, as_of: datetime | None) -> TransferBook:
         next_on_link=next_on_link,
         as_of=cut,
     )
+
+
+def book_on_days(
+    src: Sequence[int], dst: Sequence[int], day: Sequence[int], amount: Sequence[float]
+) -> TransferBook:
+    """The book of transfers ``src[i] -> dst[i]`` of ``amount[i]`` made ``day[i]`` days
+    after 2026-01-01 (UTC), as of the last: small books written by hand.
+
+    Examples
+    --------
+    >>> book_on_days([7, 8], [8, 9], [0, 1], [5.0, 4.0]).accounts.tolist()
+    [7, 8, 9]
+    """
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ts = pa.array([start + timedelta(days=d) for d in day], pa.timestamp("us", tz="UTC"))
+    table = pa.table(
+        {
+            "src": pa.array(src, pa.int64()),
+            "dst": pa.array(dst, pa.int64()),
+            "ts": ts,
+            "amount": pa.array(amount, pa.float64()),
+        }
+    )
+    return build_book(table, None)

@@ -54,13 +54,7 @@ def passing_columns(book: TransferBook, pass_days: int) -> dict[str, np.ndarray]
 
     Examples
     --------
-    >>> from datetime import UTC, datetime
-    >>> import pyarrow as pa
-    >>> from scoring.transfer_patterns.book import build_book
-    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
-    >>> def book_of(src, dst, when, amount):
-    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
-    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> from scoring.transfer_patterns.book import book_on_days as book_of
     >>> columns = passing_columns(book_of([1, 2], [2, 3], [0, 1], [1000.0, 900.0]), 7)
     >>> columns["pass_through"].tolist(), columns["median_delay_hours"].tolist()[1]
     ([nan, 0.9, 0.0], 24.0)

@@ -78,13 +78,7 @@ def path_columns(
 
     Examples
     --------
-    >>> from datetime import UTC, datetime
-    >>> import pyarrow as pa
-    >>> from scoring.transfer_patterns.book import build_book
-    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
-    >>> def book_of(src, dst, when, amount):
-    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
-    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> from scoring.transfer_patterns.book import book_on_days as book_of
     >>> book = book_of([1, 2, 3], [2, 3, 1], [0, 1, 2], [5.0, 5.0, 5.0])
     >>> no_hubs = np.zeros(book.n, bool)
     >>> found = path_columns(book, no_hubs, max_hops=3, window_days=30, fan_cap=10)
@@ -182,13 +176,7 @@ def copayment_columns(
 
     Examples
     --------
-    >>> from datetime import UTC, datetime
-    >>> import pyarrow as pa
-    >>> from scoring.transfer_patterns.book import build_book
-    >>> day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
-    >>> def book_of(src, dst, when, amount):
-    ...     ts = pa.array([day[w] for w in when], pa.timestamp("us", tz="UTC"))
-    ...     return build_book(pa.table({"src": src, "dst": dst, "ts": ts, "amount": amount}), None)
+    >>> from scoring.transfer_patterns.book import book_on_days as book_of
     >>> book = book_of([1, 1, 2, 2], [3, 4, 3, 4], [0, 0, 1, 1], [5.0] * 4)
     >>> no_hubs = np.zeros(book.n, bool)
     >>> copayment_columns(book, no_hubs, window_days=30, fan_cap=10, max_layers=6)["bipartite"].tolist()
