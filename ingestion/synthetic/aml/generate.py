@@ -36,7 +36,7 @@ from ingestion.synthetic.aml.config import AmlScenarioConfig, MoneyFlowKind
 from ingestion.synthetic.aml.patterns import AmlPattern, plant_pattern
 from ingestion.synthetic.hard.activity import one_offs
 from ingestion.synthetic.hard.events import DAY, EventBatch
-from ingestion.synthetic.hard.generate import _write_events
+from ingestion.synthetic.hard.generate import _write_events, fresh_events_dir, no_progress
 from ingestion.synthetic.hard.groups import build_world
 from ingestion.synthetic.hard.render import account_ids, write_csv
 from ingestion.synthetic.hard.sharers import sharing_groups, write_sharers
@@ -154,13 +154,9 @@ def generate_aml_scenario(
     another household) who live ordinary lives and share nothing with each other.
     """
     started = time.perf_counter()
-    progress: ProgressCallback = on_progress or _no_progress
+    progress: ProgressCallback = on_progress or no_progress
     out_dir = Path(out_dir)
-    events_dir = out_dir / "events"
-    events_dir.mkdir(parents=True, exist_ok=True)
-    for pattern in ("part-*.csv", ".part-*.csv.partial"):
-        for stale in sorted(events_dir.glob(pattern)):
-            stale.unlink()
+    events_dir = fresh_events_dir(out_dir)
 
     world_config = config.world()
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0]))
@@ -227,10 +223,6 @@ def generate_aml_scenario(
         extra={**summary.as_dict(), "seconds": time.perf_counter() - started},
     )
     return summary
-
-
-def _no_progress(step: str, done: int, total: int) -> None:
-    """Progress sink used when the caller passes none."""
 
 
 # ------------------------------------------------------------------------------ rings

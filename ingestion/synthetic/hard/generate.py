@@ -132,13 +132,9 @@ def generate_hard_scenario(
     stage and bucket, so the files do not depend on scheduling.
     """
     started = time.perf_counter()
-    progress: ProgressCallback = on_progress or _no_progress
+    progress: ProgressCallback = on_progress or no_progress
     out_dir = Path(out_dir)
-    events_dir = out_dir / "events"
-    events_dir.mkdir(parents=True, exist_ok=True)
-    for pattern in ("part-*.csv", ".part-*.csv.partial"):
-        for stale in sorted(events_dir.glob(pattern)):
-            stale.unlink()
+    events_dir = fresh_events_dir(out_dir)
 
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0]))
     draft = draft_accounts(config, rng)
@@ -198,8 +194,19 @@ def generate_hard_scenario(
     return summary
 
 
-def _no_progress(step: str, done: int, total: int) -> None:
+def no_progress(step: str, done: int, total: int) -> None:
     """Progress sink used when the caller passes none."""
+
+
+def fresh_events_dir(out_dir: Path) -> Path:
+    """``out_dir/events``, created if missing, without the event files (and unfinished
+    ones) an earlier run left there."""
+    events_dir = out_dir / "events"
+    events_dir.mkdir(parents=True, exist_ok=True)
+    for pattern in ("part-*.csv", ".part-*.csv.partial"):
+        for stale in sorted(events_dir.glob(pattern)):
+            stale.unlink()
+    return events_dir
 
 
 # ------------------------------------------------------------------------- events
