@@ -65,7 +65,7 @@ from scoring.model import LabelMode, ScoringModel, label_mode, train_pu_model
 from scoring.money_rings import with_joined_money_rings
 from scoring.projection import ProjectionConfig, project_tables
 from scoring.reasons import ACCOUNT_RULES, TOP_REASONS, reason_codes
-from scoring.ring_selection import ring_groups
+from scoring.ring_selection import ring_groups, with_community_correlation
 from scoring.staging import STAGED_TABLES, StagedAnalysis, read_staged_analysis, stage_analysis
 from scoring.surprise import (
     LABELLED,
@@ -405,6 +405,7 @@ def analyse(
     def rings_with(
         evidence: ChannelEvidence, account_risk: np.ndarray, *, attach: bool = True
     ) -> pa.Table:
+        evidence = with_community_correlation(candidates, projection.accounts, evidence)
         groups = ring_groups(candidates, projection, evidence, config)
         taken_up = candidates.column("identifier_type")
         return with_joined_money_rings(

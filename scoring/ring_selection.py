@@ -22,12 +22,51 @@ from scoring.flow_candidates import (
     shapes_read_whole,
 )
 from scoring.projection import AccountProjection
-from scoring.surprise import ChannelEvidence, ring_evidence
+from scoring.surprise import ChannelEvidence, ring_evidence, with_correlation
 
 if TYPE_CHECKING:
     from scoring.analysis import AnalysisConfig
 
-__all__ = ["disjoint_owners", "most_significant_disjoint", "ring_groups"]
+__all__ = [
+    "disjoint_owners",
+    "most_significant_disjoint",
+    "ring_groups",
+    "with_community_correlation",
+]
+
+
+def with_community_correlation(
+    candidates: pa.Table, accounts: np.ndarray, channels: ChannelEvidence
+) -> ChannelEvidence:
+    """``channels`` with each channel's intra-group correlation estimated over the
+    community and identifier candidates of every level (not the money-flow shapes), for
+    every ring test of the run (see :func:`scoring.surprise.with_correlation`).
+
+    The estimate does not depend on which candidates are kept: the kept rings are few
+    and many of them fraud, while the candidates are thousands of mostly benign groups,
+    which is what the correlation of benign evidence is to be read from.
+
+    Parameters
+    ----------
+    candidates : pa.Table
+        ``members`` (store ids) and the money-flow columns of
+        :func:`scoring.flow_candidates.candidate_family`, one row per candidate.
+    accounts : ndarray of int64
+        Store ids of the rows of ``channels``, ascending.
+    channels : ChannelEvidence
+
+    Notes
+    -----
+    O(r c) for r candidate members and c channels.
+    """
+    k = candidates.num_rows
+    community = candidate_family(candidates, k) == 0
+    members = candidates.column("members").filter(pa.array(community)).combine_chunks()
+    flat = np.asarray(pc.list_flatten(members).to_numpy(), np.int64)
+    sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
+    group = np.repeat(np.arange(sizes.shape[0]), sizes)
+    rows = np.searchsorted(accounts, flat)
+    return with_correlation(channels, rows, group, int(sizes.shape[0]))
 
 
 def ring_groups(

@@ -33,7 +33,7 @@ Rings
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -52,6 +52,7 @@ __all__ = [
     "ring_evidence",
     "tail_surprise",
     "with_channel",
+    "with_correlation",
 ]
 
 #: Share of groups left out of the intra-group correlation estimate (the most extreme).
@@ -137,6 +138,10 @@ class ChannelEvidence:
         Share of accounts for which each channel is active.
     per_member : ndarray of bool, shape (c,)
         Whether each channel enters the ring test (see :class:`Channel`).
+    correlation : ndarray of float64, shape (c,), optional
+        Each channel's intra-group correlation, estimated once for every ring test of a
+        run (:func:`with_correlation`); None: each test estimates it over the rings it
+        is given.
     """
 
     names: tuple[str, ...]
@@ -144,6 +149,7 @@ class ChannelEvidence:
     active: BoolArray
     rate: F64
     per_member: BoolArray
+    correlation: F64 | None = None
 
     @property
     def total(self) -> F64:
@@ -261,6 +267,9 @@ def with_channel(
         The channel's strength per account (default: 0). It does not add to an account's
         evidence total: these channels restate what the total already holds.
 
+    The new channel has no estimated correlation: :func:`with_correlation` is run after
+    the last channel is added.
+
     Notes
     -----
     O(n).
@@ -274,6 +283,45 @@ def with_channel(
         rate=np.append(channels.rate, flags.mean() if flags.size else 0.0),
         per_member=np.append(channels.per_member, True),
     )
+
+
+def with_correlation(
+    channels: ChannelEvidence, member_rows: I64, ring_of_member: I64, n_rings: int
+) -> ChannelEvidence:
+    """``channels`` with each channel's intra-group correlation estimated over the given
+    groups, for every later ring test to use.
+
+    The groups should be the broad, mostly benign population of candidates (every
+    community and identifier sharer), not the rings picked from it: where most of the
+    picked groups are rings, their evidence would read as a benign correlation, and
+    where most are handfuls of strangers with no evidence at all (money-flow shapes),
+    evidence would look rarer in groups than it is. Confirmed fraud labels
+    (:data:`LABELLED`) stay independent (correlation 0).
+
+    Parameters
+    ----------
+    channels : ChannelEvidence
+    member_rows, ring_of_member : ndarray of int64
+        Account row of every group member and its group (0..n_rings-1).
+    n_rings : int
+
+    Notes
+    -----
+    O(r c) for r group members and c channels.
+    """
+    sizes = np.bincount(ring_of_member, minlength=n_rings).astype(np.float64)
+    correlation = np.zeros(len(channels.names))
+    for j, name in enumerate(channels.names):
+        if not channels.per_member[j] or name == LABELLED:
+            continue
+        hits = np.bincount(
+            ring_of_member,
+            weights=channels.active[member_rows, j].astype(np.float64),
+            minlength=n_rings,
+        ).astype(np.float64)
+        p = float(np.clip(channels.rate[j], 1e-6, 1.0 - 1e-6))
+        correlation[j] = _intra_group_correlation(hits, sizes, p)
+    return replace(channels, correlation=correlation)
 
 
 def ring_evidence(
@@ -335,7 +383,11 @@ def ring_evidence(
             minlength=n_rings,
         ).astype(np.float64)
         surprise[:, j] = _group_tail_surprise(
-            hits, sizes, float(channels.rate[j]), independent=channels.names[j] == LABELLED
+            hits,
+            sizes,
+            float(channels.rate[j]),
+            independent=channels.names[j] == LABELLED,
+            rho=None if channels.correlation is None else float(channels.correlation[j]),
         )
     surprise = np.minimum(surprise, config.ring_channel_cap)
     log10_p = combined_log10_p(surprise[:, channels.per_member])
@@ -416,12 +468,19 @@ def combined_log10_p(surprise: F64) -> F64:
     return np.asarray(np.minimum(best, 0.0))
 
 
-def _group_tail_surprise(hits: F64, sizes: F64, rate: float, *, independent: bool = False) -> F64:
+def _group_tail_surprise(
+    hits: F64,
+    sizes: F64,
+    rate: float,
+    *,
+    independent: bool = False,
+    rho: float | None = None,
+) -> F64:
     """``-log10 P(X >= hits)`` per group for ``X`` beta-binomial over ``sizes`` members.
 
     The beta-binomial's mean is the channel's population ``rate``; its intra-group
-    correlation ``rho`` is estimated by the method of moments over the groups given
-    (almost all of them benign): evidence that benign groups share as a whole (a family
+    correlation ``rho`` is the one given, or else estimated by the method of moments over
+    the groups given (almost all of them benign): evidence that benign groups share as a whole (a family
     that opened its accounts together, a household behind one VPN) raises ``rho`` and so
     counts for less, while evidence that falls on members independently keeps the
     binomial tail (``rho = 0``). ``independent`` takes the binomial tail whatever the
@@ -432,7 +491,10 @@ def _group_tail_surprise(hits: F64, sizes: F64, rate: float, *, independent: boo
     from scipy.stats import betabinom, binom
 
     p = float(np.clip(rate, 1e-6, 1.0 - 1e-6))
-    rho = 0.0 if independent else _intra_group_correlation(hits, sizes, p)
+    if independent:
+        rho = 0.0
+    elif rho is None:
+        rho = _intra_group_correlation(hits, sizes, p)
     k = np.maximum(hits - 1, 0)
     if rho <= 1e-6:
         tail = binom.sf(k, sizes, p)

@@ -243,3 +243,69 @@ def test_each_family_of_candidates_counts_its_own_tests_and_channels() -> None:
     ).significance
     assert picked[1] == 0.0  # the device evidence is not this family's channel
     assert picked[0] > 0.0
+
+
+def _families_opening_together(groups: int, size: int, rate: float, seed: int) -> ChannelEvidence:
+    """A channel that benign groups show as a whole (each with probability ``rate``)."""
+    whole = np.repeat(np.random.default_rng(seed).random(groups) < rate, size)
+    active = whole[:, None].copy()
+    return ChannelEvidence(
+        names=("device",),
+        strength=active.astype(float) * 2.0,
+        active=active,
+        rate=np.array([active.mean()]),
+        per_member=np.array([True]),
+    )
+
+
+def test_a_correlation_estimated_once_holds_for_every_later_test() -> None:
+    """The intra-group correlation estimated over the broad population of groups is what
+    a later test over a few picked groups uses: picking mostly active groups (rings, or
+    benign families) would otherwise read as a correlation of its own, and picking
+    groups with no evidence at all would read as none."""
+    from scoring.surprise import with_correlation
+
+    sizes = [4] * 500
+    rows, group = _groups(sizes)
+    evidence = _families_opening_together(500, 4, 0.15, seed=2)
+    evidence.active[:4, 0] = True
+    estimated = with_correlation(evidence, rows, group, len(sizes))
+    assert estimated.correlation is not None and estimated.correlation[0] > 0.5
+    broad = ring_evidence(estimated, rows, group, len(sizes)).surprise[0, 0]
+    quiet = np.flatnonzero(~evidence.active[::4, 0])[:20]
+    picked = np.concatenate([[0], quiet])
+    few_rows = np.concatenate([rows[group == g] for g in picked])
+    few_group = np.repeat(np.arange(picked.size), 4)
+    reused = ring_evidence(estimated, few_rows, few_group, picked.size).surprise[0, 0]
+    assert reused == pytest.approx(broad)
+    fresh = ring_evidence(evidence, few_rows, few_group, picked.size).surprise[0, 0]
+    assert fresh > 2 * reused
+
+
+def test_confirmed_fraud_labels_stay_independent_under_an_estimated_correlation() -> None:
+    """Labels gathered in groups (the rings) are no benign correlation: the labelled
+    channel's estimated correlation is 0 and its test is the binomial tail."""
+    from scoring.surprise import with_correlation
+
+    sizes = [4] * 500
+    rows, group = _groups(sizes)
+    evidence = _families_opening_together(500, 4, 0.15, seed=3)
+    labels = _families_opening_together(500, 4, 0.05, seed=4).active[:, 0]
+    labels[:4] = True
+    both = with_channel(evidence, LABELLED, labels)
+    estimated = with_correlation(both, rows, group, len(sizes))
+    assert estimated.correlation is not None
+    assert estimated.correlation.tolist()[1] == 0.0 and estimated.correlation[0] > 0.5
+    surprise = ring_evidence(estimated, rows, group, len(sizes)).surprise[0, 1]
+    assert surprise == pytest.approx(-np.log10(binom.sf(3, 4, both.rate[1])))
+
+
+def test_a_channel_added_later_asks_for_a_new_estimate() -> None:
+    """Adding a channel drops the estimated correlations: they are estimated once every
+    channel is there."""
+    from scoring.surprise import with_correlation
+
+    rows, group = _groups([4] * 100)
+    estimated = with_correlation(_independent(400, 0.05), rows, group, 100)
+    assert estimated.correlation is not None
+    assert with_channel(estimated, LABELLED, np.zeros(400, bool)).correlation is None
