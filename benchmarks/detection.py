@@ -171,6 +171,34 @@ def label_subset(scenario: Scenario, rate: float, legit: bool, out: Path) -> dic
     return counts
 
 
+def rings_by_labelled_members(truth: Path, labels: Path) -> dict[str, dict[str, int]]:
+    """How many rings have none, one, and two or more members in the label file, in all
+    and per typology: a ring test needs a second witness beyond a shape or a shared
+    identifier, so the rings with fewer than two labelled members are found only where
+    some other evidence (the entity model, money passed on, device or network flags)
+    speaks for them."""
+    with labels.open(newline="") as handle:
+        labelled = {
+            row.get("entity_key", "")
+            for row in csv.DictReader(handle)
+            if row.get("label", "").strip().lower() == "fraud"
+        }
+    members: dict[str, list[str]] = {}
+    typology: dict[str, str] = {}
+    with truth.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            members.setdefault(row["ring_id"], []).append(row["account_id"])
+            typology[row["ring_id"]] = row.get("typology", "")
+    counts: dict[str, dict[str, int]] = {}
+    for ring, accounts in members.items():
+        hits = sum(account in labelled for account in accounts)
+        bucket = "none" if hits == 0 else "one" if hits == 1 else "two_or_more"
+        for name in ("all", typology[ring]):
+            row = counts.setdefault(name, {"none": 0, "one": 0, "two_or_more": 0})
+            row[bucket] += 1
+    return counts
+
+
 def ingest_events(scenario: Scenario, store: Path) -> dict[str, Any]:
     """Ingest the scenario's events into a fresh store; the manifest's totals."""
     shutil.rmtree(store, ignore_errors=True)
@@ -544,6 +572,7 @@ def run_scenario(
                     "label_rate": rate,
                     "legit": legit,
                     "labels": counts,
+                    "rings_by_labelled_members": rings_by_labelled_members(scenario.truth, labels),
                     "detector": "pipeline",
                     "label_mode": report.get("label_mode"),
                     "report": report,

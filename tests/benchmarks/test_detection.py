@@ -1,4 +1,5 @@
-"""The detection benchmark's joining of runs over parts of the matrix."""
+"""The detection benchmark: joining runs over parts of the matrix, and what each cell
+says about its labels."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.detection import combine
+from benchmarks.detection import combine, rings_by_labelled_members
 
 
 def _part(profile: str, accounts: int, recall: float) -> dict[str, Any]:
@@ -57,3 +58,30 @@ def test_combine_refuses_a_scenario_in_two_parts(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="more than one part"):
         combine([path, path], out, None)
     assert not out.exists()
+
+
+def test_rings_are_counted_by_how_many_of_their_members_are_labelled(tmp_path: Path) -> None:
+    """Per ring, the members with a fraud label (legit labels and other rings' labels do
+    not count), bucketed into none, one and two or more, in all and per typology."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text(
+        "ring_id,typology,account_id\n"
+        "R1,fan_in,A1\nR1,fan_in,A2\nR1,fan_in,A3\n"
+        "R2,cycle,A4\nR2,cycle,A5\n"
+        "R3,cycle,A6\nR3,cycle,A7\n"
+    )
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "entity_type,entity_key,label,source,ts\n"
+        "Account,A1,fraud,sar,2026-01-01T00:00:00Z\n"
+        "Account,A2,FRAUD,sar,2026-01-01T00:00:00Z\n"
+        "Account,A4,fraud,sar,2026-01-01T00:00:00Z\n"
+        "Account,A6,legit,kyc,2026-01-01T00:00:00Z\n"
+        "Account,A9,fraud,sar,2026-01-01T00:00:00Z\n"
+    )
+    counts = rings_by_labelled_members(truth, labels)
+    assert counts == {
+        "all": {"none": 1, "one": 1, "two_or_more": 1},
+        "fan_in": {"none": 0, "one": 0, "two_or_more": 1},
+        "cycle": {"none": 1, "one": 1, "two_or_more": 0},
+    }
