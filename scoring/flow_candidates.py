@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from scoring.flow_rings import FlowPattern, flow_ring_candidates
+from scoring.flow_rings.config import BURST_DAYS
 from scoring.projection import AccountProjection, MoneyFlow
 from scoring.surprise import LABELLED, MODEL
 
@@ -34,6 +35,7 @@ __all__ = [
     "family_channels",
     "flow_candidate_table",
     "flow_reasons",
+    "is_burst",
     "led_by_the_flow",
     "shapes_over_the_same_community",
     "shapes_read_whole",
@@ -195,11 +197,6 @@ def _internal_pass_through(
 #: then two per money-flow pattern (see :func:`candidate_family`).
 FAMILIES: Final = 1 + 2 * len(FlowPattern)
 
-#: A shape whose transfers all fall within this many days is a burst (a ring moving
-#: money within its active period), tested apart from the shapes drawn out over months
-#: (a landlord's tenants, a payroll): 30.
-BURST_DAYS: Final = 30.0
-
 #: Channels a money-flow shape's test combines: confirmed fraud and the entity model's
 #: verdicts, named before looking (the test pays for two channels, not all of them).
 #: Money passed on is what a shape of money does (a student passing a parent's support
@@ -214,11 +211,16 @@ def shapes_read_whole(
     rows: np.ndarray,
     sizes: np.ndarray,
     k: int,
+    burst: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each shape of money at least as significant as the shapes it contains that are at
     least half its size: a scatter-gather holds the fan-in of its sink, a stack the
     gather-scatter of each middle account, and the whole shape is the reading (selection
     then prefers it, as the larger, on a tie).
+
+    A shape drawn out over months does not read whole over a burst it holds (``burst``:
+    the shapes whose transfers all fall within :data:`BURST_DAYS`): the burst is the ring
+    moving money within its active period, the rest the centre's other strangers.
 
     Notes
     -----
@@ -239,6 +241,8 @@ def shapes_read_whole(
     contains = (
         (outer != inner) & (overlap.data >= sizes[inner]) & (2 * sizes[inner] >= sizes[outer])
     )
+    if burst is not None:
+        contains &= ~(burst[inner] & ~burst[outer])
     result = significance.copy()
     np.maximum.at(result, outer[contains], significance[inner[contains]])
     return result
@@ -307,6 +311,19 @@ def candidate_family(flow: pa.Table | None, k: int) -> np.ndarray:
     burst = (np.asarray(span, np.float64) <= BURST_DAYS).astype(np.int64)
     family: np.ndarray = np.where(pattern >= 0, 1 + 2 * pattern + burst, 0)
     return family
+
+
+def is_burst(family: np.ndarray) -> np.ndarray:
+    """Which candidates of the given families (:func:`candidate_family`) are money-flow
+    shapes whose transfers all fall within :data:`BURST_DAYS`.
+
+    Examples
+    --------
+    >>> is_burst(np.array([0, 1, 2])).tolist()
+    [False, False, True]
+    """
+    burst: np.ndarray = (family > 0) & ((family - 1) % 2 == 1)
+    return burst
 
 
 def family_channels(names: tuple[str, ...]) -> np.ndarray:

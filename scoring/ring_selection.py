@@ -18,6 +18,7 @@ from scoring.flow_candidates import (
     FAMILIES,
     candidate_family,
     family_channels,
+    is_burst,
     shapes_over_the_same_community,
     shapes_read_whole,
 )
@@ -102,7 +103,9 @@ def ring_groups(
         family_tests=np.bincount(family, minlength=FAMILIES),
         family_channels=family_channels(channels.names),
     ).significance
-    significance = shapes_read_whole(significance, family > 0, group, rows, sizes, k)
+    significance = shapes_read_whole(
+        significance, family > 0, group, rows, sizes, k, is_burst(family)
+    )
     significance = shapes_over_the_same_community(significance, family > 0, group, rows, k)
     owner = disjoint_owners(
         group,

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from graph_service.errors import InvalidInput
 
-__all__ = ["DAY_US", "FLOW_CANDIDATE_SCHEMA", "FlowPattern", "FlowRingConfig"]
+__all__ = ["BURST_DAYS", "DAY_US", "FLOW_CANDIDATE_SCHEMA", "FlowPattern", "FlowRingConfig"]
 
 
 class FlowPattern(StrEnum):
@@ -43,6 +43,12 @@ FLOW_CANDIDATE_SCHEMA: Final = pa.schema(
 )
 
 DAY_US: Final = 86_400e6
+
+#: A shape whose transfers all fall within this many days is a burst (a ring moving
+#: money within its active period), tested apart from the shapes drawn out over months
+#: (a landlord's tenants, a payroll), and a fan's busiest stretch of this many days is a
+#: candidate of its own: 30.
+BURST_DAYS: Final = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from graph_service.typing import I64
-from scoring.flow_rings.config import DAY_US, FlowPattern, FlowRingConfig
+from scoring.flow_rings.config import BURST_DAYS, DAY_US, FlowPattern, FlowRingConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,133 @@ def _hubs(s: I64, d: I64, config: FlowRingConfig) -> I64:
 
 
 def fans(
+    centre_side: I64,
+    other_side: I64,
+    first: np.ndarray,
+    last: np.ndarray,
+    pattern: FlowPattern,
+    config: FlowRingConfig,
+) -> Found:
+    """Accounts with at least ``min_fan`` strangers on the other side, with them; and,
+    where a fan is drawn out over more than :data:`BURST_DAYS`, its busiest stretch
+    (:func:`_bursts`)."""
+    whole = _whole_fans(centre_side, other_side, first, last, pattern, config)
+    burst = _bursts(centre_side, other_side, first, last, pattern, config)
+    return _joined(whole, burst)
+
+
+def _joined(a: Found, b: Found) -> Found:
+    """The candidates of ``a`` then those of ``b`` (same pattern)."""
+    if b.centre.size == 0:
+        return a
+    if a.centre.size == 0:
+        return b
+    return Found(
+        a.pattern,
+        np.concatenate([a.flat, b.flat]),
+        np.concatenate([a.group, b.group + a.centre.size]),
+        np.concatenate([a.centre, b.centre]),
+        np.concatenate([a.links, b.links]),
+        np.concatenate([a.hops, b.hops]),
+        np.concatenate([a.span_days, b.span_days]),
+        None,
+    )
+
+
+def _bursts(
+    centre_side: I64,
+    other_side: I64,
+    first: np.ndarray,
+    last: np.ndarray,
+    pattern: FlowPattern,
+    config: FlowRingConfig,
+) -> Found:
+    """The busiest :data:`BURST_DAYS` of every fan drawn out over longer: the strangers
+    whose links start and end within the window holding the most link starts, when they
+    are at least ``min_fan`` and not the whole fan.
+
+    A ring of mules pays its collector within its active period, while the collector's
+    other strangers (a seller's buyers, a landlord's tenants) come and go over months:
+    the whole fan dilutes the ring with them, its burst is the ring. Fans of more than
+    ``max_members`` strangers (businesses) have no burst candidate.
+
+    Notes
+    -----
+    O(t log t) for t stranger links: one sort by (centre, first transfer) and one binary
+    search per link.
+    """
+    if centre_side.size == 0:
+        return _empty(pattern)
+    centres, inverse, count = np.unique(centre_side, return_inverse=True, return_counts=True)
+    fan = (count[inverse] >= config.min_fan) & (count[inverse] + 1 <= config.max_members)
+    rank = inverse[fan].astype(np.int64)
+    start = (first[fan] // 1_000_000).astype(np.int64)  # seconds
+    end_ts = (last[fan] // 1_000_000).astype(np.int64)
+    other = other_side[fan]
+    if rank.size == 0:
+        return _empty(pattern)
+    width = int(BURST_DAYS * DAY_US // 1_000_000)
+    origin = int(start.min())
+    stride = int(max(start.max(), end_ts.max()) - origin) + width + 1
+    key = rank * stride + (start - origin)
+    order = np.argsort(key, kind="stable")
+    key, rank, start, end_ts, other = (
+        key[order],
+        rank[order],
+        start[order],
+        end_ts[order],
+        other[order],
+    )
+    stop = np.searchsorted(key, key + width, side="right")
+    in_window = stop - np.arange(key.size)
+    # The first window holding the most starts, per centre.
+    best = np.lexsort((np.arange(key.size), -in_window, rank))
+    first_of = np.concatenate([[True], rank[best][1:] != rank[best][:-1]])
+    pick = best[first_of]
+    total = count[rank[pick]]
+    pick = pick[(in_window[pick] >= config.min_fan) & (in_window[pick] < total)]
+    if pick.size == 0:
+        return _empty(pattern)
+    lo = pick
+    hi = stop[pick]
+    lengths = hi - lo
+    rows = np.repeat(lo - np.cumsum(np.concatenate([[0], lengths[:-1]])), lengths) + np.arange(
+        int(lengths.sum())
+    )
+    group_of_row = np.repeat(np.arange(pick.size), lengths)
+    inside = end_ts[rows] <= start[pick][group_of_row] + width
+    rows, group_of_row = rows[inside], group_of_row[inside]
+    size = np.bincount(group_of_row, minlength=pick.size)
+    ok = size >= config.min_fan
+    if not ok.any():
+        return _empty(pattern)
+    keep_row = ok[group_of_row]
+    rows = rows[keep_row]
+    renumber = np.cumsum(ok) - 1
+    group_of_row = renumber[group_of_row[keep_row]]
+    k = int(ok.sum())
+    hub = centres[rank[pick[ok]]]
+    flat = np.concatenate([other[rows], hub])
+    group = np.concatenate([group_of_row, np.arange(k)])
+    span = _span(
+        np.concatenate([start[rows], start[pick[ok]]]) * 1_000_000,
+        np.concatenate([end_ts[rows], start[pick[ok]]]) * 1_000_000,
+        group,
+        k,
+    )
+    return Found(
+        pattern,
+        flat,
+        group,
+        hub,
+        size[ok].astype(np.int64),
+        np.ones(k, np.int64),
+        span,
+        None,
+    )
+
+
+def _whole_fans(
     centre_side: I64,
     other_side: I64,
     first: np.ndarray,

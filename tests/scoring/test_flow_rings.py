@@ -140,6 +140,39 @@ def test_a_fan_larger_than_max_members_is_a_business_not_a_candidate() -> None:
     assert _candidates(small) == [("fan_out", [1, *range(100, 108)])]
 
 
+def test_the_busiest_month_of_a_drawn_out_fan_is_a_candidate_of_its_own() -> None:
+    """A collector paid by six strangers within three days, beside three other strangers
+    over the months after: the whole fan and its burst (the six, spanning three days)
+    are candidates; a stranger whose link goes on past the window is not in the burst."""
+    days = [0, 1, 1, 2, 3, 3, 60, 120, 200]
+    flow = transfer_links(np.arange(1, 10), np.full(9, 100), first_ts=np.asarray(days) * DAY_US)
+    table = flow_ring_candidates(flow, FlowRingConfig(min_fan=4))
+    rows = table.select(["members", "span_days", "links"]).to_pylist()
+    assert rows == [
+        {"members": [*range(1, 10), 100], "span_days": 200.0, "links": 9},
+        {"members": [1, 2, 3, 4, 5, 6, 100], "span_days": 3.0, "links": 6},
+    ]
+    last = np.asarray(days) * DAY_US
+    last[0] = 90 * DAY_US  # stranger 1 keeps paying for three months
+    lasting = transfer_links(
+        np.arange(1, 10), np.full(9, 100), first_ts=np.asarray(days) * DAY_US, last_ts=last
+    )
+    burst = flow_ring_candidates(lasting, FlowRingConfig(min_fan=4)).column("members")
+    assert burst.to_pylist()[1] == [2, 3, 4, 5, 6, 100]
+
+
+def test_a_fan_within_one_burst_or_without_a_busy_month_has_no_second_candidate() -> None:
+    """A fan paid within a fortnight is its own burst; one whose strangers come one a
+    month has no stretch of min_fan; a business's fan has no burst either."""
+    tight = transfer_links(np.arange(1, 7), np.full(6, 100), first_ts=np.arange(6) * 2 * DAY_US)
+    assert _candidates(tight) == [("fan_in", [*range(1, 7), 100])]
+    monthly = transfer_links(np.arange(1, 7), np.full(6, 100), first_ts=np.arange(6) * 40 * DAY_US)
+    assert _candidates(monthly) == [("fan_in", [*range(1, 7), 100])]
+    busy = np.concatenate([np.zeros(10), np.arange(70) * 10 + 100]) * DAY_US
+    business = transfer_links(np.arange(1, 81), np.full(80, 100), first_ts=busy)
+    assert _candidates(business) == []
+
+
 def test_gather_scatter_needs_the_money_passed_on_less_a_margin() -> None:
     """A hub paid 100 by each of three strangers that pays 95 to each of three others
     after is gather-scatter; paying them 5 each (its own bills) is not."""
