@@ -66,9 +66,8 @@ def test_known_fraud_nearby_does_not_enter_the_ring_test() -> None:
     assert evidence.per_member.tolist() == [False]
 
 
-def _independent(n: int, rate: float, seed: int = 0) -> ChannelEvidence:
-    rng = np.random.default_rng(seed)
-    active = rng.random((n, 1)) < rate
+def _one_channel(active: np.ndarray) -> ChannelEvidence:
+    """One per-member channel, ``device``, active where ``active`` (shape (n, 1))."""
     return ChannelEvidence(
         names=("device",),
         strength=active.astype(float) * 2.0,
@@ -76,6 +75,10 @@ def _independent(n: int, rate: float, seed: int = 0) -> ChannelEvidence:
         rate=np.array([active.mean()]),
         per_member=np.array([True]),
     )
+
+
+def _independent(n: int, rate: float, seed: int = 0) -> ChannelEvidence:
+    return _one_channel(np.random.default_rng(seed).random((n, 1)) < rate)
 
 
 def _groups(sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -248,14 +251,7 @@ def test_each_family_of_candidates_counts_its_own_tests_and_channels() -> None:
 def _families_opening_together(groups: int, size: int, rate: float, seed: int) -> ChannelEvidence:
     """A channel that benign groups show as a whole (each with probability ``rate``)."""
     whole = np.repeat(np.random.default_rng(seed).random(groups) < rate, size)
-    active = whole[:, None].copy()
-    return ChannelEvidence(
-        names=("device",),
-        strength=active.astype(float) * 2.0,
-        active=active,
-        rate=np.array([active.mean()]),
-        per_member=np.array([True]),
-    )
+    return _one_channel(whole[:, None].copy())
 
 
 def test_a_correlation_estimated_once_holds_for_every_later_test() -> None:
