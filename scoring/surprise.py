@@ -314,14 +314,22 @@ def with_correlation(
     for j, name in enumerate(channels.names):
         if not channels.per_member[j] or name == LABELLED:
             continue
-        hits = np.bincount(
-            ring_of_member,
-            weights=channels.active[member_rows, j].astype(np.float64),
-            minlength=n_rings,
-        ).astype(np.float64)
+        hits = _hits(channels, j, member_rows, ring_of_member, n_rings)
         p = float(np.clip(channels.rate[j], 1e-6, 1.0 - 1e-6))
         correlation[j] = _intra_group_correlation(hits, sizes, p)
     return replace(channels, correlation=correlation)
+
+
+def _hits(
+    channels: ChannelEvidence, j: int, member_rows: I64, ring_of_member: I64, n_rings: int
+) -> F64:
+    """Members active in channel ``j``, per ring."""
+    hits: F64 = np.bincount(
+        ring_of_member,
+        weights=channels.active[member_rows, j].astype(np.float64),
+        minlength=n_rings,
+    ).astype(np.float64)
+    return hits
 
 
 def ring_evidence(
@@ -377,11 +385,7 @@ def ring_evidence(
     for j in range(c):
         if not channels.per_member[j]:
             continue
-        hits: F64 = np.bincount(
-            ring_of_member,
-            weights=channels.active[member_rows, j].astype(np.float64),
-            minlength=n_rings,
-        ).astype(np.float64)
+        hits = _hits(channels, j, member_rows, ring_of_member, n_rings)
         surprise[:, j] = _group_tail_surprise(
             hits,
             sizes,
@@ -480,9 +484,9 @@ def _group_tail_surprise(
 
     The beta-binomial's mean is the channel's population ``rate``; its intra-group
     correlation ``rho`` is the one given, or else estimated by the method of moments over
-    the groups given (almost all of them benign): evidence that benign groups share as a whole (a family
-    that opened its accounts together, a household behind one VPN) raises ``rho`` and so
-    counts for less, while evidence that falls on members independently keeps the
+    the groups given (almost all of them benign): evidence that benign groups share as a
+    whole (a family that opened its accounts together, a household behind one VPN) raises
+    ``rho`` and so counts for less, while evidence that falls on members independently keeps the
     binomial tail (``rho = 0``). ``independent`` takes the binomial tail whatever the
     groups: confirmed fraud labels are a fact about each account, which benign groups do
     not share, and where many candidates are rings their labels would otherwise read as

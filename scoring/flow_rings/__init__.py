@@ -7,7 +7,8 @@ landlord), so an account pair that shares no counterparty but the very busiest i
 payment between *strangers* (:func:`stranger_links`). On the links between strangers,
 the shapes of AML typologies are found (the eight patterns of IBM AMLSim):
 
-- ``fan_in`` / ``fan_out``: one account paid by (paying) several strangers;
+- ``fan_in`` / ``fan_out``: one account paid by (paying) several strangers, and, when
+  the fan is drawn out over months, its busiest 30 days on its own;
 - ``cycle``: money going round strangers back to where it started;
 - ``scatter_gather``: one account paying several strangers who all pay one other;
 - ``gather_scatter``: an account paid by several strangers that pays several others;
