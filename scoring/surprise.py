@@ -195,7 +195,7 @@ def tail_surprise(values: npt.ArrayLike) -> F64:
     Examples
     --------
     >>> tail_surprise([0.0, 1.0, 1.0, 5.0]).round(3)
-    array([0.   , 0.301, 0.301, 0.602])
+    array([0.   , 0.125, 0.125, 0.602])
 
     Notes
     -----
