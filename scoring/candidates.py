@@ -32,6 +32,7 @@ from scoring.flow_rings import FlowPattern
 from scoring.graph_signals import GraphSignals
 from scoring.projection import AccountProjection
 from scoring.reasons import RING_RULES, reason_codes
+from scoring.rings import content_hashes
 from scoring.surprise import LABELLED, MODEL, NETWORK, ChannelEvidence, ring_evidence
 
 if TYPE_CHECKING:
@@ -154,7 +155,14 @@ def candidates_of_every_level(
         column = flow.column(flow_column)
         nulls = pa.nulls(others, column.type)
         table = table.append_column(flow_column, pa.concat_arrays([nulls, column.combine_chunks()]))
-    return table
+    hashes = content_hashes(size, flat)
+    same = np.isin(hashes[others:], hashes[:others])
+    at = table.column_names.index("flow_as_community")
+    return table.set_column(
+        at,
+        "flow_as_community",
+        pa.concat_arrays([pa.nulls(others, pa.bool_()), pa.array(same, pa.bool_())]),
+    )
 
 
 def sharers_of_identifiers(

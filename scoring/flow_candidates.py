@@ -35,13 +35,15 @@ __all__ = [
     "family_channels",
     "flow_candidate_table",
     "flow_reasons",
-    "is_burst",
     "led_by_the_flow",
+    "shapes_and_bursts",
     "shapes_over_the_same_community",
     "shapes_read_whole",
 ]
 
-#: Columns of a money-flow candidate carried to its ring (null for other candidates).
+#: Columns of a money-flow candidate carried to its ring (null for other candidates);
+#: ``flow_as_community`` says that a community or identifier candidate has exactly its
+#: members (set by :func:`scoring.candidates.candidates_of_every_level`).
 FLOW_COLUMNS: Final[tuple[str, ...]] = (
     "flow_pattern",
     "flow_centre",
@@ -49,6 +51,7 @@ FLOW_COLUMNS: Final[tuple[str, ...]] = (
     "flow_hops",
     "flow_span_days",
     "flow_in_time_order",
+    "flow_as_community",
 )
 
 
@@ -70,6 +73,7 @@ def flow_candidate_table(
             "flow_hops": pa.array([], pa.int64()),
             "flow_span_days": pa.array([], pa.float64()),
             "flow_in_time_order": pa.array([], pa.bool_()),
+            "flow_as_community": pa.array([], pa.bool_()),
         }
     )
     if config.flow_rings is None:
@@ -91,6 +95,7 @@ def flow_candidate_table(
             "flow_hops": found.column("hops"),
             "flow_span_days": found.column("span_days"),
             "flow_in_time_order": found.column("in_time_order"),
+            "flow_as_community": pa.array(np.zeros(found.num_rows, np.bool_)),
         }
     )
 
@@ -278,8 +283,11 @@ def shapes_over_the_same_community(
 def candidate_family(flow: pa.Table | None, k: int) -> np.ndarray:
     """Each candidate's family of hypotheses (see :func:`scoring.surprise.ring_evidence`).
 
-    0 for a community or identifier candidate (``flow_pattern`` null or ``flow`` None);
-    a money-flow shape's family is its pattern and whether it is a burst (its transfers
+    0 for a community or identifier candidate (``flow_pattern`` null or ``flow`` None),
+    and for a shape with exactly the members of one (``flow_as_community``): those
+    accounts were tested as a community on every channel already, and their evidence
+    (devices, accounts opened together) is not lost by reading them as a shape. Another
+    money-flow shape's family is its pattern and whether it is a burst (its transfers
     within :data:`BURST_DAYS`): a cycle of strangers is tested among the cycles, not among
     thousands of communities, and a fan paid out within a fortnight among such fans, not
     among every payroll.
@@ -309,21 +317,33 @@ def candidate_family(flow: pa.Table | None, k: int) -> np.ndarray:
     )
     span = flow.column("flow_span_days").fill_null(np.inf).to_numpy(zero_copy_only=False)
     burst = (np.asarray(span, np.float64) <= BURST_DAYS).astype(np.int64)
+    if "flow_as_community" in flow.column_names:
+        community = flow.column("flow_as_community").fill_null(False)
+        pattern = np.where(np.asarray(community.to_numpy(zero_copy_only=False)), -1, pattern)
     family: np.ndarray = np.where(pattern >= 0, 1 + 2 * pattern + burst, 0)
     return family
 
 
-def is_burst(family: np.ndarray) -> np.ndarray:
-    """Which candidates of the given families (:func:`candidate_family`) are money-flow
-    shapes whose transfers all fall within :data:`BURST_DAYS`.
+def shapes_and_bursts(flow: pa.Table | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``k`` candidates are money-flow shapes (``flow_pattern`` set), and which
+    of those are bursts (every transfer within :data:`BURST_DAYS`), whatever family
+    their test is in (see :func:`candidate_family`).
 
     Examples
     --------
-    >>> is_burst(np.array([0, 1, 2])).tolist()
-    [False, False, True]
+    >>> flow = pa.table(
+    ...     {"flow_pattern": [None, "fan_in", "fan_in"], "flow_span_days": [None, 90.0, 3.0]}
+    ... )
+    >>> [m.tolist() for m in shapes_and_bursts(flow, 3)]
+    [[False, True, True], [False, False, True]]
     """
-    burst: np.ndarray = (family > 0) & ((family - 1) % 2 == 1)
-    return burst
+    if flow is None or "flow_pattern" not in flow.column_names:
+        none = np.zeros(k, np.bool_)
+        return none, none.copy()
+    shape = np.asarray(flow.column("flow_pattern").is_valid().to_numpy(zero_copy_only=False))
+    span = flow.column("flow_span_days").fill_null(np.inf).to_numpy(zero_copy_only=False)
+    burst = shape & (np.asarray(span, np.float64) <= BURST_DAYS)
+    return shape, burst
 
 
 def family_channels(names: tuple[str, ...]) -> np.ndarray:

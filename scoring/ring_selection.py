@@ -18,7 +18,7 @@ from scoring.flow_candidates import (
     FAMILIES,
     candidate_family,
     family_channels,
-    is_burst,
+    shapes_and_bursts,
     shapes_over_the_same_community,
     shapes_read_whole,
 )
@@ -61,7 +61,7 @@ def with_community_correlation(
     O(r c) for r candidate members and c channels.
     """
     k = candidates.num_rows
-    community = candidate_family(candidates, k) == 0
+    community = ~shapes_and_bursts(candidates, k)[0]
     members = candidates.column("members").filter(pa.array(community)).combine_chunks()
     flat = np.asarray(pc.list_flatten(members).to_numpy(), np.int64)
     sizes = np.asarray(pc.list_value_length(members).to_numpy(), np.int64)
@@ -103,17 +103,16 @@ def ring_groups(
         family_tests=np.bincount(family, minlength=FAMILIES),
         family_channels=family_channels(channels.names),
     ).significance
-    significance = shapes_read_whole(
-        significance, family > 0, group, rows, sizes, k, is_burst(family)
-    )
-    significance = shapes_over_the_same_community(significance, family > 0, group, rows, k)
+    shape, burst = shapes_and_bursts(candidates, k)
+    significance = shapes_read_whole(significance, shape, group, rows, sizes, k, burst)
+    significance = shapes_over_the_same_community(significance, shape, group, rows, k)
     owner = disjoint_owners(
         group,
         rows,
         significance,
         sizes,
         k,
-        remainder=family > 0,
+        remainder=shape,
         min_size=config.min_ring_size,
     )
     label = np.full(accounts.shape[0], -1, np.int64)

@@ -343,7 +343,7 @@ def member_set_ring_ids(members: pa.Array | pa.ChunkedArray) -> list[str]:
     """
     table = pa.table({"members": members})
     sizes, values = _members(table, "members")
-    return [f"R{h:016x}" for h in _content_hashes(sizes, values).tolist()]
+    return [f"R{h:016x}" for h in content_hashes(sizes, values).tolist()]
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -432,8 +432,9 @@ def _splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         return z ^ (z >> np.uint64(31))
 
 
-def _content_hashes(sizes: I64, values: I64) -> npt.NDArray[np.uint64]:
-    """A 64-bit hash of each member set (order and repeats ignored)."""
+def content_hashes(sizes: I64, values: I64) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each member set (order and repeats ignored): ``values`` holds the
+    members of set 0, then set 1, ..., ``sizes`` how many each."""
     if not sizes.size:
         return np.zeros(0, np.uint64)
     set_rows = np.repeat(np.arange(sizes.size), sizes)
@@ -460,7 +461,7 @@ def _fresh_ids(
     """Content ids of the member sets at ``rows``, re-mixed where an id is taken."""
     if not rows.size:
         return []
-    hashes = _content_hashes(sizes, values)
+    hashes = content_hashes(sizes, values)
     ids: list[str] = []
     used = set(taken)
     for h in hashes[rows].tolist():

@@ -450,3 +450,33 @@ def test_every_piece_after_the_first_gets_a_fresh_candidate_number() -> None:
         9,
         12,
     ]
+
+
+def test_a_shape_with_exactly_a_communitys_members_is_tested_as_that_community() -> None:
+    """A fan-in whose five accounts also took up one merchant together is marked as the
+    same accounts as a candidate already tested on every channel: its test is the
+    community family's (family 0), while it stays a shape (its pattern, its bursts). A
+    fan with other members keeps its own family."""
+    from scoring.analysis import AnalysisConfig
+    from scoring.candidates import candidates_of_every_level
+    from scoring.flow_candidates import candidate_family, shapes_and_bursts
+    from scoring.flow_rings import transfer_links
+
+    rows = [(a, 100, "Merchant", 5, 10.0 + a) for a in (1, 2, 3, 4, 5)]
+    projection = _memberships(rows)
+    projection.accounts = np.arange(1, 11, dtype=np.int64)
+    projection.money_flow = transfer_links([1, 2, 3, 4, 6, 7, 8, 9], [5, 5, 5, 5, 10, 10, 10, 10])
+    signals = SimpleNamespace(community_levels=[])
+    table = candidates_of_every_level(projection, signals, AnalysisConfig())
+    assert table.column("members").to_pylist() == [
+        [1, 2, 3, 4, 5],
+        [1, 2, 3, 4, 5],
+        [6, 7, 8, 9, 10],
+    ]
+    assert table.column("flow_pattern").to_pylist() == [None, "fan_in", "fan_in"]
+    assert table.column("flow_as_community").to_pylist() == [None, True, False]
+    family = candidate_family(table, 3)
+    assert family[:2].tolist() == [0, 0] and family[2] > 0
+    shape, burst = shapes_and_bursts(table, 3)
+    assert shape.tolist() == [False, True, True]
+    assert burst.tolist() == [False, True, True]

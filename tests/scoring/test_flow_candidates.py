@@ -79,7 +79,7 @@ def test_a_drawn_out_shape_does_not_read_whole_over_a_burst_it_holds() -> None:
     """A fan drawn out over months holds its busiest month (six of its nine strangers):
     the burst keeps its own significance and the whole fan inherits none of it; a burst
     holding a burst is read whole as before."""
-    from scoring.flow_candidates import is_burst, shapes_read_whole
+    from scoring.flow_candidates import shapes_read_whole
 
     members = [list(range(1, 11)), [1, 2, 3, 4, 5, 6, 10]]
     rows = np.concatenate([np.asarray(m) for m in members])
@@ -87,9 +87,7 @@ def test_a_drawn_out_shape_does_not_read_whole_over_a_burst_it_holds() -> None:
     group = np.repeat(np.arange(2), sizes)
     significance = np.array([0.5, 4.0])
     flow = np.array([True, True])
-    # families: fan_in drawn out (1 + 2 * 0 + 0) and fan_in burst (1 + 2 * 0 + 1)
-    burst = is_burst(np.array([1, 2]))
-    assert burst.tolist() == [False, True]
+    burst = np.array([False, True])
     read = shapes_read_whole(significance, flow, group, rows, sizes, 2, burst)
     assert read.tolist() == [0.5, 4.0]
     both = shapes_read_whole(significance, flow, group, rows, sizes, 2, np.array([True, True]))
