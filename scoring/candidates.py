@@ -230,7 +230,9 @@ def score_candidates(
     reasons start with ``TOOK_UP_ONE_<KIND>_TOGETHER``. ``flow_shape`` (one row per ring,
     the :data:`~scoring.flow_candidates.FLOW_COLUMNS`, null for a ring that is no money-flow candidate) gives the
     rings that money moving between strangers made: such a ring keeps all its members
-    (its shape is the ring), is typed by its pattern and its reasons start with the shape
+    (its shape is the ring), is typed by its pattern (or, when it is also a community whose
+    evidence names another typology than money passed on, by that) and its reasons start
+    with the shape
     (:func:`scoring.flow_candidates.flow_reasons`).
     """
     accounts = projection.accounts
@@ -247,6 +249,8 @@ def score_candidates(
     )
     is_flow = np.asarray([p is not None for p in flow_pattern], np.bool_)
     family = candidate_family(flow_shape, k)
+    # A shape with exactly a community's members is tested as that community (family 0).
+    as_community = is_flow & (family == 0)
     per_family = (
         np.asarray(tests, np.int64)
         if isinstance(tests, np.ndarray)
@@ -329,7 +333,15 @@ def score_candidates(
     evidence, type_share = _evidence(projection, nodes, flat, group, k, config.evidence_links)
     typology = typology_guess(table, type_share)
     is_flow, flow_pattern = is_flow[parent], flow_pattern[parent]
-    typology = [str(p) if f else t for t, p, f in zip(typology, flow_pattern, is_flow, strict=True)]
+    # A shape is named by its pattern, unless it is also a community whose evidence names
+    # another typology than money passed on (a device farm passing money round).
+    named_by_evidence = as_community[parent] & ~np.isin(
+        np.asarray(typology, dtype=object), ["mule_network", "unknown"]
+    )
+    typology = [
+        str(p) if f and not e else t
+        for t, p, f, e in zip(typology, flow_pattern, is_flow, named_by_evidence, strict=True)
+    ]
     reasons = _ring_reasons(table, channels, surprise, tested_rows, tested_group, config)
     if alone.any():
         listed = reasons.to_pylist()
