@@ -15,7 +15,7 @@
 // Content-Length or chunked, Connection: close) over net.Conn: far leaner than net/http,
 // so one core of load generator outruns one core of server. GET paths come from a file
 // (one per line); POST sends the bodies of a file (one per line) to one path. Targets are
-// taken in turn or at random per request (-order).
+// taken in turn (one order shared by every connection) or at random per request (-order).
 //
 // Usage:
 //
@@ -39,6 +39,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -138,8 +139,8 @@ type worker struct {
 	reader   *bufio.Reader
 	buf      []byte
 	rng      *rand.Rand
-	next     int
-	latency  []int64 // ns, complete responses only
+	turn     *atomic.Int64 // shared by every connection: roundrobin is one order for the run
+	latency  []int64       // ns, complete responses only
 	errs     errorCounts
 	codes    map[int]int64
 	body     int64
@@ -169,8 +170,7 @@ func (w *worker) pick() (path, body []byte) {
 	if w.cfg.order == "random" {
 		return w.targets.at(w.rng.Intn(n))
 	}
-	w.next++
-	return w.targets.at(w.next % n)
+	return w.targets.at(int((w.turn.Add(1) - 1) % int64(n)))
 }
 
 // do sends one request and reads its response; false if it failed (counted by kind).
@@ -372,11 +372,12 @@ func run(cfg *config) (*result, error) {
 	}
 	tmpl := newRequestTemplate(cfg.method, cfg.addr, cfg.headers)
 	workers := make([]*worker, cfg.connections)
+	turn := new(atomic.Int64)
 	for i := range workers {
 		w := &worker{
 			cfg: cfg, tmpl: tmpl, targets: tg, codes: map[int]int64{},
 			rng:  rand.New(rand.NewSource(cfg.seed + int64(i))),
-			next: i * tg.len() / cfg.connections,
+			turn: turn,
 		}
 		if err := w.connect(); err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", cfg.addr, err)
