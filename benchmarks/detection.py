@@ -9,7 +9,10 @@ base store, ingests that regime's labels and runs the product's batch pipeline i
 the run's evaluation. Every cell reports ring recall, cluster precision, precision among
 the top 20 and top 100 alerts, account ROC-AUC / PR-AUC, the false-positive rate among
 legitimate heavy sharers (per benign kind where the scenario lists them), per typology,
-the label mode the analysis ran in, and seconds.
+the label mode the analysis ran in, and seconds; and the alert queue at lower thresholds
+(``alert_queue``: ring recall and cluster precision of the rings the run scored, flagged
+from each of :data:`QUEUE_THRESHOLDS`) with the best recall it offers at cluster
+precision >= 0.5 (``best_recall_at_precision``).
 
 Profiles
     ``default`` and ``hard``: ``fraudgraph generate --profile P``; ``crosscheck``: the
@@ -57,6 +60,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -73,6 +79,13 @@ from scoring.evaluation import (  # noqa: E402
     resolve_truth,
 )
 from scoring.flagging import FLAG_THRESHOLD  # noqa: E402
+
+#: Ring-score thresholds of each pipeline cell's alert-queue curve: the rings the run
+#: scored, flagged from each of these (the default threshold among them), down to every
+#: candidate the run kept (0).
+QUEUE_THRESHOLDS = (0.9, 0.8, 0.7, FLAG_THRESHOLD, 0.58, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02, 0.0)
+#: Cluster precision at which a cell reports the best recall the queue offers.
+QUEUE_PRECISION = 0.5
 
 #: Seeds no development run looks at.
 HELD_OUT_SEEDS = (9101, 9102, 9103)
@@ -269,12 +282,70 @@ def pipeline_cell(
     step_seconds = {
         name: (r.get("seconds") if isinstance(r, dict) else None) for name, r in steps.items()
     }
+    queue = alert_queue(cell, record["run_id"], scenario.truth)
     return {
         **evaluation,
+        "alert_queue": queue,
+        "best_recall_at_precision": best_recall_at_precision(queue, QUEUE_PRECISION),
         "label_mode": analysis.get("label_mode"),
         "analyse_timings_s": analysis.get("timings_s"),
         "step_seconds": step_seconds,
         "seconds": round(seconds, 3),
+    }
+
+
+def alert_queue(store: Path, run_id: str, truth: Path) -> list[dict[str, Any]]:
+    """Ring recall and cluster precision of the run's rings flagged from each threshold.
+
+    The run writes every ring it scored (``rings``, flagged or not) under its id; the
+    alert queue at threshold ``t`` is the rings scoring at least ``t``. One row per
+    :data:`QUEUE_THRESHOLDS` entry: ``threshold``, ``flagged``, ``ring_recall``,
+    ``cluster_precision`` (``None`` when nothing is flagged).
+    """
+    with open_store(Settings(backend="embedded", store_dir=store)) as graph:
+        rings = graph.read_table("rings", version=run_id)
+        resolved = resolve_truth(load_truth(truth), graph)
+        accounts = account_ids(graph)
+    nobody = {"id": pa.array([], pa.int64()), "risk": pa.array([], pa.float64())}
+    rows = []
+    for threshold in QUEUE_THRESHOLDS:
+        flagged = rings.filter(pc.greater_equal(rings.column("score"), threshold))
+        report = evaluate(flagged, pa.table(nobody), resolved, accounts=accounts).as_dict()
+        rows.append(
+            {
+                "threshold": threshold,
+                "flagged": flagged.num_rows,
+                "ring_recall": report["ring_recall"],
+                "cluster_precision": report["cluster_precision"],
+            }
+        )
+    return rows
+
+
+def best_recall_at_precision(queue: list[dict[str, Any]], precision: float) -> dict[str, Any]:
+    """The queue's highest ring recall among thresholds with cluster precision >= ``precision``.
+
+    >>> best_recall_at_precision(
+    ...     [
+    ...         {"threshold": 0.6, "flagged": 2, "ring_recall": 0.2, "cluster_precision": 1.0},
+    ...         {"threshold": 0.3, "flagged": 5, "ring_recall": 0.4, "cluster_precision": 0.6},
+    ...         {"threshold": 0.0, "flagged": 90, "ring_recall": 0.7, "cluster_precision": 0.1},
+    ...     ],
+    ...     0.5,
+    ... )
+    {'precision_at_least': 0.5, 'ring_recall': 0.4, 'cluster_precision': 0.6, 'threshold': 0.3}
+    """
+    eligible = [
+        row
+        for row in queue
+        if row["cluster_precision"] is not None and row["cluster_precision"] >= precision
+    ]
+    best = max(eligible, key=lambda row: (row["ring_recall"], row["threshold"]), default=None)
+    return {
+        "precision_at_least": precision,
+        "ring_recall": None if best is None else best["ring_recall"],
+        "cluster_precision": None if best is None else best["cluster_precision"],
+        "threshold": None if best is None else best["threshold"],
     }
 
 
@@ -290,6 +361,7 @@ _SUMMARY_FIELDS = (
     ("sharer-only clusters", "sharer_only_clusters"),
     ("no-ring clusters", "clusters_without_ring_members"),
     ("typology right", "typology_agreement"),
+    ("best recall at precision >= 0.5", ("best_recall_at_precision", "ring_recall")),
 )
 
 

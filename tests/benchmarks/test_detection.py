@@ -7,9 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
-from benchmarks.detection import combine, rings_by_labelled_members
+from benchmarks.detection import (
+    QUEUE_THRESHOLDS,
+    alert_queue,
+    best_recall_at_precision,
+    combine,
+    rings_by_labelled_members,
+)
+from graph_service.embedded.store import EmbeddedStore
+from graph_service.model import NodeType
+from tests.conftest import GOOD_EVENTS, FileWriter
 
 
 def _part(profile: str, accounts: int, recall: float) -> dict[str, Any]:
@@ -84,4 +94,67 @@ def test_rings_are_counted_by_how_many_of_their_members_are_labelled(tmp_path: P
         "all": {"none": 1, "one": 1, "two_or_more": 1},
         "fan_in": {"none": 0, "one": 0, "two_or_more": 1},
         "cycle": {"none": 1, "one": 1, "two_or_more": 0},
+    }
+
+
+def test_the_alert_queue_flags_each_threshold_s_rings_from_the_run_s_scored_rings(
+    tmp_path: Path, write_events: FileWriter
+) -> None:
+    """Every ring the run scored counts from the thresholds at or below its score: a true
+    ring scored 0.3 joins the queue from 0.3 down, a false one scored 0.1 from 0.1 down."""
+    from ingestion.loader import Ingestor
+
+    store = EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2)
+    try:
+        ingestor = Ingestor(store, quarantine_dir=tmp_path / "quarantine")
+        try:
+            ingestor.run([write_events(GOOD_EVENTS)])
+        finally:
+            ingestor.close()
+        a1, a2, a3 = (store.get_entity(NodeType.ACCOUNT, key).id for key in ("A1", "A2", "A3"))
+        rings = pa.table(
+            {
+                "ring_id": ["r1", "r2"],
+                "members": [[a1, a2], [a3]],
+                "score": [0.3, 0.1],
+            }
+        )
+        store.write_table("rings", rings, version="20260101T000000.000000Z")
+    finally:
+        store.close()
+    truth = tmp_path / "truth.csv"
+    truth.write_text("ring_id,typology,account_id\nx,device_farm,A1\nx,device_farm,A2\n")
+
+    queue = alert_queue(tmp_path / "store", "20260101T000000.000000Z", truth)
+
+    by_threshold = {row["threshold"]: row for row in queue}
+    assert [row["threshold"] for row in queue] == list(QUEUE_THRESHOLDS)
+    assert by_threshold[0.4] == {
+        "threshold": 0.4,
+        "flagged": 0,
+        "ring_recall": 0.0,
+        "cluster_precision": None,
+    }
+    assert by_threshold[0.3]["flagged"] == 1
+    assert by_threshold[0.3]["ring_recall"] == 1.0
+    assert by_threshold[0.3]["cluster_precision"] == 1.0
+    assert by_threshold[0.1]["flagged"] == 2
+    assert by_threshold[0.1]["cluster_precision"] == 0.5
+    best = best_recall_at_precision(queue, 0.6)
+    assert best["ring_recall"] == 1.0
+    assert best["threshold"] == 0.3  # the strictest threshold that reaches that recall
+
+
+def test_best_recall_at_precision_is_none_when_no_threshold_is_precise_enough() -> None:
+    """A queue whose every threshold flags nothing or falls below the precision asked for
+    has no operating point: the figure is None, not 0 (which would read as measured)."""
+    queue = [
+        {"threshold": 0.6, "flagged": 0, "ring_recall": 0.0, "cluster_precision": None},
+        {"threshold": 0.0, "flagged": 40, "ring_recall": 0.5, "cluster_precision": 0.2},
+    ]
+    assert best_recall_at_precision(queue, 0.5) == {
+        "precision_at_least": 0.5,
+        "ring_recall": None,
+        "cluster_precision": None,
+        "threshold": None,
     }
