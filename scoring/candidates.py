@@ -10,6 +10,7 @@ number of candidates tested (:func:`score_candidates`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -230,8 +231,9 @@ def score_candidates(
     reasons start with ``TOOK_UP_ONE_<KIND>_TOGETHER``. ``flow_shape`` (one row per ring,
     the :data:`~scoring.flow_candidates.FLOW_COLUMNS`, null for a ring that is no money-flow candidate) gives the
     rings that money moving between strangers made: such a ring keeps all its members
-    (its shape is the ring), is typed by its pattern (or, when it is also a community whose
-    evidence names another typology than money passed on, by that) and its reasons start
+    (its shape is the ring), is typed by its pattern (or, when its telling evidence names
+    another typology than money passed on, or it is also a community whose evidence or
+    features do, by that) and its reasons start
     with the shape
     (:func:`scoring.flow_candidates.flow_reasons`).
     """
@@ -333,15 +335,9 @@ def score_candidates(
     evidence, type_share = _evidence(projection, nodes, flat, group, k, config.evidence_links)
     typology = typology_guess(table, type_share)
     is_flow, flow_pattern = is_flow[parent], flow_pattern[parent]
-    # A shape is named by its pattern, unless it is also a community whose evidence names
-    # another typology than money passed on (a device farm passing money round).
-    named_by_evidence = as_community[parent] & ~np.isin(
-        np.asarray(typology, dtype=object), ["mule_network", "unknown"]
+    typology = ring_typology(
+        typology, told_typology(table), flow_pattern.tolist(), as_community[parent]
     )
-    typology = [
-        str(p) if f and not e else t
-        for t, p, f, e in zip(typology, flow_pattern, is_flow, named_by_evidence, strict=True)
-    ]
     reasons = _ring_reasons(table, channels, surprise, tested_rows, tested_group, config)
     if alone.any():
         listed = reasons.to_pylist()
@@ -783,23 +779,73 @@ def typology_guess(table: pa.Table, type_share: np.ndarray) -> list[str]:
         return picked
 
     created_together = col("creation_spread_days") <= 30
-    present = [c for c in TYPOLOGY_OF_CHANNEL if f"evidence_{c}" in table.column_names]
-    surprise = (
-        np.column_stack([col(f"evidence_{c}") for c in present])
-        if present
-        else np.zeros((table.num_rows, 0))
-    )
-    strongest = surprise.argmax(axis=1) if present else np.zeros(table.num_rows, np.int64)
-    told = [(strongest == j) & (surprise[:, j] >= TELLING_SURPRISE) for j in range(len(present))]
-    told_as = [TYPOLOGY_OF_CHANNEL[c] for c in present]
+    told = np.asarray(told_typology(table), dtype=object)
     conditions = [
-        *told,
+        told != "unknown",
         ((col("emulator_share") >= 0.3) | (col("signup_burst_max") >= 5)) & created_together,
         (col("money_cycle_share") >= 0.2) | (share(LinkType.TRANSFERS_TO) >= 0.4),
         (col("proxy_share") >= 0.3) | (share(LinkType.USES_DEVICE, LinkType.LOGS_IN_FROM) >= 0.5),
         (share(LinkType.PAYS) >= 0.2) | (col("rare_merchant_share") >= 0.5),
         share(LinkType.HAS_EMAIL, LinkType.HAS_PHONE, LinkType.HAS_ADDRESS) >= 0.4,
     ]
-    choices = [*told_as, *np.array(TYPOLOGIES[:-1])[[0, 2, 4, 3, 1]].tolist()]
+    choices = [told, *np.array(TYPOLOGIES[:-1])[[0, 2, 4, 3, 1]].tolist()]
     guess = np.select(conditions, choices, default="unknown")
     return [str(g) for g in guess.tolist()]
+
+
+def ring_typology(
+    guess: list[str],
+    told: list[str],
+    flow_pattern: Sequence[str | None],
+    as_community: np.ndarray,
+) -> list[str]:
+    """The typology each ring is named by.
+
+    A community or identifier candidate (``flow_pattern`` None) takes its ``guess``
+    (:func:`typology_guess`). A money-flow shape takes its pattern, unless its telling
+    evidence (``told``, :func:`told_typology`) names another typology than money passed
+    on (takeover victims paying out to one account are a takeover crew, not a fan-in), or
+    it has exactly a community's members (``as_community``) and that community's guess,
+    from evidence or features, names another typology than money passed on (a device
+    farm passing money round).
+
+    >>> ring_typology(
+    ...     ["device_farm", "mule_network", "mule_network", "device_farm", "device_farm"],
+    ...     ["unknown", "account_takeover", "mule_network", "unknown", "unknown"],
+    ...     [None, "fan_in", "fan_in", "fan_in", "cycle"],
+    ...     np.array([False, False, False, False, True]),
+    ... )
+    ['device_farm', 'account_takeover', 'fan_in', 'fan_in', 'device_farm']
+    """
+    not_money = ("mule_network", "unknown")
+    named = []
+    for guessed, by_evidence, pattern, community in zip(
+        guess, told, flow_pattern, as_community.tolist(), strict=True
+    ):
+        if pattern is None or by_evidence not in not_money:
+            named.append(guessed if pattern is None else by_evidence)
+        else:
+            named.append(guessed if community and guessed not in not_money else str(pattern))
+    return named
+
+
+def told_typology(table: pa.Table) -> list[str]:
+    """Per ring, the typology of its strongest telling evidence channel (see
+    :data:`TYPOLOGY_OF_CHANNEL`; surprise >= :data:`TELLING_SURPRISE`), else ``unknown``.
+
+    ``table`` holds the ``evidence_<channel>`` surprises (a channel without its column
+    tells nothing). Ties go to the channel listed first.
+
+    >>> told_typology(pa.table({"evidence_takeover": [4.0, 0.5], "evidence_money": [6.0, 0.2]}))
+    ['mule_network', 'unknown']
+    """
+    present = [c for c in TYPOLOGY_OF_CHANNEL if f"evidence_{c}" in table.column_names]
+    if not present:
+        return ["unknown"] * table.num_rows
+    surprise = np.column_stack(
+        [np.asarray(table.column(f"evidence_{c}").to_numpy(), np.float64) for c in present]
+    )
+    strongest = surprise.argmax(axis=1)
+    telling = surprise[np.arange(table.num_rows), strongest] >= TELLING_SURPRISE
+    named = np.asarray([TYPOLOGY_OF_CHANNEL[c] for c in present], dtype=object)[strongest]
+    return [str(t) if ok else "unknown" for t, ok in zip(named.tolist(), telling, strict=True)]

@@ -15,7 +15,9 @@ from graph_service.model import LINK_TYPE_CODE, NODE_TYPE_CODE, LinkType, NodeTy
 from scoring.candidates import (
     _with_piece_candidates,
     attach_members,
+    ring_typology,
     separate_pieces,
+    told_typology,
     typology_guess,
 )
 
@@ -332,6 +334,43 @@ def test_a_ring_is_named_after_the_strongest_kind_of_evidence_among_its_members(
     type_share = np.zeros((rings, len(LINK_TYPE_CODE)))
     type_share[2, LINK_TYPE_CODE[LinkType.PAYS]] = 0.6
     assert typology_guess(table, type_share) == ["account_takeover", "mule_network", "bust_out"]
+
+
+def test_a_shape_is_named_by_telling_evidence_other_than_money_passed_on() -> None:
+    """Takeover victims paying out to one account are a takeover crew, not a fan-in: a
+    shape whose strongest telling channel is takeover, device, coordination or spending
+    takes that typology. Money passed on restates what a shape does, and a channel below
+    ten times chance tells nothing: those shapes keep their pattern."""
+    table = pa.table(
+        {
+            "evidence_takeover": [15.4, 0.0, 0.4, 0.0],
+            "evidence_device": [2.9, 0.0, 0.0, 0.0],
+            "evidence_money": [0.0, 6.0, 0.0, 0.0],
+            "evidence_coordination": [2.7, 0.0, 0.9, 4.2],
+        }
+    )
+    told = told_typology(table)
+    assert told == ["account_takeover", "mule_network", "unknown", "synthetic_identity"]
+    named = ring_typology(
+        ["account_takeover", "mule_network", "mule_network", "synthetic_identity"],
+        told,
+        ["fan_in", "fan_in", "fan_out", "bipartite"],
+        np.zeros(4, np.bool_),
+    )
+    assert named == ["account_takeover", "fan_in", "fan_out", "synthetic_identity"]
+
+
+def test_a_shape_that_is_a_community_is_named_by_the_community_unless_it_says_money() -> None:
+    """A shape with exactly a community's members takes the community's guess, even one
+    from features alone (emulators signed up together: device_farm), unless that guess
+    is money passed on or nothing; a shape that is no community ignores the features.
+    Communities are named by their guess whatever their money."""
+    guess = ["device_farm", "mule_network", "device_farm", "mule_network"]
+    told = ["unknown"] * 4
+    named = ring_typology(
+        guess, told, ["cycle", "cycle", "cycle", None], np.array([True, True, False, False])
+    )
+    assert named == ["device_farm", "cycle", "cycle", "mule_network"]
 
 
 #: How a pair of accounts is tied, for :func:`_linked`.
