@@ -282,7 +282,7 @@ def pipeline_cell(
     step_seconds = {
         name: (r.get("seconds") if isinstance(r, dict) else None) for name, r in steps.items()
     }
-    queue = alert_queue(cell, record["run_id"], scenario.truth)
+    queue = alert_queue(cell, record["run_id"], scenario.truth, scenario.sharers)
     return {
         **evaluation,
         "alert_queue": queue,
@@ -294,36 +294,44 @@ def pipeline_cell(
     }
 
 
-def alert_queue(store: Path, run_id: str, truth: Path) -> list[dict[str, Any]]:
+def alert_queue(
+    store: Path, run_id: str, truth: Path, sharers: Path | None = None
+) -> list[dict[str, Any]]:
     """Ring recall and cluster precision of the run's rings flagged from each threshold.
 
     The run writes every ring it scored (``rings``, flagged or not) under its id; the
     alert queue at threshold ``t`` is the rings scoring at least ``t``. One row per
     :data:`QUEUE_THRESHOLDS` entry: ``threshold``, ``flagged``, ``ring_recall``,
-    ``cluster_precision`` (``None`` when nothing is flagged).
+    ``cluster_precision`` (``None`` when nothing is flagged) and, when the scenario lists
+    its legitimate sharers, ``sharer_only_clusters`` (else ``None``).
     """
     with open_store(Settings(backend="embedded", store_dir=store)) as graph:
         rings = graph.read_table("rings", version=run_id)
         resolved = resolve_truth(load_truth(truth), graph)
         accounts = account_ids(graph)
+        listed = resolve_sharers(load_sharers(sharers), graph) if sharers else None
     nobody = {"id": pa.array([], pa.int64()), "risk": pa.array([], pa.float64())}
     rows = []
     for threshold in QUEUE_THRESHOLDS:
         flagged = rings.filter(pc.greater_equal(rings.column("score"), threshold))
-        report = evaluate(flagged, pa.table(nobody), resolved, accounts=accounts).as_dict()
+        report = evaluate(
+            flagged, pa.table(nobody), resolved, accounts=accounts, sharers=listed
+        ).as_dict()
         rows.append(
             {
                 "threshold": threshold,
                 "flagged": flagged.num_rows,
                 "ring_recall": report["ring_recall"],
                 "cluster_precision": report["cluster_precision"],
+                "sharer_only_clusters": report.get("sharer_only_clusters"),
             }
         )
     return rows
 
 
 def best_recall_at_precision(queue: list[dict[str, Any]], precision: float) -> dict[str, Any]:
-    """The queue's highest ring recall among thresholds with cluster precision >= ``precision``.
+    """The queue's highest ring recall among thresholds with cluster precision >= ``precision``,
+    with that threshold's precision and sharer-only clusters (the strictest threshold on a tie).
 
     >>> best_recall_at_precision(
     ...     [
@@ -333,7 +341,7 @@ def best_recall_at_precision(queue: list[dict[str, Any]], precision: float) -> d
     ...     ],
     ...     0.5,
     ... )
-    {'precision_at_least': 0.5, 'ring_recall': 0.4, 'cluster_precision': 0.6, 'threshold': 0.3}
+    {'precision_at_least': 0.5, 'ring_recall': 0.4, 'cluster_precision': 0.6, 'threshold': 0.3, 'sharer_only_clusters': None}
     """
     eligible = [
         row
@@ -346,6 +354,7 @@ def best_recall_at_precision(queue: list[dict[str, Any]], precision: float) -> d
         "ring_recall": None if best is None else best["ring_recall"],
         "cluster_precision": None if best is None else best["cluster_precision"],
         "threshold": None if best is None else best["threshold"],
+        "sharer_only_clusters": None if best is None else best.get("sharer_only_clusters"),
     }
 
 

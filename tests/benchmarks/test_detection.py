@@ -101,7 +101,8 @@ def test_the_alert_queue_flags_each_threshold_s_rings_from_the_run_s_scored_ring
     tmp_path: Path, write_events: FileWriter
 ) -> None:
     """Every ring the run scored counts from the thresholds at or below its score: a true
-    ring scored 0.3 joins the queue from 0.3 down, a false one scored 0.1 from 0.1 down."""
+    ring scored 0.3 joins the queue from 0.3 down, a false one scored 0.1 (a listed
+    household member alone) from 0.1 down, and counts as a sharer-only cluster."""
     from ingestion.loader import Ingestor
 
     store = EmbeddedStore(tmp_path / "store", memory_limit="1GB", threads=2)
@@ -125,7 +126,10 @@ def test_the_alert_queue_flags_each_threshold_s_rings_from_the_run_s_scored_ring
     truth = tmp_path / "truth.csv"
     truth.write_text("ring_id,typology,account_id\nx,device_farm,A1\nx,device_farm,A2\n")
 
-    queue = alert_queue(tmp_path / "store", "20260101T000000.000000Z", truth)
+    sharers = tmp_path / "sharers.csv"
+    sharers.write_text("account_id,kind,group_id\nA3,household,h1\n")
+
+    queue = alert_queue(tmp_path / "store", "20260101T000000.000000Z", truth, sharers)
 
     by_threshold = {row["threshold"]: row for row in queue}
     assert [row["threshold"] for row in queue] == list(QUEUE_THRESHOLDS)
@@ -134,15 +138,21 @@ def test_the_alert_queue_flags_each_threshold_s_rings_from_the_run_s_scored_ring
         "flagged": 0,
         "ring_recall": 0.0,
         "cluster_precision": None,
+        "sharer_only_clusters": 0,
     }
     assert by_threshold[0.3]["flagged"] == 1
     assert by_threshold[0.3]["ring_recall"] == 1.0
     assert by_threshold[0.3]["cluster_precision"] == 1.0
     assert by_threshold[0.1]["flagged"] == 2
     assert by_threshold[0.1]["cluster_precision"] == 0.5
+    assert by_threshold[0.3]["sharer_only_clusters"] == 0
+    assert by_threshold[0.1]["sharer_only_clusters"] == 1  # the household's A3 alone
+    unlisted = alert_queue(tmp_path / "store", "20260101T000000.000000Z", truth)
+    assert {row["sharer_only_clusters"] for row in unlisted} == {None}
     best = best_recall_at_precision(queue, 0.6)
     assert best["ring_recall"] == 1.0
     assert best["threshold"] == 0.3  # the strictest threshold that reaches that recall
+    assert best["sharer_only_clusters"] == 0
 
 
 def test_best_recall_at_precision_is_none_when_no_threshold_is_precise_enough() -> None:
@@ -157,4 +167,5 @@ def test_best_recall_at_precision_is_none_when_no_threshold_is_precise_enough() 
         "ring_recall": None,
         "cluster_precision": None,
         "threshold": None,
+        "sharer_only_clusters": None,
     }
