@@ -3,6 +3,7 @@ capped)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -173,3 +174,60 @@ def query_ring_flow(
     with open_graph(store) as graph:
         result = ring_flow(graph, ring_member_ids(graph, ring_id))
     _print_result({"ring_id": ring_id, **to_json_ready(result)}, as_json)
+
+
+@query_app.command("transfer-patterns")
+@fail_cleanly
+def query_transfer_patterns(
+    accounts: Annotated[
+        list[str] | None, typer.Argument(help="Account keys (none with --all).")
+    ] = None,
+    store: StoreOption = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every account with a transfer (needs --out).")
+    ] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the table to this Parquet file.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Point in time with its zone, e.g. 2026-03-01T00:00:00Z (default: "
+            "the latest transfer).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Transfer-pattern features of accounts: payers and payees in bursts and windows, money
+    passed on (share, cut, delay), alike and round amounts, time-respecting cycles,
+    scatter-gather, gather-scatter, bipartite blocks and stacks. Reads the whole book."""
+    import math
+    from datetime import datetime
+
+    import pyarrow.parquet as pq
+
+    from graph_service.errors import InvalidInput
+    from scoring.transfer_patterns.accounts import store_transfer_patterns
+
+    if every == bool(accounts):
+        raise InvalidInput("name accounts, or give --all (with --out), not both")
+    if every and out_file is None:
+        raise InvalidInput("--all writes every account's features: give --out FILE.parquet")
+    when = None
+    if as_of is not None:
+        try:
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError as err:
+            raise InvalidInput(f"--as-of is not an ISO 8601 time: {as_of!r}") from err
+    with open_graph(store) as graph:
+        table = store_transfer_patterns(graph, None if every else accounts, as_of=when)
+    if out_file is not None:
+        pq.write_table(table, out_file)
+        _print_result({"accounts": table.num_rows, "out": str(out_file)}, as_json)
+        return
+    rows = [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in table.to_pylist()
+    ]
+    _print_result({"as_of": as_of, "accounts": rows}, as_json)

@@ -467,6 +467,74 @@ def test_query_errors_exit_2_with_one_line(
     assert message in result.stderr
 
 
+def test_query_transfer_patterns_by_key_and_for_every_account(tmp_path: Path) -> None:
+    """query transfer-patterns prints the named accounts' features as JSON (NaN as null)
+    and writes every account's to Parquet with --all --out; naming none without --all, an
+    unknown account or a time without a zone is one line, exit 2."""
+    import pyarrow.parquet as pq
+
+    rows = [
+        {
+            "event_id": f"t{i}",
+            "ts": ts,
+            "event_type": "transfer",
+            "account_id": payer,
+            "counterparty_account_id": payee,
+            "amount": amount,
+        }
+        for i, (payer, payee, ts, amount) in enumerate(
+            [
+                ("A1", "A2", "2026-01-01T10:00:00Z", "1000"),
+                ("A2", "A3", "2026-01-01T12:00:00Z", "900"),
+            ]
+        )
+    ]
+    store = str(tmp_path / "store")
+    assert (
+        fraudgraph("ingest", str(write_rows(tmp_path / "t.csv", rows)), "--store", store).returncode
+        == 0
+    )
+
+    named = fraudgraph("query", "transfer-patterns", "A2", "A1", "--store", store, "--json")
+    assert named.returncode == 0, named.stderr
+    accounts = json.loads(named.stdout)["accounts"]
+    assert [a["key"] for a in accounts] == ["A2", "A1"]
+    assert accounts[0]["pass_through"] == pytest.approx(0.9)
+    assert accounts[1]["pass_through"] is None  # no money in: undefined, not a number
+    before = fraudgraph(
+        "query",
+        "transfer-patterns",
+        "A2",
+        "--as-of",
+        "2026-01-01T11:00:00Z",
+        "--store",
+        store,
+        "--json",
+    )
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["accounts"][0]["pass_through"] == 0.0  # not passed on yet
+
+    out = tmp_path / "features.parquet"
+    every = fraudgraph(
+        "query", "transfer-patterns", "--all", "--out", str(out), "--store", store, "--json"
+    )
+    assert every.returncode == 0, every.stderr
+    assert json.loads(every.stdout) == {"accounts": 3, "out": str(out)}
+    assert pq.read_table(out).column("key").to_pylist() == ["A1", "A2", "A3"]
+
+    for args, message in [
+        ([], "--all"),
+        (["--all"], "--out"),
+        (["nobody"], "nobody"),
+        (["A2", "--as-of", "2026-01-01T11:00:00"], "zone"),
+    ]:
+        refused = fraudgraph("query", "transfer-patterns", *args, "--store", store, "--json")
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert refused.stdout == ""
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert message in refused.stderr
+
+
 def test_publish_before_any_analysis_fails_with_one_line(tmp_path: Path) -> None:
     """publish on a store never analysed exits 2 with one line naming the command to run."""
     events = write_rows(tmp_path / "events.csv", GOOD_EVENTS)

@@ -484,3 +484,54 @@ def test_docstring_examples_run(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_a_store_s_accounts_by_key_in_the_order_asked(store: GraphStore, tmp_path: Path) -> None:
+    """Named accounts come back by key in the order asked, on either backend: A2 passes on
+    90% of A1's payment; A4 moved no money (counts 0, amounts and ratios null, unlike A1's
+    NaN pass-through: money out but none in); an unknown key is refused; without names,
+    every account with a transfer, keyed."""
+    from graph_service.errors import EntityNotFound
+    from scoring.transfer_patterns.accounts import store_transfer_patterns
+
+    events: list[dict[str, str]] = [
+        {
+            "event_id": "t1",
+            "ts": "2026-01-01T10:00:00Z",
+            "event_type": "transfer",
+            "account_id": "A1",
+            "counterparty_account_id": "A2",
+            "amount": "1000",
+        },
+        {
+            "event_id": "t2",
+            "ts": "2026-01-01T12:00:00Z",
+            "event_type": "transfer",
+            "account_id": "A2",
+            "counterparty_account_id": "A3",
+            "amount": "900",
+        },
+        {
+            "event_id": "s4",
+            "ts": "2026-01-01T09:00:00Z",
+            "event_type": "signup",
+            "account_id": "A4",
+        },
+    ]
+    Ingestor(store, quarantine_dir=tmp_path / "q").run([write_rows(tmp_path / "t.csv", events)])
+
+    named = store_transfer_patterns(store, ["A2", "A4", "A1"]).to_pylist()
+
+    assert [r["key"] for r in named] == ["A2", "A4", "A1"]
+    assert [r["account"] for r in named] == [
+        store.get_entity(NodeType.ACCOUNT, k).id for k in ("A2", "A4", "A1")
+    ]
+    assert named[0]["pass_through"] == pytest.approx(0.9)
+    assert named[1]["transfers_in"] == 0 and named[1]["payers"] == 0
+    assert named[1]["pass_through"] is None and named[1]["amount_in"] is None
+    assert math.isnan(named[2]["pass_through"])
+    with pytest.raises(EntityNotFound):
+        store_transfer_patterns(store, ["A2", "nobody"])
+    every = store_transfer_patterns(store)
+    assert every.column("key").to_pylist() == ["A1", "A2", "A3"]
+    assert every.column_names[:2] == ["key", "account"]
