@@ -101,6 +101,22 @@ GOOD_EVENTS: list[dict[str, Any]] = [
     },
 ]
 
+
+def transfer_events(transfers: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
+    """Transfer event rows from ``(payer, payee, ts, amount)``, with ids ``t0``, ``t1``..."""
+    return [
+        {
+            "event_id": f"t{i}",
+            "ts": ts,
+            "event_type": "transfer",
+            "account_id": payer,
+            "counterparty_account_id": payee,
+            "amount": amount,
+        }
+        for i, (payer, payee, ts, amount) in enumerate(transfers)
+    ]
+
+
 #: Every column of the event schema, in order (test files write all of them).
 EVENT_COLUMNS: list[str] = list(EVENT_SCHEMA.names)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GOOD_EVENTS, write_rows
+from tests.conftest import GOOD_EVENTS, transfer_events, write_rows
 
 INGEST_KEYS = {"rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate", "quarantine_path"}
 
@@ -473,22 +473,9 @@ def test_query_transfer_patterns_by_key_and_for_every_account(tmp_path: Path) ->
     unknown account or a time without a zone is one line, exit 2."""
     import pyarrow.parquet as pq
 
-    rows = [
-        {
-            "event_id": f"t{i}",
-            "ts": ts,
-            "event_type": "transfer",
-            "account_id": payer,
-            "counterparty_account_id": payee,
-            "amount": amount,
-        }
-        for i, (payer, payee, ts, amount) in enumerate(
-            [
-                ("A1", "A2", "2026-01-01T10:00:00Z", "1000"),
-                ("A2", "A3", "2026-01-01T12:00:00Z", "900"),
-            ]
-        )
-    ]
+    rows = transfer_events(
+        [("A1", "A2", "2026-01-01T10:00:00Z", "1000"), ("A2", "A3", "2026-01-01T12:00:00Z", "900")]
+    )
     store = str(tmp_path / "store")
     assert (
         fraudgraph("ingest", str(write_rows(tmp_path / "t.csv", rows)), "--store", store).returncode

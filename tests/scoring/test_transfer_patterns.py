@@ -30,7 +30,7 @@ from scoring.transfer_patterns import (
     structures,
     transfer_pattern_features,
 )
-from tests.conftest import write_rows
+from tests.conftest import transfer_events, write_rows
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Row = tuple[int, int, float, float]  # payer, payee, day, amount
@@ -449,23 +449,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
 def test_features_from_a_store_export(store: GraphStore, tmp_path: Path) -> None:
     """Transfers ingested as events and exported by the store give the same features as
     the hand-built table: A2 passes on 90% of A1's payment to A3."""
-    events = [
-        {
-            "event_id": f"t{i}",
-            "ts": ts,
-            "event_type": "transfer",
-            "account_id": payer,
-            "counterparty_account_id": payee,
-            "amount": amount,
-        }
-        for i, (payer, payee, ts, amount) in enumerate(
-            [
-                ("A1", "A2", "2026-01-01T10:00:00Z", "1000"),
-                ("A2", "A3", "2026-01-02T10:00:00Z", "900"),
-                ("A3", "A1", "2026-01-03T10:00:00Z", "800"),
-            ]
-        )
-    ]
+    events = transfer_events(
+        [
+            ("A1", "A2", "2026-01-01T10:00:00Z", "1000"),
+            ("A2", "A3", "2026-01-02T10:00:00Z", "900"),
+            ("A3", "A1", "2026-01-03T10:00:00Z", "800"),
+        ]
+    )
     Ingestor(store, quarantine_dir=tmp_path / "q").run([write_rows(tmp_path / "t.csv", events)])
     ids = {key: store.get_entity(NodeType.ACCOUNT, key).id for key in ("A1", "A2", "A3")}
     found = {
@@ -494,30 +484,12 @@ def test_a_store_s_accounts_by_key_in_the_order_asked(store: GraphStore, tmp_pat
     from graph_service.errors import EntityNotFound
     from scoring.transfer_patterns.accounts import store_transfer_patterns
 
-    events: list[dict[str, str]] = [
-        {
-            "event_id": "t1",
-            "ts": "2026-01-01T10:00:00Z",
-            "event_type": "transfer",
-            "account_id": "A1",
-            "counterparty_account_id": "A2",
-            "amount": "1000",
-        },
-        {
-            "event_id": "t2",
-            "ts": "2026-01-01T12:00:00Z",
-            "event_type": "transfer",
-            "account_id": "A2",
-            "counterparty_account_id": "A3",
-            "amount": "900",
-        },
-        {
-            "event_id": "s4",
-            "ts": "2026-01-01T09:00:00Z",
-            "event_type": "signup",
-            "account_id": "A4",
-        },
-    ]
+    events = transfer_events(
+        [("A1", "A2", "2026-01-01T10:00:00Z", "1000"), ("A2", "A3", "2026-01-01T12:00:00Z", "900")]
+    )
+    events.append(
+        {"event_id": "s4", "ts": "2026-01-01T09:00:00Z", "event_type": "signup", "account_id": "A4"}
+    )
     Ingestor(store, quarantine_dir=tmp_path / "q").run([write_rows(tmp_path / "t.csv", events)])
 
     named = store_transfer_patterns(store, ["A2", "A4", "A1"]).to_pylist()
