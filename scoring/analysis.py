@@ -40,12 +40,7 @@ import pyarrow.compute as pc
 from graph_service.labels import account_verdicts
 from graph_service.model import NodeType
 from graph_service.store import GraphStore
-from scoring.candidates import (
-    EVIDENCE_TYPE,
-    TYPOLOGIES,
-    candidates_of_every_level,
-    score_candidates,
-)
+from scoring.candidates import EVIDENCE_TYPE, candidates_of_every_level, score_candidates
 from scoring.features import (
     FeatureConfig,
     NodeFacts,
@@ -75,6 +70,7 @@ from scoring.surprise import (
     account_channels,
     with_channel,
 )
+from scoring.typology import TYPOLOGIES
 
 log = logging.getLogger(__name__)
 

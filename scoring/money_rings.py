@@ -20,6 +20,7 @@ from scipy.sparse.csgraph import connected_components
 from graph_service.typing import I64
 from scoring.flow_rings import FlowPattern
 from scoring.projection import AccountProjection
+from scoring.typology import told_typology
 
 __all__ = ["MONEY_TYPOLOGIES", "joined_by_money", "with_joined_money_rings"]
 
@@ -34,24 +35,6 @@ def _member_rows(rings: pa.Table, accounts: I64) -> tuple[I64, I64]:
     ring = np.repeat(np.arange(rings.num_rows), sizes)
     rows = np.searchsorted(accounts, pc.list_flatten(members).to_numpy())
     return ring, rows
-
-
-def _money_tells_most(rings: pa.Table) -> np.ndarray:
-    """Whether money passed on is each ring's strongest telling kind of evidence, as
-    for a ring typed ``mule_network`` (see :func:`scoring.candidates.typology_guess`)."""
-    from scoring.candidates import TELLING_SURPRISE, TYPOLOGY_OF_CHANNEL
-
-    def surprise(channel: str) -> np.ndarray:
-        name = f"evidence_{channel}"
-        if name not in rings.column_names:
-            return np.zeros(rings.num_rows)
-        return np.asarray(rings.column(name).to_numpy(), np.float64)
-
-    money = surprise("money")
-    others = [surprise(c) for c in TYPOLOGY_OF_CHANNEL if c != "money"]
-    strongest = np.max(np.vstack(others), axis=0) if others else np.zeros(rings.num_rows)
-    tells: np.ndarray = (money >= TELLING_SURPRISE) & (money >= strongest)
-    return tells
 
 
 def joined_by_money(rings: pa.Table, projection: AccountProjection) -> np.ndarray:
@@ -89,7 +72,8 @@ def joined_by_money(rings: pa.Table, projection: AccountProjection) -> np.ndarra
         return joined
     typology = np.asarray(rings.column("typology").to_pylist(), dtype=object)
     money = (typology == "mule_network") | (
-        np.isin(typology, list(MONEY_TYPOLOGIES)) & _money_tells_most(rings)
+        np.isin(typology, list(MONEY_TYPOLOGIES))
+        & (np.asarray(told_typology(rings), dtype=object) == "mule_network")
     )
     eligible = money & (rings.column("score").to_numpy() >= 0.5)
     if eligible.sum() < 2:

@@ -43,6 +43,7 @@ from graph_service.typing import F64, I64, BoolArray
 
 __all__ = [
     "CHANNELS",
+    "TELLING_SURPRISE",
     "Channel",
     "ChannelEvidence",
     "RingEvidence",
@@ -57,6 +58,12 @@ __all__ = [
 
 #: Share of groups left out of the intra-group correlation estimate (the most extreme).
 _RHO_TRIM: Final = 0.05
+
+#: Channel surprise (``-log10`` p) from which a channel tells about a ring: its evidence
+#: at least ten times more concentrated among the members than chance would put it. Such
+#: channels give the ring's reasons, corroborate each other and decide which members
+#: show the ring's evidence.
+TELLING_SURPRISE: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)

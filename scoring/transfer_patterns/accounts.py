@@ -58,17 +58,15 @@ def store_transfer_patterns(
     scatter-gather), so the whole book is read: O(T log T) for T transfers, whatever
     the number of accounts asked for.
     """
-    ids = None
     if accounts is not None:
-        ids = np.array([store.get_entity(NodeType.ACCOUNT, k).id for k in accounts], np.int64)
+        keys = list(accounts)
+        ids = np.array([store.get_entity(NodeType.ACCOUNT, k).id for k in keys], np.int64)
     features = transfer_pattern_features(
         store.export_transfers(), as_of=as_of, config=config or TransferPatternConfig()
     )
-    if ids is None:
+    if accounts is None:
         ids = features.column("account").to_numpy()
         keys = _keys_of(store, ids)
-    else:
-        keys = list(accounts or [])
     where = pc.index_in(pa.array(ids), value_set=features.column("account"))
     rows = features.take(where)
     columns = {"key": pa.array(keys, pa.string())}
