@@ -167,7 +167,7 @@ def _ingest_with_progress(
 @fail_cleanly
 def stats(store: StoreOption = None, as_json: JsonOption = False) -> None:
     """Entity counts per node type and link counts per link type."""
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         counts = graph.counts().as_dict()
     if as_json:
         emit(counts)

@@ -60,7 +60,7 @@ def query_neighbours(
     """An entity's neighbours by link type, with the aggregated links; paged."""
     from queries import neighbourhood
 
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         page = neighbourhood(graph, node_type, key, link_types=link_type, limit=limit, after=after)
     _print_result(page, as_json)
 
@@ -77,7 +77,7 @@ def query_shared(
     """Accounts sharing a device, IP, phone, email, card or address with an account."""
     from queries import shared_identifiers
 
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         result = shared_identifiers(graph, account, link_types=link_type, limit=limit)
     _print_result(result, as_json)
 
@@ -95,7 +95,7 @@ def query_path(
     """A shortest path between two entities (the same one on every backend)."""
     from queries import shortest_path
 
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         path = shortest_path(
             graph,
             _entity_name(source),
@@ -117,7 +117,7 @@ def query_ring(
     """A flagged ring's members, the identifiers they share and the links among them."""
     from queries import ring_member_ids, ring_subgraph
 
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         result = ring_subgraph(graph, ring_member_ids(graph, ring_id), limit=limit)
     _print_result(result, as_json)
 
@@ -147,7 +147,7 @@ def query_flow(
 
     if direction not in ("in", "out", "both"):
         raise InvalidInput(f"direction must be in, out or both, got {direction!r}")
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         result = money_flow(
             graph,
             account,
@@ -171,7 +171,7 @@ def query_ring_flow(
     from the member the previous one paid)."""
     from queries import ring_flow, ring_member_ids, to_json_ready
 
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         result = ring_flow(graph, ring_member_ids(graph, ring_id))
     _print_result({"ring_id": ring_id, **to_json_ready(result)}, as_json)
 
@@ -220,7 +220,7 @@ def query_transfer_patterns(
             when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
         except ValueError as err:
             raise InvalidInput(f"--as-of is not an ISO 8601 time: {as_of!r}") from err
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         table = store_transfer_patterns(graph, None if every else accounts, as_of=when)
     if out_file is not None:
         pq.write_table(table, out_file)

@@ -137,7 +137,7 @@ def evaluate(
     from fraudgraph.jobs.steps import evaluation_report
     from scoring.flagging import read_flagged_clusters
 
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         flagged = read_flagged_clusters(graph)
         risk = graph.read_scores("entity_risk")
         scores = pa.table({"id": risk.column("entity_id"), "risk": risk.column("value")})
@@ -161,7 +161,7 @@ def rings(
     """The flagged rings of the latest analysis, highest score first."""
     from scoring.flagging import read_flagged_clusters
 
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         flagged = read_flagged_clusters(graph)
     keep = pc.greater_equal(flagged.column("score"), min_score)
     if typology is not None:
@@ -182,7 +182,7 @@ def super_nodes(
     """Identifiers discounted as too common (carrier-NAT IPs, popular merchants...)."""
     from scoring.flagging import read_super_nodes
 
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=True) as graph:
         table = read_super_nodes(graph).slice(0, limit)
     rows = table.select(["type", "key", "share_count"]).to_pylist()
     if as_json:

@@ -65,7 +65,7 @@ def publish(
     as_json: JsonOption = False,
 ) -> None:
     """Build the feature snapshot from the latest analysis and publish it (store, Redis)."""
-    with open_graph(store) as graph:
+    with open_graph(store, read_only=False) as graph:
         result = publish_feature_snapshot(graph, redis_url, reasons=None)
     if as_json:
         emit(result)

@@ -118,9 +118,14 @@ def settings_for(store: Path | None) -> Settings:
     return settings
 
 
-def open_graph(store: Path | None) -> GraphStore:
-    """The store of ``--store`` (or of the environment), opened; use it as a context."""
-    return open_store(settings_for(store))
+def open_graph(store: Path | None, *, read_only: bool) -> GraphStore:
+    """The store of ``--store`` (or of the environment), opened; use it as a context.
+
+    Commands that only read open it ``read_only``: they take no write lock, so they run
+    while a pipeline writes, and a mistyped ``--store`` is an error instead of a new,
+    empty store.
+    """
+    return open_store(settings_for(store), read_only=read_only)
 
 
 def emit(payload: Mapping[str, Any]) -> None:

@@ -78,6 +78,31 @@ def test_failures_exit_non_zero_with_one_line(
     assert message in lines[0]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stats"],
+        ["rings"],
+        ["super-nodes"],
+        ["query", "neighbours", "Account", "A1"],
+        ["query", "transfer-patterns", "A1"],
+    ],
+)
+def test_read_commands_on_a_missing_store_fail_and_create_nothing(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A command that only reads refuses a store that does not exist (a mistyped --store)
+    with one line, instead of creating an empty store and answering from it."""
+    missing = tmp_path / "no-such-store"
+    result = fraudgraph(*args, "--store", str(missing), "--json")
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "no store at" in lines[0]
+    assert not missing.exists()
+
+
 def _mixed_directory(root: Path) -> Path:
     """Events (one with a bad optional field), labels, a truth file and a README."""
     events = [*GOOD_EVENTS[:5], {**GOOD_EVENTS[5], "asn": "not-a-number"}]
