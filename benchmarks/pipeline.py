@@ -34,7 +34,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-import psutil  # noqa: E402
 from local_services import redis_server  # noqa: E402
+
+from benchmarks.measure import PeakRss  # noqa: E402
 
 FRAUDGRAPH = [sys.executable, "-m", "fraudgraph.cli"]
 
@@ -141,34 +141,6 @@ def _scenario(folder: Path, accounts: int, seed: int) -> dict[str, Any]:
     return summary
 
 
-class _PeakRss:
-    """Peak summed RSS of a process and its descendants, sampled in a thread."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.5):
-            total = 0
-            for pid in self.pids:
-                try:
-                    root = psutil.Process(pid)
-                    for proc in [root, *root.children(recursive=True)]:
-                        total += proc.memory_info().rss
-                except psutil.Error:
-                    continue
-            self.peak = max(self.peak, total)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return round(self.peak / 2**30, 3)
-
-
 def _inline(store: Path, base_cmd: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -178,7 +150,7 @@ def _inline(store: Path, base_cmd: list[str]) -> dict[str, Any]:
         text=True,
         cwd=REPO,
     )
-    rss = _PeakRss([proc.pid])
+    rss = PeakRss([proc.pid])
     out, _ = proc.communicate()
     wall = time.perf_counter() - started
     peak = rss.stop()
@@ -202,7 +174,7 @@ def _celery(store: Path, base_cmd: list[str], broker: str, workers: int) -> dict
     try:
         _wait_ready(broker, worker)
         startup = time.perf_counter() - started
-        rss = _PeakRss([worker.pid])
+        rss = PeakRss([worker.pid])
         started = time.perf_counter()
         out = subprocess.run(
             [*FRAUDGRAPH, "pipeline", "submit", *base_cmd, "--store", str(store), "--follow"],
