@@ -10,8 +10,8 @@ bulk import of the same store (``fraudgraph neo4j import``).
 
 A step that fails, is killed, or goes over ``--rss-cap-gib`` (the whole process tree,
 sampled every 0.5 s, killed at the cap so a run on a shared machine stops on a figure of
-its own rather than the kernel's OOM killer) ends that size: the JSON says which step
-stopped it and why, and the steps after it are not run.
+its own rather than the kernel's OOM killer) is listed under ``stopped`` with why; the
+steps that need it are skipped, the others still run (``analyse`` needs only ``ingest``).
 
 Reported per size: seconds and peak RSS (GiB) per step, events/s of ingest, node and link
 counts, bytes on disk per node and per link, peak RSS per node of the heaviest step; per
@@ -48,8 +48,17 @@ from benchmarks.measure import run_measured  # noqa: E402
 
 FRAUDGRAPH = [sys.executable, "-m", "fraudgraph.cli"]
 
-#: Steps in order; each is skipped for a size once one before it did not end ``ok``.
-STEPS = ("generate", "ingest", "gnn_train", "gnn_infer", "analyse", "publish", "neo4j_import")
+#: Steps in order, each with the step it needs: a step whose prerequisite did not end
+#: ``ok`` is skipped (``analyse`` runs without a GNN score when the GNN could not train).
+STEPS: dict[str, str | None] = {
+    "generate": None,
+    "ingest": "generate",
+    "gnn_train": "ingest",
+    "gnn_infer": "gnn_train",
+    "analyse": "ingest",
+    "publish": "analyse",
+    "neo4j_import": "ingest",
+}
 
 
 def _commands(
@@ -81,7 +90,9 @@ def _commands(
     if step == "publish":
         return [*FRAUDGRAPH, "publish", *at, "--json"]
     if step == "neo4j_import":
-        return [*FRAUDGRAPH, "neo4j", "import", *at, "--json"]
+        server = ["--data-dir", str(store.parent / "neo4j"), "--port", str(args.neo4j_port)]
+        heap = ["--heap", args.neo4j_heap]
+        return [*FRAUDGRAPH, "neo4j", "import", *at, *server, *heap, "--overwrite", "--json"]
     raise ValueError(step)
 
 
@@ -110,6 +121,10 @@ def run_size(accounts: int, args: argparse.Namespace) -> dict[str, Any]:
     steps = [s for s in STEPS if s != "neo4j_import" or args.neo4j_import]
     out: dict[str, Any] = {"accounts": accounts, "steps": {}}
     for step in steps:
+        needs = STEPS[step]
+        if needs is not None and out["steps"].get(needs, {}).get("status") not in ("ok", "reused"):
+            out["steps"][step] = {"status": "skipped", "needs": needs}
+            continue
         if step == "generate" and (scenario / "truth.csv").exists():
             out["steps"][step] = {"status": "reused", "path": str(scenario)}
             continue
@@ -124,9 +139,18 @@ def run_size(accounts: int, args: argparse.Namespace) -> dict[str, Any]:
         )
         stdout = result.pop("stdout")
         report = _json_tail(stdout)
+        if step == "neo4j_import":
+            stop = ["neo4j", "stop", "--data-dir", str(root / "neo4j")]
+            run_measured([*FRAUDGRAPH, *stop], cwd=REPO)
+            if report is not None:
+                result["events_per_s"] = report.get("events_per_s")
+                result["seconds_by_phase"] = report.get("seconds")
         if step == "ingest" and report is not None:
             result["events"] = report.get("rows_read")
             result["events_per_s"] = round(report["rows_read"] / max(result["wall_s"], 1e-9))
+            result["rows_quarantined"] = report.get("rows_quarantined")
+            if "graph_build_seconds" in report:
+                result["graph_build_s"] = report["graph_build_seconds"]
         out["steps"][step] = result
         print(
             f"[{accounts:,}] {step}: {result['status']} {result['wall_s']} s, "
@@ -135,8 +159,7 @@ def run_size(accounts: int, args: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         if result["status"] != "ok":
-            out["stopped_by"] = {"step": step, **result}
-            break
+            out.setdefault("stopped", []).append({"step": step, **result})
         if step == "ingest":
             out["graph"] = _graph_size(store)
     done = [s for s in out["steps"].values() if s.get("status") == "ok"]
@@ -199,6 +222,8 @@ def main() -> None:
     parser.add_argument("--gnn-epochs", type=int, default=5)
     parser.add_argument("--rss-cap-gib", type=float, default=22.0)
     parser.add_argument("--neo4j-import", action="store_true")
+    parser.add_argument("--neo4j-port", type=int, default=17695)
+    parser.add_argument("--neo4j-heap", default="4g")
     parser.add_argument("--gds-sizing", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/fraudgraph-scale"))
     parser.add_argument("--out", type=Path, default=None)
