@@ -16,6 +16,25 @@ The guarantees, per input file (its *source* is the SHA-256 of its bytes):
 * files inside a directory that are not events, labels or entity attributes (a README,
   a ground-truth file, metadata) are skipped and reported in ``files_unrecognised``; a
   file named explicitly that cannot be recognised is an error.
+
+Two load paths, one result (:class:`LoadMode`). Every batch is read, validated,
+normalised, fingerprinted and deduplicated against the store the same way, and commits its
+events, event keys, quarantine and ledger row in one transaction. They differ in when the
+graph is built:
+
+* **incremental**: the batch resolves its entities and writes its link and entity deltas
+  in its own transaction (cheap for a small batch into a large store);
+* **bulk**: the batch defers its graph (``BatchCommit.defer_graph``); the store builds the
+  graph of all deferred batches in one set-based pass over their normalised Parquet (at
+  compaction, at the end of the run, or before the next incremental batch). Entity ids,
+  links and entity facts equal those of the incremental path, and a run killed mid-way
+  resumes like any other: committed batches stay deferred until the next build.
+
+``LoadMode.AUTO`` (the default) takes the bulk path for a batch when **none of its event
+ids is already in the store's ledger** (a fresh store, or new data: no re-delivery to
+reconcile) **and** it holds at least ``bulk_min_rows`` rows (small increments stay on the
+incremental path, where the graph is current after every batch). ``BULK`` and
+``INCREMENTAL`` force one path for every batch.
 """
 
 from __future__ import annotations
@@ -26,6 +45,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +75,17 @@ log = logging.getLogger(__name__)
 #: Called as ``on_progress(path, rows_read_so_far, total_rows_or_None)``.
 ProgressCallback = Callable[[Path, int, int | None], None]
 
+#: ``LoadMode.AUTO`` keeps batches smaller than this on the incremental path.
+BULK_MIN_ROWS = 10_000
+
+
+class LoadMode(StrEnum):
+    """How a batch of events builds its part of the graph (see the module docstring)."""
+
+    AUTO = "auto"
+    BULK = "bulk"
+    INCREMENTAL = "incremental"
+
 
 @dataclass(slots=True)
 class FileManifest:
@@ -75,6 +106,7 @@ class FileManifest:
     fields_quarantined: int = 0
     batches: int = 0
     batches_resumed: int = 0
+    batches_bulk: int = 0
     skipped: bool = False
     seconds: float = 0.0
     finished_at: str = ""
@@ -151,6 +183,11 @@ class Ingestor:
     file_format : FileFormat, optional
         Force the format instead of reading it from the suffix.
     on_progress : callable, optional
+    mode : LoadMode
+        Bulk or incremental graph building per batch; ``AUTO`` chooses by the rule in
+        the module docstring.
+    bulk_min_rows : int
+        Under ``AUTO``, batches with fewer rows stay incremental.
     """
 
     def __init__(
@@ -163,8 +200,12 @@ class Ingestor:
         kind: FileKind | None = None,
         file_format: FileFormat | None = None,
         on_progress: ProgressCallback | None = None,
+        mode: LoadMode = LoadMode.AUTO,
+        bulk_min_rows: int = BULK_MIN_ROWS,
     ) -> None:
         self.store = store
+        self.mode = mode
+        self.bulk_min_rows = bulk_min_rows
         self.quarantine_dir = quarantine_dir
         self.batch_size = batch_size
         self.default_region = default_region
@@ -278,9 +319,9 @@ class Ingestor:
                 if validated is None:
                     manifest.batches_resumed += 1
                     continue
-                self.store.commit_batch(
-                    self._commit(kind, validated, source, str(path), index, rows_read)
-                )
+                commit = self._commit(kind, validated, source, str(path), index, rows_read)
+                self.store.commit_batch(commit)
+                manifest.batches_bulk += commit.defer_graph
                 _note_columns(manifest, validated.columns)
                 if self.on_progress:
                     self.on_progress(path, rows_seen, total)
@@ -322,9 +363,13 @@ class Ingestor:
         rejects = [validated.rejects]
         fields = validated.field_rejects
         duplicates = 0
+        defer = False
         payload: dict[str, pa.Table] = {}
         if kind is FileKind.EVENTS:
-            clean, duplicates, conflicts = self._deduplicate(clean)
+            clean, duplicates, conflicts, stored = self._deduplicate(clean)
+            defer = self.mode is LoadMode.BULK or (
+                self.mode is LoadMode.AUTO and stored == 0 and rows_read >= self.bulk_min_rows
+            )
             if fields.num_rows and clean.num_rows != validated.clean.num_rows:
                 # A repeat or a conflict is not loaded, so neither are its fields.
                 loaded = pc.is_in(fields.column("row_number"), value_set=clean.column("row_number"))
@@ -351,23 +396,24 @@ class Ingestor:
             rows_read=rows_read,
             rows_duplicate=duplicates,
             quarantine=pa.concat_tables([*rejects, fields]),
+            defer_graph=defer,
             **payload,
         )
 
-    def _deduplicate(self, clean: pa.Table) -> tuple[pa.Table, int, pa.Table]:
+    def _deduplicate(self, clean: pa.Table) -> tuple[pa.Table, int, pa.Table, int]:
         """Drop repeats of known events; split off conflicting repeats.
 
         ``clean`` carries the ``fingerprint`` the validator computed.
 
         Returns (new events with ``fingerprint``, number of exact duplicates, conflicting
-        rows without fingerprint).
+        rows without fingerprint, number of the batch's event ids already stored).
         """
         events = clean
         con = self._engine
         stored = self.store.event_fingerprints(events.column("event_id"))
         in_batch_unique = pc.count_distinct(events.column("event_id")).as_py() == events.num_rows
         if stored.num_rows == 0 and in_batch_unique:
-            return events, 0, events.slice(0, 0).drop_columns(["fingerprint"])
+            return events, 0, events.slice(0, 0).drop_columns(["fingerprint"]), 0
         con.register("_ev", events)
         con.register("_stored", stored)
         try:
@@ -392,7 +438,7 @@ class Ingestor:
         drop = ["_first_fp", "_seen"]
         fresh = ranked.filter(keep).drop_columns(drop)
         conflicts = ranked.filter(conflict).drop_columns([*drop, "fingerprint"])
-        return fresh, int(pc.sum(duplicate).as_py() or 0), conflicts
+        return fresh, int(pc.sum(duplicate).as_py() or 0), conflicts, stored.num_rows
 
     def _quarantine_truncated(self, path: Path, source: str, index: int, exc: Exception) -> None:
         """Record an unreadable (truncated) remainder of a file as one quarantine row."""
