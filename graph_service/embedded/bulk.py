@@ -46,6 +46,9 @@ _TARGETS: tuple[tuple[int, int, str], ...] = tuple(
     for t, column in LINK_TARGET_COLUMN.items()
 )
 
+#: The attributes events carry for devices and IPs (``entity_deltas`` columns).
+_ATTRS: tuple[str, ...] = ("is_emulator", "is_rooted", "os", "is_proxy", "asn", "country")
+
 
 def pending_batches(con: duckdb.DuckDBPyConnection) -> int:
     """Batches whose graph is still to be built (0 when every batch is in the graph)."""
@@ -94,7 +97,7 @@ def build_pending_graph(con: duckdb.DuckDBPyConnection, events_dir: Path) -> int
         con.execute("ROLLBACK")
         raise
     finally:
-        for table in ("_bulk_files", "_bulk_keys", "_bulk_ids"):
+        for table in ("_bulk_keys", "_bulk_ids"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     log.info(
         "built the graph of bulk batches",
@@ -109,15 +112,15 @@ def build_pending_graph(con: duckdb.DuckDBPyConnection, events_dir: Path) -> int
 
 def _build(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
     """The three passes (see the module docstring) over ``files``, in batch order."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _bulk_files AS "
-        "SELECT unnest(?) AS filename, generate_subscripts(?, 1)::INTEGER AS o",
-        [files, files],
-    )
-    # ``o``: the batch's position among the pending batches (the order ids are given in).
+    # ``o``: the batch's position among the pending batches (the order ids are given in),
+    # a constant per file, so no per-row lookup.
     events = (
-        f"(SELECT f.o, e.* FROM read_parquet({_list(files)}, filename = true) e "
-        "JOIN _bulk_files f USING (filename))"
+        "("
+        + " UNION ALL ".join(
+            f"SELECT {o}::INTEGER AS o, * FROM read_parquet({_quote(f)})"
+            for o, f in enumerate(files, start=1)
+        )
+        + ")"
     )
     keys = " UNION ALL ".join(
         [f"SELECT o, {_ACCOUNT}::UTINYINT AS type, account_id AS key FROM ev"]
@@ -126,70 +129,100 @@ def _build(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
             for _, target, column in _TARGETS
         ]
     )
-    con.execute(
+    _timed(
+        con,
+        "keys",
         f"CREATE OR REPLACE TEMP TABLE _bulk_keys AS WITH ev AS {events} "
-        f"SELECT type, key, min(o) AS o FROM ({keys}) GROUP BY type, key"
+        f"SELECT type, key, min(o) AS o FROM ({keys}) GROUP BY type, key",
     )
     next_id = con.execute("SELECT count(*) FROM entities").fetchone()
     assert next_id is not None
     first_new = int(next_id[0])
-    con.execute(
+    _timed(
+        con,
+        "new entities",
         "INSERT INTO entities (id, type, key) "
         "SELECT ? + row_number() OVER (ORDER BY k.o, k.type, k.key) - 1, k.type, k.key "
         "FROM _bulk_keys k ANTI JOIN entities e ON e.type = k.type AND e.key = k.key",
         [first_new],
     )
-    con.execute(
+    _timed(
+        con,
+        "entity keys",
         "INSERT INTO entity_keys SELECT hash(key), type, key, id FROM entities WHERE id >= ?",
         [first_new],
     )
-    con.execute(
+    _timed(
+        con,
+        "ids",
         "CREATE OR REPLACE TEMP TABLE _bulk_ids AS SELECT e.type, e.key, e.id "
-        "FROM entities e SEMI JOIN _bulk_keys k ON e.type = k.type AND e.key = k.key"
+        "FROM entities e SEMI JOIN _bulk_keys k ON e.type = k.type AND e.key = k.key",
     )
     rows = " UNION ALL ".join(
         f"SELECT account_id, {link}::UTINYINT AS type, {target}::UTINYINT AS target_type, "
         f"{column} AS target, amount, ts FROM ev WHERE {column} IS NOT NULL"
         for link, target, column in _TARGETS
     )
-    con.execute(
+    _timed(
+        con,
+        "links",
         f"INSERT INTO link_deltas WITH ev AS {events}, agg AS ("
         "SELECT account_id, type, target_type, target, count(*) AS n, "
         "sum(coalesce(amount, 0.0)) AS amount_sum, min(ts) AS first_ts, max(ts) AS last_ts "
         f"FROM ({rows}) GROUP BY account_id, type, target_type, target) "
         "SELECT a.id, t.id, agg.type, agg.n, agg.amount_sum, agg.first_ts, agg.last_ts "
         f"FROM agg JOIN _bulk_ids a ON a.type = {_ACCOUNT} AND a.key = agg.account_id "
-        "JOIN _bulk_ids t ON t.type = agg.target_type AND t.key = agg.target"
+        "JOIN _bulk_ids t ON t.type = agg.target_type AND t.key = agg.target",
     )
-    con.execute(
-        f"INSERT INTO entity_deltas (id, first_ts, last_ts) WITH ev AS {events} "
-        "SELECT i.id, s.first_ts, s.last_ts FROM (SELECT account_id, min(ts) AS first_ts, "
-        "max(ts) AS last_ts FROM ev GROUP BY account_id) s "
+    # Accounts' first/last seen and device/IP attributes in one scan; attributes per batch
+    # (``o``), as the incremental path writes them: compaction keeps each attribute's
+    # latest value by the batch's time, the same on both paths.
+    parts = [
+        f"SELECT i.id, s.first_ts, s.last_ts, NULL::TIMESTAMPTZ AS attr_ts, "
+        f"{', '.join(f'NULL AS {a}' for a in _ATTRS)} FROM (SELECT account_id, min(ts) AS "
+        "first_ts, max(ts) AS last_ts FROM ev GROUP BY account_id) s "
         f"JOIN _bulk_ids i ON i.type = {_ACCOUNT} AND i.key = s.account_id"
-    )
-    # Attributes per batch (``o``), as the incremental path writes them: compaction keeps
-    # each attribute's latest value by the batch's time, the same on both paths.
+    ]
     for column, node_type, attrs in (
         ("device_id", NodeType.DEVICE, ("is_emulator", "is_rooted", "os")),
         ("ip", NodeType.IP, ("is_proxy", "asn", "country")),
     ):
         latest = ", ".join(f"arg_max({a}, ts) FILTER ({a} IS NOT NULL) AS {a}" for a in attrs)
         any_set = " OR ".join(f"{a} IS NOT NULL" for a in attrs)
-        con.execute(
-            f"INSERT INTO entity_deltas (id, attr_ts, {', '.join(attrs)}) WITH ev AS {events} "
-            f"SELECT i.id, s.attr_ts, {', '.join('s.' + a for a in attrs)} FROM ("
+        values = ", ".join(f"s.{a}" if a in attrs else f"NULL AS {a}" for a in _ATTRS)
+        parts.append(
+            f"SELECT i.id, NULL, NULL, s.attr_ts, {values} FROM ("
             f"SELECT o, {column} AS key, max(ts) AS attr_ts, {latest} FROM ev "
             f"WHERE {column} IS NOT NULL AND ({any_set}) GROUP BY o, {column}) s "
             f"JOIN _bulk_ids i ON i.type = {NODE_TYPE_CODE[node_type]} AND i.key = s.key"
         )
-    row = con.execute(f"SELECT count(*) FROM read_parquet({_list(files)})").fetchone()
-    assert row is not None
-    return int(row[0])
+    _timed(
+        con,
+        "entity facts",
+        f"INSERT INTO entity_deltas (id, first_ts, last_ts, attr_ts, {', '.join(_ATTRS)}) "
+        f"WITH ev AS {events} " + " UNION ALL ".join(parts),
+    )
+    total = con.execute(
+        "SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata(?)", [files]
+    ).fetchone()
+    assert total is not None
+    return int(total[0] or 0)
 
 
-def _list(files: list[str]) -> str:
-    """A SQL list literal of file paths (paths the store made itself: quotes doubled)."""
-    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+def _timed(
+    con: duckdb.DuckDBPyConnection, step: str, sql: str, params: list[object] | None = None
+) -> None:
+    started = time.perf_counter()
+    con.execute(sql, params or [])
+    log.debug(
+        "bulk graph step",
+        extra={"step": step, "seconds": round(time.perf_counter() - started, 3)},
+    )
+
+
+def _quote(path: str) -> str:
+    """A SQL string literal of a file path the store made itself (quotes doubled)."""
+    return "'" + path.replace("'", "''") + "'"
 
 
 __all__ = ["build_pending_graph", "pending_batches"]
