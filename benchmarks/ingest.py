@@ -169,7 +169,7 @@ def _same_graph(store_dir: Path, bare_db: Path) -> dict[str, Any]:
     """Compare the store with a bare pass over its normalised events: per-type counts, and
     a sample of links by ``(account key, type, target key)`` with their aggregates."""
     with EmbeddedStore(store_dir, read_only=True) as store:
-        store_con = store._con  # noqa: SLF001 (benchmark reads both files side by side)
+        store_con = store._con  # the benchmark reads both files side by side
         store_con.execute(f"ATTACH '{bare_db}' AS bare (READ_ONLY)")
         try:
             per_type = store_con.execute(
@@ -215,9 +215,7 @@ def _key_counts(db: Path, table: str = "entities") -> dict[str, int]:
     return {t.value: int(rows.get(c, 0)) for t, c in NODE_TYPE_CODE.items()}
 
 
-def run_size(
-    target_events: int, workdir: Path, seed: int, *, incremental: bool
-) -> dict[str, Any]:
+def run_size(target_events: int, workdir: Path, seed: int, *, incremental: bool) -> dict[str, Any]:
     """Generate ~``target_events`` events; ingest them both ways and run the bare pass."""
     scenario_dir = workdir / f"scenario-{target_events}"
     config = ScenarioConfig(accounts=max(1_000, target_events // 10), seed=seed)
