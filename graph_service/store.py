@@ -365,6 +365,18 @@ class IngestSink(Protocol):
 
 
 @runtime_checkable
+class DeferredGraphSink(Protocol):
+    """An ingest sink that can defer the graph of a batch (``BatchCommit.defer_graph``)."""
+
+    def build_pending_graph(self) -> int:
+        """Build the graph of every deferred batch, in commit order, in one transaction.
+
+        Returns: the number of events whose graph was built (0 when none was pending).
+        """
+        ...
+
+
+@runtime_checkable
 class GraphReader(Protocol):
     """Reads of the entity graph: entities, neighbourhoods, exports and the algorithm engine."""
 

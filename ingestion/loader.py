@@ -32,9 +32,12 @@ graph is built:
 
 ``LoadMode.AUTO`` (the default) takes the bulk path for a batch when **none of its event
 ids is already in the store's ledger** (a fresh store, or new data: no re-delivery to
-reconcile) **and** it holds at least ``bulk_min_rows`` rows (small increments stay on the
-incremental path, where the graph is current after every batch). ``BULK`` and
-``INCREMENTAL`` force one path for every batch.
+reconcile) **and** its file holds at least ``bulk_min_rows`` rows (the Parquet row count,
+or for text formats the rows read so far; small files stay on the incremental path, where
+the graph is current after every batch, and the short last batch of a large file does not
+switch paths). ``BULK`` and ``INCREMENTAL`` force one path for every batch. At the end of
+a run the loader builds the graph of the deferred batches when the sink can
+(``DeferredGraphSink``), and reports the time in ``graph_build_seconds``.
 """
 
 from __future__ import annotations
@@ -55,7 +58,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graph_service.errors import InvalidInput
-from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, IngestSink, QuarantineLevel
+from graph_service.store import (
+    QUARANTINE_SCHEMA,
+    BatchCommit,
+    DeferredGraphSink,
+    IngestSink,
+    QuarantineLevel,
+)
 from ingestion.errors import TruncatedFile
 from ingestion.quarantine import quarantine_rows
 from ingestion.readers import (
@@ -135,6 +144,7 @@ class IngestReport:
     unrecognised: list[UnrecognisedFile] = field(default_factory=list)
     quarantine_path: str | None = None
     seconds: float = 0.0
+    graph_build_seconds: float = 0.0
 
     def total(self, name: str) -> int:
         """Sum of one count over the files."""
@@ -160,6 +170,7 @@ class IngestReport:
             ],
             "quarantine_path": self.quarantine_path,
             "seconds": round(self.seconds, 3),
+            "graph_build_seconds": round(self.graph_build_seconds, 3),
             "reconciled": all(f.reconciled for f in self.files),
             "manifests": [asdict(f) for f in self.files],
         }
@@ -187,7 +198,7 @@ class Ingestor:
         Bulk or incremental graph building per batch; ``AUTO`` chooses by the rule in
         the module docstring.
     bulk_min_rows : int
-        Under ``AUTO``, batches with fewer rows stay incremental.
+        Under ``AUTO``, the batches of files with fewer rows stay incremental.
     """
 
     def __init__(
@@ -250,6 +261,10 @@ class Ingestor:
                 report.files.append(manifest)
                 if not manifest.skipped:
                     sources.append(manifest.source)
+            if isinstance(self.store, DeferredGraphSink):
+                building = time.perf_counter()
+                self.store.build_pending_graph()
+                report.graph_build_seconds = time.perf_counter() - building
         finally:
             report.quarantine_path = self._write_quarantine(sources)
             report.seconds = time.perf_counter() - started
@@ -319,7 +334,10 @@ class Ingestor:
                 if validated is None:
                     manifest.batches_resumed += 1
                     continue
-                commit = self._commit(kind, validated, source, str(path), index, rows_read)
+                file_rows = total if total is not None else rows_seen
+                commit = self._commit(
+                    kind, validated, source, str(path), index, rows_read, file_rows
+                )
                 self.store.commit_batch(commit)
                 manifest.batches_bulk += commit.defer_graph
                 _note_columns(manifest, validated.columns)
@@ -358,6 +376,7 @@ class Ingestor:
         path: str,
         index: int,
         rows_read: int,
+        file_rows: int,
     ) -> BatchCommit:
         clean = validated.clean
         rejects = [validated.rejects]
@@ -368,7 +387,7 @@ class Ingestor:
         if kind is FileKind.EVENTS:
             clean, duplicates, conflicts, stored = self._deduplicate(clean)
             defer = self.mode is LoadMode.BULK or (
-                self.mode is LoadMode.AUTO and stored == 0 and rows_read >= self.bulk_min_rows
+                self.mode is LoadMode.AUTO and stored == 0 and file_rows >= self.bulk_min_rows
             )
             if fields.num_rows and clean.num_rows != validated.clean.num_rows:
                 # A repeat or a conflict is not loaded, so neither are its fields.

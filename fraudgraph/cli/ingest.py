@@ -50,9 +50,9 @@ def ingest(
         str,
         typer.Option(
             "--load-mode",
-            help="How events build the graph: auto (bulk for batches of new events of "
-            f"{BULK_MIN_ROWS:,}+ rows, else incremental), bulk (one set-based pass over the "
-            "run's new events) or incremental (batch by batch). Same graph either way.",
+            help="How events build the graph: auto (bulk for batches of new events from files "
+            f"of {BULK_MIN_ROWS:,}+ rows, else incremental), bulk (one set-based pass over the "
+            "run's events at its end) or incremental (batch by batch). Same graph either way.",
         ),
     ] = LoadMode.AUTO.value,
     as_json: JsonOption = False,

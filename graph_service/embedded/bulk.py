@@ -74,23 +74,22 @@ def build_pending_graph(con: duckdb.DuckDBPyConnection, events_dir: Path) -> int
 
     Notes
     -----
-    O(events) reads of the pending Parquet files (two passes) plus hash aggregations and
-    joins whose build side is the distinct keys, not the events. Ids, links and entity
+    Three scans of the pending Parquet files (keys; links; entity facts), hash
+    aggregations, and joins whose build side is the distinct keys, not the events. Ids, links and entity
     facts equal those the incremental path gives for the same batches in the same order.
     """
+    if pending_batches(con) == 0:  # the common case, on every read: one small query
+        return 0
     pending = con.execute(
-        "SELECT events_file, row_number() OVER (ORDER BY committed_at, source, batch_index) "
-        "FROM ingest_batches WHERE graph_pending AND events_file IS NOT NULL "
+        "SELECT events_file FROM ingest_batches WHERE graph_pending AND events_file IS NOT NULL "
         "ORDER BY committed_at, source, batch_index"
     ).fetchall()
-    if not pending and pending_batches(con) == 0:
-        return 0
     started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         events = 0
         if pending:
-            events = _build(con, [str(events_dir / f) for f, _ in pending])
+            events = _build(con, [str(events_dir / f) for (f,) in pending])
         con.execute("UPDATE ingest_batches SET graph_pending = false WHERE graph_pending")
         con.execute("COMMIT")
     except BaseException:

@@ -562,7 +562,8 @@ def _many_events(n: int) -> list[dict[str, Any]]:
 
 
 def test_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
-    """SIGKILL mid-ingest leaves whole batches; the re-run finishes and equals a clean run."""
+    """SIGKILL mid-ingest (incremental path) leaves whole batches; the re-run finishes and
+    equals a clean run."""
     source = write_rows(tmp_path / "big.parquet", _many_events(30_000))
     store_dir = tmp_path / "store"
     env = dict(os.environ, FRAUDGRAPH_DUCKDB_THREADS="1")
@@ -576,6 +577,8 @@ def test_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
         str(store_dir),
         "--batch-size",
         "500",
+        "--load-mode",
+        "incremental",
         "--json",
     ]
     with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
@@ -1064,33 +1067,33 @@ def _pending(store: EmbeddedStore) -> int:
 def test_auto_mode_takes_the_bulk_path_for_new_events_only(
     embedded_store: EmbeddedStore, tmp_path: Path
 ) -> None:
-    """Auto: a batch of events none of whose ids is stored, of at least ``bulk_min_rows``
-    rows, defers its graph; a batch that repeats a stored id, or a smaller one, builds its
-    graph at once."""
-    rows = _many_events(60)
-    fresh = write_rows(tmp_path / "fresh.csv", rows[:40])
+    """Auto: a batch of events none of whose ids is stored, from a file of at least
+    ``bulk_min_rows`` rows, defers its graph (built at the end of the run); a batch that
+    repeats a stored id, or the batches of a smaller file, build their graph at once."""
+    rows = _many_events(70)
+    fresh = write_rows(tmp_path / "fresh.csv", rows[:45])  # batches of 10, 10, 10, 10, 5
     report = ingest(embedded_store, tmp_path, fresh, batch_size=10, bulk_min_rows=10)
-    assert report.total("batches_bulk") == 4
-    assert _pending(embedded_store) == 4  # graph deferred until the next compaction
-    assert embedded_store.counts().nodes[NodeType.ACCOUNT] == 40  # a read builds it
-    assert _pending(embedded_store) == 0
+    assert report.total("batches_bulk") == 5  # the short last batch does not switch paths
+    assert report.graph_build_seconds > 0
+    assert _pending(embedded_store) == 0  # the run built the graph it deferred
+    assert embedded_store.counts().nodes[NodeType.ACCOUNT] == 45
     # Batch 0 repeats a stored id (a re-delivery): incremental; batch 1 is all new: bulk.
-    overlap = write_rows(tmp_path / "overlap.csv", [rows[0], *rows[40:49], *rows[49:59]])
+    overlap = write_rows(tmp_path / "overlap.csv", [rows[0], *rows[45:54], *rows[54:64]])
     report = ingest(embedded_store, tmp_path, overlap, batch_size=10, bulk_min_rows=10)
     assert report.total("batches_bulk") == 1
     assert report.as_dict()["rows_duplicate"] == 1
-    # Under the threshold: incremental even though every id is new.
-    small = write_rows(tmp_path / "small.csv", rows[59:])
-    report = ingest(embedded_store, tmp_path, small, batch_size=10, bulk_min_rows=10)
+    # A file under the threshold: incremental even though every id is new.
+    small = write_rows(tmp_path / "small.parquet", rows[64:])
+    report = ingest(embedded_store, tmp_path, small, batch_size=2, bulk_min_rows=10)
     assert report.total("batches_bulk") == 0
     assert _pending(embedded_store) == 0
-    assert embedded_store.counts().nodes[NodeType.ACCOUNT] == 60
+    assert embedded_store.counts().nodes[NodeType.ACCOUNT] == 70
 
 
 def test_killed_bulk_ingest_resumes_and_loses_nothing(tmp_path: Path) -> None:
     """SIGKILL during a bulk load leaves whole batches with their graph pending; the re-run
-    finishes the file, builds the graph once and equals an uninterrupted incremental run,
-    ids included."""
+    finishes the file, builds the graph of every batch, the earlier run's included, and
+    equals an uninterrupted incremental run, ids included."""
     source = write_rows(tmp_path / "big.parquet", _events_with_bad_fields(30_000))
     store_dir = tmp_path / "store"
     env = dict(os.environ, FRAUDGRAPH_DUCKDB_THREADS="1")
