@@ -35,9 +35,10 @@ ids is already in the store's ledger** (a fresh store, or new data: no re-delive
 reconcile) **and** its file holds at least ``bulk_min_rows`` rows (the Parquet row count,
 or for text formats the rows read so far; small files stay on the incremental path, where
 the graph is current after every batch, and the short last batch of a large file does not
-switch paths). ``BULK`` and ``INCREMENTAL`` force one path for every batch. At the end of
-a run the loader builds the graph of the deferred batches when the sink can
-(``DeferredGraphSink``), and reports the time in ``graph_build_seconds``.
+switch paths). ``BULK`` and ``INCREMENTAL`` force one path for every batch. The loader
+builds the graph of the deferred batches whenever ``bulk_build_rows`` events are pending
+and at the end of the run, when the sink can (``DeferredGraphSink``), and reports the time
+in ``graph_build_seconds``.
 """
 
 from __future__ import annotations
@@ -84,8 +85,12 @@ log = logging.getLogger(__name__)
 #: Called as ``on_progress(path, rows_read_so_far, total_rows_or_None)``.
 ProgressCallback = Callable[[Path, int, int | None], None]
 
-#: ``LoadMode.AUTO`` keeps batches smaller than this on the incremental path.
+#: ``LoadMode.AUTO`` keeps the batches of files smaller than this on the incremental path.
 BULK_MIN_ROWS = 10_000
+
+#: Deferred events that trigger a graph build during the run: one build over tens of
+#: millions of events spills the engine's hash tables to disk, a few smaller builds do not.
+BULK_BUILD_ROWS = 3_000_000
 
 
 class LoadMode(StrEnum):
@@ -199,6 +204,9 @@ class Ingestor:
         the module docstring.
     bulk_min_rows : int
         Under ``AUTO``, the batches of files with fewer rows stay incremental.
+    bulk_build_rows : int
+        Build the graph of deferred batches whenever this many events are pending (and at
+        the end of the run).
     """
 
     def __init__(
@@ -213,10 +221,14 @@ class Ingestor:
         on_progress: ProgressCallback | None = None,
         mode: LoadMode = LoadMode.AUTO,
         bulk_min_rows: int = BULK_MIN_ROWS,
+        bulk_build_rows: int = BULK_BUILD_ROWS,
     ) -> None:
         self.store = store
         self.mode = mode
         self.bulk_min_rows = bulk_min_rows
+        self.bulk_build_rows = bulk_build_rows
+        self._deferred_rows = 0
+        self._graph_build_seconds = 0.0
         self.quarantine_dir = quarantine_dir
         self.batch_size = batch_size
         self.default_region = default_region
@@ -243,6 +255,7 @@ class Ingestor:
         """
         started = time.perf_counter()
         report = IngestReport()
+        self._graph_build_seconds = 0.0
         found = discover(list(paths))
         report.unrecognised.extend(UnrecognisedFile(str(p), why) for p, why in found.skipped)
         sources: list[str] = []
@@ -261,11 +274,9 @@ class Ingestor:
                 report.files.append(manifest)
                 if not manifest.skipped:
                     sources.append(manifest.source)
-            if isinstance(self.store, DeferredGraphSink):
-                building = time.perf_counter()
-                self.store.build_pending_graph()
-                report.graph_build_seconds = time.perf_counter() - building
+            self._build_deferred()
         finally:
+            report.graph_build_seconds = self._graph_build_seconds
             report.quarantine_path = self._write_quarantine(sources)
             report.seconds = time.perf_counter() - started
         if not report.files:
@@ -340,6 +351,10 @@ class Ingestor:
                 )
                 self.store.commit_batch(commit)
                 manifest.batches_bulk += commit.defer_graph
+                if commit.defer_graph:
+                    self._deferred_rows += commit.rows_loaded
+                    if self._deferred_rows >= self.bulk_build_rows:
+                        self._build_deferred()
                 _note_columns(manifest, validated.columns)
                 if self.on_progress:
                     self.on_progress(path, rows_seen, total)
@@ -349,6 +364,14 @@ class Ingestor:
             chunks.close()
             validator.close()
         return self._finish(path, source, manifest, started)
+
+    def _build_deferred(self) -> None:
+        """Build the graph of the deferred batches (in commit order), if the sink defers."""
+        if isinstance(self.store, DeferredGraphSink):
+            building = time.perf_counter()
+            self.store.build_pending_graph()
+            self._graph_build_seconds += time.perf_counter() - building
+        self._deferred_rows = 0
 
     def _finish(
         self, path: Path, source: str, manifest: FileManifest, started: float
@@ -386,8 +409,10 @@ class Ingestor:
         payload: dict[str, pa.Table] = {}
         if kind is FileKind.EVENTS:
             clean, duplicates, conflicts, stored = self._deduplicate(clean)
-            defer = self.mode is LoadMode.BULK or (
-                self.mode is LoadMode.AUTO and stored == 0 and file_rows >= self.bulk_min_rows
+            # A sink that cannot defer (Neo4j) builds every batch's graph with the batch.
+            defer = isinstance(self.store, DeferredGraphSink) and (
+                self.mode is LoadMode.BULK
+                or (self.mode is LoadMode.AUTO and stored == 0 and file_rows >= self.bulk_min_rows)
             )
             if fields.num_rows and clean.num_rows != validated.clean.num_rows:
                 # A repeat or a conflict is not loaded, so neither are its fields.

@@ -1029,12 +1029,18 @@ def test_bulk_and_incremental_paths_give_identical_stores(tmp_path: Path) -> Non
     for key in incremental:
         if key != "bulk_batches":
             assert bulk[key] == incremental[key], key
-    # Auto with a threshold between batch sizes: some batches bulk, some incremental.
-    mixed = _load(tmp_path, "auto", paths, batch_size=37, bulk_min_rows=30)
+    # Auto with a threshold between file sizes: the big files bulk, the small incremental.
+    mixed = _load(tmp_path, "auto", paths, batch_size=37, bulk_min_rows=100)
     assert 0 < mixed["bulk_batches"] < bulk["bulk_batches"]
-    for key in incremental:
-        if key != "bulk_batches":
-            assert mixed[key] == incremental[key], key
+    # Bulk with a graph build every ~2 batches during the run, not one at its end.
+    stepped = _load(
+        tmp_path, "stepped", paths, batch_size=37, mode=LoadMode.BULK, bulk_build_rows=70
+    )
+    assert stepped["bulk_batches"] == bulk["bulk_batches"]
+    for other in (mixed, stepped):
+        for key in incremental:
+            if key != "bulk_batches":
+                assert other[key] == incremental[key], key
 
 
 @settings(
