@@ -261,6 +261,11 @@ class BatchCommit:
     quarantine : pa.Table
         Quarantine rows in ``QUARANTINE_SCHEMA``: rejected rows (``level = 'row'``) and
         fields left out of loaded rows (``level = 'field'``).
+    defer_graph : bool
+        Bulk path: commit the events, their keys, the quarantine and the ledger row now,
+        and build their entities and links later in one set-based pass over every deferred
+        batch (the graph then equals the one the batches would have built one by one). A
+        sink that cannot defer builds the graph with the batch.
     """
 
     source: str
@@ -272,6 +277,7 @@ class BatchCommit:
     events: pa.Table | None = None
     labels: pa.Table | None = None
     entity_attributes: pa.Table | None = None
+    defer_graph: bool = False
 
     @property
     def rows_loaded(self) -> int:
@@ -355,6 +361,18 @@ class IngestSink(Protocol):
 
     def manifests(self) -> list[dict[str, Any]]:
         """Manifests of all completed sources, oldest first."""
+        ...
+
+
+@runtime_checkable
+class DeferredGraphSink(Protocol):
+    """An ingest sink that can defer the graph of a batch (``BatchCommit.defer_graph``)."""
+
+    def build_pending_graph(self) -> int:
+        """Build the graph of every deferred batch, in commit order, in one transaction.
+
+        Returns: the number of events whose graph was built (0 when none was pending).
+        """
         ...
 
 

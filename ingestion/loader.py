@@ -16,6 +16,29 @@ The guarantees, per input file (its *source* is the SHA-256 of its bytes):
 * files inside a directory that are not events, labels or entity attributes (a README,
   a ground-truth file, metadata) are skipped and reported in ``files_unrecognised``; a
   file named explicitly that cannot be recognised is an error.
+
+Two load paths, one result (:class:`LoadMode`). Every batch is read, validated,
+normalised, fingerprinted and deduplicated against the store the same way, and commits its
+events, event keys, quarantine and ledger row in one transaction. They differ in when the
+graph is built:
+
+* **incremental**: the batch resolves its entities and writes its link and entity deltas
+  in its own transaction (cheap for a small batch into a large store);
+* **bulk**: the batch defers its graph (``BatchCommit.defer_graph``); the store builds the
+  graph of all deferred batches in one set-based pass over their normalised Parquet (at
+  compaction, at the end of the run, or before the next incremental batch). Entity ids,
+  links and entity facts equal those of the incremental path, and a run killed mid-way
+  resumes like any other: committed batches stay deferred until the next build.
+
+``LoadMode.AUTO`` (the default) takes the bulk path for a batch when **none of its event
+ids is already in the store's ledger** (a fresh store, or new data: no re-delivery to
+reconcile) **and** its file holds at least ``bulk_min_rows`` rows (the Parquet row count,
+or for text formats the rows read so far; small files stay on the incremental path, where
+the graph is current after every batch, and the short last batch of a large file does not
+switch paths). ``BULK`` and ``INCREMENTAL`` force one path for every batch. The loader
+builds the graph of the deferred batches whenever ``bulk_build_rows`` events are pending
+and at the end of the run, when the sink can (``DeferredGraphSink``), and reports the time
+in ``graph_build_seconds``.
 """
 
 from __future__ import annotations
@@ -26,6 +49,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +59,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graph_service.errors import InvalidInput
-from graph_service.store import QUARANTINE_SCHEMA, BatchCommit, IngestSink, QuarantineLevel
+from graph_service.store import (
+    QUARANTINE_SCHEMA,
+    BatchCommit,
+    DeferredGraphSink,
+    IngestSink,
+    QuarantineLevel,
+)
 from ingestion.errors import TruncatedFile
 from ingestion.quarantine import quarantine_rows
 from ingestion.readers import (
@@ -54,6 +84,21 @@ log = logging.getLogger(__name__)
 
 #: Called as ``on_progress(path, rows_read_so_far, total_rows_or_None)``.
 ProgressCallback = Callable[[Path, int, int | None], None]
+
+#: ``LoadMode.AUTO`` keeps the batches of files smaller than this on the incremental path.
+BULK_MIN_ROWS = 10_000
+
+#: Deferred events that trigger a graph build during the run: one build over tens of
+#: millions of events spills the engine's hash tables to disk, a few smaller builds do not.
+BULK_BUILD_ROWS = 3_000_000
+
+
+class LoadMode(StrEnum):
+    """How a batch of events builds its part of the graph (see the module docstring)."""
+
+    AUTO = "auto"
+    BULK = "bulk"
+    INCREMENTAL = "incremental"
 
 
 @dataclass(slots=True)
@@ -75,6 +120,7 @@ class FileManifest:
     fields_quarantined: int = 0
     batches: int = 0
     batches_resumed: int = 0
+    batches_bulk: int = 0
     skipped: bool = False
     seconds: float = 0.0
     finished_at: str = ""
@@ -103,6 +149,7 @@ class IngestReport:
     unrecognised: list[UnrecognisedFile] = field(default_factory=list)
     quarantine_path: str | None = None
     seconds: float = 0.0
+    graph_build_seconds: float = 0.0
 
     def total(self, name: str) -> int:
         """Sum of one count over the files."""
@@ -128,6 +175,7 @@ class IngestReport:
             ],
             "quarantine_path": self.quarantine_path,
             "seconds": round(self.seconds, 3),
+            "graph_build_seconds": round(self.graph_build_seconds, 3),
             "reconciled": all(f.reconciled for f in self.files),
             "manifests": [asdict(f) for f in self.files],
         }
@@ -151,6 +199,14 @@ class Ingestor:
     file_format : FileFormat, optional
         Force the format instead of reading it from the suffix.
     on_progress : callable, optional
+    mode : LoadMode
+        Bulk or incremental graph building per batch; ``AUTO`` chooses by the rule in
+        the module docstring.
+    bulk_min_rows : int
+        Under ``AUTO``, the batches of files with fewer rows stay incremental.
+    bulk_build_rows : int
+        Build the graph of deferred batches whenever this many events are pending (and at
+        the end of the run).
     """
 
     def __init__(
@@ -163,8 +219,16 @@ class Ingestor:
         kind: FileKind | None = None,
         file_format: FileFormat | None = None,
         on_progress: ProgressCallback | None = None,
+        mode: LoadMode = LoadMode.AUTO,
+        bulk_min_rows: int = BULK_MIN_ROWS,
+        bulk_build_rows: int = BULK_BUILD_ROWS,
     ) -> None:
         self.store = store
+        self.mode = mode
+        self.bulk_min_rows = bulk_min_rows
+        self.bulk_build_rows = bulk_build_rows
+        self._deferred_rows = 0
+        self._graph_build_seconds = 0.0
         self.quarantine_dir = quarantine_dir
         self.batch_size = batch_size
         self.default_region = default_region
@@ -191,6 +255,7 @@ class Ingestor:
         """
         started = time.perf_counter()
         report = IngestReport()
+        self._graph_build_seconds = 0.0
         found = discover(list(paths))
         report.unrecognised.extend(UnrecognisedFile(str(p), why) for p, why in found.skipped)
         sources: list[str] = []
@@ -209,7 +274,9 @@ class Ingestor:
                 report.files.append(manifest)
                 if not manifest.skipped:
                     sources.append(manifest.source)
+            self._build_deferred()
         finally:
+            report.graph_build_seconds = self._graph_build_seconds
             report.quarantine_path = self._write_quarantine(sources)
             report.seconds = time.perf_counter() - started
         if not report.files:
@@ -278,9 +345,16 @@ class Ingestor:
                 if validated is None:
                     manifest.batches_resumed += 1
                     continue
-                self.store.commit_batch(
-                    self._commit(kind, validated, source, str(path), index, rows_read)
+                file_rows = total if total is not None else rows_seen
+                commit = self._commit(
+                    kind, validated, source, str(path), index, rows_read, file_rows
                 )
+                self.store.commit_batch(commit)
+                manifest.batches_bulk += commit.defer_graph
+                if commit.defer_graph:
+                    self._deferred_rows += commit.rows_loaded
+                    if self._deferred_rows >= self.bulk_build_rows:
+                        self._build_deferred()
                 _note_columns(manifest, validated.columns)
                 if self.on_progress:
                     self.on_progress(path, rows_seen, total)
@@ -290,6 +364,14 @@ class Ingestor:
             chunks.close()
             validator.close()
         return self._finish(path, source, manifest, started)
+
+    def _build_deferred(self) -> None:
+        """Build the graph of the deferred batches (in commit order), if the sink defers."""
+        if isinstance(self.store, DeferredGraphSink):
+            building = time.perf_counter()
+            self.store.build_pending_graph()
+            self._graph_build_seconds += time.perf_counter() - building
+        self._deferred_rows = 0
 
     def _finish(
         self, path: Path, source: str, manifest: FileManifest, started: float
@@ -317,14 +399,21 @@ class Ingestor:
         path: str,
         index: int,
         rows_read: int,
+        file_rows: int,
     ) -> BatchCommit:
         clean = validated.clean
         rejects = [validated.rejects]
         fields = validated.field_rejects
         duplicates = 0
+        defer = False
         payload: dict[str, pa.Table] = {}
         if kind is FileKind.EVENTS:
-            clean, duplicates, conflicts = self._deduplicate(clean)
+            clean, duplicates, conflicts, stored = self._deduplicate(clean)
+            # A sink that cannot defer (Neo4j) builds every batch's graph with the batch.
+            defer = isinstance(self.store, DeferredGraphSink) and (
+                self.mode is LoadMode.BULK
+                or (self.mode is LoadMode.AUTO and stored == 0 and file_rows >= self.bulk_min_rows)
+            )
             if fields.num_rows and clean.num_rows != validated.clean.num_rows:
                 # A repeat or a conflict is not loaded, so neither are its fields.
                 loaded = pc.is_in(fields.column("row_number"), value_set=clean.column("row_number"))
@@ -351,23 +440,24 @@ class Ingestor:
             rows_read=rows_read,
             rows_duplicate=duplicates,
             quarantine=pa.concat_tables([*rejects, fields]),
+            defer_graph=defer,
             **payload,
         )
 
-    def _deduplicate(self, clean: pa.Table) -> tuple[pa.Table, int, pa.Table]:
+    def _deduplicate(self, clean: pa.Table) -> tuple[pa.Table, int, pa.Table, int]:
         """Drop repeats of known events; split off conflicting repeats.
 
         ``clean`` carries the ``fingerprint`` the validator computed.
 
         Returns (new events with ``fingerprint``, number of exact duplicates, conflicting
-        rows without fingerprint).
+        rows without fingerprint, number of the batch's event ids already stored).
         """
         events = clean
         con = self._engine
         stored = self.store.event_fingerprints(events.column("event_id"))
         in_batch_unique = pc.count_distinct(events.column("event_id")).as_py() == events.num_rows
         if stored.num_rows == 0 and in_batch_unique:
-            return events, 0, events.slice(0, 0).drop_columns(["fingerprint"])
+            return events, 0, events.slice(0, 0).drop_columns(["fingerprint"]), 0
         con.register("_ev", events)
         con.register("_stored", stored)
         try:
@@ -392,7 +482,7 @@ class Ingestor:
         drop = ["_first_fp", "_seen"]
         fresh = ranked.filter(keep).drop_columns(drop)
         conflicts = ranked.filter(conflict).drop_columns([*drop, "fingerprint"])
-        return fresh, int(pc.sum(duplicate).as_py() or 0), conflicts
+        return fresh, int(pc.sum(duplicate).as_py() or 0), conflicts, stored.num_rows
 
     def _quarantine_truncated(self, path: Path, source: str, index: int, exc: Exception) -> None:
         """Record an unreadable (truncated) remainder of a file as one quarantine row."""

@@ -22,7 +22,7 @@ from fraudgraph.cli.shared import (
 )
 from graph_service import GraphStore, open_store
 from graph_service.settings import Settings
-from ingestion.loader import Ingestor, IngestReport
+from ingestion.loader import BULK_MIN_ROWS, Ingestor, IngestReport, LoadMode
 from ingestion.readers import FileFormat
 from ingestion.schema import FileKind
 
@@ -46,6 +46,15 @@ def ingest(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Rows per transaction.")
     ] = None,
+    load_mode: Annotated[
+        str,
+        typer.Option(
+            "--load-mode",
+            help="How events build the graph: auto (bulk for batches of new events from files "
+            f"of {BULK_MIN_ROWS:,}+ rows, else incremental), bulk (one set-based pass over the "
+            "run's events at its end) or incremental (batch by batch). Same graph either way.",
+        ),
+    ] = LoadMode.AUTO.value,
     as_json: JsonOption = False,
 ) -> None:
     """Load files into the store; bad rows and bad optional fields go to quarantine,
@@ -57,6 +66,7 @@ def ingest(
     try:
         forced_kind = FileKind(kind) if kind else None
         forced_format = FileFormat(file_format) if file_format else None
+        mode = LoadMode(load_mode)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
     with open_store(settings) as graph, progress_bars() as progress:
@@ -68,6 +78,7 @@ def ingest(
             batch_size=batch_size,
             kind=forced_kind,
             file_format=forced_format,
+            mode=mode,
         )
     if as_json:
         emit(report.as_dict())
@@ -140,6 +151,7 @@ def _ingest_with_progress(
     batch_size: int | None = None,
     kind: FileKind | None = None,
     file_format: FileFormat | None = None,
+    mode: LoadMode = LoadMode.AUTO,
 ) -> IngestReport:
     """Run an ingest with one progress bar per file."""
     tasks: dict[Path, TaskID] = {}
@@ -157,6 +169,7 @@ def _ingest_with_progress(
         kind=kind,
         file_format=file_format,
         on_progress=on_progress,
+        mode=mode,
     )
     try:
         return ingestor.run(paths)

@@ -9,7 +9,9 @@ Layout of ``store_dir``::
 Writes are append-only within a batch transaction: links and entity facts arrive as
 per-batch *deltas* (``link_deltas``, ``entity_deltas``) and are folded into ``links`` and
 ``entities`` by :meth:`EmbeddedDatabase.compact`, once per ingest run (and before any read
-that needs them). This keeps every batch a cheap append, however large the store grows,
+that needs them). A batch of a bulk load leaves even its deltas for later
+(``ingest_batches.graph_pending``): compaction first builds the graph of all such batches in
+one set-based pass (:mod:`graph_service.embedded.bulk`). This keeps every batch a cheap append, however large the store grows,
 while a crash at any point leaves only whole batches (compaction is itself one
 transaction and idempotent).
 
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from graph_service.embedded.bulk import build_pending_graph, pending_batches
 from graph_service.errors import InvalidInput
 from graph_service.store import ENTITY_ATTRIBUTES
 
@@ -74,7 +77,7 @@ CREATE TABLE IF NOT EXISTS ingest_batches (
     source VARCHAR NOT NULL, batch_index BIGINT NOT NULL, rows_read BIGINT NOT NULL,
     rows_loaded BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
     rows_duplicate BIGINT NOT NULL, events_file VARCHAR, committed_at TIMESTAMPTZ NOT NULL,
-    fields_quarantined BIGINT NOT NULL DEFAULT 0);
+    fields_quarantined BIGINT NOT NULL DEFAULT 0, graph_pending BOOLEAN DEFAULT false);
 CREATE TABLE IF NOT EXISTS quarantine (
     source VARCHAR NOT NULL, path VARCHAR NOT NULL, row_number BIGINT NOT NULL,
     reason VARCHAR NOT NULL, detail VARCHAR, raw VARCHAR, level VARCHAR DEFAULT 'row',
@@ -89,6 +92,7 @@ CREATE TABLE IF NOT EXISTS analytics_catalog (
 #: value every earlier row had (all quarantine was row-level, no field was quarantined).
 MIGRATIONS = """
 ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS fields_quarantined BIGINT DEFAULT 0;
+ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS graph_pending BOOLEAN DEFAULT false;
 ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS level VARCHAR DEFAULT 'row';
 ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS field VARCHAR;
 ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS input_column VARCHAR;
@@ -175,15 +179,45 @@ class EmbeddedDatabase:
         assert row is not None
         return int(row[0])
 
+    def pending_graph_batches(self) -> int:
+        """Bulk batches whose graph is not built yet (0 right after :meth:`compact`)."""
+        if self.read_only and not self._has_column("ingest_batches", "graph_pending"):
+            return 0  # a store written before bulk loads existed
+        return pending_batches(self._con)
+
+    def build_pending_graph(self) -> int:
+        """Build the graph of pending bulk batches into deltas (see :mod:`.bulk`).
+
+        Returns
+        -------
+        int
+            Events whose graph was built.
+        """
+        if self.read_only:
+            return 0
+        return build_pending_graph(self._con, self.events_dir)
+
+    def _has_column(self, table: str, column: str) -> bool:
+        row = self._con.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
+            "AND column_name = ?",
+            [table, column],
+        ).fetchone()
+        return bool(row and row[0])
+
     def compact(self) -> None:
         """Fold link and entity deltas into ``links`` and ``entities`` in one transaction.
 
         Notes
         -----
         O(n_links + n_deltas) with one hash aggregation; idempotent, so a crash during
-        compaction (rolled back) is repaired by the next call.
+        compaction (rolled back) is repaired by the next call. Pending bulk batches are
+        built into deltas first (their own transaction, see :mod:`.bulk`).
         """
-        if self.read_only or self.pending_deltas() == 0:
+        if self.read_only:
+            return
+        self.build_pending_graph()
+        if self.pending_deltas() == 0:
             return
         con = self._con
         con.execute("BEGIN TRANSACTION")

@@ -3,6 +3,10 @@
 A batch commit writes its events to Parquet first, then inserts new entities, link and
 entity deltas, event keys, labels, quarantine rows and the ledger row in one DuckDB
 transaction (see :mod:`graph_service.embedded.database` for the deltas and compaction).
+A bulk batch (``BatchCommit.defer_graph``) inserts no entities or deltas: its graph is
+built with every other pending bulk batch in one set-based pass
+(:mod:`graph_service.embedded.bulk`) at compaction, or before the next batch that resolves
+entities itself, so entity ids follow commit order on both paths.
 """
 
 from __future__ import annotations
@@ -141,16 +145,26 @@ class EmbeddedIngest(CheckedLabels, EmbeddedDatabase):
         if done is not None:
             log.info("batch already committed", extra={"batch": commit.batch_index})
             return
+        has_events = commit.events is not None and commit.events.num_rows > 0
+        deferred = commit.defer_graph and has_events
+        if (has_events and not deferred) or (
+            commit.entity_attributes is not None and commit.entity_attributes.num_rows
+        ):
+            # Entities are numbered in commit order: deferred batches get theirs first.
+            self.build_pending_graph()
         events_file = None
-        if commit.events is not None and commit.events.num_rows:
+        if commit.events is not None and has_events:
             # Written before the transaction; a crash leaves an orphan file that no ledger
             # row points at, and the re-run overwrites it under the same name.
             events_file = f"{commit.source[:16]}-{commit.batch_index:06d}.parquet"
             pq.write_table(commit.events, self.events_dir / events_file)
         con.execute("BEGIN TRANSACTION")
         try:
-            if commit.events is not None and commit.events.num_rows:
-                self._load_events(commit.events)
+            if commit.events is not None and has_events:
+                if deferred:
+                    self._load_event_keys(commit.events)
+                else:
+                    self._load_events(commit.events)
             if commit.entity_attributes is not None and commit.entity_attributes.num_rows:
                 self._load_entity_attributes(commit.entity_attributes)
             if commit.labels is not None and commit.labels.num_rows:
@@ -162,7 +176,7 @@ class EmbeddedIngest(CheckedLabels, EmbeddedDatabase):
             con.execute(
                 "INSERT INTO ingest_batches (source, batch_index, rows_read, rows_loaded, "
                 "rows_quarantined, rows_duplicate, events_file, committed_at, "
-                "fields_quarantined) VALUES (?, ?, ?, ?, ?, ?, ?, now(), ?)",
+                "fields_quarantined, graph_pending) VALUES (?, ?, ?, ?, ?, ?, ?, now(), ?, ?)",
                 [
                     commit.source,
                     commit.batch_index,
@@ -172,6 +186,7 @@ class EmbeddedIngest(CheckedLabels, EmbeddedDatabase):
                     commit.rows_duplicate,
                     events_file,
                     commit.fields_quarantined,
+                    deferred,
                 ],
             )
             con.execute("COMMIT")
@@ -333,6 +348,11 @@ class EmbeddedIngest(CheckedLabels, EmbeddedDatabase):
         finally:
             con.unregister("_lr")
             con.unregister("_b")
+        self._load_event_keys(events)
+
+    def _load_event_keys(self, events: pa.Table) -> None:
+        """The ledger of event ids and fingerprints (what deduplication checks against)."""
+        con = self._con
         con.register("_ek", events.select(["event_id", "fingerprint"]))
         try:
             con.execute("INSERT INTO event_keys SELECT event_id, fingerprint FROM _ek")

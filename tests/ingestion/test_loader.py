@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from graph_service import EntityNotFound, InvalidInput, NodeType
 from graph_service.embedded.store import EmbeddedStore
 from graph_service.model import LinkType
-from ingestion.loader import Ingestor, IngestReport
+from ingestion.loader import Ingestor, IngestReport, LoadMode
 from ingestion.schema import FileKind
 from queries.limits import MAX_PAGE
 from queries.neighbourhood import neighbourhood
@@ -562,7 +562,8 @@ def _many_events(n: int) -> list[dict[str, Any]]:
 
 
 def test_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
-    """SIGKILL mid-ingest leaves whole batches; the re-run finishes and equals a clean run."""
+    """SIGKILL mid-ingest (incremental path) leaves whole batches; the re-run finishes and
+    equals a clean run."""
     source = write_rows(tmp_path / "big.parquet", _many_events(30_000))
     store_dir = tmp_path / "store"
     env = dict(os.environ, FRAUDGRAPH_DUCKDB_THREADS="1")
@@ -576,6 +577,8 @@ def test_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
         str(store_dir),
         "--batch-size",
         "500",
+        "--load-mode",
+        "incremental",
         "--json",
     ]
     with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
@@ -931,3 +934,210 @@ def _neighbour_keys(store: EmbeddedStore, account: str) -> list[str]:
     """Keys of everything linked to an account, sorted."""
     page = neighbourhood(store, NodeType.ACCOUNT, account, limit=MAX_PAGE)
     return sorted(row.neighbour.key for row in page.neighbours)
+
+
+# -- bulk and incremental load paths --------------------------------------------------
+
+
+def _messy_files(base: Path) -> list[Path]:
+    """Two event files, an entity file and a label file with every outcome: good rows, row
+    and field quarantine, exact and conflicting duplicates within a file and across files,
+    device and IP attributes changing over time."""
+    rows = _events_with_bad_fields(400)
+    for i, row in enumerate(rows):
+        row["phone"] = f"+44 7400 {i % 37:06d}" if i % 3 == 0 else ""
+        row["email"] = f"User{i % 41}@Example.com" if i % 5 == 0 else ""
+        row["os"] = ["android", "ios", ""][i % 3]
+        row["is_emulator"] = ["true", "false", ""][i % 4 % 3]
+        if i % 9 == 0:
+            row.update(event_type="payment", merchant_id=f"M{i % 13}", amount=f"{i % 17}.25")
+        if i % 10 == 1:
+            row.update(event_type="transfer", counterparty_account_id=f"A{(i + 3) % 500}")
+            row["amount"] = f"{i % 23}.5"
+    bad = [row for row, _ in BAD_ROWS]
+    first = [*GOOD_EVENTS, *rows[:250], *bad, rows[3], dict(rows[4], amount="77")]
+    second = [*rows[250:], rows[10], dict(GOOD_EVENTS[2], amount="99"), GOOD_EVENTS[0]]
+    entities = [
+        {"entity_type": "device", "entity_key": "D7", "os": "linux", "is_emulator": "true"},
+        {"entity_type": "ip", "entity_key": "10.1.1.1", "asn": "x"},
+        {"entity_type": "account", "entity_key": "ZZ-new", "country": "GB"},
+    ]
+    labels = [
+        {"entity_type": "account", "entity_key": "A7", "label": "fraud", "ts": "2026-03-02"},
+        {"entity_type": "device", "entity_key": "nope", "label": "legit", "ts": "2026-03-02"},
+        {"entity_type": "account", "entity_key": "A8", "label": "maybe", "ts": "2026-03-02"},
+    ]
+    return [
+        write_rows(base / "a-events.csv", first),
+        write_rows(
+            base / "b-entities.csv",
+            entities,
+            ["entity_type", "entity_key", "os", "is_emulator", "asn", "country"],
+        ),
+        write_rows(base / "c-events.jsonl", second),
+        write_rows(base / "d-labels.csv", labels, ["entity_type", "entity_key", "label", "ts"]),
+    ]
+
+
+def _store_state(store: EmbeddedStore) -> dict[str, Any]:
+    """Everything a load leaves in a store, ids included (amounts compared apart: the order
+    of a floating-point sum is not fixed)."""
+    links = store.export_links()
+    ledger = store._con.execute(
+        "SELECT source, batch_index, rows_read, rows_loaded, rows_quarantined, rows_duplicate, "
+        "fields_quarantined, events_file IS NOT NULL FROM ingest_batches "
+        "ORDER BY source, batch_index"
+    ).fetchall()
+    manifests = [
+        {k: v for k, v in m.items() if k not in ("seconds", "finished_at", "batches_bulk")}
+        for m in store.manifests()
+    ]
+    return {
+        "counts": store.counts(),
+        "nodes": store.export_nodes().to_pylist(),
+        "links": links.drop_columns(["amount_sum"]).to_pylist(),
+        "amounts": [round(a, 9) for a in links.column("amount_sum").to_pylist()],
+        "labels": store.labels().drop_columns(["recorded_at"]).to_pylist(),
+        "quarantine": store.quarantine().to_pylist(),
+        "ledger": ledger,
+        "manifests": manifests,
+        "event_keys": store._con.execute(
+            "SELECT event_id, fingerprint FROM event_keys ORDER BY event_id"
+        ).fetchall(),
+    }
+
+
+def _load(base: Path, name: str, paths: list[Path], **kwargs: Any) -> dict[str, Any]:
+    with EmbeddedStore(base / name, memory_limit="512MB", threads=2) as store:
+        report = ingest(store, base / name, *paths, **kwargs)
+        assert report.as_dict()["reconciled"]
+        state = _store_state(store)
+        state["bulk_batches"] = report.total("batches_bulk")
+        return state
+
+
+def test_bulk_and_incremental_paths_give_identical_stores(tmp_path: Path) -> None:
+    """The bulk path (graph built in one set-based pass) leaves exactly the store the
+    incremental path does: entity ids and facts, links and aggregates, labels, row and
+    field quarantine, ledger and manifests, event keys; and so does a mix of both."""
+    paths = _messy_files(tmp_path / "in")
+    incremental = _load(tmp_path, "inc", paths, batch_size=37, mode=LoadMode.INCREMENTAL)
+    bulk = _load(tmp_path, "bulk", paths, batch_size=37, mode=LoadMode.BULK)
+    assert incremental["bulk_batches"] == 0
+    assert bulk["bulk_batches"] >= 10
+    assert incremental["quarantine"] and incremental["labels"]  # the scenario is messy
+    for key in incremental:
+        if key != "bulk_batches":
+            assert bulk[key] == incremental[key], key
+    # Auto with a threshold between file sizes: the big files bulk, the small incremental.
+    mixed = _load(tmp_path, "auto", paths, batch_size=37, bulk_min_rows=100)
+    assert 0 < mixed["bulk_batches"] < bulk["bulk_batches"]
+    # Bulk with a graph build every ~2 batches during the run, not one at its end.
+    stepped = _load(
+        tmp_path, "stepped", paths, batch_size=37, mode=LoadMode.BULK, bulk_build_rows=70
+    )
+    assert stepped["bulk_batches"] == bulk["bulk_batches"]
+    for other in (mixed, stepped):
+        for key in incremental:
+            if key != "bulk_batches":
+                assert other[key] == incremental[key], key
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(row_strategy, min_size=1, max_size=40),
+    batch_size=st.integers(min_value=1, max_value=12),
+)
+def test_bulk_equals_incremental_for_any_mix_of_rows(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, Any]], batch_size: int
+) -> None:
+    """For any mix of good, bad and repeated rows and any batch size, both paths give the
+    same store."""
+    base = tmp_path_factory.mktemp("paths")
+    path = write_rows(base / "in.csv", rows)
+    incremental = _load(base, "inc", [path], batch_size=batch_size, mode=LoadMode.INCREMENTAL)
+    bulk = _load(base, "bulk", [path], batch_size=batch_size, mode=LoadMode.BULK)
+    for key in incremental:
+        if key != "bulk_batches":
+            assert bulk[key] == incremental[key], key
+
+
+def _pending(store: EmbeddedStore) -> int:
+    row = store._con.execute("SELECT count(*) FROM ingest_batches WHERE graph_pending").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_auto_mode_takes_the_bulk_path_for_new_events_only(
+    embedded_store: EmbeddedStore, tmp_path: Path
+) -> None:
+    """Auto: a batch of events none of whose ids is stored, from a file of at least
+    ``bulk_min_rows`` rows, defers its graph (built at the end of the run); a batch that
+    repeats a stored id, or the batches of a smaller file, build their graph at once."""
+    rows = _many_events(70)
+    fresh = write_rows(tmp_path / "fresh.csv", rows[:45])  # batches of 10, 10, 10, 10, 5
+    report = ingest(embedded_store, tmp_path, fresh, batch_size=10, bulk_min_rows=10)
+    assert report.total("batches_bulk") == 5  # the short last batch does not switch paths
+    assert report.graph_build_seconds > 0
+    assert _pending(embedded_store) == 0  # the run built the graph it deferred
+    assert embedded_store.counts().nodes[NodeType.ACCOUNT] == 45
+    # Batch 0 repeats a stored id (a re-delivery): incremental; batch 1 is all new: bulk.
+    overlap = write_rows(tmp_path / "overlap.csv", [rows[0], *rows[45:54], *rows[54:64]])
+    report = ingest(embedded_store, tmp_path, overlap, batch_size=10, bulk_min_rows=10)
+    assert report.total("batches_bulk") == 1
+    assert report.as_dict()["rows_duplicate"] == 1
+    # A file under the threshold: incremental even though every id is new.
+    small = write_rows(tmp_path / "small.parquet", rows[64:])
+    report = ingest(embedded_store, tmp_path, small, batch_size=2, bulk_min_rows=10)
+    assert report.total("batches_bulk") == 0
+    assert _pending(embedded_store) == 0
+    assert embedded_store.counts().nodes[NodeType.ACCOUNT] == 70
+
+
+def test_killed_bulk_ingest_resumes_and_loses_nothing(tmp_path: Path) -> None:
+    """SIGKILL during a bulk load leaves whole batches with their graph pending; the re-run
+    finishes the file, builds the graph of every batch, the earlier run's included, and
+    equals an uninterrupted incremental run, ids included."""
+    source = write_rows(tmp_path / "big.parquet", _events_with_bad_fields(30_000))
+    store_dir = tmp_path / "store"
+    env = dict(os.environ, FRAUDGRAPH_DUCKDB_THREADS="1")
+    cmd = [sys.executable, "-m", "fraudgraph.cli", "ingest", str(source), "--store"]
+    cmd += [str(store_dir), "--batch-size", "500", "--load-mode", "bulk", "--json"]
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + 120
+        events_dir = store_dir / "events"
+        while time.monotonic() < deadline:
+            if events_dir.exists() and len(list(events_dir.glob("*.parquet"))) >= 5:
+                break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with EmbeddedStore(store_dir, read_only=True) as partial:  # read-only: no compaction
+        committed = partial._con.execute(
+            "SELECT count(*), sum(rows_loaded), count(*) FILTER (graph_pending) FROM ingest_batches"
+        ).fetchone()
+        assert committed is not None
+        batches, loaded, pending = committed
+        assert 0 < batches < 60 and loaded == 500 * batches and pending == batches
+        assert partial._con.execute("SELECT count(*) FROM entities").fetchone() == (0,)
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    summary = json.loads(resumed.stdout)
+    manifest = summary["manifests"][0]
+    assert manifest["batches_resumed"] == batches
+    assert manifest["batches_bulk"] == 60 - batches
+    assert (summary["rows_read"], summary["rows_loaded"], summary["rows_duplicate"]) == (
+        30_000,
+        30_000,
+        0,
+    )
+    with EmbeddedStore(tmp_path / "clean") as clean:
+        ingest(clean, tmp_path, source, batch_size=500, mode=LoadMode.INCREMENTAL)
+        expected = _store_state(clean)
+    with EmbeddedStore(store_dir) as recovered:
+        state = _store_state(recovered)
+    for key in expected:
+        if key != "manifests":  # the resumed one counts batches_resumed
+            assert state[key] == expected[key], key
