@@ -39,6 +39,8 @@ import org.neo4j.graphdb.GraphDatabaseService;
  */
 public final class Launcher {
 
+    /** The setting that names the default database (Community serves one user database). */
+    private static final String DEFAULT_DATABASE_SETTING = "initial.dbms.default_database";
     private static final String DEFAULT_DATABASE = "neo4j";
     private static final long AVAILABLE_TIMEOUT_MS = TimeUnit.MINUTES.toMillis(5);
 
@@ -84,9 +86,11 @@ public final class Launcher {
             }
         }, "neo4j-local-shutdown"));
 
-        GraphDatabaseService db = dbms.database(DEFAULT_DATABASE);
+        // A bulk import writes a new database and restarts the server with it as the default.
+        String defaultDatabase = options.extraSettings.getOrDefault(DEFAULT_DATABASE_SETTING, DEFAULT_DATABASE);
+        GraphDatabaseService db = dbms.database(defaultDatabase);
         if (!db.isAvailable(AVAILABLE_TIMEOUT_MS)) {
-            throw new IllegalStateException("database '" + DEFAULT_DATABASE + "' did not become available");
+            throw new IllegalStateException("database '" + defaultDatabase + "' did not become available");
         }
         if (options.authEnabled) {
             setPassword(dbms, options.password);
