@@ -16,6 +16,8 @@ import java.util.concurrent.TimeUnit;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
 import org.neo4j.graphdb.GraphDatabaseService;
+import org.neo4j.kernel.api.procedure.GlobalProcedures;
+import org.neo4j.kernel.internal.GraphDatabaseAPI;
 
 /**
  * Runs an embedded Neo4j Community DBMS with the Bolt connector on 127.0.0.1 and the Graph Data
@@ -92,6 +94,9 @@ public final class Launcher {
         if (!db.isAvailable(AVAILABLE_TIMEOUT_MS)) {
             throw new IllegalStateException("database '" + defaultDatabase + "' did not become available");
         }
+        ((GraphDatabaseAPI) db).getDependencyResolver()
+                .resolveDependency(GlobalProcedures.class)
+                .registerProcedure(HeapProcedures.class);
         if (options.authEnabled) {
             setPassword(dbms, options.password);
         }
