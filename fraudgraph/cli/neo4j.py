@@ -118,7 +118,7 @@ def neo4j_import(
         typer.Option(
             "--target-store",
             help="store_dir of the Neo4j backend (event and quarantine files) "
-            "[default: the --store directory].",
+            "(default: the --store directory).",
         ),
     ] = None,
     port: Annotated[int, typer.Option("--port", help="Bolt port on 127.0.0.1.")] = 7687,
@@ -132,7 +132,7 @@ def neo4j_import(
         ),
     ] = None,
     threads: Annotated[
-        int | None, typer.Option("--threads", help="neo4j-admin threads [default: all CPUs].")
+        int | None, typer.Option("--threads", help="neo4j-admin threads (default: all CPUs).")
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the database if it exists.")
