@@ -187,6 +187,25 @@ def test_reingesting_into_the_imported_database_is_a_no_op(
         store.close()
 
 
+def test_a_second_ledger_is_refused_and_changes_nothing(imported: Imported) -> None:
+    """The ledger is written once: a repeat (say, a re-run after a crash) is refused in its
+    transaction, leaving the ledger and counters as they were."""
+    store = open_imported(imported)
+    try:
+        manifests = store.manifests()
+        with pytest.raises(InvalidInput, match="already has an ingest ledger"):
+            store.write_imported_ledger(
+                sources={"source": ["x"]},
+                batches={"source": []},
+                labels={"entity_key": []},
+                next_id=0,
+            )
+        assert store.manifests() == manifests
+        assert store._meta()[0] >= imported.report.nodes
+    finally:
+        store.close()
+
+
 def test_import_into_an_existing_database_is_refused_and_the_server_keeps_serving(
     imported: Imported,
 ) -> None:
