@@ -1,5 +1,5 @@
 """``fraudgraph neo4j``: a local Neo4j + Graph Data Science server for development and
-tests (start, stop, status)."""
+tests (start, stop, status) and bulk import into it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from fraudgraph.cli.shared import JsonOption, emit, err, fail_cleanly, out
+from fraudgraph.cli.shared import (
+    JsonOption,
+    StoreOption,
+    emit,
+    err,
+    fail_cleanly,
+    out,
+    settings_for,
+)
 
 __all__ = ["neo4j_app"]
 
@@ -90,3 +98,90 @@ def neo4j_status(data_dir: Neo4jDataDir = Path("data/neo4j"), as_json: JsonOptio
         emit(result)
     else:
         out.print(result)
+
+
+@neo4j_app.command("import")
+@fail_cleanly
+def neo4j_import(
+    store: StoreOption = None,
+    database: Annotated[
+        str,
+        typer.Option(
+            "--database",
+            help="The new database (it becomes the server's default; set "
+            "FRAUDGRAPH_NEO4J_DATABASE to it).",
+        ),
+    ] = "fraudgraph",
+    data_dir: Neo4jDataDir = Path("data/neo4j"),
+    target_store: Annotated[
+        Path | None,
+        typer.Option(
+            "--target-store",
+            help="store_dir of the Neo4j backend (event and quarantine files) "
+            "(default: the --store directory).",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="Bolt port on 127.0.0.1.")] = 7687,
+    heap: Annotated[str, typer.Option("--heap", help="JVM heap of the server, e.g. 1g.")] = "1g",
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            envvar=["FRAUDGRAPH_NEO4J_PASSWORD", "NEO4J_PASSWORD"],
+            help="Enable auth with this password.",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="neo4j-admin threads (default: all CPUs).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the database if it exists.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Bulk-load an embedded store into a new database of the local server.
+
+    Writes the store's entities and links as CSV, stops the server, runs
+    `neo4j-admin database import full` into DATABASE, makes it the default database,
+    restarts the server, creates the constraints and writes the ingest ledger and labels.
+    Ingest the raw files into the embedded store first (`fraudgraph ingest`); the imported
+    graph equals a transactional ingest of the same events. Scores are not imported:
+    run `fraudgraph analyse` on the Neo4j backend afterwards.
+    """
+    from graph_service.neo4j.bulk_import import bulk_import
+
+    source = settings_for(store).store_dir
+    with err.status("bulk import") as status:
+        report = bulk_import(
+            source_store=source,
+            data_dir=data_dir,
+            database=database,
+            target_store=target_store or source,
+            port=port,
+            password=password or None,
+            heap=heap,
+            overwrite=overwrite,
+            threads=threads,
+            progress=lambda step: status.update(f"bulk import: {step}"),
+        )
+    result = {
+        "database": report.database,
+        "uri": report.uri,
+        "nodes": report.nodes,
+        "links": report.links,
+        "events": report.events,
+        "sources": report.sources,
+        "batches": report.batches,
+        "labels": report.labels,
+        "seconds": report.seconds,
+        "events_per_s": round(report.events_per_s),
+    }
+    if as_json:
+        emit(result)
+    else:
+        out.print(
+            f"imported {report.events} events ({report.nodes} entities, {report.links} links) "
+            f"into database {report.database!r} at {report.uri} in "
+            f"{report.seconds['total']:.1f} s ({report.events_per_s:,.0f} events/s); "
+            f"set FRAUDGRAPH_NEO4J_DATABASE={report.database}"
+        )

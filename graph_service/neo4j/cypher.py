@@ -573,3 +573,47 @@ ANALYTICS_ROWS_PAGE: Final = ReadQuery(
     "WITH r ORDER BY r._row LIMIT $cap RETURN collect(properties(r)) AS rows",
     collected=True,
 )
+
+
+# -- bulk import: the ledger of the imported database -----------------------------------
+
+
+def _datetime_or_null(micros: str) -> str:
+    return f"CASE WHEN {micros} IS NULL THEN null ELSE {_datetime_of(micros)} END"
+
+
+IMPORT_SOURCES: Final = (
+    "UNWIND range(0, size($source) - 1) AS i "
+    "CREATE (:_IngestSource {source: $source[i], path: $path[i], kind: $kind[i], "
+    f"batch_size: $batch_size[i], started_at: {_datetime_of('$started_at[i]')}, "
+    f"completed_at: {_datetime_or_null('$completed_at[i]')}, manifest: $manifest[i]}})"
+)
+
+IMPORT_BATCHES: Final = (
+    "UNWIND range(0, size($source) - 1) AS i "
+    "CREATE (:_IngestBatch {source: $source[i], batch_index: $batch_index[i], "
+    "rows_read: $rows_read[i], rows_loaded: $rows_loaded[i], "
+    "rows_quarantined: $rows_quarantined[i], fields_quarantined: $fields_quarantined[i], "
+    "rows_duplicate: $rows_duplicate[i], events_file: $events_file[i], "
+    f"quarantine_file: $quarantine_file[i], committed_at: {_datetime_of('$committed_at[i]')}}})"
+)
+
+IMPORT_LABELS: Final = (
+    "UNWIND range(0, size($entity_key) - 1) AS i "
+    "CREATE (:_Label {seq: $first_seq + i, entity_type: $entity_type[i], "
+    "entity_key: $entity_key[i], label: $label[i], source: $source[i], author: $author[i], "
+    f"reason: $reason[i], ts: {_datetime_of('$ts[i]')}, "
+    f"recorded_at: {_datetime_of('$recorded_at[i]')}}})"
+)
+
+#: The counters after an import: ids continue after the imported entities.
+IMPORT_META: Final = (
+    "MERGE (m:_Meta {name: $meta}) "
+    "SET m.next_id = $next_id, m.next_label_seq = $next_label_seq, "
+    "m.commits = coalesce(m.commits, 0) + 1"
+)
+
+#: Is the database empty of ledger and entities (a fresh import, not yet given a ledger)?
+LEDGER_PRESENT: Final = ReadQuery(
+    "OPTIONAL MATCH (m:_Meta {name: $meta}) RETURN m IS NOT NULL AS present LIMIT $cap"
+)

@@ -207,7 +207,9 @@ class GdsAlgorithms(GdsProjections):
         with self._translated(), self._projected(projection, Algorithm.WCC) as p:
             if p is None:
                 return COMPONENT_SCHEMA.empty_table()
-            frame = self._gds.wcc.stream(p.graph, concurrency=self.concurrency)
+            frame = self._guarded(
+                lambda: self._gds.wcc.stream(p.graph, concurrency=self.concurrency)
+            )
             return partition_table(
                 p.to_store(frame["nodeId"]), frame["componentId"].to_numpy(), "component"
             )
@@ -225,10 +227,12 @@ class GdsAlgorithms(GdsProjections):
         with self._translated(), self._projected(projection, Algorithm.LOUVAIN) as p:
             if p is None:
                 return COMMUNITY_SCHEMA.empty_table()
-            frame = self._gds.louvain.stream(
-                p.graph,
-                relationship_weight_property=p.weight_property,
-                concurrency=self.concurrency,
+            frame = self._guarded(
+                lambda: self._gds.louvain.stream(
+                    p.graph,
+                    relationship_weight_property=p.weight_property,
+                    concurrency=self.concurrency,
+                )
             )
             return partition_table(
                 p.to_store(frame["nodeId"]), frame["communityId"].to_numpy(), "community"
@@ -252,13 +256,15 @@ class GdsAlgorithms(GdsProjections):
         with self._translated(), self._projected(projection, Algorithm.LEIDEN, options) as p:
             if p is None:
                 return COMMUNITY_SCHEMA.empty_table()
-            frame = self._gds.leiden.stream(
-                p.graph,
-                gamma=float(resolution),
-                random_seed=int(seed),
-                max_levels=int(max_levels),
-                relationship_weight_property=p.weight_property,
-                concurrency=self.concurrency,
+            frame = self._guarded(
+                lambda: self._gds.leiden.stream(
+                    p.graph,
+                    gamma=float(resolution),
+                    random_seed=int(seed),
+                    max_levels=int(max_levels),
+                    relationship_weight_property=p.weight_property,
+                    concurrency=self.concurrency,
+                )
             )
             return partition_table(
                 p.to_store(frame["nodeId"]), frame["communityId"].to_numpy(), "community"
@@ -286,13 +292,15 @@ class GdsAlgorithms(GdsProjections):
         with self._translated(), self._projected(projection, Algorithm.PAGERANK, options) as p:
             if p is None:
                 return SCORE_SCHEMA.empty_table()
-            frame = self._gds.page_rank.stream(
-                p.graph,
-                damping_factor=float(damping),
-                max_iterations=int(max_iterations),
-                tolerance=float(tolerance),
-                relationship_weight_property=p.weight_property,
-                concurrency=self.concurrency,
+            frame = self._guarded(
+                lambda: self._gds.page_rank.stream(
+                    p.graph,
+                    damping_factor=float(damping),
+                    max_iterations=int(max_iterations),
+                    tolerance=float(tolerance),
+                    relationship_weight_property=p.weight_property,
+                    concurrency=self.concurrency,
+                )
             )
             return value_table(p.to_store(frame["nodeId"]), frame["score"].to_numpy(), "score")
 
@@ -306,10 +314,12 @@ class GdsAlgorithms(GdsProjections):
         with self._translated(), self._projected(projection, Algorithm.DEGREE) as p:
             if p is None:
                 return DEGREE_SCHEMA.empty_table()
-            frame = self._gds.degree.stream(
-                p.graph,
-                relationship_weight_property=p.weight_property,
-                concurrency=self.concurrency,
+            frame = self._guarded(
+                lambda: self._gds.degree.stream(
+                    p.graph,
+                    relationship_weight_property=p.weight_property,
+                    concurrency=self.concurrency,
+                )
             )
             return value_table(p.to_store(frame["nodeId"]), frame["score"].to_numpy(), "degree")
 
@@ -334,14 +344,16 @@ class GdsAlgorithms(GdsProjections):
         ):
             if p is None:
                 return SIMILARITY_SCHEMA.empty_table()
-            frame = self._gds.node_similarity.stream(
-                p.graph,
-                top_k=int(top_k),
-                # GDS keeps pairs with similarity >= cutoff, zeros included when cutoff is
-                # 0; its default 1e-42 (like the embedded engine) drops pairs sharing nothing.
-                similarity_cutoff=max(float(cutoff), 1e-42),
-                degree_cutoff=1,
-                concurrency=self.concurrency,
+            frame = self._guarded(
+                lambda: self._gds.node_similarity.stream(
+                    p.graph,
+                    top_k=int(top_k),
+                    # GDS keeps pairs with similarity >= cutoff, zeros included when cutoff is
+                    # 0; its default 1e-42 (like the embedded engine) drops pairs sharing nothing.
+                    similarity_cutoff=max(float(cutoff), 1e-42),
+                    degree_cutoff=1,
+                    concurrency=self.concurrency,
+                )
             )
             return similarity_table(
                 p.to_store(frame["node1"]),
@@ -362,13 +374,15 @@ class GdsAlgorithms(GdsProjections):
         with self._translated(), self._projected(projection, Algorithm.FASTRP, options) as p:
             if p is None:
                 return embedding_schema(dimension).empty_table()
-            frame = self._gds.fast_rp.stream(
-                p.graph,
-                embedding_dimension=int(dimension),
-                iteration_weights=list(FASTRP_ITERATION_WEIGHTS),
-                random_seed=int(seed),
-                relationship_weight_property=p.weight_property,
-                concurrency=self.concurrency,
+            frame = self._guarded(
+                lambda: self._gds.fast_rp.stream(
+                    p.graph,
+                    embedding_dimension=int(dimension),
+                    iteration_weights=list(FASTRP_ITERATION_WEIGHTS),
+                    random_seed=int(seed),
+                    relationship_weight_property=p.weight_property,
+                    concurrency=self.concurrency,
+                )
             )
             matrix = np.array(frame["embedding"].tolist(), np.float32).reshape(-1, dimension)
             return embedding_table(p.to_store(frame["nodeId"]), matrix)

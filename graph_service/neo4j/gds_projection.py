@@ -26,20 +26,32 @@ Projections
   heap for the duration of the query, so edge lists above ``max_parameter_edges``
   (default 5M) are refused with :class:`LimitExceeded` - write such graphs to Neo4j, or
   use the Arrow server of GDS Enterprise.
+
+Memory guard and garbage
+------------------------
+Both our estimate check and GDS's own memory guard compare an estimate with the heap free
+*now* (``availableHeapInBytes``), which counts garbage not yet collected as used: right
+after a large projection is dropped, a run that fits can be refused ("Procedure was
+blocked since minimum estimated memory ... exceeds current free memory"). On such a
+refusal the engine asks the server for a full collection (``CALL fraudgraph.heap.gc()``,
+registered by the local launcher) and retries once against what is then free, i.e. max
+heap minus live data. A server without that procedure (the official image) gets no retry:
+the refusal stands, with a message that says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 from graphdatascience import GraphDataScience
-from neo4j.exceptions import DriverError, Neo4jError
+from neo4j.exceptions import ClientError, DriverError, Neo4jError
 
 from graph_service.algorithms import Algorithm, EdgeListProjection, MemoryEstimate, Projection
 from graph_service.errors import LimitExceeded, mib
@@ -58,6 +70,22 @@ _CYPHER_GRAPH_BYTES_PER_EDGE: Final = 128
 #: Transient heap of one edge while it travels as query parameters (three boxed list
 #: elements); added to ``bytes_max`` only.
 _PARAMETER_BYTES_PER_EDGE: Final = 96
+#: The local server's full collection (``HeapProcedures`` of graph_service/neo4j_local).
+_COLLECT_GARBAGE: Final = (
+    "CALL fraudgraph.heap.gc() YIELD freeBytes, collectMillis RETURN freeBytes, collectMillis"
+)
+_PROCEDURE_NOT_FOUND: Final = "Neo.ClientError.Procedure.ProcedureNotFound"
+
+T = TypeVar("T")
+
+
+def is_memory_guard_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` is GDS's memory guard refusing a procedure for lack of free heap."""
+    if not isinstance(exc, ClientError):
+        return False
+    message = str(exc.message or exc).lower()
+    return "blocked since" in message and "memory" in message
+
 
 _EDGE_LIST_PROJECTION: Final = """
 UNWIND range(0, size($src) + size($isolated) - 1) AS i
@@ -116,6 +144,52 @@ class GdsProjections:
     concurrency: int | None
     max_parameter_edges: int
     _gds: GraphDataScience
+    #: False once the server said it has no ``fraudgraph.heap.gc`` (not asked again).
+    _can_collect: bool = True
+    #: Full collections asked for after a refusal (for logs and tests).
+    garbage_collections: int = 0
+
+    def _collect_garbage(self) -> bool:
+        """Ask the server for a full garbage collection; False if it cannot do one."""
+        if not self._can_collect:
+            return False
+        try:
+            frame = self._gds.run_cypher(_COLLECT_GARBAGE)
+        except ClientError as exc:
+            if exc.code != _PROCEDURE_NOT_FOUND:
+                raise
+            self._can_collect = False
+            log.info("server has no fraudgraph.heap.gc; memory refusals are not retried")
+            return False
+        self.garbage_collections += 1
+        log.info(
+            "collected the server's garbage after a memory refusal",
+            extra={
+                "free_bytes": int(frame["freeBytes"].iloc[0]),
+                "collect_ms": int(frame["collectMillis"].iloc[0]),
+            },
+        )
+        return True
+
+    def _available_heap(self) -> int:
+        available = int(self._gds.debug.sys_info().available_heap_in_bytes or 0)
+        if self.max_memory_bytes is not None:
+            available = min(available, self.max_memory_bytes)
+        return available
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """Run a GDS call; if GDS's memory guard refuses it, collect garbage and retry once.
+
+        A second refusal (or one on a server that cannot collect) propagates, and the
+        engine reports it as ``LimitExceeded``.
+        """
+        try:
+            return call()
+        except ClientError as exc:
+            if not is_memory_guard_refusal(exc) or not self._collect_garbage():
+                raise
+            log.warning("GDS memory guard refused a call; retrying after a full collection")
+            return call()
 
     def _plan(self, projection: Projection) -> _Plan:
         if isinstance(projection, EdgeListProjection):
@@ -152,9 +226,7 @@ class GdsProjections:
     def _estimate(
         self, plan: _Plan, algorithm: Algorithm, options: dict[str, Any]
     ) -> MemoryEstimate:
-        available = int(self._gds.debug.sys_info().available_heap_in_bytes or 0)
-        if self.max_memory_bytes is not None:
-            available = min(available, self.max_memory_bytes)
+        available = self._available_heap()
         if plan.empty:
             return MemoryEstimate(algorithm, 0, 0, available, 0, 0)
         graph_extra = transient = 0
@@ -247,6 +319,9 @@ class GdsProjections:
         """
         plan = self._plan(projection)
         estimate = self._estimate(plan, algorithm, options or {})
+        if not estimate.fits and self._collect_garbage():
+            # The free heap counted garbage; compare with what the collection left.
+            estimate = dataclasses.replace(estimate, available_bytes=self._available_heap())
         if not estimate.fits:
             raise LimitExceeded(
                 f"GDS {algorithm.value} needs up to {mib(estimate.bytes_max)} of heap but "
@@ -286,20 +361,24 @@ class GdsProjections:
             touched = np.zeros(edges.n_nodes, bool)
             touched[src] = True
             touched[dst] = True
-            graph, _ = gds.graph.project.cypher(
-                _EDGE_LIST_PROJECTION,
-                graph_name=name,
-                src=edges.ids[src].tolist(),
-                dst=edges.ids[dst].tolist(),
-                weight=values.tolist(),
-                isolated=edges.ids[~touched].tolist(),
+            graph, _ = self._guarded(
+                lambda: gds.graph.project.cypher(
+                    _EDGE_LIST_PROJECTION,
+                    graph_name=name,
+                    src=edges.ids[src].tolist(),
+                    dst=edges.ids[dst].tolist(),
+                    weight=values.tolist(),
+                    isolated=edges.ids[~touched].tolist(),
+                )
             )
             return _Projected(graph, None, None, weight)
-        graph, _ = gds.graph.project.native(
-            name,
-            plan.node_projection,
-            plan.relationship_projection,
-            read_concurrency=self.concurrency,
+        graph, _ = self._guarded(
+            lambda: gds.graph.project.native(
+                name,
+                plan.node_projection,
+                plan.relationship_projection,
+                read_concurrency=self.concurrency,
+            )
         )
         frame = gds.graph.node_properties.stream(graph, ["id"], concurrency=self.concurrency)
         node_ids = frame["nodeId"].to_numpy().astype(np.int64)

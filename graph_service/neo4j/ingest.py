@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from neo4j import Transaction
 
 from graph_service.checked import CheckedLabels
-from graph_service.errors import BackendUnavailable
+from graph_service.errors import BackendUnavailable, InvalidInput
 from graph_service.labels import LabelEntry
 from graph_service.model import LINK_ENDPOINTS, NODE_TYPE_CODE, NodeType
 from graph_service.neo4j import cypher
@@ -371,6 +371,67 @@ class Neo4jIngest(CheckedLabels, Neo4jConnection):
                     "last": links.last[rows].tolist(),
                 },
             )
+
+    def write_imported_ledger(
+        self,
+        *,
+        sources: Mapping[str, list[Any]],
+        batches: Mapping[str, list[Any]],
+        labels: Mapping[str, list[Any]],
+        next_id: int,
+    ) -> None:
+        """Write the ledger, labels and counters of a bulk-imported database, all or none.
+
+        ``graph_service.neo4j.bulk_import`` calls it once, right after the import: the
+        graph is there, its bookkeeping is not. Columns carry times as epoch microseconds.
+
+        Parameters
+        ----------
+        sources : Mapping[str, list]
+            ``source, path, kind, batch_size, started_at, completed_at, manifest``.
+        batches : Mapping[str, list]
+            ``source, batch_index, rows_read, rows_loaded, rows_quarantined,
+            fields_quarantined, rows_duplicate, events_file, quarantine_file, committed_at``.
+        labels : Mapping[str, list]
+            ``entity_type, entity_key, label, source, author, reason, ts, recorded_at``.
+        next_id : int
+            The first id after the imported entities.
+
+        Raises
+        ------
+        InvalidInput
+            If the database already has a ledger (it was imported before, or written to).
+        BackendUnavailable
+            If Neo4j cannot be reached; nothing is then written.
+        """
+
+        def work(tx: Transaction) -> bool:
+            present = tx.run(
+                cypher.LEDGER_PRESENT.text, {"meta": cypher.META_NAME, "cap": 1}
+            ).single(strict=True)
+            if present["present"]:
+                raise InvalidInput(f"database {self.database!r} already has an ingest ledger")
+            for text, columns, key in (
+                (cypher.IMPORT_SOURCES, sources, "source"),
+                (cypher.IMPORT_BATCHES, batches, "source"),
+            ):
+                if columns[key]:
+                    self._run_chunked(tx, text, columns)
+            if labels["entity_key"]:
+                self._run_chunked(
+                    tx, cypher.IMPORT_LABELS, labels, {"first_seq": 0}, offset_param="first_seq"
+                )
+            tx.run(
+                cypher.IMPORT_META,
+                {
+                    "meta": cypher.META_NAME,
+                    "next_id": next_id,
+                    "next_label_seq": len(labels["entity_key"]),
+                },
+            )
+            return True
+
+        self._in_write_transaction(work, "imported ledger")
 
     def _add_labels(self, checked: list[LabelEntry]) -> None:
         """Append checked labels in one write transaction (all or none).

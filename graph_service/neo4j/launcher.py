@@ -12,6 +12,8 @@ Files a running server keeps in its ``data_dir``:
 - ``neo4j-local.pid``: the Java process id (its own session and process group);
 - ``neo4j-local.json``: uri, port and the versions verified at start;
 - ``conf/neo4j.conf``: the settings the launcher generated;
+- ``default-database``: the default database's name, when a bulk import switched it
+  (``graph_service.neo4j.bulk_import``); absent means ``neo4j``;
 - ``logs/launcher.log`` (the process's stdout and stderr) and Neo4j's ``logs/debug.log``;
 - ``data/``: the store.
 
@@ -52,7 +54,16 @@ from graph_service.neo4j.local_build import (
     truncate,
 )
 
-__all__ = ["LocalNeo4j", "LocalNeo4jStatus", "build", "start", "status", "stop"]
+__all__ = [
+    "LocalNeo4j",
+    "LocalNeo4jStatus",
+    "build",
+    "default_database",
+    "set_default_database",
+    "start",
+    "status",
+    "stop",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +71,10 @@ _MAIN_CLASS = "org.fraudgraph.neo4jlocal.Launcher"
 _PID_FILE = "neo4j-local.pid"
 _STATE_FILE = "neo4j-local.json"
 _LAUNCHER_LOG = Path("logs") / "launcher.log"
+_DEFAULT_DATABASE_FILE = "default-database"
+#: Neo4j's setting naming the default database; Community serves that one user database.
+DEFAULT_DATABASE_SETTING = "initial.dbms.default_database"
+_DATABASE_NAME = re.compile(r"^[a-z][a-z0-9.-]{2,62}$")
 _READY_PREFIX = "READY bolt://"
 _MIN_JAVA = 17
 _KILL_WAIT_S = 15.0
@@ -164,7 +179,8 @@ def start(
     page_cache : str, default "128m"
         Neo4j page cache (off-heap), e.g. ``"64m"``.
     settings : Mapping[str, str] | None, default None
-        Extra Neo4j settings, e.g. ``{"db.logs.query.enabled": "OFF"}``.
+        Extra Neo4j settings, e.g. ``{"db.logs.query.enabled": "OFF"}``. Without
+        ``initial.dbms.default_database`` the server serves :func:`default_database`.
     timeout_s : float, default 180
         How long to wait for readiness.
 
@@ -220,7 +236,8 @@ def start(
         "--auth",
         "off" if password is None else "on",
     ]
-    for key, value in (settings or {}).items():
+    effective = {DEFAULT_DATABASE_SETTING: default_database(data_dir), **(settings or {})}
+    for key, value in effective.items():
         command += ["--setting", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_LOCAL_")}
     if password is not None:
@@ -280,6 +297,53 @@ def start(
         },
     )
     return server
+
+
+def default_database(data_dir: Path) -> str:
+    """The database a server started in ``data_dir`` serves as its default.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The server's data dir.
+
+    Returns
+    -------
+    str
+        The name recorded by :func:`set_default_database`, else ``"neo4j"``.
+    """
+    name = read_text(data_dir / _DEFAULT_DATABASE_FILE).strip()
+    return name or "neo4j"
+
+
+def set_default_database(data_dir: Path, name: str) -> None:
+    """Record the default database of ``data_dir``; the next :func:`start` serves it.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The server's data dir (created if missing).
+    name : str
+        A Neo4j database name: lower-case letter first, then letters, digits, dots or
+        dashes, 3 to 63 characters.
+
+    Raises
+    ------
+    InvalidInput
+        If ``name`` is not a valid database name.
+    """
+    check_database_name(name)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / _DEFAULT_DATABASE_FILE).write_text(name + "\n", encoding="utf-8")
+
+
+def check_database_name(name: str) -> None:
+    """Raise ``InvalidInput`` unless ``name`` is a database name Neo4j accepts."""
+    if name == "system" or not _DATABASE_NAME.match(name):
+        raise InvalidInput(
+            f"{name!r} is not a usable Neo4j database name (lower-case letter first, then "
+            "letters, digits, dots or dashes; 3-63 characters; not 'system')"
+        )
 
 
 def stop(data_dir: Path, timeout_s: float = 60) -> bool:

@@ -435,6 +435,51 @@ def test_local_neo4j_start_status_stop(tmp_path: Path) -> None:
     assert not _alive(info["pid"])
 
 
+@pytest.mark.neo4j
+def test_neo4j_import_loads_an_ingested_store_into_a_new_default_database(tmp_path: Path) -> None:
+    """ingest, then neo4j import: the new database is the default one, its counts are the
+    embedded store's, and the backend reads it through FRAUDGRAPH_NEO4J_DATABASE."""
+    events = write_rows(tmp_path / "events.csv", [*GOOD_EVENTS, {"event_id": "bad"}])
+    store, data = tmp_path / "store", str(tmp_path / "neo4j")
+    assert fraudgraph("ingest", str(events), "--store", str(store), "--json").returncode == 0
+    embedded = json.loads(fraudgraph("stats", "--store", str(store), "--json").stdout)
+    port = str(_free_port())
+    imported = fraudgraph(
+        "neo4j", "import", "--store", str(store), "--database", "cli-import",
+        "--data-dir", data, "--port", port, "--password", "cli-password", "--json",
+    )  # fmt: skip
+    try:
+        assert imported.returncode == 0, imported.stderr
+        report = json.loads(imported.stdout)
+        assert (report["database"], report["events"]) == ("cli-import", 6)
+        assert report["nodes"] == sum(embedded["nodes"].values())
+        env = {
+            "FRAUDGRAPH_BACKEND": "neo4j",
+            "FRAUDGRAPH_NEO4J_URI": f"bolt://127.0.0.1:{port}",
+            "FRAUDGRAPH_NEO4J_PASSWORD": "cli-password",
+            "FRAUDGRAPH_NEO4J_DATABASE": "cli-import",
+            "FRAUDGRAPH_STORE": str(store),
+        }
+        on_neo4j = fraudgraph("stats", "--json", env=env)
+        assert on_neo4j.returncode == 0, on_neo4j.stderr
+        counts = json.loads(on_neo4j.stdout)
+        assert (counts["nodes"], counts["links"]) == (embedded["nodes"], embedded["links"])
+    finally:
+        fraudgraph("neo4j", "stop", "--data-dir", data)
+
+
+def test_neo4j_import_of_a_missing_store_fails_with_one_line(tmp_path: Path) -> None:
+    """No embedded store at --store: exit 2, one line, no server started."""
+    result = fraudgraph(
+        "neo4j", "import", "--store", str(tmp_path / "nothing"),
+        "--data-dir", str(tmp_path / "neo4j"), "--port", str(_free_port()),
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no embedded store" in lines[0], result.stderr
+    assert not (tmp_path / "neo4j" / "neo4j-local.pid").exists()
+
+
 def _alive(pid: int) -> bool:
     """Whether a process runs (a zombie waiting to be reaped counts as gone)."""
     try:

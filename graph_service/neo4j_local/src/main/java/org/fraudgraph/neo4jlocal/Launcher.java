@@ -16,6 +16,8 @@ import java.util.concurrent.TimeUnit;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
 import org.neo4j.graphdb.GraphDatabaseService;
+import org.neo4j.kernel.api.procedure.GlobalProcedures;
+import org.neo4j.kernel.internal.GraphDatabaseAPI;
 
 /**
  * Runs an embedded Neo4j Community DBMS with the Bolt connector on 127.0.0.1 and the Graph Data
@@ -39,6 +41,8 @@ import org.neo4j.graphdb.GraphDatabaseService;
  */
 public final class Launcher {
 
+    /** The setting that names the default database (Community serves one user database). */
+    private static final String DEFAULT_DATABASE_SETTING = "initial.dbms.default_database";
     private static final String DEFAULT_DATABASE = "neo4j";
     private static final long AVAILABLE_TIMEOUT_MS = TimeUnit.MINUTES.toMillis(5);
 
@@ -84,10 +88,15 @@ public final class Launcher {
             }
         }, "neo4j-local-shutdown"));
 
-        GraphDatabaseService db = dbms.database(DEFAULT_DATABASE);
+        // A bulk import writes a new database and restarts the server with it as the default.
+        String defaultDatabase = options.extraSettings.getOrDefault(DEFAULT_DATABASE_SETTING, DEFAULT_DATABASE);
+        GraphDatabaseService db = dbms.database(defaultDatabase);
         if (!db.isAvailable(AVAILABLE_TIMEOUT_MS)) {
-            throw new IllegalStateException("database '" + DEFAULT_DATABASE + "' did not become available");
+            throw new IllegalStateException("database '" + defaultDatabase + "' did not become available");
         }
+        ((GraphDatabaseAPI) db).getDependencyResolver()
+                .resolveDependency(GlobalProcedures.class)
+                .registerProcedure(HeapProcedures.class);
         if (options.authEnabled) {
             setPassword(dbms, options.password);
         }
