@@ -29,22 +29,25 @@ Neo4jDataDir = Annotated[
     Path,
     typer.Option("--data-dir", envvar="FRAUDGRAPH_NEO4J_DATA_DIR", help="Server data directory."),
 ]
+BoltPort = Annotated[int, typer.Option("--port", help="Bolt port on 127.0.0.1.")]
+ServerHeap = Annotated[str, typer.Option("--heap", help="JVM heap of the server, e.g. 1g.")]
+ServerPassword = Annotated[
+    str | None,
+    typer.Option(
+        "--password",
+        envvar=["FRAUDGRAPH_NEO4J_PASSWORD", "NEO4J_PASSWORD"],
+        help="Enable auth with this password.",
+    ),
+]
 
 
 @neo4j_app.command("start")
 @fail_cleanly
 def neo4j_start(
     data_dir: Neo4jDataDir = Path("data/neo4j"),
-    port: Annotated[int, typer.Option("--port", help="Bolt port on 127.0.0.1.")] = 7687,
-    heap: Annotated[str, typer.Option("--heap", help="JVM heap, e.g. 1g.")] = "1g",
-    password: Annotated[
-        str | None,
-        typer.Option(
-            "--password",
-            envvar=["FRAUDGRAPH_NEO4J_PASSWORD", "NEO4J_PASSWORD"],
-            help="Enable auth with this password.",
-        ),
-    ] = None,
+    port: BoltPort = 7687,
+    heap: ServerHeap = "1g",
+    password: ServerPassword = None,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait for Bolt.")] = 180,
     as_json: JsonOption = False,
 ) -> None:
@@ -121,16 +124,9 @@ def neo4j_import(
             "(default: the --store directory).",
         ),
     ] = None,
-    port: Annotated[int, typer.Option("--port", help="Bolt port on 127.0.0.1.")] = 7687,
-    heap: Annotated[str, typer.Option("--heap", help="JVM heap of the server, e.g. 1g.")] = "1g",
-    password: Annotated[
-        str | None,
-        typer.Option(
-            "--password",
-            envvar=["FRAUDGRAPH_NEO4J_PASSWORD", "NEO4J_PASSWORD"],
-            help="Enable auth with this password.",
-        ),
-    ] = None,
+    port: BoltPort = 7687,
+    heap: ServerHeap = "1g",
+    password: ServerPassword = None,
     threads: Annotated[
         int | None, typer.Option("--threads", help="neo4j-admin threads (default: all CPUs).")
     ] = None,

@@ -581,16 +581,7 @@ def test_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
         "incremental",
         "--json",
     ]
-    with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
-        deadline = time.monotonic() + 120
-        events_dir = store_dir / "events"
-        while time.monotonic() < deadline:
-            if events_dir.exists() and len(list(events_dir.glob("*.parquet"))) >= 5:
-                break
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    _kill_after_batches(cmd, env, store_dir, batches=5)
     with EmbeddedStore(store_dir) as partial:
         progress = partial.source_progress(
             next(
@@ -1105,16 +1096,7 @@ def test_killed_bulk_ingest_resumes_and_loses_nothing(tmp_path: Path) -> None:
     env = dict(os.environ, FRAUDGRAPH_DUCKDB_THREADS="1")
     cmd = [sys.executable, "-m", "fraudgraph.cli", "ingest", str(source), "--store"]
     cmd += [str(store_dir), "--batch-size", "500", "--load-mode", "bulk", "--json"]
-    with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
-        deadline = time.monotonic() + 120
-        events_dir = store_dir / "events"
-        while time.monotonic() < deadline:
-            if events_dir.exists() and len(list(events_dir.glob("*.parquet"))) >= 5:
-                break
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    _kill_after_batches(cmd, env, store_dir, batches=5)
     with EmbeddedStore(store_dir, read_only=True) as partial:  # read-only: no compaction
         committed = partial._con.execute(
             "SELECT count(*), sum(rows_loaded), count(*) FILTER (graph_pending) FROM ingest_batches"
@@ -1141,3 +1123,17 @@ def test_killed_bulk_ingest_resumes_and_loses_nothing(tmp_path: Path) -> None:
     for key in expected:
         if key != "manifests":  # the resumed one counts batches_resumed
             assert state[key] == expected[key], key
+
+
+def _kill_after_batches(cmd: list[str], env: dict[str, str], store_dir: Path, batches: int) -> None:
+    """Run an ingest and SIGKILL it once ``batches`` event files are committed."""
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + 120
+        events_dir = store_dir / "events"
+        while time.monotonic() < deadline:
+            if events_dir.exists() and len(list(events_dir.glob("*.parquet"))) >= batches:
+                break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
