@@ -13,13 +13,16 @@ sampled every 0.5 s, killed at the cap so a run on a shared machine stops on a f
 its own rather than the kernel's OOM killer) is listed under ``stopped`` with why; the
 steps that need it are skipped, the others still run (``analyse`` needs only ``ingest``).
 
-Reported per size: seconds and peak RSS (GiB) per step, events/s of ingest, node and link
+Reported per size: seconds and peak RSS (GiB) per step, rows/s of ingest (``events``
+counts every row read: events and labels), node and link
 counts, bytes on disk per node and per link, peak RSS per node of the heaviest step; per
 pair of consecutive sizes, the growth of every step's time and memory against the growth
 of the input (``1.0`` = linear). With ``--gds-sizing`` the GDS memory estimates for 10M,
 100M and 1B relationships (``benchmarks/gds_sizing.py``) are included.
 
-Prints one JSON object on stdout (and to ``--out``); progress on stderr.
+Prints one JSON object on stdout and to ``--out``, which is also rewritten after every
+step (``complete`` false until the end), so a run stopped from outside keeps what it
+measured; progress on stderr.
 
 Usage::
 
@@ -38,6 +41,7 @@ import os
 import platform
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +116,10 @@ def _disk_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_size(accounts: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Every step at one size, until one does not end ``ok``."""
+def run_size(
+    accounts: int, args: argparse.Namespace, on_step: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Every step at one size (``on_step(result so far)`` after each)."""
     root = args.workdir / f"scale-{accounts}"
     scenario, store = root / "scenario", root / "store"
     shutil.rmtree(store, ignore_errors=True)
@@ -162,6 +168,7 @@ def run_size(accounts: int, args: argparse.Namespace) -> dict[str, Any]:
             out.setdefault("stopped", []).append({"step": step, **result})
         if step == "ingest":
             out["graph"] = _graph_size(store)
+        on_step(out)
     done = [s for s in out["steps"].values() if s.get("status") == "ok"]
     if done and "graph" in out:
         heaviest = max(s["peak_rss_gib"] for s in done)
@@ -231,7 +238,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     sizes = [int(s) for s in args.accounts.split(",")]
-    runs = {str(n): run_size(n, args) for n in sizes}
+    runs: dict[str, Any] = {}
     payload: dict[str, Any] = {
         "benchmark": "scale",
         "figure": "seconds and peak RSS per pipeline step, by size",
@@ -244,19 +251,30 @@ def main() -> None:
             "one_process_per_step": True,
             "cpus": os.cpu_count(),
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
-            "load_average_at_end": os.getloadavg(),
             "python": platform.python_version(),
         },
+        "complete": False,
         "results": runs,
-        "growth": {
-            f"{a}->{b}": growth(runs[str(a)], runs[str(b)]) for a, b in itertools.pairwise(sizes)
-        },
+    }
+
+    def save(size: int, so_far: dict[str, Any]) -> None:
+        # Written after every step: a run stopped from outside keeps what it measured.
+        runs[str(size)] = so_far
+        payload["conditions"]["load_average_at_end"] = os.getloadavg()
+        if args.out:
+            args.out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+    for n in sizes:
+        save(n, run_size(n, args, lambda so_far, n=n: save(n, so_far)))
+    payload["growth"] = {
+        f"{a}->{b}": growth(runs[str(a)], runs[str(b)]) for a, b in itertools.pairwise(sizes)
     }
     if args.gds_sizing:
         sizing = run_measured(
             [sys.executable, str(REPO / "benchmarks" / "gds_sizing.py")], cwd=REPO
         )
         payload["gds_sizing"] = _json_tail(sizing["stdout"]) or {"status": sizing["status"]}
+    payload["complete"] = True
     text = json.dumps(payload, indent=2, default=str)
     if args.out:
         args.out.write_text(text + "\n")
