@@ -11,7 +11,8 @@ from benchmarks.measure import run_measured
 
 def test_a_step_that_ends_well_reports_its_output_time_and_memory(tmp_path: Path) -> None:
     """Exit 0: status ok, its stdout, a wall time and a peak RSS of a live interpreter."""
-    result = run_measured([sys.executable, "-c", "print('{\"n\": 1}')"], cwd=tmp_path)
+    code = "import time; print('{\"n\": 1}', flush=True); time.sleep(1)"
+    result = run_measured([sys.executable, "-c", code], cwd=tmp_path)
     assert result["status"] == "ok"
     assert result["stdout"].strip() == '{"n": 1}'
     assert result["wall_s"] >= 0
