@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measure import run_measured  # noqa: E402
+from graph_service.embedded.store import EmbeddedStore  # noqa: E402
 
 FRAUDGRAPH = [sys.executable, "-m", "fraudgraph.cli"]
 
@@ -110,10 +111,6 @@ def _json_tail(stdout: str) -> dict[str, Any] | None:
             continue
         return parsed if isinstance(parsed, dict) else None
     return None
-
-
-def _disk_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def run_size(
@@ -178,11 +175,11 @@ def run_size(
 
 
 def _graph_size(store: Path) -> dict[str, Any]:
-    stats = run_measured([*FRAUDGRAPH, "stats", "--store", str(store), "--json"], cwd=REPO)
-    counts = _json_tail(stats["stdout"]) or {"nodes": {}, "links": {}}
+    with EmbeddedStore(store, read_only=True) as graph:
+        counts = graph.counts().as_dict()
+        disk = graph.disk_bytes()
     nodes = sum(counts["nodes"].values())
     links = sum(counts["links"].values())
-    disk = _disk_bytes(store)
     return {
         "nodes": nodes,
         "links": links,
